@@ -1,0 +1,67 @@
+"""COCO-like inputs for the benchmarks: anchors of a YOLACT image and occluded irregular masks."""
+import math
+
+import numpy as np
+import torch
+
+
+def grid_anchors(image_size: int, strides, octave_base_scale: float, scales_per_octave: int,
+                 ratios) -> torch.Tensor:
+    """(N, 4) anchors laid out as mmdet's AnchorGenerator does (x1, y1, x2, y2, pixels).
+
+    Base size per level equals the stride, as in ATSS (YOLACT's fixed-IoU base sizes
+    8..128 coincide with its strides too); centres at half a stride.
+    """
+    anchors = []
+    scales = [octave_base_scale * 2 ** (i / scales_per_octave) for i in range(scales_per_octave)]
+    for level, stride in enumerate(strides):
+        base = 8 * 2 ** level
+        size = math.ceil(image_size / stride)
+        centres = (torch.arange(size, dtype=torch.float32) + 0.5) * stride
+        cy, cx = torch.meshgrid(centres, centres, indexing="ij")
+        shapes = []
+        for ratio in ratios:
+            for scale in scales:
+                w = base * scale / math.sqrt(ratio)
+                h = base * scale * math.sqrt(ratio)
+                shapes.append((w, h))
+        wh = torch.tensor(shapes, dtype=torch.float32)  # (A, 2)
+        c = torch.stack([cx.reshape(-1), cy.reshape(-1)], 1)[:, None, :]  # (S, 1, 2)
+        anchors.append(torch.cat([c - wh / 2, c + wh / 2], 2).reshape(-1, 4))
+    return torch.cat(anchors)
+
+
+def occluded_instances(image_size: int, num_gts: int, seed: int = 0):
+    """Irregular, partly occluded instance masks and their (visible-extent) boxes.
+
+    Each object is a union of random ellipses inside a random box (COCO-like scale spread);
+    objects painted later hide the pixels of earlier ones. Returns ``gt_bboxes`` (G, 4)
+    float32 and ``gt_masks`` (G, H, W) bool; every mask is non-empty.
+    """
+    rng = np.random.default_rng(seed)
+    masks = np.zeros((0, image_size, image_size), dtype=bool)
+    while len(masks) < num_gts:
+        side = float(np.exp(rng.uniform(np.log(12), np.log(image_size * 0.7))))
+        bw, bh = side * rng.uniform(0.5, 1.5, size=2)
+        x0, y0 = rng.uniform(0, image_size - bw / 2), rng.uniform(0, image_size - bh / 2)
+        r0, r1 = int(max(y0, 0)), int(min(y0 + bh, image_size))
+        c0, c1 = int(max(x0, 0)), int(min(x0 + bw, image_size))
+        if r1 - r0 < 2 or c1 - c0 < 2:
+            continue
+        yy, xx = np.mgrid[r0:r1, c0:c1]
+        shape = np.zeros(yy.shape, dtype=bool)
+        for _ in range(rng.integers(2, 6)):
+            cx, cy = rng.uniform(c0, c1), rng.uniform(r0, r1)
+            ax, ay = rng.uniform(0.15, 0.5) * (c1 - c0), rng.uniform(0.15, 0.5) * (r1 - r0)
+            shape |= ((xx - cx) / ax) ** 2 + ((yy - cy) / ay) ** 2 <= 1
+        if shape.sum() < 16:
+            continue
+        masks[:, r0:r1, c0:c1] &= ~shape  # the new object hides what was painted before
+        new = np.zeros((1, image_size, image_size), dtype=bool)
+        new[0, r0:r1, c0:c1] = shape
+        masks = np.concatenate([masks[masks.any(axis=(1, 2))], new])
+    boxes = []
+    for mask in masks:
+        rows, cols = np.nonzero(mask.any(1))[0], np.nonzero(mask.any(0))[0]
+        boxes.append([cols[0], rows[0], cols[-1] + 1, rows[-1] + 1])
+    return torch.tensor(boxes, dtype=torch.float32), torch.from_numpy(masks)

@@ -1,0 +1,1 @@
+"""mmdetection components; importing this module registers them (``custom_imports``)."""
