@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["mask_aware_iou", "as_mask_tensor"]
+__all__ = ["mask_aware_iou", "mask_aware_iou_pairs", "as_mask_tensor"]
 
 _EPS = 1e-6
 
@@ -46,39 +46,73 @@ def mask_aware_iou(gt_bboxes: Tensor, gt_masks, bboxes: Tensor) -> Tensor:
     Raises:
         ValueError: wrong shapes, mismatched ground-truth counts, non-finite boxes.
     """
+    gt_bboxes, masks, bboxes = _check_inputs(gt_bboxes, gt_masks, bboxes)
+    num_gts, num_anchors = gt_bboxes.shape[0], bboxes.shape[0]
+
+    maiou = bboxes.new_zeros((num_gts, num_anchors))
+    if num_gts == 0 or num_anchors == 0:
+        return maiou
+    pair_gt, pair_anchor = _overlapping_pairs(gt_bboxes, bboxes)
+    maiou[pair_gt, pair_anchor] = _pairwise_maiou(
+        gt_bboxes, _ExtentIntegralImages(masks), bboxes, pair_gt, pair_anchor)
+    return maiou
+
+
+def mask_aware_iou_pairs(gt_bboxes: Tensor, gt_masks, bboxes: Tensor, gt_index: Tensor,
+                         anchor_index: Tensor, return_mask_pixels: bool = False):
+    """maIoU of selected pairs only: ``mask_aware_iou(...)[gt_index, anchor_index]``.
+
+    For assigners that need maIoU at a few candidate pairs (ATSS: top-k per level), this
+    skips the dense (G, N) work. Arguments as :func:`mask_aware_iou`, plus ``gt_index``
+    and ``anchor_index``: (P,) int64 indices. Returns (P,) float32, and with
+    ``return_mask_pixels`` also the (G,) int pixel count of every mask (free here, a
+    full pass over the masks otherwise).
+    """
+    gt_bboxes, masks, bboxes = _check_inputs(gt_bboxes, gt_masks, bboxes)
+    gt_index = torch.as_tensor(gt_index, dtype=torch.int64, device=bboxes.device)
+    anchor_index = torch.as_tensor(anchor_index, dtype=torch.int64, device=bboxes.device)
+    if gt_index.shape != anchor_index.shape or gt_index.dim() != 1:
+        raise ValueError("gt_index and anchor_index must be (P,) tensors of the same length")
+    integrals = _ExtentIntegralImages(masks)
+    maiou = _pairwise_maiou(gt_bboxes, integrals, bboxes, gt_index, anchor_index)
+    return (maiou, integrals.pixel_counts()) if return_mask_pixels else maiou
+
+
+def _check_inputs(gt_bboxes, gt_masks, bboxes) -> tuple[Tensor, Tensor, Tensor]:
     gt_bboxes = _check_boxes(gt_bboxes, "gt_bboxes")
     bboxes = _check_boxes(bboxes, "bboxes")
     device = bboxes.device
     gt_bboxes = gt_bboxes.to(device=device, dtype=torch.float32)
     bboxes = bboxes.to(dtype=torch.float32)
     masks = as_mask_tensor(gt_masks, device=device)
-    num_gts, num_anchors = gt_bboxes.shape[0], bboxes.shape[0]
-    if masks.shape[0] != num_gts:
+    if masks.shape[0] != gt_bboxes.shape[0]:
         raise ValueError(
-            f"gt_masks holds {masks.shape[0]} masks but gt_bboxes {num_gts} boxes; "
+            f"gt_masks holds {masks.shape[0]} masks but gt_bboxes {gt_bboxes.shape[0]} boxes; "
             "pass one mask per ground-truth box")
+    return gt_bboxes, masks, bboxes
 
-    maiou = bboxes.new_zeros((num_gts, num_anchors))
-    if num_gts == 0 or num_anchors == 0:
-        return maiou
 
-    pair_gt, pair_anchor = _overlapping_pairs(gt_bboxes, bboxes)
+def _pairwise_maiou(gt_bboxes: Tensor, integrals: "_ExtentIntegralImages", bboxes: Tensor,
+                    pair_gt: Tensor, pair_anchor: Tensor) -> Tensor:
+    """(P,) maIoU of the pairs (pair_gt[k], pair_anchor[k]); inputs already validated."""
     iou, union = _pairwise_iou_and_union(gt_bboxes[pair_gt], bboxes[pair_anchor])
-    integrals = _ExtentIntegralImages(masks)
     # MOB exactly as published: float32 pixel count over (box area + eps).
     gt_area = (gt_bboxes[:, 2] - gt_bboxes[:, 0]) * (gt_bboxes[:, 3] - gt_bboxes[:, 1])
     mob = integrals.pixel_counts().to(torch.float32) / (gt_area + _EPS)
-    keep = (iou > 0) & (mob[pair_gt] > 0)  # empty masks: maIoU 0 rather than 0/0
-    pair_gt, pair_anchor, union = pair_gt[keep], pair_anchor[keep], union[keep]
+    pair_mob = mob[pair_gt]
+    maiou = torch.zeros_like(iou)
+    # IoU > 0 gating as published; empty masks (MOB 0) give 0 rather than 0/0.
+    keep = torch.nonzero((iou > 0) & (pair_mob > 0)).squeeze(1)
+    pair_gt, pair_anchor = pair_gt[keep], pair_anchor[keep]
 
-    height, width = masks.shape[1:]
+    height, width = integrals.image_shape
     # Clamping both corners to [0, W] / [0, H] gives the published clamp wherever the
     # rectangle is non-empty, and an empty rectangle (count 0) everywhere else.
     x1, y1, x2, y2 = torch.round(bboxes[pair_anchor]).unbind(1)
     x1, x2 = (v.clamp(0, width).to(torch.int64) for v in (x1, x2))
     y1, y2 = (v.clamp(0, height).to(torch.int64) for v in (y1, y2))
     count = integrals.rectangle_sums(pair_gt, x1, y1, x2, y2)
-    maiou[pair_gt, pair_anchor] = (count.to(torch.float32) / mob[pair_gt]) / union
+    maiou[keep] = (count.to(torch.float32) / pair_mob[keep]) / union[keep]
     return maiou
 
 
@@ -158,6 +192,7 @@ class _ExtentIntegralImages:
 
     def __init__(self, masks: Tensor):
         num_gts, height, width = masks.shape
+        self.image_shape = (height, width)
         device = masks.device
         # uint8 max-reductions run several times faster than bool any() on CPU.
         as_bytes = masks.view(torch.uint8)

@@ -1,0 +1,3 @@
+from .atss_maiou_assigner import ATSSmaIoUAssigner
+
+__all__ = ["ATSSmaIoUAssigner"]
