@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Sets up .venv with the pinned stack (requirements.txt) and the maiou package.
+# Idempotent: a second run with unchanged pins returns in a second.
+#
+#   ./setup.sh            # then: .venv/bin/snakemake --cores all  |  .venv/bin/python -m pytest
+#
+# Environment: PYTHON (interpreter to use, default python3.11 or python3),
+# MAIOU_WHEEL_CACHE (where the mmcv-full wheel built here is kept, default
+# ~/.cache/maiou/wheels), MAX_JOBS (compiler processes for mmcv-full, default nproc).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+die() { printf '\nsetup.sh: %s\n' "$*" >&2; exit 1; }
+pin() { grep -E "^$1==" requirements.txt | head -n1; }
+
+stamp=".venv/.setup-$(cat requirements.txt pyproject.toml setup.sh | sha256sum | cut -c1-16)"
+if [ -f "$stamp" ] && .venv/bin/python -c "import maiou, mmdet, mmcv.ops" 2>/dev/null; then
+  echo "setup.sh: .venv is up to date"
+  exit 0
+fi
+
+# --- preconditions ---------------------------------------------------------------------
+python=${PYTHON:-$(command -v python3.11 || command -v python3 || true)}
+[ -n "$python" ] || die "no python3 found. Install Python 3.11 (e.g. pyenv install 3.11) or set PYTHON=/path/to/python3.11."
+version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+[ "$version" = "3.11" ] || die "$python is Python $version; this stack (torch 2.14.1, mmcv-full 1.7.2) is pinned for Python 3.11. Set PYTHON=/path/to/python3.11."
+command -v c++ >/dev/null || command -v g++ >/dev/null || \
+  die "no C++ compiler: mmcv-full 1.7.2 is built from source. Install one (Debian/Ubuntu: apt-get install build-essential)."
+
+# --- virtual environment -----------------------------------------------------------------
+if [ ! -x .venv/bin/python ]; then
+  echo "setup.sh: creating .venv with $python"
+  "$python" -m venv .venv
+fi
+pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
+
+echo "setup.sh: [1/4] torch and torchvision"
+"${pip[@]}" install "$(pin torch)" "$(pin torchvision)"
+
+# mmcv-full 1.7.2 has no wheel for this torch: build it from source once, keep the wheel.
+mmcv=$(pin mmcv-full)
+if ! .venv/bin/python -c "import mmcv.ops" 2>/dev/null; then
+  cache=${MAIOU_WHEEL_CACHE:-$HOME/.cache/maiou/wheels}
+  mkdir -p "$cache"
+  wheel=$(ls "$cache"/mmcv_full-1.7.2-cp311-*.whl 2>/dev/null | head -n1 || true)
+  if [ -z "$wheel" ]; then
+    echo "setup.sh: [2/4] building $mmcv from source with its C++ ops (about 10 min on 2 cores, once)"
+    "${pip[@]}" install "setuptools<70" wheel ninja
+    work=$(mktemp -d)
+    log=.venv/mmcv-build.log
+    "${pip[@]}" download --no-deps --no-build-isolation --no-binary :all: -d "$work" "$mmcv" \
+      || die "could not download the $mmcv source from the package index (offline?). Put a built mmcv_full-1.7.2 wheel in $cache and rerun."
+    tar -xzf "$work"/mmcv-full-1.7.2.tar.gz -C "$work"
+    # torch 2.14's headers need C++20; mmcv-full 1.7.2 asks for C++14/17.
+    sed -i 's/-std=c++1[47]/-std=c++20/g' "$work"/mmcv-full-1.7.2/setup.py
+    if ! MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
+        .venv/bin/python -m pip --disable-pip-version-check wheel --no-deps --no-build-isolation \
+        -w "$work/dist" "$work/mmcv-full-1.7.2" >"$log" 2>&1; then
+      echo "----- last lines of $log -----" >&2
+      tail -n 40 "$log" >&2
+      hint="see $log."
+      grep -q "No space left" "$log" && hint="the disk is full; free space and rerun."
+      grep -q -E "Killed|out of memory|internal compiler error" "$log" && hint="the compiler ran out of memory; rerun with MAX_JOBS=1."
+      grep -q -E "Python.h: No such file" "$log" && hint="Python headers are missing (apt-get install python3.11-dev)."
+      grep -q -E "requires C\+\+|C\+\+20 or later" "$log" && hint="the compiler lacks C++20; use gcc >= 10."
+      die "building $mmcv failed: $hint"
+    fi
+    built=$(ls "$work"/dist/mmcv_full-*.whl)
+    cp "$built" "$cache/.tmp.whl" && mv "$cache/.tmp.whl" "$cache/$(basename "$built")"
+    wheel="$cache/$(basename "$built")"
+    rm -rf "$work"
+  else
+    echo "setup.sh: [2/4] $mmcv from the cached wheel $wheel"
+  fi
+  "${pip[@]}" install --no-deps "$wheel"
+else
+  echo "setup.sh: [2/4] $mmcv already installed"
+fi
+
+echo "setup.sh: [3/4] mmdet and the rest of requirements.txt"
+"${pip[@]}" install -r requirements.txt
+
+echo "setup.sh: [4/4] maiou (editable)"
+"${pip[@]}" install --no-deps --no-build-isolation -e .
+.venv/bin/python -c "import maiou, mmdet, mmcv.ops" || die "the environment does not import; see the messages above."
+rm -f .venv/.setup-*
+touch "$stamp"
+echo "setup.sh: done"
