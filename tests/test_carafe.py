@@ -179,36 +179,3 @@ def test_fpn_carafe_converted_runs_on_cpu():
                                              (1, 16, 2, 2), (1, 16, 1, 1)]
     assert all(torch.isfinite(o).all() for o in outs)
     sum(o.sum() for o in outs).backward()
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(),
-                    reason="compares against mmcv's carafe op, which has only a CUDA kernel; "
-                           "no CUDA device here")
-@pytest.mark.parametrize("k,group,s", [(5, 1, 2), (3, 2, 2), (1, 1, 2)])
-def test_carafe_matches_mmcv_cuda_op(k, group, s, record_property):
-    from mmcv.ops.carafe import carafe as mmcv_carafe
-    assert mmcv_carafe_cuda_available(), (
-        "CUDA is available but mmcv-full was compiled without it: rebuild mmcv-full so "
-        "maYOLACT uses the CUDA carafe kernel on GPU")
-    features, masks = random_inputs(k, group, s, n=2, channels_per_group=32, h=13, w=17,
-                                    dtype=torch.float32)
-    features, masks = features.cuda(), masks.cuda()
-    results = []
-    for fn in (carafe, mmcv_carafe):
-        f = features.clone().requires_grad_()
-        m = masks.clone().requires_grad_()
-        out = fn(f, m, k, group, s)
-        out.backward(torch.ones_like(out) * torch.linspace(-1, 1, out.shape[-1],
-                                                           device="cuda"))
-        results.append((out, f.grad, m.grad))
-    for name, ours, theirs in zip(("output", "grad_features", "grad_masks"), *results):
-        diff = (ours - theirs).abs().max().item()
-        record_property(f"max_abs_diff_{name}", diff)
-        print(f"k={k} group={group} s={s} {name}: max abs diff vs mmcv CUDA = {diff:.3g}")
-        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
-
-    # And the pack dispatches to mmcv's op on CUDA.
-    layer = build_portable().cuda()
-    x = torch.randn(2, 16, 6, 6, device="cuda")
-    mask = layer.kernel_normalizer(layer.content_encoder(layer.channel_compressor(x)))
-    torch.testing.assert_close(layer(x), mmcv_carafe(x, mask, 5, 1, 2), rtol=0, atol=0)

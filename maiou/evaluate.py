@@ -1,0 +1,213 @@
+"""Evaluate one run: inference, COCO AP + oLRP (box and mask), speed, into one metrics.json.
+
+    python -m maiou.evaluate CONFIG CHECKPOINT --out DIR [--device cpu|cuda]
+        [--speed-images 50] [--warmup 5] [--max-images N] [--cfg-options k=v ...]
+
+Writes ``DIR/results.bbox.json``, ``DIR/results.segm.json`` (COCO results) and
+``DIR/metrics.json``: the 12 COCO numbers and oLRP with its components for boxes and masks,
+images/s at batch 1 (model forward + post-processing, after a warm-up), anchors per image,
+the config, the checkpoint's sha256, package versions and the device. Every file is written
+to a temporary name and renamed, so a killed run leaves no half-written output.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+__all__ = ["evaluate", "anchors_per_image", "write_json_atomic", "main"]
+
+
+def write_json_atomic(path: str | os.PathLike, data) -> None:
+    """Write ``data`` as JSON to ``path`` through a temporary file in the same folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def anchors_per_image(model, image_size: tuple[int, int], device) -> int:
+    """Anchors the head lays on one ``image_size`` (h, w) input (all levels)."""
+    with torch.no_grad():
+        feats = model.extract_feat(torch.zeros(1, 3, *image_size, device=device))
+    generator = model.bbox_head.prior_generator
+    return int(sum(n * f.shape[-2] * f.shape[-1]
+                   for n, f in zip(generator.num_base_priors, feats)))
+
+
+def _test_image_size(cfg) -> tuple[int, int]:
+    for step in cfg.data.test.pipeline:
+        if step["type"] == "MultiScaleFlipAug":
+            width, height = step["img_scale"]
+            return int(height), int(width)
+    raise ValueError("config has no MultiScaleFlipAug step in data.test.pipeline to read the "
+                     "test image size from")
+
+
+def _subset(coco, img_ids):
+    """The ground truth restricted to ``img_ids`` (for --max-images)."""
+    from maiou.evaluation import coco_gt_from_dict
+
+    keep = set(img_ids)
+    data = coco.dataset
+    return coco_gt_from_dict({
+        "images": [i for i in data["images"] if i["id"] in keep],
+        "annotations": [a for a in data["annotations"] if a["image_id"] in keep],
+        "categories": data["categories"]}, name=f"first {len(keep)} images")
+
+
+def _versions() -> dict:
+    import mmcv
+    import mmdet
+    import pycocotools
+
+    import maiou
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "mmcv-full": mmcv.__version__, "mmdet": mmdet.__version__,
+            "pycocotools": getattr(pycocotools, "__version__", "unknown"),
+            "maiou": maiou.__version__}
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def evaluate(config: str, checkpoint: str, out_dir: str, device: str = "cpu",
+             speed_images: int = 50, warmup: int = 5, max_images: int | None = None,
+             cfg_options: dict | None = None, progress: bool = True) -> dict:
+    """Run inference of ``checkpoint`` on ``config``'s test split and write metrics.json.
+
+    Returns the metrics dict that was written.
+    """
+    from mmcv.parallel import collate, scatter
+    from mmdet.datasets import build_dataset
+    from mmdet.models import build_detector
+    from tqdm import tqdm
+
+    import maiou.models  # noqa: F401  (registers our components)
+    from maiou.checkpoint import file_digest, load_released_checkpoint
+    from maiou.evaluation import coco_metrics
+    from maiou.train import load_config
+
+    device = torch.device(device)
+    cfg = load_config(config, cfg_options)
+    cfg.model.pretrained = None
+    if cfg.model.get("backbone", {}).get("init_cfg"):
+        cfg.model.backbone.init_cfg = None  # weights come from the checkpoint
+    cfg.data.test.test_mode = True
+    dataset = build_dataset(cfg.data.test)
+    model = build_detector(cfg.model, test_cfg=cfg.get("test_cfg"))
+    load_released_checkpoint(model, checkpoint)
+    model.CLASSES = dataset.CLASSES
+    model = model.to(device).eval()
+    target = [device.index or 0] if device.type == "cuda" else [-1]  # -1: mmcv's CPU scatter
+
+    num_images = len(dataset) if max_images is None else min(max_images, len(dataset))
+    results, seconds = [], []
+    iterator = tqdm(range(num_images), desc=f"evaluate {Path(config).stem}", unit="img",
+                    disable=not progress, file=sys.stderr)
+    with torch.no_grad():
+        for index in iterator:
+            data = scatter(collate([dataset[index]], samples_per_gpu=1), target)[0]
+            _sync(device)
+            start = time.perf_counter()
+            results.extend(model(return_loss=False, rescale=True, **data))
+            _sync(device)
+            seconds.append(time.perf_counter() - start)
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".results.") as tmp:
+        # results2json walks len(dataset): restrict it to the images evaluated.
+        dataset.data_infos, full_infos = dataset.data_infos[:num_images], dataset.data_infos
+        dataset.img_ids, full_ids = dataset.img_ids[:num_images], dataset.img_ids
+        try:
+            files = dataset.results2json(results, f"{tmp}/results")
+        finally:
+            dataset.data_infos, dataset.img_ids = full_infos, full_ids
+        for kind in ("bbox", "segm"):
+            os.replace(files[kind], out_dir / f"results.{kind}.json")
+
+    coco_gt = dataset.coco
+    if num_images < len(dataset):
+        coco_gt = _subset(coco_gt, dataset.img_ids[:num_images])
+    metrics = {}
+    for kind in ("bbox", "segm"):
+        detections = json.loads((out_dir / f"results.{kind}.json").read_text())
+        scores = coco_metrics(coco_gt, detections, kind)
+        scores.pop("timing_s")
+        metrics[kind] = scores
+
+    timed = seconds[warmup:warmup + speed_images] if len(seconds) > warmup else seconds
+    image_size = _test_image_size(cfg)
+    record = {
+        "config": str(config),
+        "config_text": cfg.pretty_text,
+        "checkpoint": str(checkpoint),
+        "checkpoint_sha256": file_digest(checkpoint, "sha256"),
+        "dataset": {"ann_file": cfg.data.test.ann_file, "images": num_images},
+        "bbox": metrics["bbox"],
+        "segm": metrics["segm"],
+        "speed": {"images_per_s": len(timed) / sum(timed), "batch_size": 1,
+                  "measured_images": len(timed), "warmup_images": min(warmup, len(seconds)),
+                  "image_size": list(image_size),
+                  "what": "model forward + post-processing (NMS, mask assembly), batch 1"},
+        "anchors_per_image": anchors_per_image(model, image_size, device),
+        "device": _device_name(device),
+        "versions": _versions(),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    write_json_atomic(out_dir / "metrics.json", record)
+    return record
+
+
+def main(argv=None) -> int:
+    from mmcv import DictAction
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("config")
+    parser.add_argument("checkpoint")
+    parser.add_argument("--out", required=True, help="output folder for metrics.json and results")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--speed-images", type=int, default=50,
+                        help="images timed for images/s after the warm-up (default 50)")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--max-images", type=int, default=None)
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
+                        metavar="KEY=VALUE", help="override config entries, as mmdet's tools")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    for path, what in ((args.config, "config"), (args.checkpoint, "checkpoint")):
+        if not Path(path).is_file():
+            parser.error(f"{what} file not found: {path}")
+    record = evaluate(args.config, args.checkpoint, args.out, args.device, args.speed_images,
+                      args.warmup, args.max_images, args.cfg_options, progress=not args.no_progress)
+    print(record["segm"]["summary"])
+    print(f"mask AP {100 * record['segm']['AP']:.1f}  mask oLRP {100 * record['segm']['oLRP']:.1f}  "
+          f"box AP {100 * record['bbox']['AP']:.1f}  {record['speed']['images_per_s']:.1f} img/s "
+          f"on {record['device']}  -> {Path(args.out) / 'metrics.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
