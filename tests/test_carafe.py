@@ -6,8 +6,7 @@ from mmcv.ops import CARAFEPack
 from mmdet.models.necks import FPN_CARAFE
 
 import maiou.ops.carafe as carafe_module
-from maiou.ops.carafe import (CARAFEPackPortable, carafe, convert_carafe_to_portable,
-                              mmcv_carafe_cuda_available)
+from maiou.ops.carafe import CARAFEPackPortable, carafe, convert_carafe_to_portable
 
 # maYOLACT's upsampler settings (FPN_CARAFE upsample_cfg).
 PACK_ARGS = dict(scale_factor=2, up_kernel=5, up_group=1, encoder_kernel=3,
