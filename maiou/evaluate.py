@@ -100,6 +100,7 @@ def evaluate(config: str, checkpoint: str, out_dir: str, device: str = "cpu",
     Returns the metrics dict that was written.
     """
     from mmcv.parallel import collate, scatter
+    from mmdet.core import encode_mask_results
     from mmdet.datasets import build_dataset
     from mmdet.models import build_detector
     from tqdm import tqdm
@@ -131,9 +132,11 @@ def evaluate(config: str, checkpoint: str, out_dir: str, device: str = "cpu",
             data = scatter(collate([dataset[index]], samples_per_gpu=1), target)[0]
             _sync(device)
             start = time.perf_counter()
-            results.extend(model(return_loss=False, rescale=True, **data))
+            outputs = model(return_loss=False, rescale=True, **data)
             _sync(device)
             seconds.append(time.perf_counter() - start)
+            # COCO results want RLE masks, as mmdet's single_gpu_test encodes them.
+            results.extend((boxes, encode_mask_results(masks)) for boxes, masks in outputs)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
