@@ -44,7 +44,8 @@ if ! .venv/bin/python -c "import mmcv.ops" 2>/dev/null; then
   mkdir -p "$cache"
   wheel=$(ls "$cache"/mmcv_full-1.7.2-cp311-*.whl 2>/dev/null | head -n1 || true)
   if [ -z "$wheel" ]; then
-    echo "setup.sh: [2/4] building $mmcv from source with its C++ ops (about 10 min on 2 cores, once)"
+    echo "setup.sh: [2/4] building $mmcv from source with its C++ ops (10-15 min on 2 cores, once)"
+    echo "setup.sh: (pip may report that torch wants setuptools>=77: expected for this build; step 3 restores it)"
     "${pip[@]}" install "setuptools<70" wheel ninja
     work=$(mktemp -d)
     log=.venv/mmcv-build.log

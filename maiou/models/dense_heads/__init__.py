@@ -1,0 +1,4 @@
+"""Dense heads; importing registers them in mmdet's ``HEADS``."""
+from .yolact_head import MaskAwareYOLACTHead
+
+__all__ = ['MaskAwareYOLACTHead']

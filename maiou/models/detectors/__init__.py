@@ -1,0 +1,4 @@
+"""Detectors; importing registers them in mmdet's ``DETECTORS``."""
+from .yolact import MaskAwareYOLACT
+
+__all__ = ['MaskAwareYOLACT']

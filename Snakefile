@@ -1,0 +1,35 @@
+# maIoU reproduction workflow. Thin: configuration + includes; the rules live in
+# experiments/rules/, the work in python modules and experiments/scripts/.
+#
+#   snakemake --cores all                     # embedded preset: data, 11 runs, table, figures
+#   snakemake --cores all results/table.md    # only what the table needs
+#   snakemake -n --config preset=coco-released
+#   snakemake --cores all --config 'runs=[fixed_550,atss_maiou_550]' max_iters_override=5
+#   snakemake --cores all --resources speed_slot=1   # evaluations one at a time (clean fps)
+#
+# Paths to code and configs are anchored at the Snakefile's folder (REPO) so that
+# `--directory DIR` puts every output under DIR while the code stays where it is.
+import os
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+REPO = workflow.basedir
+configfile: os.path.join(REPO, "experiments/config/config.yaml")
+validate(config, os.path.join(REPO, "experiments/config/schema.yaml"))
+
+
+include: "experiments/rules/common.smk"
+include: "experiments/rules/data.smk"
+include: "experiments/rules/train.smk"
+include: "experiments/rules/evaluate.smk"
+include: "experiments/rules/report.smk"
+
+
+rule all:
+    input:
+        TABLE_MD,
+        TABLE_CSV,
+        FIGURES,
+    default_target: True

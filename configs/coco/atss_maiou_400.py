@@ -1,0 +1,11 @@
+"""Run atss-maiou-400: YOLACT, ATSS with maIoU, 400 x 400, ResNet-50, 4 GPUs x 8 images, 55
+epochs.
+
+Paper: 26.1 / 77.1 mask AP / mask oLRP (%) on COCO val2017.
+"""
+_base_ = [
+    './_base_/models/yolact_r50_atss_maiou.py',
+    './_base_/datasets/coco_instance_400.py',
+    './_base_/schedules/sgd_step_55e.py',
+    './_base_/default_runtime.py',
+]

@@ -1,0 +1,11 @@
+"""Run fixed-550: YOLACT, fixed-IoU assigner, 550 x 550, ResNet-50, 4 GPUs x 8 images, 55
+epochs.
+
+Paper: 28.5 / 75.2 mask AP / mask oLRP (%) on COCO val2017.
+"""
+_base_ = [
+    './_base_/models/yolact_r50_fixed.py',
+    './_base_/datasets/coco_instance_550.py',
+    './_base_/schedules/sgd_step_55e.py',
+    './_base_/default_runtime.py',
+]

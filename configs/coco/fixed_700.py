@@ -1,0 +1,11 @@
+"""Run fixed-700: YOLACT, fixed-IoU assigner, 700 x 700, ResNet-50, 4 GPUs x 8 images, 55
+epochs.
+
+Paper: 29.7 / 74.3 mask AP / mask oLRP (%) on COCO val2017.
+"""
+_base_ = [
+    './_base_/models/yolact_r50_fixed.py',
+    './_base_/datasets/coco_instance_700.py',
+    './_base_/schedules/sgd_step_55e.py',
+    './_base_/default_runtime.py',
+]

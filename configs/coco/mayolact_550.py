@@ -1,0 +1,11 @@
+"""Run mayolact-550: maYOLACT (ATSS with maIoU + DCNv2, CARAFE, 2 scales, cosine lr), 550 x
+550, ResNet-50, 4 GPUs x 8 images, 55 epochs.
+
+Paper: 35.2 mask AP on COCO test-dev at 30 fps (V100).
+"""
+_base_ = [
+    './_base_/models/mayolact_r50.py',
+    './_base_/datasets/coco_instance_550.py',
+    './_base_/schedules/sgd_cosine_55e.py',
+    './_base_/default_runtime.py',
+]

@@ -1,0 +1,11 @@
+"""Run mayolact-700: maYOLACT (ATSS with maIoU + DCNv2, CARAFE, 2 scales, cosine lr), 700 x
+700, ResNet-50, 4 GPUs x 8 images, 55 epochs.
+
+Paper: 37.7 mask AP on COCO test-dev at 25 fps (V100); no model was released.
+"""
+_base_ = [
+    './_base_/models/mayolact_r50.py',
+    './_base_/datasets/coco_instance_700.py',
+    './_base_/schedules/sgd_cosine_55e.py',
+    './_base_/default_runtime.py',
+]

@@ -1,0 +1,10 @@
+"""Embedded counterpart of run atss-iou-550: YOLACT, ATSS with IoU, 128 x 128 (COCO: 550).
+
+A CPU-sized toy on synthetic data (small ResNet from scratch, a few hundred iterations):
+it checks the relative behaviour of the assigners, its numbers are not the paper's.
+"""
+_base_ = [
+    './_base_/models/yolact_atss_iou.py',
+    './_base_/datasets/embedded_128.py',
+    './_base_/schedules/sgd_step.py',
+]

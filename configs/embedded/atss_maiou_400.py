@@ -1,0 +1,11 @@
+"""Embedded counterpart of run atss-maiou-400: YOLACT, ATSS with maIoU, 96 x 96 (COCO:
+400).
+
+A CPU-sized toy on synthetic data (small ResNet from scratch, a few hundred iterations):
+it checks the relative behaviour of the assigners, its numbers are not the paper's.
+"""
+_base_ = [
+    './_base_/models/yolact_atss_maiou.py',
+    './_base_/datasets/embedded_96.py',
+    './_base_/schedules/sgd_step.py',
+]

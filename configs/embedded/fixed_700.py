@@ -1,0 +1,11 @@
+"""Embedded counterpart of run fixed-700: YOLACT, fixed-IoU assigner, 160 x 160 (COCO:
+700).
+
+A CPU-sized toy on synthetic data (small ResNet from scratch, a few hundred iterations):
+it checks the relative behaviour of the assigners, its numbers are not the paper's.
+"""
+_base_ = [
+    './_base_/models/yolact_fixed.py',
+    './_base_/datasets/embedded_160.py',
+    './_base_/schedules/sgd_step.py',
+]

@@ -1,0 +1,10 @@
+"""Embedded counterpart of run mayolact-700: maYOLACT, 160 x 160 (COCO: 700).
+
+A CPU-sized toy on synthetic data (small ResNet from scratch, a few hundred iterations):
+it checks the relative behaviour of the assigners, its numbers are not the paper's.
+"""
+_base_ = [
+    './_base_/models/mayolact.py',
+    './_base_/datasets/embedded_160.py',
+    './_base_/schedules/sgd_cosine.py',
+]

@@ -1,0 +1,94 @@
+# Shared names and helpers for the rule files. Everything preset-dependent is decided here
+# so the rule files read the same for all presets.
+import re
+import shlex
+import sys
+
+# PY (and REPO) are used directly in shell commands: which interpreter runs a step is not
+# a parameter of its results, so it is not a `params` entry (no re-runs when it moves).
+PY = sys.executable  # the interpreter running snakemake (the project venv), not PATH's
+PRESET = config["preset"]
+CFG_DIR = "embedded" if PRESET == "embedded" else "coco"  # configs/<CFG_DIR>/<run>.py
+
+if PRESET == "coco-released" and "mayolact_700" in config["runs"]:
+    # The authors never released maYOLACT-700 ("Coming Soon" in their README).
+    print("note: coco-released skips mayolact_700 (no released checkpoint)", file=sys.stderr)
+RUNS = [r for r in config["runs"] if not (PRESET == "coco-released" and r == "mayolact_700")]
+
+DATA_ROOT = (config.get("data_root") or
+             ("data/embedded" if PRESET == "embedded" else "data/coco")).rstrip("/")
+WORK = f"{config.get('work_root', 'work_dirs')}/{PRESET}"
+RESULTS = f"{config.get('results_root', 'results')}/{PRESET}"
+REPORTS = config.get("reports_root", "reports")
+LOGS = f"logs/{PRESET}"
+BENCH = f"benchmarks/{PRESET}"
+CKPT_DIR = config.get("checkpoint_dir", "checkpoints/coco")
+
+TABLE_MD = f"{config.get('results_root', 'results')}/table.md"
+TABLE_CSV = f"{config.get('results_root', 'results')}/table.csv"
+FIGURES = [f"{REPORTS}/ap_olrp_vs_size.png", f"{REPORTS}/speed_accuracy.png"]
+if PRESET == "embedded":
+    FIGURES.append(f"{REPORTS}/embedded_contact_sheet.png")
+
+# The configs read their dataset root from these variables (configs/*/_base_/datasets).
+DATA_ENV = ("MAIOU_EMBEDDED_ROOT" if PRESET == "embedded" else "MAIOU_COCO_ROOT") + "=" + \
+    shlex.quote(DATA_ROOT)
+RUN_WILDCARD = "|".join(map(re.escape, RUNS)) or "no-run"
+
+wildcard_constraints:
+    run=RUN_WILDCARD,
+
+
+def run_config(run):
+    return f"{REPO}/configs/{CFG_DIR}/{run}.py"
+
+
+_BASE_REF = re.compile(r"""['"]([.]{1,2}/[^'"]+?\.py)['"]""")
+
+
+def config_files(run):
+    """The run's config and every _base_ file it pulls in, recursively. As inputs they make
+    an edit to any of them re-run exactly the runs that use it (and the compile step)."""
+    todo, seen = [run_config(run)], []
+    while todo:
+        path = os.path.normpath(todo.pop())
+        if path in seen or not os.path.isfile(path):
+            continue
+        seen.append(path)
+        with open(path) as f:
+            todo += [os.path.join(os.path.dirname(path), ref) for ref in _BASE_REF.findall(f.read())]
+    return seen
+
+
+def train_options(run):
+    """--cfg-options for the training command (embedded smoke-test knobs), as one string."""
+    if PRESET != "embedded":
+        return ""
+    opts = []
+    iters = config.get("max_iters_override")
+    if iters:
+        # Keep the schedule's shape: 10% warm-up, decays at the same fractions (step runs),
+        # one checkpoint at the end.
+        opts += [f"runner.max_iters={iters}", f"checkpoint_config.interval={iters}",
+                 f"evaluation.interval={iters}", f"lr_config.warmup_iters={max(1, iters // 10)}"]
+        if not run.startswith("mayolact"):  # the cosine schedule has no steps
+            steps = sorted({max(1, round(iters * e / 55)) for e in (20, 42, 49, 52)})
+            opts.append("lr_config.step=[{}]".format(",".join(map(str, steps))))
+    if config.get("samples_per_gpu"):
+        opts.append(f"data.samples_per_gpu={config['samples_per_gpu']}")
+    return ("--cfg-options " + " ".join(shlex.quote(o) for o in opts)) if opts else ""
+
+
+def eval_options():
+    opts = f"--device {config['device']} --speed-images {config.get('speed_images', 50)}"
+    if config.get("max_images"):
+        opts += f" --max-images {config['max_images']}"
+    return opts
+
+
+def gpu_resources():
+    return 1 if config["device"] == "cuda" else 0
+
+
+def checkpoint_of(run):
+    return f"{CKPT_DIR}/{run}.pth" if PRESET == "coco-released" else f"{WORK}/{run}/final.pth"

@@ -1,0 +1,70 @@
+# Datasets. Embedded: generated (deterministic in its parameters). COCO: downloaded.
+
+if PRESET == "embedded":
+
+    rule embedded_dataset:
+        # The generator writes .complete last and is idempotent for equal parameters, so the
+        # marker alone stands for the whole dataset; a parameter change re-runs this rule.
+        output:
+            f"{DATA_ROOT}/.complete",
+        params:
+            root=DATA_ROOT,
+            seed=config["seed"],
+            num_train=config.get("num_train", 400),
+            num_val=config.get("num_val", 100),
+        log:
+            f"{LOGS}/data/embedded_dataset.log",
+        benchmark:
+            f"{BENCH}/data/embedded_dataset.tsv"
+        threads: 1
+        shell:
+            "{PY} -m maiou.data.synthetic --out {params.root:q} --seed {params.seed}"
+            " --num-train {params.num_train} --num-val {params.num_val} --no-progress"
+            " > {log} 2>&1"
+
+    DATASET_MARKER = f"{DATA_ROOT}/.complete"
+
+else:
+    # COCO 2017 from cocodataset.org; md5s as published there.
+    COCO_FILES = {
+        "annotations_trainval2017": ("http://images.cocodataset.org/annotations/annotations_trainval2017.zip",
+                                     "f4bbac642086de4f52a3fdda2de5fa2c"),
+        "val2017": ("http://images.cocodataset.org/zips/val2017.zip",
+                    "442b8da7639aecaf257c1dceb8ba8c80"),
+        "train2017": ("http://images.cocodataset.org/zips/train2017.zip",
+                      "cced6f7f71b7629ddf16f17bbcfab6b2"),
+    }
+    COCO_NEEDED = ["annotations_trainval2017", "val2017"] + (
+        ["train2017"] if PRESET == "coco-train" else [])
+
+    rule coco_download:
+        output:
+            f"{DATA_ROOT}/downloads/{{name}}.zip",
+        wildcard_constraints:
+            name="|".join(COCO_FILES),
+        params:
+            url=lambda wc: COCO_FILES[wc.name][0],
+            md5=lambda wc: COCO_FILES[wc.name][1],
+        log:
+            f"{LOGS}/data/download_{{name}}.log",
+        retries: 2
+        resources:
+            downloads=1,
+        shell:
+            "{PY} {REPO}/experiments/scripts/download.py --url {params.url:q}"
+            " --md5 {params.md5} --out {output:q} > {log} 2>&1"
+
+    rule coco_unpack:
+        # One marker per archive: the zips unpack into annotations/, val2017/, train2017/.
+        input:
+            f"{DATA_ROOT}/downloads/{{name}}.zip",
+        output:
+            touch(f"{DATA_ROOT}/.unpacked_{{name}}"),
+        params:
+            root=DATA_ROOT,
+        log:
+            f"{LOGS}/data/unpack_{{name}}.log",
+        shell:
+            "{PY} -m zipfile -e {input:q} {params.root:q} > {log} 2>&1"
+
+    DATASET_MARKER = [f"{DATA_ROOT}/.unpacked_{n}" for n in COCO_NEEDED]

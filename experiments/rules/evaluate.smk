@@ -1,0 +1,31 @@
+# One metrics.json per run (COCO AP + oLRP for boxes and masks, speed, anchors per image).
+
+
+rule evaluate:
+    input:
+        dataset=DATASET_MARKER,
+        checkpoint=lambda wc: checkpoint_of(wc.run),
+        configs=lambda wc: config_files(wc.run),
+    output:
+        metrics=f"{RESULTS}/{{run}}/metrics.json",
+        bbox=f"{RESULTS}/{{run}}/results.bbox.json",
+        segm=f"{RESULTS}/{{run}}/results.segm.json",
+    params:
+        config=lambda wc: run_config(wc.run),
+        out=lambda wc: f"{RESULTS}/{wc.run}",
+        options=eval_options(),
+        data_env=DATA_ENV,
+    log:
+        f"{LOGS}/evaluate/{{run}}.log",
+    benchmark:
+        f"{BENCH}/evaluate/{{run}}.tsv"
+    threads: config["threads_per_run"]
+    resources:
+        gpu=gpu_resources(),
+        # images/s is only clean when nothing else runs: `--resources speed_slot=1` lets
+        # one evaluation run at a time (unlimited when not given, like any resource).
+        speed_slot=1,
+    shell:
+        "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {params.data_env};"
+        " {PY} -m maiou.evaluate {params.config:q} {input.checkpoint:q} --out {params.out:q}"
+        " {params.options} --no-progress > {log} 2>&1"

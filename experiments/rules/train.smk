@@ -1,0 +1,66 @@
+# Checkpoints per run: trained (embedded, coco-train) or downloaded (coco-released).
+
+if PRESET in ("embedded", "coco-train"):
+
+    rule train:
+        # Only final.pth is declared: maiou.train writes it atomically once the run is done,
+        # and the epoch/iter checkpoints next to it stay undeclared so that Snakemake never
+        # deletes them after a failure -- a re-run resumes from them.
+        #
+        # maiou.train resumes from whatever is in the work dir, even a run of an older
+        # config. So the command records a fingerprint of the config files and options;
+        # when it changed, the old work dir is moved to <run>.superseded and training
+        # starts afresh; when it is the same (an interrupted run), training resumes.
+        input:
+            dataset=DATASET_MARKER,
+            configs=lambda wc: config_files(wc.run),
+        output:
+            f"{WORK}/{{run}}/final.pth",
+        params:
+            config=lambda wc: run_config(wc.run),
+            work_dir=lambda wc: f"{WORK}/{wc.run}",
+            options=lambda wc: train_options(wc.run),
+            validate="" if config.get("validate_during_training") else "--no-validate",
+            seed=config["seed"],
+            data_env=DATA_ENV,
+            launch=(f"-m torch.distributed.run --nproc_per_node={config.get('gpus_per_run', 1)}"
+                    " -m maiou.train" if PRESET == "coco-train" and config.get("gpus_per_run", 1) > 1
+                    else "-m maiou.train"),
+            launcher=("--launcher pytorch" if PRESET == "coco-train"
+                      and config.get("gpus_per_run", 1) > 1 else ""),
+        log:
+            f"{LOGS}/train/{{run}}.log",
+        benchmark:
+            f"{BENCH}/train/{{run}}.tsv"
+        threads: config["threads_per_run"]
+        resources:
+            gpu=config.get("gpus_per_run", 1) if PRESET == "coco-train" else 0,
+        shell:
+            """
+            : > {log}  # this attempt's log (maiou.train keeps per-attempt logs in the work dir too)
+            fp=$( (cat {input.configs:q}; echo {params.options:q} {params.seed}) | sha256sum | cut -c1-64)
+            if [ -f {params.work_dir}/.fingerprint ] && [ "$(cat {params.work_dir}/.fingerprint)" != "$fp" ]; then
+                echo "config changed since the last training of {wildcards.run}: starting afresh" >> {log}
+                rm -rf {params.work_dir}.superseded
+                mv {params.work_dir} {params.work_dir}.superseded
+            fi
+            mkdir -p {params.work_dir} && echo "$fp" > {params.work_dir}/.fingerprint
+            export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {params.data_env}
+            {PY} {params.launch} {params.config:q} --work-dir {params.work_dir:q} \
+                --seed {params.seed} {params.validate} {params.launcher} {params.options} >> {log} 2>&1
+            """
+
+else:  # coco-released
+
+    rule download_checkpoint:
+        # The authors' checkpoints live on Google Drive (ids in experiments/paper_numbers.py).
+        output:
+            f"{CKPT_DIR}/{{run}}.pth",
+        log:
+            f"{LOGS}/download/{{run}}.log",
+        retries: 2
+        resources:
+            downloads=1,
+        shell:
+            "{PY} {REPO}/experiments/scripts/download.py --run {wildcards.run}"
+            " --out {output:q} > {log} 2>&1"

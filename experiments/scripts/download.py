@@ -1,0 +1,138 @@
+"""Download one file for the coco presets: resumable, checked, atomic.
+
+    python experiments/scripts/download.py --url URL [--md5 HEX] --out PATH
+    python experiments/scripts/download.py --run atss_maiou_550 --out checkpoints/coco/atss_maiou_550.pth
+
+* HTTP(S) downloads resume: bytes go to ``PATH.part`` and a re-run continues it with a Range
+  request (a server that ignores Range restarts it). Progress on stderr.
+* ``--md5``: the finished file must match, else it is deleted and the script fails.
+* ``--run``: a released checkpoint, fetched from Google Drive with gdown (file id from
+  experiments/paper_numbers.py) and checked to be a torch checkpoint, not an HTML page.
+* Only a complete, checked file is renamed to PATH, so PATH never holds a partial file.
+* Offline / failed: a message naming the URL and where to place the file by hand (after which
+  Snakemake finds it present and goes on).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # experiments/ for paper_numbers
+from paper_numbers import CHECKPOINT_DRIVE_IDS  # noqa: E402
+
+CHUNK = 1 << 20
+
+
+class DownloadError(RuntimeError):
+    pass
+
+
+def md5sum(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _progress(done: int, total: int | None, start: float, resumed: int) -> None:
+    rate = (done - resumed) / max(time.monotonic() - start, 1e-6) / 1e6
+    where = f"{done / 1e6:,.0f} / {total / 1e6:,.0f} MB ({100 * done / total:.0f}%)" if total \
+        else f"{done / 1e6:,.0f} MB"
+    print(f"\r  {where} at {rate:.1f} MB/s", end="", file=sys.stderr, flush=True)
+
+
+def http_download(url: str, part: Path, timeout: float = 60) -> None:
+    """Fetch ``url`` into ``part``, continuing from ``part``'s current size."""
+    have = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"User-Agent": "maiou-reproduction"})
+    if have:
+        request.add_header("Range", f"bytes={have}-")
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:  # range not satisfiable: the part is already whole
+            return
+        raise
+    with response:
+        if have and response.status != 206:  # server ignored Range: start over
+            print(f"  {url}: server does not resume; restarting", file=sys.stderr)
+            have = 0
+        length = response.headers.get("Content-Length")
+        total = have + int(length) if length else None
+        start, done = time.monotonic(), have
+        with part.open("ab" if have else "wb") as f:
+            while block := response.read(CHUNK):
+                f.write(block)
+                done += len(block)
+                _progress(done, total, start, have)
+    print(file=sys.stderr)
+    if total is not None and done != total:
+        raise DownloadError(f"{url}: connection closed at {done} of {total} bytes "
+                            f"(run again to resume)")
+
+
+def drive_download(file_id: str, part: Path) -> None:
+    import gdown  # in the project venv; only needed for the released checkpoints
+
+    if gdown.download(id=file_id, output=str(part), quiet=False, resume=True) is None:
+        raise DownloadError(f"gdown could not fetch Google Drive file {file_id}")
+
+
+def check_checkpoint(path: Path) -> None:
+    """A torch checkpoint is a zip (torch >= 1.6) or a pickle; Drive quota pages are HTML."""
+    with path.open("rb") as f:
+        head = f.read(4)
+    if not (head.startswith(b"PK") or head[:1] == b"\x80"):
+        raise DownloadError(f"{path} is not a torch checkpoint (starts with {head!r}; "
+                            "Google Drive may have served a quota or login page)")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--url", help="HTTP(S) URL")
+    source.add_argument("--run", choices=sorted(CHECKPOINT_DRIVE_IDS),
+                        help="released checkpoint of this run (Google Drive)")
+    parser.add_argument("--md5", help="expected md5 of the whole file")
+    parser.add_argument("--out", required=True, type=Path)
+    args = parser.parse_args(argv)
+
+    out: Path = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    part = out.with_name(out.name + ".part")
+    url = args.url or f"https://drive.google.com/file/d/{CHECKPOINT_DRIVE_IDS[args.run]}/view"
+    print(f"downloading {url} -> {out}", file=sys.stderr)
+    try:
+        if args.url:
+            http_download(args.url, part)
+        else:
+            drive_download(CHECKPOINT_DRIVE_IDS[args.run], part)
+            check_checkpoint(part)
+        if args.md5:
+            got = md5sum(part)
+            if got != args.md5:
+                part.unlink()
+                raise DownloadError(f"md5 mismatch for {url}: got {got}, expected {args.md5} "
+                                    "(the partial file was deleted; run again)")
+        os.replace(part, out)
+    except Exception as exc:  # any failure gets the place-it-by-hand message
+        print(f"\nerror: could not download {url}: {exc}\n"
+              f"If this machine is offline, fetch that URL elsewhere and place the file at\n"
+              f"  {out.resolve()}\n"
+              f"(COCO zips under <data_root>/downloads/, checkpoints under <checkpoint_dir>/"
+              f"<run>.pth); Snakemake then treats it as downloaded. A partial download stays in\n"
+              f"  {part.resolve()}\nand is resumed by the next run.", file=sys.stderr)
+        return 1
+    print(f"done: {out}" + (f" (md5 {args.md5} ok)" if args.md5 else ""), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Figures from the runs' metrics.json, next to the paper's numbers.
+
+    python experiments/scripts/plot_results.py --preset embedded --results results/embedded \
+        [--runs ...] --out-dir reports
+
+* ap_olrp_vs_size.png: mask AP (left) and mask oLRP (right) against image size, one colour
+  per assigner; solid = ours, dashed = paper (COCO val2017).
+* speed_accuracy.png: images/s against mask AP for every run (ours), maYOLACT's published
+  test-dev points (V100) marked separately.
+Missing runs are simply left out. PNGs are saved to a temporary name and renamed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless; before pyplot
+import matplotlib.pyplot as plt  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # experiments/ for paper_numbers
+from paper_numbers import (ASSIGNERS, EMBEDDED_SIZE, PAPER, RUNS, SIZES,  # noqa: E402
+                           assigner_and_size)
+
+COLOURS = {"fixed": "tab:blue", "atss_iou": "tab:orange", "atss_maiou": "tab:green",
+           "mayolact": "tab:red"}
+MARKERS = {400: "o", 550: "s", 700: "^"}
+
+
+def load(results: Path, runs) -> dict:
+    out = {}
+    for run in runs:
+        path = results / run / "metrics.json"
+        if path.is_file():
+            out[run] = json.loads(path.read_text())
+    return out
+
+
+def _pct(m, kind, key):
+    v = m.get(kind, {}).get(key)
+    return None if v is None else 100.0 * v
+
+
+def save_atomic(fig, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=130, bbox_inches="tight")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
+
+
+def plot_vs_size(preset: str, metrics: dict, path: Path) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.3))
+    embedded = preset == "embedded"
+    for ax, key, title in ((axes[0], "AP", "mask AP (%) — higher is better"),
+                           (axes[1], "oLRP", "mask oLRP (%) — lower is better")):
+        # On the embedded preset ours and the paper live on different scales: a twin axis
+        # keeps both readable instead of squashing one of them.
+        ours_ax = ax.twinx() if embedded else ax
+        for prefix, name in ASSIGNERS.items():
+            runs = [f"{prefix}_{s}" for s in SIZES]
+            paper = [PAPER[r][f"segm_{key}"] for r in runs]
+            ax.plot(SIZES, paper, ls="--", marker="o", color=COLOURS[prefix], alpha=0.55,
+                    label=f"{name} (paper)")
+            pts = [(s, _pct(metrics[r], "segm", key)) for s, r in zip(SIZES, runs) if r in metrics]
+            pts = [(s, v) for s, v in pts if v is not None]
+            if pts:
+                ours_ax.plot(*zip(*pts), ls="-", marker="s", lw=2, color=COLOURS[prefix],
+                             label=f"{name} (ours)")
+        ax.set_xticks(SIZES)
+        ax.set_xticklabels([f"{s}\n({EMBEDDED_SIZE[s]} px)" if embedded else str(s)
+                            for s in SIZES])
+        ax.set_xlabel("image size (COCO)" + (" / embedded input" if embedded else ""))
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        if embedded:
+            ax.set_ylabel("paper, COCO val2017 (dashed)")
+            ours_ax.set_ylabel("ours, embedded mini-benchmark (solid)")
+        else:
+            ax.set_ylabel("%")
+        handles = ax.get_legend_handles_labels()
+        if ours_ax is not ax:
+            h2 = ours_ax.get_legend_handles_labels()
+            handles = (handles[0] + h2[0], handles[1] + h2[1])
+        ax.legend(*handles, fontsize=7, loc="best")
+    fig.suptitle("Mask AP and oLRP vs image size per assigner — "
+                 + ("embedded mini-benchmark (not the paper's setting)" if embedded
+                    else f"{preset}: ours vs paper"), fontsize=11)
+    fig.tight_layout()
+    save_atomic(fig, path)
+
+
+def plot_speed(preset: str, metrics: dict, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(7, 4.8))
+    for run, m in metrics.items():
+        ap, fps = _pct(m, "segm", "AP"), m.get("speed", {}).get("images_per_s")
+        if ap is None or fps is None:
+            continue
+        prefix, size = assigner_and_size(run)
+        ax.scatter(fps, ap, color=COLOURS[prefix], marker=MARKERS[size], s=60, zorder=3)
+        ax.annotate(run, (fps, ap), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    devices = sorted({m.get("device", "?") for m in metrics.values()})
+    ax.set_xlabel("images / s, batch 1 (" + "; ".join(devices) + ")", fontsize=8)
+    ax.set_ylabel("mask AP (%)")
+    title = "Speed vs mask AP (ours)"
+    if preset == "embedded":
+        title += " — embedded mini-benchmark"
+    else:
+        for run in ("mayolact_550", "mayolact_700"):
+            ax.scatter(PAPER[run]["fps"], PAPER[run]["segm_AP"], marker="*", s=120,
+                       color="grey", zorder=3)
+            ax.annotate(f"{run} paper (test-dev, V100)", (PAPER[run]["fps"], PAPER[run]["segm_AP"]),
+                        textcoords="offset points", xytext=(5, -10), fontsize=7, color="grey")
+    # Legend by colour (assigner) and marker (size) rather than one entry per point.
+    from matplotlib.lines import Line2D
+    handles = [Line2D([], [], color=c, marker="o", ls="", label=p) for p, c in COLOURS.items()]
+    handles += [Line2D([], [], color="k", marker=mk, ls="", label=str(s)) for s, mk in MARKERS.items()]
+    ax.legend(handles=handles, fontsize=7, title="assigner / size", title_fontsize=7)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    if not metrics:
+        ax.text(0.5, 0.5, "no results yet", transform=ax.transAxes, ha="center")
+    fig.tight_layout()
+    save_atomic(fig, path)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", required=True)
+    parser.add_argument("--results", required=True, type=Path)
+    parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=RUNS)
+    parser.add_argument("--out-dir", required=True, type=Path)
+    args = parser.parse_args(argv)
+    metrics = load(args.results, args.runs)
+    plot_vs_size(args.preset, metrics, args.out_dir / "ap_olrp_vs_size.png")
+    plot_speed(args.preset, metrics, args.out_dir / "speed_accuracy.png")
+    print(f"{args.out_dir}: figures from {len(metrics)} of {len(args.runs)} runs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

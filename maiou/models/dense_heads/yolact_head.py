@@ -1,0 +1,216 @@
+"""YOLACT box head that can drive ATSS assigners, including the mask-aware one.
+
+mmdet's ``YOLACTHead`` calls its assigner as a max-IoU assigner:
+``assign(anchors, gt_bboxes, gt_bboxes_ignore, gt_labels)``. ATSS assigners additionally
+need the number of (inside-image) anchors on every pyramid level, and the maIoU assigner
+also needs the image's ground-truth masks. :class:`MaskAwareYOLACTHead` provides both and
+leaves every other code path (OHEM, Smooth-L1, sampling results for the mask head,
+``get_bboxes`` with fast NMS) to the parent.
+"""
+from __future__ import annotations
+
+import inspect
+
+import torch
+from mmdet.core import anchor_inside_flags, unmap
+from mmdet.models.builder import HEADS
+from mmdet.models.dense_heads import YOLACTHead
+
+__all__ = ['MaskAwareYOLACTHead']
+
+# Private keys under which per-call data rides in (shallow copies of) the image metas.
+# The parent's ``loss`` -> ``get_targets`` -> ``multi_apply(_get_targets_single, ...)``
+# chain has fixed signatures; the meta dict is the one per-image value it threads
+# through untouched, so using it avoids re-implementing those two parent methods.
+_GT_MASKS_KEY = '_maiou_gt_masks'
+_NUM_LEVEL_ANCHORS_KEY = '_maiou_num_level_anchors'
+
+
+@HEADS.register_module()
+class MaskAwareYOLACTHead(YOLACTHead):
+    """``YOLACTHead`` whose targets can come from ATSS and ATSS-with-maIoU assigners.
+
+    Same constructor, parameters and outputs as mmdet's ``YOLACTHead``. What changes is
+    only how the assigner is called in :meth:`_get_targets_single`:
+
+    * assigners whose ``assign`` takes ``num_level_bboxes`` (mmdet's ``ATSSAssigner``,
+      ``ATSSmaIoUAssigner``) get ``assign(anchors, num_level_anchors_inside, gt_bboxes,
+      gt_bboxes_ignore, gt_labels)``, with ``num_level_anchors_inside`` counted as in
+      mmdet's ``ATSSHead``;
+    * assigners with a truthy ``requires_gt_masks`` attribute also get
+      ``gt_masks=`` the image's (G, H, W) ground-truth masks (whatever :meth:`loss`
+      received, normally a uint8 tensor at the padded input resolution);
+    * any other assigner (``MaxIoUAssigner`` for the fixed-IoU runs) goes through the
+      parent's code unchanged, so its targets are exactly mmdet's.
+    """
+
+    @property
+    def assigner_takes_level_counts(self) -> bool:
+        """Whether ``self.assigner.assign`` expects per-level anchor counts (ATSS)."""
+        assigner = getattr(self, 'assigner', None)
+        if assigner is None:  # built without train_cfg (inference only)
+            return False
+        return 'num_level_bboxes' in inspect.signature(assigner.assign).parameters
+
+    @property
+    def assigner_requires_gt_masks(self) -> bool:
+        """Whether the assigner wants the ground-truth masks (maIoU)."""
+        return bool(getattr(getattr(self, 'assigner', None), 'requires_gt_masks', False))
+
+    def loss(self,
+             cls_scores,
+             bbox_preds,
+             gt_bboxes,
+             gt_labels,
+             img_metas,
+             gt_bboxes_ignore=None,
+             gt_masks=None):
+        """``YOLACTHead.loss`` that can hand ground-truth masks to the assigner.
+
+        Args:
+            cls_scores, bbox_preds, gt_bboxes, gt_labels, img_metas, gt_bboxes_ignore:
+                as ``YOLACTHead.loss``.
+            gt_masks (list[Tensor | BaseInstanceMasks] | None): per image, the (G, H, W)
+                binary masks of its G ground truths, at the padded input resolution
+                (``img_metas[i]['pad_shape'][:2]``). Used only if the assigner has
+                ``requires_gt_masks``; ignored otherwise.
+
+        Returns:
+            tuple(dict[str, list[Tensor]], list[SamplingResult]): as ``YOLACTHead.loss``.
+        """
+        if self.assigner_requires_gt_masks:
+            if gt_masks is None:
+                raise ValueError(
+                    f'{type(self.assigner).__name__} needs the ground-truth masks: '
+                    'call loss(..., gt_masks=...) (MaskAwareYOLACT does)')
+            if len(gt_masks) != len(img_metas):
+                raise ValueError(f'got gt_masks for {len(gt_masks)} images and img_metas '
+                                 f'for {len(img_metas)}')
+            img_metas = [
+                dict(meta, **{_GT_MASKS_KEY: masks})
+                for meta, masks in zip(img_metas, gt_masks)
+            ]
+        return super().loss(cls_scores, bbox_preds, gt_bboxes, gt_labels, img_metas,
+                            gt_bboxes_ignore=gt_bboxes_ignore)
+
+    def get_targets(self, anchor_list, valid_flag_list, gt_bboxes_list, img_metas,
+                    *args, **kwargs):
+        """``AnchorHead.get_targets``; for ATSS assigners it also records, per image,
+        the number of anchors on each level (``anchor_list[i][l].size(0)``), which
+        :meth:`_get_targets_single` needs to count the inside anchors per level."""
+        if self.assigner_takes_level_counts:
+            num_level_anchors = [anchors.size(0) for anchors in anchor_list[0]]
+            img_metas = [
+                dict(meta, **{_NUM_LEVEL_ANCHORS_KEY: num_level_anchors})
+                for meta in img_metas
+            ]
+        return super().get_targets(anchor_list, valid_flag_list, gt_bboxes_list,
+                                   img_metas, *args, **kwargs)
+
+    def get_num_level_anchors_inside(self, num_level_anchors, inside_flags):
+        """Number of inside-image anchors on each level (as mmdet's ``ATSSHead``).
+
+        Args:
+            num_level_anchors (list[int]): anchors per level, all images alike.
+            inside_flags (Tensor): (sum(num_level_anchors),) bool, level-major order.
+
+        Returns:
+            list[int]: the count of True flags in each level's slice.
+        """
+        split_inside_flags = torch.split(inside_flags, num_level_anchors)
+        return [int(flags.sum()) for flags in split_inside_flags]
+
+    def _get_targets_single(self,
+                            flat_anchors,
+                            valid_flags,
+                            gt_bboxes,
+                            gt_bboxes_ignore,
+                            gt_labels,
+                            img_meta,
+                            label_channels=1,
+                            unmap_outputs=True):
+        """Targets of one image; see ``AnchorHead._get_targets_single``.
+
+        Max-IoU-style assigners use the parent's implementation as is. For ATSS
+        assigners this is the parent's code with only the ``assign`` call changed
+        (per-level counts, and masks when the assigner asks for them).
+
+        Args:
+            flat_anchors (Tensor): (A, 4) anchors of all levels, level-major, pixels.
+            valid_flags (Tensor): (A,) bool.
+            gt_bboxes (Tensor): (G, 4) x1, y1, x2, y2 in pixels.
+            gt_bboxes_ignore (Tensor | None): (I, 4).
+            gt_labels (Tensor): (G,) class indices in [0, num_classes).
+            img_meta (dict): meta of the image (plus the private keys set by
+                :meth:`loss` / :meth:`get_targets`).
+            label_channels (int): unused, kept for the parent's signature.
+            unmap_outputs (bool): map the targets back to all A anchors.
+
+        Returns:
+            tuple: labels (A',), label_weights (A',), bbox_targets (A', 4),
+            bbox_weights (A', 4), pos_inds, neg_inds, sampling_result -- A' is A if
+            ``unmap_outputs`` else the number of inside anchors.
+        """
+        if not self.assigner_takes_level_counts:
+            return super()._get_targets_single(flat_anchors, valid_flags, gt_bboxes,
+                                               gt_bboxes_ignore, gt_labels, img_meta,
+                                               label_channels, unmap_outputs)
+
+        inside_flags = anchor_inside_flags(flat_anchors, valid_flags,
+                                           img_meta['img_shape'][:2],
+                                           self.train_cfg.allowed_border)
+        if not inside_flags.any():
+            return (None, ) * 7
+        anchors = flat_anchors[inside_flags, :]
+        num_level_anchors_inside = self.get_num_level_anchors_inside(
+            img_meta[_NUM_LEVEL_ANCHORS_KEY], inside_flags)
+        extra = {}
+        if self.assigner_requires_gt_masks:
+            extra['gt_masks'] = img_meta[_GT_MASKS_KEY]
+        assign_result = self.assigner.assign(anchors, num_level_anchors_inside,
+                                             gt_bboxes, gt_bboxes_ignore,
+                                             None if self.sampling else gt_labels,
+                                             **extra)
+        sampling_result = self.sampler.sample(assign_result, anchors, gt_bboxes)
+
+        # From here on: AnchorHead._get_targets_single (mmdet 2.28.2) verbatim.
+        num_valid_anchors = anchors.shape[0]
+        bbox_targets = torch.zeros_like(anchors)
+        bbox_weights = torch.zeros_like(anchors)
+        labels = anchors.new_full((num_valid_anchors, ),
+                                  self.num_classes,
+                                  dtype=torch.long)
+        label_weights = anchors.new_zeros(num_valid_anchors, dtype=torch.float)
+
+        pos_inds = sampling_result.pos_inds
+        neg_inds = sampling_result.neg_inds
+        if len(pos_inds) > 0:
+            if not self.reg_decoded_bbox:
+                pos_bbox_targets = self.bbox_coder.encode(
+                    sampling_result.pos_bboxes, sampling_result.pos_gt_bboxes)
+            else:
+                pos_bbox_targets = sampling_result.pos_gt_bboxes
+            bbox_targets[pos_inds, :] = pos_bbox_targets
+            bbox_weights[pos_inds, :] = 1.0
+            if gt_labels is None:
+                # Only rpn gives gt_labels as None; foreground is class 0.
+                labels[pos_inds] = 0
+            else:
+                labels[pos_inds] = gt_labels[sampling_result.pos_assigned_gt_inds]
+            if self.train_cfg.pos_weight <= 0:
+                label_weights[pos_inds] = 1.0
+            else:
+                label_weights[pos_inds] = self.train_cfg.pos_weight
+        if len(neg_inds) > 0:
+            label_weights[neg_inds] = 1.0
+
+        if unmap_outputs:
+            num_total_anchors = flat_anchors.size(0)
+            labels = unmap(labels, num_total_anchors, inside_flags,
+                           fill=self.num_classes)  # fill bg label
+            label_weights = unmap(label_weights, num_total_anchors, inside_flags)
+            bbox_targets = unmap(bbox_targets, num_total_anchors, inside_flags)
+            bbox_weights = unmap(bbox_weights, num_total_anchors, inside_flags)
+
+        return (labels, label_weights, bbox_targets, bbox_weights, pos_inds,
+                neg_inds, sampling_result)

@@ -1,0 +1,565 @@
+"""Train a detector from a config: what mmdet's ``tools/train.py`` does, plus auto-resume.
+
+Usage (single process, or one process per device under torchrun)::
+
+    python -m maiou.train CONFIG --work-dir DIR [--cfg-options k=v ...] [--seed N]
+        [--no-validate] [--launcher none|pytorch]
+    torchrun --nproc_per_node=N -m maiou.train CONFIG --work-dir DIR --launcher pytorch
+
+Beyond mmdet's script:
+
+* **Auto-resume.** If ``DIR`` holds checkpoints, the newest *complete* one (``latest.pth``,
+  ``epoch_*.pth`` or ``iter_*.pth``; files cut short by an interruption are skipped) becomes
+  ``cfg.resume_from``, so an interrupted run continues where it stopped. A run whose
+  checkpoint already reached the configured length exits without building anything.
+  ``--no-auto-resume`` (or an explicit ``resume_from``) turns this off.
+* **A completion marker.** mmcv writes checkpoints in place, so a file named like the last
+  epoch can still be half-written. After training, the final checkpoint is copied to a
+  temporary name and renamed to ``DIR/final.pth`` (``os.replace`` is atomic), so
+  ``final.pth`` exists only for a finished run and is always complete.
+* **Training that works with torch 2 and on CPUs, single- or multi-process.** The training
+  itself is mmdet's ``train_detector`` step for step (:func:`train_detector` here), with
+  fixes for three failures of mmdet 2.28.2 / mmcv 1.7.2 in this stack: ``build_ddp``
+  accepts only CUDA/MLU/NPU, mmcv's DDP wrapper fails at the first distributed evaluation
+  on torch >= 2.0, and mmcv's ``IterBasedRunner.resume`` needs a GPU. Under torchrun the
+  backend is gloo on CPU and the config's (nccl) on GPU.
+* **Config checks**: a missing config file and a ``--cfg-options`` key whose parent is not in
+  the config are reported by name instead of mmcv silently adding the key.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import difflib
+import glob
+import os
+import os.path as osp
+import re
+import shutil
+import sys
+import time
+from typing import Sequence
+
+PROG = 'maiou.train'
+FINAL_NAME = 'final.pth'
+
+
+class TrainError(RuntimeError):
+    """A user-facing error (bad config path/option); the CLI prints it and exits with 2."""
+
+
+# --------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    from mmcv import DictAction
+
+    parser = argparse.ArgumentParser(prog=f'python -m {PROG}',
+                                     description='Train a detector (auto-resumes).')
+    parser.add_argument('config', help='config file, e.g. configs/coco/atss_maiou_550.py')
+    parser.add_argument('--work-dir', required=True,
+                        help='directory for logs and checkpoints (also where resuming looks)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
+                        help='override config entries, key=value with dotted keys, '
+                        'e.g. runner.max_epochs=2 data.samples_per_gpu=4')
+    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
+                        help="'pytorch' when started by torchrun (one process per device)")
+    parser.add_argument('--seed', type=int, default=None,
+                        help='random seed (default: the resumed run\'s seed, else random)')
+    parser.add_argument('--deterministic', action='store_true',
+                        help='deterministic cuDNN kernels')
+    parser.add_argument('--no-validate', action='store_true',
+                        help='skip the evaluation hook during training')
+    parser.add_argument('--no-auto-resume', action='store_true',
+                        help='start from scratch even if DIR holds checkpoints')
+    # torch.distributed.launch passes --local_rank; torchrun sets LOCAL_RANK instead.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+# --------------------------------------------------------------------------------------
+# Config
+# --------------------------------------------------------------------------------------
+def _not_a_section(key: str, path: list[str], node) -> str:
+    return (f"--cfg-options key '{key}': '{'.'.join(path)}' holds the "
+            f"{type(node).__name__} {node!r}, not a dict or list")
+
+
+def _walk(node, key: str, parts: list[str]):
+    """Follow ``parts`` into ``node``; raise TrainError naming the first missing step."""
+    path = []
+    for part in parts:
+        if isinstance(node, (list, tuple)):
+            if not part.isdigit() or int(part) >= len(node):
+                raise TrainError(
+                    f"--cfg-options key '{key}': '{'.'.join(path)}' is a list of "
+                    f"{len(node)} items; '{part}' is not a valid index")
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            if part not in node:
+                where = f"'{'.'.join(path)}'" if path else 'the config'
+                hint = difflib.get_close_matches(part, [str(k) for k in node], n=1)
+                raise TrainError(
+                    f"--cfg-options key '{key}': {where} has no key '{part}'"
+                    + (f" (did you mean '{hint[0]}'?)" if hint else '')
+                    + f"; its keys are: {', '.join(sorted(map(str, node)))}")
+            node = node[part]
+        else:
+            raise TrainError(_not_a_section(key, path, node))
+        path.append(part)
+    return node
+
+
+def check_cfg_options(cfg, options: dict | None) -> list[str]:
+    """Refuse keys whose parent is absent; return warnings for new leaves like a typo.
+
+    mmcv's ``merge_from_dict`` creates whatever is missing, so ``model.bbox_hed.x=1`` would
+    silently add a dead ``bbox_hed`` section. A new *leaf* under an existing parent is
+    allowed (adding an option is legitimate) but reported when it resembles an existing key.
+    """
+    warnings = []
+    root = cfg._cfg_dict if hasattr(cfg, '_cfg_dict') else cfg
+    for key in options or {}:
+        parts = key.split('.')
+        parent = _walk(root, key, parts[:-1])
+        leaf = parts[-1]
+        if isinstance(parent, (list, tuple)):
+            _walk(parent, key, [leaf])
+        elif isinstance(parent, dict) and leaf not in parent:
+            hint = difflib.get_close_matches(leaf, [str(k) for k in parent], n=1, cutoff=0.75)
+            if hint:
+                warnings.append(f"--cfg-options key '{key}' adds a new entry '{leaf}'; "
+                                f"did you mean '{hint[0]}'?")
+        elif not isinstance(parent, dict):
+            raise TrainError(_not_a_section(key, parts[:-1], parent))
+    return warnings
+
+
+def load_config(path: str, options: dict | None = None):
+    """``Config.fromfile`` + mmdet's compat/replacement steps + checked ``--cfg-options``."""
+    from mmcv import Config
+    from mmdet.utils import compat_cfg, replace_cfg_vals, update_data_root
+
+    if not osp.isfile(path):
+        near = sorted(glob.glob(osp.join(osp.dirname(path) or '.', '*.py')))
+        raise TrainError(f'config file not found: {path}'
+                         + (f" (that folder has: {', '.join(map(osp.basename, near))})"
+                            if near else ''))
+    cfg = Config.fromfile(path)
+    cfg = replace_cfg_vals(cfg)
+    update_data_root(cfg)
+    for warning in check_cfg_options(cfg, options):
+        print(f'{PROG}: warning: {warning}', file=sys.stderr)
+    if options:
+        cfg.merge_from_dict(options)
+    # Old-style configs (total_epochs, imgs_per_gpu) -> runner/dataloader sections.
+    return compat_cfg(cfg)
+
+
+def run_length(cfg) -> tuple[bool, int]:
+    """(by_epoch, length): max_epochs for EpochBasedRunner, else max_iters."""
+    runner = cfg.runner
+    if 'max_epochs' in runner and runner.get('max_epochs') is not None:
+        return True, int(runner.max_epochs)
+    return False, int(runner.max_iters)
+
+
+# --------------------------------------------------------------------------------------
+# Checkpoints in the work dir
+# --------------------------------------------------------------------------------------
+def checkpoint_progress(path: str, by_epoch: bool) -> int | None:
+    """Completed epochs (or iterations) recorded in a checkpoint; None if unreadable.
+
+    Epoch-based runners save ``meta.epoch`` = completed epochs. Iter-based runners save
+    ``iter_N.pth`` with ``meta.iter`` = N - 1 (mmcv saves before incrementing), hence + 1.
+    """
+    from maiou.checkpoint import CheckpointError, read_checkpoint_meta
+
+    try:
+        meta = read_checkpoint_meta(path)
+    except CheckpointError:
+        return None  # e.g. cut short by the interruption we are recovering from
+    key = 'epoch' if by_epoch else 'iter'
+    if not isinstance(meta.get(key), int):
+        return None
+    return meta[key] if by_epoch else meta[key] + 1
+
+
+def find_resume_checkpoint(work_dir: str, by_epoch: bool) -> tuple[str, int] | None:
+    """The most advanced complete checkpoint in ``work_dir`` as (path, progress), or None.
+
+    Looks at ``latest.pth`` (mmcv's symlink, resolved) and at the highest-numbered
+    ``epoch_*.pth`` / ``iter_*.pth`` that is readable; files cut short (a crash while mmcv
+    was writing them) are skipped, so the previous checkpoint is used instead.
+    """
+    if not osp.isdir(work_dir):
+        return None
+    pattern = re.compile(r'(epoch|iter)_(\d+)\.pth')
+    numbered = []
+    for name in os.listdir(work_dir):
+        match = pattern.fullmatch(name)
+        if match and (match.group(1) == 'epoch') == by_epoch:
+            numbered.append((int(match.group(2)), osp.join(work_dir, name)))
+    found = []
+    latest = osp.join(work_dir, 'latest.pth')
+    if osp.exists(latest):
+        progress = checkpoint_progress(osp.realpath(latest), by_epoch)
+        if progress is not None:
+            found.append((osp.realpath(latest), progress))
+    for _, path in sorted(numbered, reverse=True):  # numerically: epoch_10 after epoch_9
+        progress = checkpoint_progress(path, by_epoch)
+        if progress is not None:
+            found.append((path, progress))
+            break
+    return max(found, key=lambda item: item[1]) if found else None
+
+
+def final_checkpoint(work_dir: str, by_epoch: bool, length: int) -> str | None:
+    """The checkpoint of a finished run: ``latest.pth``'s target, else ``epoch_<length>.pth``
+    (``iter_<length>.pth``), provided it is complete and records exactly ``length``."""
+    latest = osp.join(work_dir, 'latest.pth')
+    numbered = osp.join(work_dir, f"{'epoch' if by_epoch else 'iter'}_{length}.pth")
+    for path in (osp.realpath(latest), numbered):
+        if osp.exists(path) and checkpoint_progress(path, by_epoch) == length:
+            return path
+    return None
+
+
+def _same_bytes(a: str, b: str, chunk: int = 16 << 20) -> bool:
+    with open(a, 'rb') as fa, open(b, 'rb') as fb:
+        while True:
+            block = fa.read(chunk)
+            if block != fb.read(chunk):
+                return False
+            if not block:
+                return True
+
+
+def mark_final(work_dir: str, checkpoint: str) -> str:
+    """Copy ``checkpoint`` to ``work_dir/final.pth`` atomically and return that path.
+
+    The copy goes to a temporary name in the same directory, is flushed to disk, and is
+    renamed over ``final.pth`` (``os.replace`` is atomic on POSIX), so readers never see a
+    partial ``final.pth``. A copy rather than a link: a later run writing ``epoch_N.pth``
+    in place must not alter the marked file.
+    """
+    final = osp.join(work_dir, FINAL_NAME)
+    if (osp.isfile(final) and osp.getsize(final) == osp.getsize(checkpoint)
+            and _same_bytes(final, checkpoint)):
+        return final  # already marked (a finished run started again)
+    tmp = osp.join(work_dir, f'.{FINAL_NAME}.tmp.{os.getpid()}')
+    try:
+        with open(checkpoint, 'rb') as src, open(tmp, 'wb') as dst:
+            shutil.copyfileobj(src, dst, 16 << 20)
+            dst.flush()
+            os.fsync(dst.fileno())
+        os.replace(tmp, final)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
+    return final
+
+
+# --------------------------------------------------------------------------------------
+# Distributed
+# --------------------------------------------------------------------------------------
+def init_distributed(cfg) -> None:
+    """Join the torchrun process group: nccl (or the config's backend) on GPU, gloo on CPU."""
+    import torch
+    import torch.distributed as dist
+
+    params = dict(cfg.get('dist_params', {}) or {})
+    backend = params.pop('backend', 'nccl')
+    if torch.cuda.is_available():
+        from mmcv.runner import init_dist
+        init_dist('pytorch', backend=backend, **params)
+    else:
+        # mmcv's init_dist calls torch.cuda.set_device(rank % device_count), which fails
+        # without GPUs; torchrun's env:// variables are all gloo needs.
+        dist.init_process_group(backend='gloo', **params)
+
+
+def _ddp_class():
+    """mmcv's MMDistributedDataParallel, made to work for CPU modules and torch >= 2."""
+    from mmcv.parallel import MMDistributedDataParallel
+    from mmcv.parallel.scatter_gather import scatter_kwargs
+
+    class DistributedDataParallel(MMDistributedDataParallel):
+        """Two fixes, by overriding (mmcv itself is left as is):
+
+        * mmcv 1.7.2's ``_run_ddp_forward`` (the path of ``model(...)``, used by the
+          distributed eval hook) reads ``self._use_replicated_tensor_module``, which
+          torch >= 2.0 no longer has (AttributeError at the first evaluation, on GPU too).
+        * CPU modules: torch's DDP refuses ``device_ids`` for them, and without device_ids
+          mmcv passes DataContainers through unwrapped; scattering to device -1 (mmcv's CPU
+          path) unwraps them first.
+        """
+
+        def _to_device(self, inputs, kwargs):
+            target = self.device_ids[0] if self.device_ids else -1
+            inputs, kwargs = scatter_kwargs(inputs, kwargs, [target], dim=self.dim)
+            return inputs[0], kwargs[0]
+
+        def train_step(self, *inputs, **kwargs):
+            if not self.device_ids:  # with device_ids mmcv scatters by itself
+                inputs, kwargs = self._to_device(inputs, kwargs)
+            return super().train_step(*inputs, **kwargs)
+
+        def val_step(self, *inputs, **kwargs):
+            if not self.device_ids:
+                inputs, kwargs = self._to_device(inputs, kwargs)
+            return super().val_step(*inputs, **kwargs)
+
+        def _run_ddp_forward(self, *inputs, **kwargs):
+            inputs, kwargs = self._to_device(inputs, kwargs)
+            return self.module(*inputs, **kwargs)
+
+    return DistributedDataParallel
+
+
+def train_detector(model, datasets, cfg, distributed: bool, validate: bool, timestamp: str,
+                   meta: dict) -> None:
+    """``mmdet.apis.train_detector`` (2.28.2) step for step, with three fixes.
+
+    The data loaders, optimizer, runner, hooks (in the same order and priorities), eval hook
+    and resume/load logic are mmdet's, built through mmdet/mmcv's own functions. The
+    differences, each needed in this stack (torch 2.14, mmcv 1.7.2) and none of them
+    patched into mmdet/mmcv:
+
+    1. distributed runs wrap the model with :func:`_ddp_class` (mmdet's ``build_ddp``
+       asserts CUDA/MLU/NPU, and mmcv's wrapper breaks evaluation on torch >= 2);
+    2. resuming on a CPU passes ``map_location='cpu'``: mmcv's ``IterBasedRunner.resume``
+       otherwise calls ``torch.cuda.current_device()`` and fails without a GPU;
+    3. ``fp16`` on a CPU is refused with a clear error instead of failing deep inside.
+    """
+    from mmcv.runner import (DistSamplerSeedHook, EpochBasedRunner, Fp16OptimizerHook,
+                             OptimizerHook, build_optimizer, build_runner)
+    from mmdet.apis.train import auto_scale_lr
+    from mmdet.core import DistEvalHook, EvalHook
+    from mmdet.datasets import build_dataloader, build_dataset, replace_ImageToTensor
+    from mmdet.utils import build_dp, compat_cfg, get_root_logger
+
+    cfg = compat_cfg(cfg)
+    logger = get_root_logger(log_level=cfg.log_level)
+    runner_type = cfg.runner['type']
+    loader_cfg = dict(samples_per_gpu=2, workers_per_gpu=2, num_gpus=len(cfg.gpu_ids),
+                      dist=distributed, seed=cfg.seed, runner_type=runner_type,
+                      persistent_workers=False)
+    loader_cfg.update(cfg.data.get('train_dataloader', {}))
+    data_loaders = [build_dataloader(ds, **loader_cfg) for ds in datasets]
+
+    if not distributed:
+        model = build_dp(model, cfg.device, device_ids=cfg.gpu_ids)
+    elif cfg.device in ('cuda', 'cpu'):
+        device_ids = [int(os.environ['LOCAL_RANK'])] if cfg.device == 'cuda' else None
+        model = _ddp_class()(model.cuda() if cfg.device == 'cuda' else model,
+                             device_ids=device_ids, broadcast_buffers=False,
+                             find_unused_parameters=cfg.get('find_unused_parameters', False))
+    else:
+        raise TrainError(f'distributed training on {cfg.device!r} is not supported here')
+
+    auto_scale_lr(cfg, distributed, logger)
+    optimizer = build_optimizer(model, cfg.optimizer)
+    runner = build_runner(cfg.runner, default_args=dict(
+        model=model, optimizer=optimizer, work_dir=cfg.work_dir, logger=logger, meta=meta))
+    runner.timestamp = timestamp  # makes the .log and .log.json names match
+
+    fp16_cfg = cfg.get('fp16', None)
+    if fp16_cfg is not None and cfg.device == 'cpu':
+        raise TrainError('fp16 training needs a GPU; remove the fp16 section for CPU runs')
+    if fp16_cfg is not None:
+        optimizer_config = Fp16OptimizerHook(**cfg.optimizer_config, **fp16_cfg,
+                                             distributed=distributed)
+    elif distributed and 'type' not in cfg.optimizer_config:
+        optimizer_config = OptimizerHook(**cfg.optimizer_config)
+    else:
+        optimizer_config = cfg.optimizer_config
+    runner.register_training_hooks(cfg.lr_config, optimizer_config, cfg.checkpoint_config,
+                                   cfg.log_config, cfg.get('momentum_config', None),
+                                   custom_hooks_config=cfg.get('custom_hooks', None))
+    if distributed and isinstance(runner, EpochBasedRunner):
+        runner.register_hook(DistSamplerSeedHook())
+
+    if validate:
+        val_args = dict(samples_per_gpu=1, workers_per_gpu=2, dist=distributed,
+                        shuffle=False, persistent_workers=False)
+        val_args.update(cfg.data.get('val_dataloader', {}))
+        if val_args['samples_per_gpu'] > 1:
+            cfg.data.val.pipeline = replace_ImageToTensor(cfg.data.val.pipeline)
+        val_loader = build_dataloader(build_dataset(cfg.data.val, dict(test_mode=True)),
+                                      **val_args)
+        eval_cfg = cfg.get('evaluation', {})
+        eval_cfg['by_epoch'] = runner_type != 'IterBasedRunner'
+        # DistEvalHook gathers results through files in work_dir/.eval_hook (no CUDA).
+        eval_hook = DistEvalHook if distributed else EvalHook
+        runner.register_hook(eval_hook(val_loader, **eval_cfg), priority='LOW')
+
+    if cfg.resume_from:
+        runner.resume(cfg.resume_from,
+                      map_location='cpu' if cfg.device == 'cpu' else 'default')
+    elif cfg.load_from:
+        runner.load_checkpoint(cfg.load_from)
+    runner.run(data_loaders, cfg.workflow)
+
+
+# --------------------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------------------
+def _resume_seed(args, resume_from: str | None) -> int | None:
+    """Without --seed, a resumed run reuses the interrupted run's seed (same data order
+    seeds for the remaining epochs of distributed samplers)."""
+    if args.seed is not None or not resume_from:
+        return args.seed
+    from maiou.checkpoint import read_checkpoint_meta
+    seed = read_checkpoint_meta(resume_from).get('seed')
+    return seed if isinstance(seed, int) else None
+
+
+def decide_resume(cfg, args, work_dir: str, rank: int) -> bool:
+    """Set ``cfg.resume_from`` from the work dir; True if the run is already finished.
+
+    Runs before anything heavy is built; every rank sees the same files and decides alike.
+    A finished run gets (rank 0) its ``final.pth`` marker if it lacks one.
+    """
+    by_epoch, length = run_length(cfg)
+    unit = 'epoch' if by_epoch else 'iter'
+
+    def say(message: str) -> None:  # once, not once per torchrun process
+        if rank == 0:
+            print(f'{PROG}: {message}', flush=True)
+
+    if cfg.get('resume_from'):
+        say(f'resuming from {cfg.resume_from} (set in the config)')
+        return False
+    if args.no_auto_resume:
+        return False
+    final = osp.join(work_dir, FINAL_NAME)
+    done = checkpoint_progress(final, by_epoch) if osp.isfile(final) else None
+    if done is not None and done >= length:  # e.g. intermediate checkpoints were deleted
+        say(f'{work_dir} already finished ({unit} {done}/{length}); '
+            f'final checkpoint: {final}. Nothing to train.')
+        return True
+    resume = find_resume_checkpoint(work_dir, by_epoch)
+    if resume is None:
+        return False
+    path, progress = resume
+    if progress >= length:
+        if rank == 0:
+            final = mark_final(work_dir, final_checkpoint(work_dir, by_epoch, length) or path)
+        say(f'{work_dir} already finished ({unit} {progress}/{length}); '
+            f'final checkpoint: {final}. Nothing to train.')
+        return True
+    cfg.resume_from = path
+    say(f'resuming from {path} ({unit} {progress}/{length})')
+    return False
+
+
+def train(args: argparse.Namespace) -> int:
+    """The CLI's work: config, resume decision, setup, training, final marker."""
+    cfg = load_config(args.config, args.cfg_options)
+    work_dir = osp.abspath(args.work_dir)
+    cfg.work_dir = work_dir
+    distributed = args.launcher == 'pytorch'
+    rank = int(os.environ.get('RANK', 0)) if distributed else 0
+    if decide_resume(cfg, args, work_dir, rank):
+        return 0
+    by_epoch, length = run_length(cfg)
+    unit = 'epoch' if by_epoch else 'iter'
+
+    import mmcv
+    import torch
+    from mmcv.utils import get_git_hash
+    from mmdet import __version__ as mmdet_version
+    from mmdet.apis import init_random_seed, set_random_seed
+    from mmdet.datasets import build_dataset
+    from mmdet.models import build_detector
+    from mmdet.utils import (collect_env, get_device, get_root_logger, rfnext_init_model,
+                             setup_multi_processes)
+
+    import maiou.models  # noqa: F401  (fills mmdet's registries with our components)
+    from maiou.checkpoint import META_SAFE_GLOBALS
+
+    setup_multi_processes(cfg)
+    if cfg.get('cudnn_benchmark', False):
+        torch.backends.cudnn.benchmark = True
+    cfg.gpu_ids = [0]
+    if distributed:
+        init_distributed(cfg)
+        from mmcv.runner import get_dist_info
+        rank, world_size = get_dist_info()
+        cfg.gpu_ids = range(world_size)
+
+    mmcv.mkdir_or_exist(work_dir)
+    if rank == 0:
+        cfg.dump(osp.join(work_dir, osp.basename(args.config)))
+        stale = osp.join(work_dir, FINAL_NAME)
+        if osp.exists(stale):  # a new or extended run: the old marker no longer applies
+            os.remove(stale)
+    timestamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
+    logger = get_root_logger(log_file=osp.join(work_dir, f'{timestamp}.log'),
+                             log_level=cfg.log_level)
+    env_info = '\n'.join(f'{k}: {v}' for k, v in collect_env().items())
+    logger.info('Environment info:\n' + '-' * 60 + '\n' + env_info + '\n' + '-' * 60)
+    logger.info(f'Distributed training: {distributed}')
+    logger.info(f'Config:\n{cfg.pretty_text}')
+    if cfg.resume_from:
+        logger.info(f'Auto-resume: continuing from {cfg.resume_from}')
+
+    cfg.device = get_device()
+    seed = init_random_seed(_resume_seed(args, cfg.resume_from), device=cfg.device)
+    logger.info(f'Set random seed to {seed}, deterministic: {args.deterministic}')
+    set_random_seed(seed, deterministic=args.deterministic)
+    cfg.seed = seed
+    meta = dict(env_info=env_info, config=cfg.pretty_text, seed=seed,
+                exp_name=osp.basename(args.config))
+
+    model = build_detector(cfg.model, train_cfg=cfg.get('train_cfg'),
+                           test_cfg=cfg.get('test_cfg'))
+    model.init_weights()
+    rfnext_init_model(model, cfg=cfg)
+    datasets = [build_dataset(cfg.data.train)]
+    if len(cfg.workflow) == 2:
+        val_dataset = copy.deepcopy(cfg.data.val)
+        val_dataset.pipeline = cfg.data.train.get('pipeline',
+                                                  cfg.data.train.get('dataset', {}).get(
+                                                      'pipeline'))
+        datasets.append(build_dataset(val_dataset))
+    if cfg.checkpoint_config is not None:
+        cfg.checkpoint_config.meta = dict(mmdet_version=mmdet_version + get_git_hash()[:7],
+                                          CLASSES=datasets[0].CLASSES)
+    model.CLASSES = datasets[0].CLASSES
+
+    # mmcv resumes with a bare torch.load, which in torch>=2.6 is weights_only: admit the
+    # same numpy-scalar meta entries our own loader admits (see maiou.checkpoint).
+    with torch.serialization.safe_globals(META_SAFE_GLOBALS):
+        train_detector(model, datasets, cfg, distributed=distributed,
+                       validate=not args.no_validate, timestamp=timestamp, meta=meta)
+
+    if distributed:
+        torch.distributed.barrier()
+    if rank == 0:
+        done = final_checkpoint(work_dir, by_epoch, length)
+        if done is None:
+            raise TrainError(f'training returned but no complete checkpoint in {work_dir} '
+                             f'records {unit} {length} (checkpoint_config.save_last off?)')
+        final = mark_final(work_dir, done)
+        logger.info(f'Finished {unit} {length}/{length}; final checkpoint: {final}')
+    if distributed:
+        torch.distributed.destroy_process_group()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        return train(args)
+    except TrainError as exc:
+        print(f'{PROG}: error: {exc}', file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())

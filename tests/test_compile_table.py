@@ -1,0 +1,120 @@
+"""experiments/scripts/compile_table.py on hand-made metrics.json files."""
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+compile_table = _load("compile_table", ROOT / "experiments/scripts/compile_table.py")
+
+
+def _metrics(segm_ap, segm_olrp, fps=12.5, anchors=341, **extra):
+    coco = dict(AP=segm_ap, AP50=0.5, AP75=0.25, APs=0.1, APm=0.2, APl=None,
+                oLRP=segm_olrp, oLRP_loc=0.2, oLRP_FP=0.3, oLRP_FN=0.4)
+    return {"segm": coco, "bbox": dict(coco, AP=0.4, oLRP=0.6),
+            "speed": {"images_per_s": fps}, "anchors_per_image": anchors,
+            "device": "CPU (test)", "dataset": {"images": 8},
+            "versions": {"torch": "9.9", "mmdet": "2.28.2"}, **extra}
+
+
+@pytest.fixture
+def results(tmp_path):
+    made = {"fixed_550": _metrics(0.3012, 0.7431),        # paper 28.5 / 75.2
+            "atss_maiou_550": _metrics(0.2951, 0.7420),   # paper 30.4 / 73.7
+            "mayolact_550": _metrics(0.3345, 0.7100, fps=7.0)}  # paper 35.2 (test-dev)
+    for run, m in made.items():
+        (tmp_path / "results" / run).mkdir(parents=True)
+        (tmp_path / "results" / run / "metrics.json").write_text(json.dumps(m))
+    return tmp_path
+
+
+def _compile(tmp_path, preset="coco-released", runs=None):
+    md, csv_path = tmp_path / "out/table.md", tmp_path / "out/table.csv"
+    rc = compile_table.main(["--preset", preset, "--results", str(tmp_path / "results"),
+                             "--md", str(md), "--csv", str(csv_path)]
+                            + (["--runs", *runs] if runs else []))
+    assert rc == 0
+    return md.read_text(), list(csv.DictReader(csv_path.open()))
+
+
+def _row(md: str, first_cell: str) -> list[str]:
+    for line in md.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] == first_cell:
+            return cells
+    raise AssertionError(f"no table row starting with {first_cell!r}")
+
+
+def test_paper_layout_cells(results):
+    md, _ = _compile(results)
+    # Row 550: Fixed IoU AP, oLRP, ATSS w. IoU AP, oLRP, ATSS w. maIoU AP, oLRP.
+    row = _row(md, "550")
+    assert row[1] == "28.5 / 30.1 / +1.6"
+    assert row[2] == "75.2 / 74.3 / -0.9"
+    assert row[3] == "29.3 / — / —" and row[4] == "74.5 / — / —"   # missing run
+    assert row[5] == "30.4 / 29.5 / -0.9"
+    assert row[6] == "73.7 / 74.2 / +0.5"
+    assert _row(md, "400")[1] == "24.8 / — / —"
+
+
+def test_detail_and_mayolact_tables(results):
+    md, _ = _compile(results)
+    box = _row(md, "fixed_550")  # first table listing the run: box detail
+    assert box[1] == "40.0" and box[6] == "—"            # box AP; APL None -> dash
+    assert box[-2] == "12.5" and box[-1] == "341"        # fps, anchors
+    assert _row(md, "atss_iou_550")[1:] == ["—"] * 12    # missing run: all dashes
+    assert "test-dev" in md
+    mayolact = [line for line in md.splitlines() if line.startswith("| mayolact_550")][-1]
+    assert "35.2 / 33.5 / -1.7" in mayolact and "30 / 7.0" in mayolact
+
+
+def test_header_states_preset_device_versions(results):
+    md, _ = _compile(results)
+    assert "coco-released" in md and "CPU (test)" in md and "torch 9.9" in md
+    assert "missing: " in md and "Compiled:" in md
+
+
+def test_embedded_labelled_not_comparable(results):
+    md, _ = _compile(results, preset="embedded")
+    assert "Embedded mini-benchmark" in md and "NOT the paper's setting" in md
+    assert "not meaningful" in md
+    assert _row(md, "550 (embedded 128 px)")[1] == "28.5 / 30.1 / +1.6"
+
+
+def test_csv_parses(results):
+    _, rows = _compile(results, runs=["fixed_550", "atss_iou_550", "mayolact_550"])
+    assert [r["run"] for r in rows] == ["fixed_550", "atss_iou_550", "mayolact_550"]
+    fixed = rows[0]
+    assert float(fixed["segm_AP"]) == pytest.approx(30.12)
+    assert float(fixed["paper_segm_AP"]) == 28.5
+    assert float(fixed["delta_segm_AP"]) == pytest.approx(1.6)
+    assert float(fixed["delta_segm_oLRP"]) == pytest.approx(-0.9)
+    assert rows[1]["segm_AP"] == "" and rows[1]["paper_segm_AP"] == "29.3"
+    assert rows[2]["paper_split"] == "test-dev"
+
+
+def test_no_results_at_all_does_not_crash(tmp_path):
+    (tmp_path / "results").mkdir()
+    md, rows = _compile(tmp_path, preset="embedded")
+    assert len(rows) == 11 and "0 of 11" in md
+    assert not list((tmp_path / "out").glob(".*"))  # no temp files left behind
+
+
+def test_unreadable_metrics_counts_as_missing(results):
+    (results / "results/atss_iou_550/").mkdir()
+    (results / "results/atss_iou_550/metrics.json").write_text("{truncated")
+    md, _ = _compile(results)
+    assert _row(md, "550")[3] == "29.3 / — / —"

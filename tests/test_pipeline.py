@@ -1,0 +1,208 @@
+"""The Snakemake workflow: dry-run job counts, config validation, and one real embedded run.
+
+Every snakemake call runs with ``--directory`` in a tmp folder, so the repository's data/,
+work_dirs/, results/ and reports/ are never touched.
+"""
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ALL_RUNS = 11  # fixed / atss_iou / atss_maiou x 400/550/700, mayolact_550, mayolact_700
+
+
+def snakemake(workdir: Path, *args: str, snakefile: Path = ROOT / "Snakefile",
+              timeout: int = 120) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile),
+           "--directory", str(workdir), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a (dry) run as {rule: count}; {} for 'Nothing to be done'."""
+    if "Nothing to be done" in output:
+        return {}
+    block = output.split("Job stats:", 1)[1]
+    counts = {}
+    for line in block.splitlines()[3:]:
+        match = re.fullmatch(r"(\w+)\s+(\d+)", line.strip())
+        if not match:
+            break
+        counts[match.group(1)] = int(match.group(2))
+    return counts
+
+
+def dry_run(workdir: Path, *config: str, **kw) -> dict[str, int]:
+    result = snakemake(workdir, "-n", *(["--config", *config] if config else []), **kw)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return job_counts(result.stdout + result.stderr)
+
+
+def test_embedded_dry_run_lists_every_job(tmp_path):
+    counts = dry_run(tmp_path)
+    assert counts == {"embedded_dataset": 1, "contact_sheet": 1, "train": ALL_RUNS,
+                      "evaluate": ALL_RUNS, "compile_table": 1, "plot_results": 1, "all": 1,
+                      "total": 2 * ALL_RUNS + 5}
+
+
+def test_table_target_builds_only_its_dependencies(tmp_path):
+    result = snakemake(tmp_path, "-n", "results/table.md", "--config", "runs=[fixed_550]")
+    assert result.returncode == 0, result.stderr
+    assert job_counts(result.stdout + result.stderr) == {
+        "embedded_dataset": 1, "train": 1, "evaluate": 1, "compile_table": 1, "total": 4}
+
+
+def test_coco_released_dry_run(tmp_path):
+    counts = dry_run(tmp_path, "preset=coco-released")
+    # val2017 + annotations (no train2017), ten released checkpoints (no maYOLACT-700).
+    assert counts == {"coco_download": 2, "coco_unpack": 2, "download_checkpoint": 10,
+                      "evaluate": 10, "compile_table": 1, "plot_results": 1, "all": 1,
+                      "total": 27}
+
+
+def test_coco_train_dry_run(tmp_path):
+    counts = dry_run(tmp_path, "preset=coco-train")
+    assert counts == {"coco_download": 3, "coco_unpack": 3, "train": ALL_RUNS,
+                      "evaluate": ALL_RUNS, "compile_table": 1, "plot_results": 1, "all": 1,
+                      "total": 2 * ALL_RUNS + 9}
+
+
+@pytest.mark.parametrize("override, named", [
+    ("bogus_key=1", "bogus_key"),
+    ("runs=[fixed_550,fixed_999]", "fixed_999"),
+    ("preset=coco-everything", "coco-everything"),
+    ("threads_per_run=0", "threads_per_run"),
+])
+def test_schema_rejects_bad_config(tmp_path, override, named):
+    result = snakemake(tmp_path, "-n", "--config", override)
+    assert result.returncode != 0
+    message = result.stdout + result.stderr
+    assert "ValidationError" in message and named in message, message
+
+
+# ------------------------------------------------------------------------------------
+# One real run: two runs, 3 iterations, 16 + 8 synthetic images.
+# ------------------------------------------------------------------------------------
+SMOKE = ["runs=[fixed_550,atss_maiou_550]", "num_train=16", "num_val=8",
+         "max_iters_override=3", "samples_per_gpu=2", "speed_images=4"]
+
+
+@pytest.mark.slow
+def test_embedded_end_to_end(tmp_path):
+    # A private copy of the workflow and configs: the config-change check below edits one.
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(ROOT / "Snakefile", repo)
+    shutil.copytree(ROOT / "experiments", repo / "experiments",
+                    ignore=shutil.ignore_patterns("__pycache__", "benchmarks"))
+    shutil.copytree(ROOT / "configs", repo / "configs",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    work = tmp_path / "work"
+    snakefile = repo / "Snakefile"
+
+    start = time.monotonic()
+    result = snakemake(work, "--cores", "2", "--config", *SMOKE, snakefile=snakefile,
+                       timeout=600)
+    elapsed = time.monotonic() - start
+    logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in (work / "logs").rglob("*.log"))
+    assert result.returncode == 0, result.stderr[-5000:] + logs
+    print(f"embedded end-to-end: {elapsed:.0f} s")
+
+    md = (work / "results/table.md").read_text()
+    assert "Embedded mini-benchmark" in md and "runs with results: 2 of 2" in md
+    rows = list(csv.DictReader((work / "results/table.csv").open()))
+    assert [r["run"] for r in rows] == ["fixed_550", "atss_maiou_550"]
+    for row in rows:
+        assert 0.0 <= float(row["segm_AP"]) <= 100.0
+        assert 0.0 <= float(row["segm_oLRP"]) <= 100.0
+        assert float(row["fps"]) > 0 and int(row["anchors_per_image"]) > 0
+    from PIL import Image
+    for name in ("ap_olrp_vs_size", "speed_accuracy", "embedded_contact_sheet"):
+        with Image.open(work / f"reports/{name}.png") as image:
+            image.verify()
+            assert image.format == "PNG" and min(image.size) > 200
+    for run in ("fixed_550", "atss_maiou_550"):
+        assert (work / f"benchmarks/embedded/train/{run}.tsv").is_file()
+        assert (work / f"work_dirs/embedded/{run}/iter_3.pth").is_file()
+
+    # Nothing changed: nothing to do.
+    assert dry_run(work, *SMOKE, snakefile=snakefile) == {}
+
+    # One run's config edited: only that run, the table and the figures are redone.
+    with (repo / "configs/embedded/fixed_550.py").open("a") as f:
+        f.write("\n# edited by test_pipeline\n")
+    assert dry_run(work, *SMOKE, snakefile=snakefile) == {
+        "train": 1, "evaluate": 1, "compile_table": 1, "plot_results": 1, "all": 1, "total": 5}
+    result = snakemake(work, "-n", "--config", *SMOKE, snakefile=snakefile)
+    assert "wildcards: run=fixed_550" in result.stdout
+    assert "run=atss_maiou_550" not in result.stdout
+
+
+# ------------------------------------------------------------------------------------
+# experiments/scripts/download.py against a local HTTP server that honours Range.
+# ------------------------------------------------------------------------------------
+def _serve(payload: bytes):
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            start = 0
+            if self.headers.get("Range"):
+                start = int(re.match(r"bytes=(\d+)-", self.headers["Range"]).group(1))
+                self.send_response(206)
+            else:
+                self.send_response(200)
+            self.send_header("Content-Length", str(len(payload) - start))
+            self.end_headers()
+            self.wfile.write(payload[start:])
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/file.zip"
+
+
+def _download(*args):
+    return subprocess.run([sys.executable, str(ROOT / "experiments/scripts/download.py"), *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_download_resumes_and_checks_md5(tmp_path):
+    import hashlib
+    payload = bytes(range(256)) * 20000
+    md5 = hashlib.md5(payload).hexdigest()
+    server, url = _serve(payload)
+    try:
+        out = tmp_path / "dl/file.zip"
+        out.parent.mkdir()
+        (tmp_path / "dl/file.zip.part").write_bytes(payload[:12345])  # an interrupted run
+        result = _download("--url", url, "--md5", md5, "--out", str(out))
+        assert result.returncode == 0, result.stderr
+        assert "restarting" not in result.stderr  # continued, not restarted
+        assert out.read_bytes() == payload and not (tmp_path / "dl/file.zip.part").exists()
+
+        bad = tmp_path / "dl/bad.zip"
+        result = _download("--url", url, "--md5", "0" * 32, "--out", str(bad))
+        assert result.returncode == 1 and "md5 mismatch" in result.stderr
+        assert not bad.exists() and not (tmp_path / "dl/bad.zip.part").exists()
+    finally:
+        server.shutdown()
+
+
+def test_download_offline_message_names_url_and_place(tmp_path):
+    out = tmp_path / "x.zip"
+    result = _download("--url", "http://127.0.0.1:9/x.zip", "--out", str(out))  # port 9: closed
+    assert result.returncode == 1
+    assert "http://127.0.0.1:9/x.zip" in result.stderr and str(out) in result.stderr
+    assert not out.exists()
