@@ -70,15 +70,19 @@ def _subset(coco, img_ids):
 
 
 def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
     import mmcv
     import mmdet
-    import pycocotools
 
     import maiou
+    try:
+        pycocotools = version("pycocotools")  # the module has no __version__
+    except PackageNotFoundError:
+        pycocotools = "unknown"
     return {"python": platform.python_version(), "torch": torch.__version__,
             "mmcv-full": mmcv.__version__, "mmdet": mmdet.__version__,
-            "pycocotools": getattr(pycocotools, "__version__", "unknown"),
-            "maiou": maiou.__version__}
+            "pycocotools": pycocotools, "maiou": maiou.__version__}
 
 
 def _device_name(device: torch.device) -> str:

@@ -30,17 +30,18 @@ def random_case(seed, num_gts=4, num_anchors=40, empty_masks=0):
     return torch.from_numpy(gt), torch.from_numpy(masks), torch.from_numpy(anchors)
 
 
-def assert_matches_brute_force(gt, masks, anchors):
-    out = mask_aware_iou(gt, masks, anchors)
+def assert_matches_brute_force(gt, masks, anchors, device=torch.device("cpu")):
+    out = mask_aware_iou(gt.to(device), masks.to(device), anchors.to(device))
     assert out.dtype == torch.float32 and out.shape == (len(gt), len(anchors))
-    assert torch.isfinite(out).all()
+    assert out.device.type == device.type and torch.isfinite(out).all()
+    out = out.cpu()
     np.testing.assert_allclose(out.numpy(), brute_force_maiou(gt, masks, anchors), atol=1e-5, rtol=0)
     return out
 
 
 @pytest.mark.parametrize("seed", range(60))
-def test_random_cases_match_brute_force(seed):
-    assert_matches_brute_force(*random_case(seed, empty_masks=seed % 3))
+def test_random_cases_match_brute_force(seed, maiou_device):
+    assert_matches_brute_force(*random_case(seed, empty_masks=seed % 3), device=maiou_device)
 
 
 def test_masks_in_mmdet_formats():
@@ -65,28 +66,28 @@ def test_no_ground_truths_or_no_anchors():
     assert out.shape == (1, 0) and out.dtype == torch.float32
 
 
-def test_empty_mask_gives_zero_where_published_gives_nan():
+def test_empty_mask_gives_zero_where_published_gives_nan(maiou_device):
     gt = torch.tensor([[1.0, 1, 6, 6], [1.0, 1, 6, 6]])
     masks = torch.zeros(2, 8, 8, dtype=torch.bool)
     masks[1, 2:5, 2:5] = True
     anchors = torch.tensor([[0.0, 0, 4, 4], [2.0, 2, 7, 7]])
-    out = mask_aware_iou(gt, masks, anchors)
+    out = mask_aware_iou(gt.to(maiou_device), masks.to(maiou_device), anchors.to(maiou_device)).cpu()
     assert torch.equal(out[0], torch.zeros(2)) and (out[1] > 0).all()
     assert torch.isnan(published_mask_aware_iou(gt, anchors, masks)[0]).all()
 
 
-def test_zero_area_boxes_and_anchors():
+def test_zero_area_boxes_and_anchors(maiou_device):
     gt = torch.tensor([[3.0, 3, 3, 9], [2.0, 2, 9, 2], [1.0, 1, 8, 8]])
     masks = torch.zeros(3, 10, 10, dtype=torch.bool)
     masks[:, 3:8, 3:6] = True
     anchors = torch.tensor([[0.0, 0, 10, 10], [4.0, 4, 4, 4], [5.0, 1, 5, 9], [2.0, 2, 7, 7]])
-    out = assert_matches_brute_force(gt, masks, anchors)
+    out = assert_matches_brute_force(gt, masks, anchors, maiou_device)
     assert torch.equal(out[:2], torch.zeros(2, 4))
     assert torch.equal(out[:, 1:3], torch.zeros(3, 2))
     assert out[2, 0] > 0 and out[2, 3] > 0
 
 
-def test_anchors_outside_the_image_and_masks_on_its_borders():
+def test_anchors_outside_the_image_and_masks_on_its_borders(maiou_device):
     height, width = 12, 15
     masks = torch.zeros(3, height, width, dtype=torch.bool)
     masks[0, :, 0] = True          # left column, full height
@@ -101,18 +102,18 @@ def test_anchors_outside_the_image_and_masks_on_its_borders():
         [16.0, 0, 30, 12],     # entirely right of the image (touches gt 2 only if it overlaps)
         [-9.0, -9, -1, -1],    # entirely above-left
     ])
-    out = assert_matches_brute_force(gt, masks, anchors)
+    out = assert_matches_brute_force(gt, masks, anchors, maiou_device)
     assert (out[:, 0] > 0).all()
     assert torch.equal(out[:, 5], torch.zeros(3))
 
 
-def test_mask_pixels_outside_their_box_are_counted():
+def test_mask_pixels_outside_their_box_are_counted(maiou_device):
     masks = torch.zeros(1, 20, 20, dtype=torch.bool)
     masks[0, 2:6, 2:6] = True
     masks[0, 15:18, 15:18] = True  # outside the box below
     gt = torch.tensor([[2.0, 2, 6, 6]])
     anchors = torch.tensor([[1.0, 1, 19, 19], [14.0, 14, 19, 19], [2.0, 2, 6, 6]])
-    out = assert_matches_brute_force(gt, masks, anchors)
+    out = assert_matches_brute_force(gt, masks, anchors, maiou_device)
     assert out[0, 0] > 0 and out[0, 1] == 0  # anchor 1 has IoU 0 with the box: gated out
 
 
@@ -147,9 +148,10 @@ def test_shifting_an_anchor_off_the_mask_lowers_maiou_at_equal_iou():
     assert mask_aware_iou(gt, masks, on_mask) > mask_aware_iou(gt, masks, off_mask)
 
 
-def test_equals_published_algorithm_on_coco_like_image():
-    anchors = grid_anchors(160, [8, 16, 32, 64, 128], 4, 1, [1.0])
+def test_equals_published_algorithm_on_coco_like_image(maiou_device):
+    anchors = grid_anchors(160, [8, 16, 32, 64, 128], 4, 1, [1.0]).to(maiou_device)
     gt, masks = occluded_instances(160, 12, seed=5)
+    gt, masks = gt.to(maiou_device), masks.to(maiou_device)
     out = mask_aware_iou(gt, masks, anchors)
     torch.testing.assert_close(out, published_mask_aware_iou(gt, anchors, masks), atol=1e-5, rtol=0)
     assert (out > 0).sum() > 100

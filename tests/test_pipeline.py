@@ -49,8 +49,9 @@ def dry_run(workdir: Path, *config: str, **kw) -> dict[str, int]:
 def test_embedded_dry_run_lists_every_job(tmp_path):
     counts = dry_run(tmp_path)
     assert counts == {"embedded_dataset": 1, "contact_sheet": 1, "train": ALL_RUNS,
-                      "evaluate": ALL_RUNS, "compile_table": 1, "plot_results": 1, "all": 1,
-                      "total": 2 * ALL_RUNS + 5}
+                      "evaluate": ALL_RUNS, "compile_table": 1, "plot_results": 1,
+                      "ratio_gain": 1, "assignment_picture": 1, "all": 1,
+                      "total": 2 * ALL_RUNS + 7}
 
 
 def test_table_target_builds_only_its_dependencies(tmp_path):
@@ -64,15 +65,16 @@ def test_coco_released_dry_run(tmp_path):
     counts = dry_run(tmp_path, "preset=coco-released")
     # val2017 + annotations (no train2017), ten released checkpoints (no maYOLACT-700).
     assert counts == {"coco_download": 2, "coco_unpack": 2, "download_checkpoint": 10,
-                      "evaluate": 10, "compile_table": 1, "plot_results": 1, "all": 1,
-                      "total": 27}
+                      "evaluate": 10, "compile_table": 1, "plot_results": 1,
+                      "ratio_gain": 1, "assignment_picture": 1, "all": 1, "total": 29}
 
 
 def test_coco_train_dry_run(tmp_path):
     counts = dry_run(tmp_path, "preset=coco-train")
     assert counts == {"coco_download": 3, "coco_unpack": 3, "train": ALL_RUNS,
-                      "evaluate": ALL_RUNS, "compile_table": 1, "plot_results": 1, "all": 1,
-                      "total": 2 * ALL_RUNS + 9}
+                      "evaluate": ALL_RUNS, "compile_table": 1, "plot_results": 1,
+                      "ratio_gain": 1, "assignment_picture": 1, "all": 1,
+                      "total": 2 * ALL_RUNS + 11}
 
 
 @pytest.mark.parametrize("override, named", [
@@ -91,7 +93,7 @@ def test_schema_rejects_bad_config(tmp_path, override, named):
 # ------------------------------------------------------------------------------------
 # One real run: two runs, 3 iterations, 16 + 8 synthetic images.
 # ------------------------------------------------------------------------------------
-SMOKE = ["runs=[fixed_550,atss_maiou_550]", "num_train=16", "num_val=8",
+SMOKE = ["runs=[atss_iou_550,atss_maiou_550]", "num_train=16", "num_val=8",
          "max_iters_override=3", "samples_per_gpu=2", "speed_images=4"]
 
 
@@ -119,17 +121,21 @@ def test_embedded_end_to_end(tmp_path):
     md = (work / "results/table.md").read_text()
     assert "Embedded mini-benchmark" in md and "runs with results: 2 of 2" in md
     rows = list(csv.DictReader((work / "results/table.csv").open()))
-    assert [r["run"] for r in rows] == ["fixed_550", "atss_maiou_550"]
+    assert [r["run"] for r in rows] == ["atss_iou_550", "atss_maiou_550"]
     for row in rows:
         assert 0.0 <= float(row["segm_AP"]) <= 100.0
         assert 0.0 <= float(row["segm_oLRP"]) <= 100.0
         assert float(row["fps"]) > 0 and int(row["anchors_per_image"]) > 0
     from PIL import Image
-    for name in ("ap_olrp_vs_size", "speed_accuracy", "embedded_contact_sheet"):
+    for name in ("ap_olrp_vs_size", "speed_accuracy", "embedded_contact_sheet",
+                 "ap_gain_by_mask_box_ratio", "assignment_iou_vs_maiou"):
         with Image.open(work / f"reports/{name}.png") as image:
             image.verify()
             assert image.format == "PNG" and min(image.size) > 200
-    for run in ("fixed_550", "atss_maiou_550"):
+    gain = list(csv.DictReader((work / "reports/ap_gain_by_mask_box_ratio.csv").open()))
+    assert len(gain) == 4 and sum(int(row["num_gts"]) for row in gain) > 0
+    assert {row["size"] for row in gain} == {"550"}
+    for run in ("atss_iou_550", "atss_maiou_550"):
         assert (work / f"benchmarks/embedded/train/{run}.tsv").is_file()
         assert (work / f"work_dirs/embedded/{run}/iter_3.pth").is_file()
 
@@ -137,12 +143,13 @@ def test_embedded_end_to_end(tmp_path):
     assert dry_run(work, *SMOKE, snakefile=snakefile) == {}
 
     # One run's config edited: only that run, the table and the figures are redone.
-    with (repo / "configs/embedded/fixed_550.py").open("a") as f:
+    with (repo / "configs/embedded/atss_iou_550.py").open("a") as f:
         f.write("\n# edited by test_pipeline\n")
     assert dry_run(work, *SMOKE, snakefile=snakefile) == {
-        "train": 1, "evaluate": 1, "compile_table": 1, "plot_results": 1, "all": 1, "total": 5}
+        "train": 1, "evaluate": 1, "compile_table": 1, "plot_results": 1, "ratio_gain": 1,
+        "all": 1, "total": 6}
     result = snakemake(work, "-n", "--config", *SMOKE, snakefile=snakefile)
-    assert "wildcards: run=fixed_550" in result.stdout
+    assert "wildcards: run=atss_iou_550" in result.stdout
     assert "run=atss_maiou_550" not in result.stdout
 
 

@@ -121,7 +121,8 @@ def test_embedded_preset_through_sbatch(cluster, tmp_path):
     rules = sorted(re.sub(r"_wildcards_.*", "", j["Comment"]) for j in jobs)
     assert rules == sorted(["rule_embedded_dataset", "rule_contact_sheet",
                             "rule_train", "rule_train", "rule_evaluate", "rule_evaluate",
-                            "rule_compile_table", "rule_plot_results"]), jobs
+                            "rule_compile_table", "rule_plot_results",
+                            "rule_assignment_picture"]), jobs
     assert {j["State"] for j in jobs} == {"COMPLETED"}, jobs
     assert "Job" in result.stderr and "has been submitted with SLURM jobid" in result.stderr
     # Per-job logs from the profile (slurm-logdir, kept for successful jobs).

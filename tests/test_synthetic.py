@@ -205,3 +205,33 @@ def test_contact_sheet_renders(dataset, tmp_path):
     with Image.open(out) as pil:
         assert pil.format == "PNG" and pil.size[0] > 400
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_categories_own_a_hue_and_stand_out_from_the_background(dataset):
+    """Each category is drawn in its own hue (eighths of the colour circle), strongly
+    saturated on a greyish background: the embedded configs rely on it (no hue shift in
+    their augmentation)."""
+    import cv2
+
+    coco = COCO(str(dataset / "annotations" / "instances_train.json"))
+    hue_errors, object_sat, background_sat = [], [], []
+    for image_id in coco.getImgIds()[:40]:
+        info = coco.loadImgs(image_id)[0]
+        rgb = np.asarray(Image.open(dataset / "train" / info["file_name"]).convert("RGB"))
+        hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV_FULL).astype(np.float64) / 255.0
+        anns = coco.loadAnns(coco.getAnnIds(imgIds=image_id))
+        covered = np.zeros(rgb.shape[:2], dtype=bool)
+        for ann in anns:
+            mask = coco.annToMask(ann).astype(bool)
+            covered |= mask
+            # Mean hue as an angle average (hue wraps around at red).
+            angle = 2 * np.pi * hsv[..., 0][mask]
+            mean_hue = np.arctan2(np.sin(angle).mean(), np.cos(angle).mean()) / (2 * np.pi) % 1.0
+            target = (ann["category_id"] - 1) / len(CATEGORIES)
+            hue_errors.append(min(abs(mean_hue - target), 1 - abs(mean_hue - target)))
+            object_sat.append(np.median(hsv[..., 1][mask]))
+        background_sat.append(np.median(hsv[..., 1][~covered]))
+    hue_errors = np.array(hue_errors)
+    # Half the distance to the next category's hue is 1/16 = 0.0625.
+    assert np.percentile(hue_errors, 95) < 0.045, np.percentile(hue_errors, 95)
+    assert np.median(object_sat) > 0.6 > 0.35 > np.median(background_sat)

@@ -26,7 +26,15 @@ CKPT_DIR = config.get("checkpoint_dir", "checkpoints/coco")
 
 TABLE_MD = f"{config.get('results_root', 'results')}/table.md"
 TABLE_CSV = f"{config.get('results_root', 'results')}/table.csv"
-FIGURES = [f"{REPORTS}/ap_olrp_vs_size.png", f"{REPORTS}/speed_accuracy.png"]
+FIGURES = [f"{REPORTS}/ap_olrp_vs_size.png", f"{REPORTS}/speed_accuracy.png",
+           f"{REPORTS}/assignment_iou_vs_maiou.png"]
+# Runs compared per mask-over-box-ratio bin: ATSS w. IoU and w. maIoU at every size that
+# has both among RUNS.
+RATIO_RUNS = [run for size in (400, 550, 700)
+              if f"atss_iou_{size}" in RUNS and f"atss_maiou_{size}" in RUNS
+              for run in (f"atss_iou_{size}", f"atss_maiou_{size}")]
+if RATIO_RUNS:
+    FIGURES.append(f"{REPORTS}/ap_gain_by_mask_box_ratio.png")
 if PRESET == "embedded":
     FIGURES.append(f"{REPORTS}/embedded_contact_sheet.png")
 

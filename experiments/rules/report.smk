@@ -1,4 +1,6 @@
-# The paper-layout table, the figures and (embedded) the dataset contact sheet.
+# The paper-layout table, the figures (AP / oLRP vs size, speed vs accuracy, AP gain of maIoU
+# by mask-over-box ratio, positive anchors under IoU vs maIoU) and (embedded) the dataset
+# contact sheet.
 
 METRICS = [f"{RESULTS}/{run}/metrics.json" for run in RUNS]
 
@@ -40,6 +42,42 @@ rule plot_results:
     shell:
         "MPLBACKEND=Agg {PY} {input.script} --preset {params.preset} --results {params.results:q}"
         " --runs {params.runs} --out-dir {params.out_dir:q} > {log} 2>&1"
+
+
+rule ratio_gain:
+    input:
+        metrics=[f"{RESULTS}/{run}/metrics.json" for run in RATIO_RUNS],
+        segm=[f"{RESULTS}/{run}/results.segm.json" for run in RATIO_RUNS],
+        script=f"{REPO}/experiments/scripts/plot_ratio_gain.py",
+    output:
+        png=f"{REPORTS}/ap_gain_by_mask_box_ratio.png",
+        csv=f"{REPORTS}/ap_gain_by_mask_box_ratio.csv",
+    params:
+        runs=RATIO_RUNS,
+        preset=PRESET,
+        results=RESULTS,
+    log:
+        f"{LOGS}/report/ratio_gain.log",
+    shell:
+        "MPLBACKEND=Agg {PY} {input.script} --preset {params.preset} --results {params.results:q}"
+        " --runs {params.runs} --out {output.png:q} > {log} 2>&1"
+
+
+rule assignment_picture:
+    input:
+        dataset=DATASET_MARKER,
+        configs=config_files("atss_maiou_550"),
+        script=f"{REPO}/experiments/scripts/assignment_picture.py",
+    output:
+        f"{REPORTS}/assignment_iou_vs_maiou.png",
+    params:
+        config=run_config("atss_maiou_550"),
+        data_env=DATA_ENV,
+    log:
+        f"{LOGS}/report/assignment_picture.log",
+    shell:
+        "export {params.data_env}; MPLBACKEND=Agg {PY} {input.script} {params.config:q}"
+        " --out {output:q} > {log} 2>&1"
 
 
 if PRESET == "embedded":

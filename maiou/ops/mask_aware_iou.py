@@ -100,11 +100,6 @@ def _pairwise_maiou(gt_bboxes: Tensor, integrals: "_ExtentIntegralImages", bboxe
     gt_area = (gt_bboxes[:, 2] - gt_bboxes[:, 0]) * (gt_bboxes[:, 3] - gt_bboxes[:, 1])
     mob = integrals.pixel_counts().to(torch.float32) / (gt_area + _EPS)
     pair_mob = mob[pair_gt]
-    maiou = torch.zeros_like(iou)
-    # IoU > 0 gating as published; empty masks (MOB 0) give 0 rather than 0/0.
-    keep = torch.nonzero((iou > 0) & (pair_mob > 0)).squeeze(1)
-    pair_gt, pair_anchor = pair_gt[keep], pair_anchor[keep]
-
     height, width = integrals.image_shape
     # Clamping both corners to [0, W] / [0, H] gives the published clamp wherever the
     # rectangle is non-empty, and an empty rectangle (count 0) everywhere else.
@@ -112,8 +107,12 @@ def _pairwise_maiou(gt_bboxes: Tensor, integrals: "_ExtentIntegralImages", bboxe
     x1, x2 = (v.clamp(0, width).to(torch.int64) for v in (x1, x2))
     y1, y2 = (v.clamp(0, height).to(torch.int64) for v in (y1, y2))
     count = integrals.rectangle_sums(pair_gt, x1, y1, x2, y2)
-    maiou[keep] = (count.to(torch.float32) / pair_mob[keep]) / union[keep]
-    return maiou
+    # IoU > 0 gating as published; empty masks (MOB 0) give 0 rather than 0/0. Every pair
+    # is computed and the gated ones discarded by `where`, not selected first: selecting
+    # would cost a device-to-host sync (the number of kept pairs) on a GPU.
+    gated = (iou > 0) & (pair_mob > 0)
+    maiou = (count.to(torch.float32) / pair_mob) / union
+    return torch.where(gated, maiou, torch.zeros_like(maiou))
 
 
 def as_mask_tensor(gt_masks, device: torch.device | str | None = None) -> Tensor:
@@ -228,14 +227,15 @@ class _ExtentIntegralImages:
         rank = torch.arange(num_gts, device=device) - first_of_bucket[bucket_of[order]]
         self.offset = torch.empty(num_gts, dtype=torch.int64, device=device)
         self.offset[order] = bucket_start[bucket_of[order]] + rank * window_size[bucket_of[order]]
-        self.table = torch.zeros(int(bucket_sizes.sum()), dtype=torch.int32, device=device)
 
         mask_rows = masks.view(num_gts * height, width)
         first_rows = order * height + self.oy[order]
         first_cols = self.ox[order]
-        for hb, wb, start, first, count in zip(window_h.tolist(), window_w.tolist(),
-                                               bucket_start.tolist(), first_of_bucket.tolist(),
-                                               bucket_count.tolist()):
+        # One device-to-host copy for all bucket shapes (each copy is a sync on a GPU).
+        per_bucket = torch.stack([window_h, window_w, bucket_start, first_of_bucket, bucket_count], 1).tolist()
+        table_size = sum((hb + 1) * (wb + 1) * count for hb, wb, _, _, count in per_bucket)
+        self.table = torch.zeros(table_size, dtype=torch.int32, device=device)
+        for hb, wb, start, first, count in per_bucket:
             if hb == 0 or wb == 0:
                 continue  # empty masks: their single table entry stays 0
             block = self.table[start:start + count * (hb + 1) * (wb + 1)].view(count, hb + 1, wb + 1)

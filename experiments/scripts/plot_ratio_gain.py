@@ -1,0 +1,136 @@
+"""The paper's hypothesis, tested: mask AP gain of maIoU over IoU by mask-over-box ratio.
+
+    python experiments/scripts/plot_ratio_gain.py --preset embedded --results results/embedded \
+        [--runs ...] [--bins 4] --out reports/ap_gain_by_mask_box_ratio.png
+
+For every image size with both an ATSS-IoU and an ATSS-maIoU run among ``--runs`` (and their results), mask AP
+is computed per bin of the ground truths' mask area / box area (bins holding equally many
+ground truths of the evaluated images; maiou.evaluation.by_ratio) from each run's
+results.segm.json. Left: AP per bin of both assigners; right: the gain (maIoU - IoU, AP
+points) per bin. The numbers also go to a CSV beside the PNG. Both are written to temporary
+names and renamed.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # experiments/scripts/
+from plot_results import COLOURS, MARKERS, plt, save_atomic  # noqa: E402  (adds experiments/)
+
+from paper_numbers import RUNS, SIZES  # noqa: E402
+
+from maiou.evaluation import load_coco_gt  # noqa: E402
+from maiou.evaluation.by_ratio import mask_ap_by_ratio, ratio_bin_edges  # noqa: E402
+
+
+def pairs(runs, results: Path) -> list[int]:
+    """Image sizes with both atss_iou_<size> and atss_maiou_<size> in ``runs`` and results."""
+    return [s for s in SIZES
+            if all(run in runs and (results / run / "metrics.json").is_file()
+                   for run in (f"atss_iou_{s}", f"atss_maiou_{s}"))]
+
+
+def measure(results: Path, sizes, num_bins: int) -> tuple[list[float], dict]:
+    """Bin edges and {size: {"atss_iou": bins, "atss_maiou": bins}} (see mask_ap_by_ratio)."""
+    coco_gt, edges, out = None, None, {}
+    for size in sizes:
+        out[size] = {}
+        for assigner in ("atss_iou", "atss_maiou"):
+            run_dir = results / f"{assigner}_{size}"
+            metrics = json.loads((run_dir / "metrics.json").read_text())
+            ann_file, num_images = metrics["dataset"]["ann_file"], metrics["dataset"]["images"]
+            if coco_gt is None:
+                coco_gt = load_coco_gt(ann_file)
+                # The evaluation takes the first `images` ids in the annotation file's order.
+                img_ids = coco_gt.getImgIds()[:num_images]
+                edges = ratio_bin_edges(coco_gt, num_bins, img_ids)
+            out[size][assigner] = mask_ap_by_ratio(coco_gt, run_dir / "results.segm.json", edges, img_ids)
+    return edges, out
+
+
+def write_csv(path: Path, per_size: dict) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".csv", dir=path.parent)
+    with os.fdopen(fd, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["size", "ratio_low", "ratio_high", "num_gts", "AP_atss_iou", "AP_atss_maiou",
+                         "gain_points"])
+        for size, by_assigner in per_size.items():
+            for iou_bin, maiou_bin in zip(by_assigner["atss_iou"], by_assigner["atss_maiou"]):
+                ap_iou, ap_maiou = iou_bin["AP"], maiou_bin["AP"]
+                gain = None if ap_iou is None or ap_maiou is None else 100 * (ap_maiou - ap_iou)
+                writer.writerow([size, f"{iou_bin['low']:.3f}", f"{iou_bin['high']:.3f}",
+                                 iou_bin["num_gts"], _fmt(ap_iou), _fmt(ap_maiou),
+                                 "" if gain is None else f"{gain:.2f}"])
+    os.replace(tmp, path)
+
+
+def _fmt(ap):
+    return "" if ap is None else f"{100 * ap:.2f}"
+
+
+def plot(preset: str, edges, per_size: dict, path: Path) -> None:
+    fig, (ax_ap, ax_gain) = plt.subplots(1, 2, figsize=(11, 4.4))
+    labels = [f"{lo:.2f}-{hi:.2f}" for lo, hi in zip(edges, edges[1:])]
+    x = np.arange(len(labels))
+    width = 0.8 / max(1, len(per_size))
+    for k, (size, by_assigner) in enumerate(per_size.items()):
+        for assigner, style in (("atss_iou", "--"), ("atss_maiou", "-")):
+            ap = [np.nan if b["AP"] is None else 100 * b["AP"] for b in by_assigner[assigner]]
+            ax_ap.plot(x, ap, style, color=COLOURS[assigner], marker=MARKERS[size],
+                       label=f"{assigner} {size}")
+        gain = [np.nan if a["AP"] is None or b["AP"] is None else 100 * (b["AP"] - a["AP"])
+                for a, b in zip(by_assigner["atss_iou"], by_assigner["atss_maiou"])]
+        ax_gain.bar(x + (k - (len(per_size) - 1) / 2) * width, gain, width, label=str(size),
+                    color=plt.cm.viridis(k / max(1, len(per_size) - 1)))
+    if per_size:
+        counts = next(iter(per_size.values()))["atss_iou"]
+        labels = [f"{label}\n({b['num_gts']} GTs)" for label, b in zip(labels, counts)]
+    for ax in (ax_ap, ax_gain):
+        ax.set_xticks(x, labels, fontsize=7)
+        ax.set_xlabel("ground truths' mask area / box area")
+        ax.grid(alpha=0.3, axis="y")
+    ax_ap.set_ylabel("mask AP (%)")
+    ax_ap.set_title("mask AP per bin (dashed: IoU, solid: maIoU)", fontsize=9)
+    ax_gain.axhline(0, color="k", lw=0.8)
+    ax_gain.set_ylabel("maIoU - IoU (AP points)")
+    ax_gain.set_title("gain of ATSS w. maIoU over ATSS w. IoU", fontsize=9)
+    if per_size:
+        ax_ap.legend(fontsize=7)
+        ax_gain.legend(fontsize=7, title="size", title_fontsize=7)
+    else:
+        for ax in (ax_ap, ax_gain):
+            ax.text(0.5, 0.5, "no atss_iou / atss_maiou pair among the runs", ha="center",
+                    transform=ax.transAxes, fontsize=8)
+    where = "embedded mini-benchmark (synthetic val split)" if preset == "embedded" else "COCO val2017"
+    fig.suptitle(f"Does maIoU help most where the box says least? — {where}", fontsize=10)
+    fig.tight_layout()
+    save_atomic(fig, path)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", required=True)
+    parser.add_argument("--results", required=True, type=Path)
+    parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=RUNS)
+    parser.add_argument("--bins", type=int, default=4, help="ratio bins (equal ground-truth counts)")
+    parser.add_argument("--out", required=True, type=Path, help="PNG; the CSV goes beside it")
+    args = parser.parse_args(argv)
+    sizes = pairs(args.runs, args.results)
+    edges, per_size = measure(args.results, sizes, args.bins) if sizes else ([0.0, 1.0], {})
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    plot(args.preset, edges, per_size, args.out)
+    write_csv(args.out.with_suffix(".csv"), per_size)
+    print(f"{args.out}: {len(sizes)} size(s) with an IoU/maIoU pair, bin edges {edges}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
