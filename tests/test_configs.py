@@ -21,6 +21,7 @@ from mmdet.models import build_detector  # noqa: E402
 
 import maiou.models  # noqa: E402,F401  (registers the plugin components)
 from maiou.ops.carafe import CARAFEPackPortable  # noqa: E402
+from maiou.ops.deform_conv import ModulatedDeformConv2dPackPortable  # noqa: E402
 
 CONFIG_ROOT = Path(__file__).resolve().parents[1] / 'configs'
 
@@ -288,6 +289,7 @@ def test_coco_model_builds_as_specified(run):
         # The 3x3 conv of every bottleneck in stages 2-4 (4 + 6 + 3 blocks).
         assert len(deformable) == 13
         assert all(m.deform_groups == 4 for m in deformable)
+        assert all(type(m) is ModulatedDeformConv2dPackPortable for m in deformable)
         assert all(not isinstance(m, ModulatedDeformConv2dPack)
                    for m in model.backbone.layer1.modules())
         carafes = [m for m in model.neck.modules() if isinstance(m, CARAFEPackPortable)]

@@ -12,7 +12,6 @@ names and renamed.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -23,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # experiments/scripts/
-from plot_results import COLOURS, MARKERS, plt, save_atomic  # noqa: E402  (adds experiments/)
+from plot_results import COLOURS, MARKERS, plt, results_parser, save_atomic  # noqa: E402
 
-from paper_numbers import RUNS, SIZES  # noqa: E402
+from paper_numbers import SIZES  # noqa: E402  (plot_results put experiments/ on the path)
 
 from maiou.evaluation import load_coco_gt  # noqa: E402
 from maiou.evaluation.by_ratio import mask_ap_by_ratio, ratio_bin_edges  # noqa: E402
@@ -116,10 +115,7 @@ def plot(preset: str, edges, per_size: dict, path: Path) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", required=True)
-    parser.add_argument("--results", required=True, type=Path)
-    parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=RUNS)
+    parser = results_parser(__doc__.splitlines()[0])
     parser.add_argument("--bins", type=int, default=4, help="ratio bins (equal ground-truth counts)")
     parser.add_argument("--out", required=True, type=Path, help="PNG; the CSV goes beside it")
     args = parser.parse_args(argv)

@@ -135,11 +135,17 @@ def plot_speed(preset: str, metrics: dict, path: Path) -> None:
     save_atomic(fig, path)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def results_parser(description: str) -> argparse.ArgumentParser:
+    """Arguments every figure script takes: --preset, --results (folder of <run>/), --runs."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--preset", required=True)
     parser.add_argument("--results", required=True, type=Path)
     parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=RUNS)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = results_parser(__doc__.splitlines()[0])
     parser.add_argument("--out-dir", required=True, type=Path)
     args = parser.parse_args(argv)
     metrics = load(args.results, args.runs)
