@@ -75,12 +75,12 @@ def train_options(run):
     opts = []
     iters = config.get("max_iters_override")
     if iters:
-        # Keep the schedule's shape: 10% warm-up, decays at the same fractions (step runs),
-        # one checkpoint at the end.
+        # Keep the schedule's shape (configs/embedded/_base_/schedules/sgd_step.py): 5%
+        # warm-up, lr / 10 at 80% and 95% (step runs), one checkpoint at the end.
         opts += [f"runner.max_iters={iters}", f"checkpoint_config.interval={iters}",
-                 f"evaluation.interval={iters}", f"lr_config.warmup_iters={max(1, iters // 10)}"]
+                 f"evaluation.interval={iters}", f"lr_config.warmup_iters={max(1, round(iters / 20))}"]
         if not run.startswith("mayolact"):  # the cosine schedule has no steps
-            steps = sorted({max(1, round(iters * e / 55)) for e in (20, 42, 49, 52)})
+            steps = sorted({max(1, round(iters * f)) for f in (0.8, 0.95)})
             opts.append("lr_config.step=[{}]".format(",".join(map(str, steps))))
     if config.get("samples_per_gpu"):
         opts.append(f"data.samples_per_gpu={config['samples_per_gpu']}")
