@@ -1,19 +1,13 @@
 """Mask AP by mask-over-box-ratio bin: hand-worked cases and agreement with pycocotools."""
 import numpy as np
 import pytest
-from pycocotools import mask as mask_utils
 from pycocotools.cocoeval import COCOeval
 
+from maiou.data.synthetic import mask_to_annotation
 from maiou.evaluation.by_ratio import mask_ap_by_ratio, mask_over_box, ratio_bin_edges
 from maiou.evaluation.olrp import coco_gt_from_dict, load_results, quiet
 
 SIZE = 64
-
-
-def rle(mask):
-    encoded = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    encoded["counts"] = encoded["counts"].decode("ascii")
-    return encoded
 
 
 def square(x, y, side):
@@ -35,16 +29,15 @@ def ground_truth(masks_per_image):
     for image_id, masks in enumerate(masks_per_image, start=1):
         images.append({"id": image_id, "width": SIZE, "height": SIZE, "file_name": f"{image_id}.png"})
         for mask in masks:
-            x, y, w, h = mask_utils.toBbox(rle(mask)).tolist()
             anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": 1,
-                         "segmentation": rle(mask), "area": int(mask.sum()),
-                         "bbox": [x, y, w, h], "iscrowd": 0})
+                         "iscrowd": 0, **mask_to_annotation(mask)})
     return coco_gt_from_dict({"images": images, "annotations": anns,
                               "categories": [{"id": 1, "name": "thing"}]})
 
 
 def detection(image_id, mask, score):
-    return {"image_id": image_id, "category_id": 1, "segmentation": rle(mask), "score": score}
+    return {"image_id": image_id, "category_id": 1, "score": score,
+            "segmentation": mask_to_annotation(mask)["segmentation"]}
 
 
 @pytest.fixture

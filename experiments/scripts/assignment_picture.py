@@ -85,14 +85,18 @@ def centres_on_mask(anchors, mask) -> np.ndarray:
     return on
 
 
+def mask_over_box(g, boxes, masks) -> float:
+    """Mask pixels over box area (pixels, at least 1) of ground truth ``g``."""
+    return float(masks[g].sum()) / max(1.0, float((boxes[g, 2] - boxes[g, 0]) * (boxes[g, 3] - boxes[g, 1])))
+
+
 def disagreement(g, anchors, boxes, masks, by_iou, by_maiou) -> float:
     """What the paper's teaser shows: anchors IoU makes positive off the object's pixels
     that maIoU does not, plus anchors on its pixels that only maIoU makes positive,
     weighted towards ground truths whose mask fills little of their box."""
     on = centres_on_mask(anchors, masks[g])
     only_iou, only_maiou = (by_iou == g) & (by_maiou != g), (by_maiou == g) & (by_iou != g)
-    box_area = max(1.0, float((boxes[g, 2] - boxes[g, 0]) * (boxes[g, 3] - boxes[g, 1])))
-    ratio = masks[g].sum() / box_area
+    ratio = mask_over_box(g, boxes, masks)
     return int((only_iou & ~on).sum() + (only_maiou & on).sum()) * (1.5 - min(ratio, 1.0))
 
 
@@ -162,7 +166,7 @@ def main(argv=None) -> int:
         image_id, g, boxes, masks, by_iou, by_maiou, image = chosen
         draw(axes[0], image, anchors, boxes[g], masks[g], by_iou == g, "ATSS w. IoU")
         draw(axes[1], image, anchors, boxes[g], masks[g], by_maiou == g, "ATSS w. maIoU")
-        ratio = masks[g].sum() / max(1.0, float((boxes[g, 2] - boxes[g, 0]) * (boxes[g, 3] - boxes[g, 1])))
+        ratio = mask_over_box(g, boxes, masks)
         fig.suptitle(f"{Path(args.config).stem}: image {image_id} at {width} x {height}, one ground truth "
                      f"(yellow box, blue mask; mask/box {ratio:.2f}), chosen where the assigners differ most\n"
                      "in positives on / off the object's pixels — anchor centres on the mask in green, off it in red",

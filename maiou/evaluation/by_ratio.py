@@ -14,7 +14,6 @@ all bins.
 """
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +33,20 @@ def mask_over_box(ann: dict) -> float:
     empty box."""
     w, h = ann["bbox"][2], ann["bbox"][3]
     return float(ann["area"]) / (w * h) if w > 0 and h > 0 else 0.0
+
+
+def _ratio_as_area(coco: COCO) -> COCO:
+    """A copy of ``coco`` whose annotations carry their scaled ratio as ``area``.
+
+    Annotation dicts are copied shallowly (COCOeval only rebinds their keys), so the masks
+    are shared, not duplicated.
+    """
+    out = COCO()
+    out.dataset = dict(coco.dataset, annotations=[dict(ann, area=mask_over_box(ann) * _SCALE)
+                                                  for ann in coco.dataset["annotations"]])
+    with quiet():
+        out.createIndex()
+    return out
 
 
 def _gt_ratios(coco_gt: COCO, img_ids) -> np.ndarray:
@@ -76,20 +89,8 @@ def mask_ap_by_ratio(coco_gt: COCO, results: str | Path | list, edges, img_ids=N
         raise ValueError(f"bin edges must increase, got {edges}")
     img_ids = list(coco_gt.getImgIds() if img_ids is None else img_ids)
 
-    gt = COCO()
-    gt.dataset = copy.deepcopy(coco_gt.dataset)
-    for ann in gt.dataset["annotations"]:
-        ann["area"] = mask_over_box(ann) * _SCALE
-    dt = load_results(coco_gt, results, "segm")  # areas and boxes from the masks
-    dt_scaled = COCO()
-    dt_scaled.dataset = copy.deepcopy(dt.dataset)
-    for ann in dt_scaled.dataset["annotations"]:
-        ann["area"] = mask_over_box(ann) * _SCALE
-    with quiet():
-        gt.createIndex()
-        dt_scaled.createIndex()
-
-    E = COCOeval(gt, dt_scaled, "segm")
+    detections = load_results(coco_gt, results, "segm")  # areas and boxes from the masks
+    E = COCOeval(_ratio_as_area(coco_gt), _ratio_as_area(detections), "segm")
     E.params.imgIds = img_ids
     E.params.maxDets = [MAX_DETS]
     last = len(edges) - 2
