@@ -159,6 +159,19 @@ def load_config(path: str, options: dict | None = None):
     return compat_cfg(cfg)
 
 
+def check_pretrained_backbone(cfg) -> None:
+    """A ``Pretrained`` backbone init pointing at a missing local file is named here, not
+    deep inside mmcv's init (URLs and ``torchvision://``-style names are left to mmcv)."""
+    init_cfg = cfg.model.get('backbone', {}).get('init_cfg') or {}
+    path = init_cfg.get('checkpoint') if isinstance(init_cfg, dict) else None
+    if init_cfg.get('type') == 'Pretrained' and path and '://' not in path and not osp.isfile(path):
+        raise TrainError(
+            f'model.backbone.init_cfg.checkpoint: {path} does not exist. The embedded configs '
+            'start from a backbone pretrained on the synthetic train split; make it with '
+            f'`python -m maiou.pretrain_backbone --data-root DIR --out {path}` (the pipeline '
+            'does this itself), or set MAIOU_EMBEDDED_ROOT to the dataset directory holding it')
+
+
 def run_length(cfg) -> tuple[bool, int]:
     """(by_epoch, length): max_epochs for EpochBasedRunner, else max_iters."""
     runner = cfg.runner
@@ -466,6 +479,7 @@ def train(args: argparse.Namespace) -> int:
     rank = int(os.environ.get('RANK', 0)) if distributed else 0
     if decide_resume(cfg, args, work_dir, rank):
         return 0
+    check_pretrained_backbone(cfg)
     by_epoch, length = run_length(cfg)
     unit = 'epoch' if by_epoch else 'iter'
 

@@ -405,7 +405,9 @@ def test_embedded_shrink_is_the_same_for_every_run():
     shrinks = {run: shrink(load('embedded', run)) for run in RUNS}
     first = shrinks['fixed_550']
     assert all(s == first for s in shrinks.values())
-    assert first['backbone']['init_cfg'] is None  # no pretrained weights
+    # Pretrained weights as on COCO, from the synthetic crops next to the dataset.
+    assert first['backbone']['init_cfg'] == dict(
+        type='Pretrained', checkpoint=load('embedded', 'fixed_550').data_root + 'backbone.pth')
     assert first['neck_channels'][0] == [64, 128, 256, 512]
     assert first['neck_channels'][2:] == (5, 1)  # num_outs and start level as COCO
     assert first['data'] == (8, 1)

@@ -40,6 +40,8 @@ def test_two_gloo_processes_match_one_process_with_twice_the_batch(tmp_path):
     env = dict(os.environ, MAIOU_EMBEDDED_ROOT=str(data), OMP_NUM_THREADS="1")
     run(["-m", "maiou.data.synthetic", "--out", str(data), "--seed", "0", "--num-train",
          str(TRAIN_IMAGES), "--num-val", "2", "--no-progress"], env, REPO)
+    run(["-m", "maiou.pretrain_backbone", "--data-root", str(data), "--out",
+         str(data / "backbone.pth"), "--iters", "2", "--no-progress"], env, REPO)
 
     single = tmp_path / "single"
     run(["-m", "maiou.train", str(CONFIG), "--work-dir", str(single), "--seed", "0",

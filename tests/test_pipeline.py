@@ -48,17 +48,18 @@ def dry_run(workdir: Path, *config: str, **kw) -> dict[str, int]:
 
 def test_embedded_dry_run_lists_every_job(tmp_path):
     counts = dry_run(tmp_path)
-    assert counts == {"embedded_dataset": 1, "contact_sheet": 1, "train": ALL_RUNS,
-                      "evaluate": ALL_RUNS, "compile_table": 1, "plot_results": 1,
-                      "ratio_gain": 1, "assignment_picture": 1, "all": 1,
-                      "total": 2 * ALL_RUNS + 7}
+    assert counts == {"embedded_dataset": 1, "embedded_backbone": 1, "contact_sheet": 1,
+                      "train": ALL_RUNS, "evaluate": ALL_RUNS, "compile_table": 1,
+                      "plot_results": 1, "ratio_gain": 1, "assignment_picture": 1, "all": 1,
+                      "total": 2 * ALL_RUNS + 8}
 
 
 def test_table_target_builds_only_its_dependencies(tmp_path):
     result = snakemake(tmp_path, "-n", "results/table.md", "--config", "runs=[fixed_550]")
     assert result.returncode == 0, result.stderr
     assert job_counts(result.stdout + result.stderr) == {
-        "embedded_dataset": 1, "train": 1, "evaluate": 1, "compile_table": 1, "total": 4}
+        "embedded_dataset": 1, "embedded_backbone": 1, "train": 1, "evaluate": 1,
+        "compile_table": 1, "total": 5}
 
 
 def test_coco_released_dry_run(tmp_path):
@@ -94,7 +95,8 @@ def test_schema_rejects_bad_config(tmp_path, override, named):
 # One real run: two runs, 3 iterations, 16 + 8 synthetic images.
 # ------------------------------------------------------------------------------------
 SMOKE = ["runs=[atss_iou_550,atss_maiou_550]", "num_train=16", "num_val=8",
-         "max_iters_override=3", "samples_per_gpu=2", "speed_images=4"]
+         "max_iters_override=3", "pretrain_iters_override=2", "samples_per_gpu=2",
+         "speed_images=4"]
 
 
 @pytest.mark.slow

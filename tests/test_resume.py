@@ -319,6 +319,9 @@ def test_embedded_iteration_run_resumes(setup, tmp_path):
     subprocess.run([sys.executable, '-m', 'maiou.data.synthetic', '--out', str(data),
                     '--seed', '0', '--num-train', '4', '--num-val', '2', '--no-progress'],
                    cwd=REPO, check=True, capture_output=True)
+    subprocess.run([sys.executable, '-m', 'maiou.pretrain_backbone', '--data-root', str(data),
+                    '--out', str(data / 'backbone.pth'), '--iters', '2', '--no-progress'],
+                   cwd=REPO, check=True, capture_output=True)
     config = tmp_path / 'embedded_atss_maiou_400_short.py'
     config.write_text(EMBEDDED_WRAPPER.format(
         base=osp.join(REPO, 'configs', 'embedded', 'atss_maiou_400.py')))

@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "profiles" / "slurm"
 INSTALL = ROOT / ".ci" / "install_slurm.sh"
 ITERS = 100  # training length in the cancel/resume test
-SMALL = ["num_train=16", "num_val=8", "samples_per_gpu=2", "speed_images=4"]
+SMALL = ["num_train=16", "num_val=8", "samples_per_gpu=2", "speed_images=4",
+         "pretrain_iters_override=2"]
 
 
 def test_profile_loads_and_plans_the_embedded_preset(tmp_path):
@@ -42,7 +43,7 @@ def test_profile_loads_and_plans_the_embedded_preset(tmp_path):
          str(PROFILE), "-n", "results/table.md", "--config", "runs=[fixed_550]"],
         capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
-    for rule in ("embedded_dataset", "train", "evaluate", "compile_table"):
+    for rule in ("embedded_dataset", "embedded_backbone", "train", "evaluate", "compile_table"):
         assert re.search(rf"^{rule}\s+1$", result.stdout, re.M), result.stdout
 
 
@@ -119,7 +120,7 @@ def test_embedded_preset_through_sbatch(cluster, tmp_path):
     # through sbatch and completed; none was retried.
     jobs = jobs_of(cluster, work)
     rules = sorted(re.sub(r"_wildcards_.*", "", j["Comment"]) for j in jobs)
-    assert rules == sorted(["rule_embedded_dataset", "rule_contact_sheet",
+    assert rules == sorted(["rule_embedded_dataset", "rule_embedded_backbone", "rule_contact_sheet",
                             "rule_train", "rule_train", "rule_evaluate", "rule_evaluate",
                             "rule_compile_table", "rule_plot_results",
                             "rule_assignment_picture"]), jobs

@@ -1,7 +1,7 @@
 """Embedded counterpart of run atss-maiou-400: YOLACT, ATSS with maIoU, 96 x 96 (COCO:
 400).
 
-A CPU-sized toy on synthetic data (small ResNet from scratch, a few hundred iterations):
+A CPU-sized toy on synthetic data (small ResNet, a few hundred iterations):
 it checks the relative behaviour of the assigners, its numbers are not the paper's.
 """
 _base_ = [

@@ -1,6 +1,6 @@
 """Embedded counterpart of run mayolact-700: maYOLACT, 160 x 160 (COCO: 700).
 
-A CPU-sized toy on synthetic data (small ResNet from scratch, a few hundred iterations):
+A CPU-sized toy on synthetic data (small ResNet, a few hundred iterations):
 it checks the relative behaviour of the assigners, its numbers are not the paper's.
 """
 _base_ = [

@@ -23,6 +23,32 @@ if PRESET == "embedded":
             " > {log} 2>&1"
 
     DATASET_MARKER = f"{DATA_ROOT}/.complete"
+    PRETRAINED_BACKBONE = f"{DATA_ROOT}/backbone.pth"
+
+    rule embedded_backbone:
+        # The embedded runs' stand-in for ImageNet weights: the backbone pretrained once on
+        # crops of the train split's objects, loaded by every embedded config
+        # (model.backbone.init_cfg; maiou/pretrain_backbone.py says why).
+        input:
+            DATASET_MARKER,
+        output:
+            PRETRAINED_BACKBONE,
+        params:
+            root=DATA_ROOT,
+            seed=config["seed"],
+            iters=(f"--iters {config['pretrain_iters_override']}"
+                   if config.get("pretrain_iters_override") else ""),
+        log:
+            f"{LOGS}/data/embedded_backbone.log",
+        benchmark:
+            f"{BENCH}/data/embedded_backbone.tsv"
+        # Nothing else can run before it (every training needs it): the threads of the two
+        # trainings that will follow it side by side.
+        threads: 2 * config["threads_per_run"]
+        shell:
+            "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads};"
+            " {PY} -m maiou.pretrain_backbone --data-root {params.root:q} --out {output:q}"
+            " --seed {params.seed} {params.iters} --no-progress > {log} 2>&1"
 
 else:
     # COCO 2017 from cocodataset.org; md5s as published there.
@@ -68,3 +94,4 @@ else:
             "{PY} -m zipfile -e {input:q} {params.root:q} > {log} 2>&1"
 
     DATASET_MARKER = [f"{DATA_ROOT}/.unpacked_{n}" for n in COCO_NEEDED]
+    PRETRAINED_BACKBONE = []  # COCO configs name torchvision's ImageNet weights

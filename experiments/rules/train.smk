@@ -8,12 +8,14 @@ if PRESET in ("embedded", "coco-train"):
         # deletes them after a failure -- a re-run resumes from them.
         #
         # maiou.train resumes from whatever is in the work dir, even a run of an older
-        # config. So the command records a fingerprint of the config files and options;
-        # when it changed, the old work dir is moved to <run>.superseded and training
-        # starts afresh; when it is the same (an interrupted run), training resumes.
+        # config. So the command records a fingerprint of the config files, the pretrained
+        # backbone (embedded) and the options; when it changed, the old work dir is moved to
+        # <run>.superseded and training starts afresh; when it is the same (an interrupted
+        # run), training resumes.
         input:
             dataset=DATASET_MARKER,
             configs=lambda wc: config_files(wc.run),
+            backbone=PRETRAINED_BACKBONE,
         output:
             f"{WORK}/{{run}}/final.pth",
         params:
@@ -38,7 +40,7 @@ if PRESET in ("embedded", "coco-train"):
         shell:
             """
             : > {log}  # this attempt's log (maiou.train keeps per-attempt logs in the work dir too)
-            fp=$( (cat {input.configs:q}; echo {params.options:q} {params.seed}) | sha256sum | cut -c1-64)
+            fp=$( (cat {input.configs:q} {input.backbone:q}; echo {params.options:q} {params.seed}) | sha256sum | cut -c1-64)
             if [ -f {params.work_dir}/.fingerprint ] && [ "$(cat {params.work_dir}/.fingerprint)" != "$fp" ]; then
                 echo "config changed since the last training of {wildcards.run}: starting afresh" >> {log}
                 rm -rf {params.work_dir}.superseded

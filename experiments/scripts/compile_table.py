@@ -33,8 +33,9 @@ COCO_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 OLRP_KEYS = ("oLRP", "oLRP_loc", "oLRP_FP", "oLRP_FN")
 PRESET_NOTES = {
     "embedded": (
-        "**Embedded mini-benchmark** — tiny YOLACTs trained from scratch for a few hundred "
-        "iterations on synthetic CPU-sized data (images 96/128/160 px standing in for "
+        "**Embedded mini-benchmark** — tiny YOLACTs (backbone pretrained on object crops "
+        "of the same data) trained for a few hundred iterations on synthetic CPU-sized "
+        "data (images 96/128/160 px standing in for "
         "400/550/700). This is NOT the paper's setting: the paper columns are shown for "
         "reference only and the differences (Δ) are not meaningful here; compare the "
         "assigners with one another instead."),
