@@ -82,12 +82,14 @@ def tiny_dataset(tmp_path_factory):
 
 def test_pretraining_is_deterministic_and_learns(tiny_dataset):
     cfg = _config()
-    first, history = pretrain(cfg, tiny_dataset, iters=40, batch_size=16, crop_size=32, progress=False)
-    second, _ = pretrain(cfg, tiny_dataset, iters=40, batch_size=16, crop_size=32, progress=False)
+    first, history = pretrain(cfg, tiny_dataset, iters=60, batch_size=16, crop_size=32, progress=False)
+    second, _ = pretrain(cfg, tiny_dataset, iters=60, batch_size=16, crop_size=32, progress=False)
     assert first.keys() == second.keys()
     assert all(torch.equal(first[k], second[k]) for k in first)
-    losses = [loss for loss, _ in history]
-    assert np.mean(losses[-10:]) < 0.75 * np.mean(losses[:5])  # measured: 2.05 -> 1.37
+    losses, accuracies = zip(*history)
+    # Measured: loss 1.92 -> 1.08, accuracy 0.25 -> 0.62 (chance: 1/8).
+    assert np.mean(losses[-20:]) < 0.8 * np.mean(losses[:5])
+    assert np.mean(accuracies[-20:]) > 0.4
 
 
 @pytest.mark.parametrize('run', FAMILIES)
