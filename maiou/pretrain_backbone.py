@@ -9,8 +9,9 @@ starts from these weights, as every COCO run starts from the same ImageNet weigh
 COCO only the backbone is pretrained: FPN, heads and maYOLACT's DCN offsets start from their
 initialisation, and the val split is never seen.
 
-Measured on atss_iou_550 (embedded, 600 detection iterations): mask AP / box AP 9.1 / 14.8
-from scratch, 10.5 / 18.4 after 800 pretraining iterations, 10.9 / 20.1 after 1600.
+Measured on atss_iou_550 (embedded, 600 detection iterations, generator version 3): mask AP
+/ box AP 9.1 / 14.8 from scratch, 10.5 / 18.4 after 800 pretraining steps, 10.9 / 20.1 after
+1600 (README, "The embedded mini-benchmark", has the commands).
 
 The backbone is built from an embedded config's ``model.backbone`` less DCN (the DCN layers
 of maYOLACT load the plain convolution weights, as they load ImageNet's on COCO), and the
@@ -40,7 +41,8 @@ DEFAULT_ITERS = 1000
 BATCH_SIZE = 64
 """Crops per step."""
 CROP_SIZE = 64
-"""Side of a crop, pixels (the objects' median box side at 128 px is ~30 px)."""
+"""Side of a crop, pixels (the objects' median visible area at 128 px is 662 px, ~26 px
+squared)."""
 LEARNING_RATE = 2e-3
 """AdamW, weight decay 0.05, as the embedded detection runs; 5% linear warm-up, cosine decay."""
 CONTEXT = (1.0, 1.6)

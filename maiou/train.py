@@ -162,8 +162,10 @@ def load_config(path: str, options: dict | None = None):
 def check_pretrained_backbone(cfg) -> None:
     """A ``Pretrained`` backbone init pointing at a missing local file is named here, not
     deep inside mmcv's init (URLs and ``torchvision://``-style names are left to mmcv)."""
-    init_cfg = cfg.model.get('backbone', {}).get('init_cfg') or {}
-    path = init_cfg.get('checkpoint') if isinstance(init_cfg, dict) else None
+    init_cfg = cfg.model.get('backbone', {}).get('init_cfg')
+    if not isinstance(init_cfg, dict):  # None, or a list of initialisers (no checkpoint)
+        return
+    path = init_cfg.get('checkpoint')
     if init_cfg.get('type') == 'Pretrained' and path and '://' not in path and not osp.isfile(path):
         raise TrainError(
             f'model.backbone.init_cfg.checkpoint: {path} does not exist. The embedded configs '

@@ -152,3 +152,13 @@ def test_training_names_a_missing_pretrained_backbone(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f'model.backbone.init_cfg.checkpoint: {tmp_path}/missing.pth does not exist' in err
     assert 'python -m maiou.pretrain_backbone' in err
+
+
+def test_backbone_check_passes_configs_without_a_local_checkpoint():
+    from mmcv import Config
+
+    from maiou.train import check_pretrained_backbone
+
+    for init_cfg in (None, [dict(type='Kaiming', layer='Conv2d')],
+                     dict(type='Pretrained', checkpoint='torchvision://resnet50')):
+        check_pretrained_backbone(Config(dict(model=dict(backbone=dict(init_cfg=init_cfg)))))
