@@ -22,21 +22,14 @@ from pathlib import Path
 
 import torch
 
+from maiou.atomic import write_text_atomic
+
 __all__ = ["evaluate", "anchors_per_image", "write_json_atomic", "main"]
 
 
 def write_json_atomic(path: str | os.PathLike, data) -> None:
     """Write ``data`` as JSON to ``path`` through a temporary file in the same folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, json.dumps(data, indent=1))
 
 
 def anchors_per_image(model, image_size: tuple[int, int], device) -> int:

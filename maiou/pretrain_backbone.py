@@ -29,11 +29,12 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from maiou.atomic import atomic_path
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / 'configs' / 'embedded' / 'fixed_550.py'
 DEFAULT_ITERS = 1000
@@ -191,16 +192,8 @@ def save_checkpoint(state_dict, meta: dict, out) -> None:
     """Write ``{"state_dict", "meta"}`` to ``out`` atomically (temp file + rename)."""
     import torch
 
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f'.{out.name}.', suffix='.tmp')
-    os.close(fd)
-    try:
+    with atomic_path(out) as tmp:
         torch.save({'state_dict': state_dict, 'meta': meta}, tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def main(argv=None) -> int:

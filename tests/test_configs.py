@@ -82,13 +82,11 @@ def expected_train_pipeline(size):
 
 
 def embedded_augmentation(pipeline):
-    """A COCO training pipeline less the two steps the embedded runs leave out
-    (configs/embedded/_base_/datasets/embedded_128.py says why): Expand and the hue shift."""
-    pipeline = [copy.deepcopy(step) for step in pipeline if step['type'] != 'Expand']
-    for step in pipeline:
-        if step['type'] == 'PhotoMetricDistortion':
-            step['hue_delta'] = 0
-    return pipeline
+    """A COCO training pipeline less the three augmentations the embedded runs leave out
+    (configs/embedded/_base_/datasets/embedded_128.py says why): PhotoMetricDistortion,
+    Expand and MinIoURandomCrop."""
+    left_out = ('PhotoMetricDistortion', 'Expand', 'MinIoURandomCrop')
+    return [copy.deepcopy(step) for step in pipeline if step['type'] not in left_out]
 
 
 def expected_test_pipeline(size):

@@ -345,3 +345,29 @@ def test_inference_runs(run):
         (bbox_results, segm_results), = model.simple_test(img, img_metas, rescale=True)
     assert len(bbox_results) == len(segm_results) == 8
     assert all(b.shape[1] == 5 for b in bbox_results)
+
+
+@pytest.mark.parametrize('run', ['atss_maiou_550', 'mayolact_550'])
+def test_channels_last_step_equals_the_default_layout(run):
+    """The embedded runs train on CPUs with channels-last weights (``cpu_channels_last``
+    in their schedule, applied by maiou.train): losses and gradients are those of the default
+    layout up to rounding, DCNv2 and CARAFE included."""
+    cfg = load('embedded', run)
+    assert cfg.cpu_channels_last is True
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    nhwc = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    assert nhwc.backbone.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    img, img_metas, gt_bboxes, gt_labels, gt_masks = make_batch(num_classes=8)
+    results = []
+    for net in (model, nhwc):
+        losses = net.forward_train(img, img_metas, gt_bboxes, gt_labels, gt_masks=gt_masks)
+        sum(sum(values) for values in losses.values()).backward()
+        results.append((losses, dict(net.named_parameters())))
+    (losses, params), (losses_nhwc, params_nhwc) = results
+    for name in losses:
+        torch.testing.assert_close(losses_nhwc[name], losses[name], rtol=1e-4, atol=1e-5)
+    for name, param in params.items():
+        if param.grad is not None:
+            torch.testing.assert_close(params_nhwc[name].grad, param.grad, rtol=1e-3,
+                                       atol=1e-4, msg=name)

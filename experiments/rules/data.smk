@@ -10,8 +10,8 @@ if PRESET == "embedded":
         params:
             root=DATA_ROOT,
             seed=config["seed"],
-            num_train=config.get("num_train", 400),
-            num_val=config.get("num_val", 100),
+            num_train=config["num_train"],
+            num_val=config["num_val"],
         log:
             f"{LOGS}/data/embedded_dataset.log",
         benchmark:

@@ -19,14 +19,14 @@ import csv
 import datetime as _dt
 import io
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # experiments/ for paper_numbers
 from paper_numbers import (ASSIGNERS, EMBEDDED_SIZE, PAPER, RUNS, SIZES,  # noqa: E402
                            assigner_and_size)
+
+from maiou.atomic import write_text_atomic  # noqa: E402
 
 DASH = "—"
 COCO_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
@@ -217,26 +217,14 @@ def render_csv(rows: dict, runs) -> str:
     return buf.getvalue()
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def compile_table(preset: str, results: Path, runs, md: Path, csv_path: Path,
                   now: str | None = None) -> dict:
     runs = list(runs)
     metrics = load_metrics(Path(results), runs)
     rows = {run: run_row(run, metrics.get(run)) for run in runs}
     now = now or _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    write_atomic(Path(md), render_markdown(preset, runs, metrics, rows, now))
-    write_atomic(Path(csv_path), render_csv(rows, runs))
+    write_text_atomic(Path(md), render_markdown(preset, runs, metrics, rows, now))
+    write_text_atomic(Path(csv_path), render_csv(rows, runs))
     return rows
 
 

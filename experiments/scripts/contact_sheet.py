@@ -11,12 +11,9 @@ parameters. The PNG is written atomically (temp file, then rename).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -28,6 +25,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from PIL import Image  # noqa: E402
 from pycocotools import mask as mask_utils  # noqa: E402
 
+from maiou.atomic import atomic_path  # noqa: E402
 from maiou.data.synthetic import generate_dataset, read_marker  # noqa: E402
 
 # One fixed colour per category id (tab10 without grey, which would vanish on backgrounds).
@@ -131,24 +129,9 @@ def render(data_dir, split: str = "val", num: int = 16, out_path=None):
                                                                               "num_val")),
                  fontsize=10, y=0.99)
     if out_path is not None:
-        save_atomic(fig, out_path)
+        with atomic_path(out_path) as tmp:
+            fig.savefig(tmp, format="png")
     return fig
-
-
-def save_atomic(fig, out_path) -> None:
-    """Save ``fig`` as PNG to a temp file beside ``out_path``, then rename it into place."""
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
-    os.fchmod(fd, 0o644)  # mkstemp makes it 0600; the sheet is a shared report
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, out_path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def main(argv=None) -> int:

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +24,7 @@ from plot_results import COLOURS, MARKERS, plt, results_parser, save_atomic  # n
 
 from paper_numbers import SIZES  # noqa: E402  (plot_results put experiments/ on the path)
 
+from maiou.atomic import atomic_path  # noqa: E402
 from maiou.evaluation import load_coco_gt  # noqa: E402
 from maiou.evaluation.by_ratio import mask_ap_by_ratio, ratio_bin_edges  # noqa: E402
 
@@ -56,8 +55,7 @@ def measure(results: Path, sizes, num_bins: int) -> tuple[list[float], dict]:
 
 
 def write_csv(path: Path, per_size: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".csv", dir=path.parent)
-    with os.fdopen(fd, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["size", "ratio_low", "ratio_high", "num_gts", "AP_atss_iou", "AP_atss_maiou",
                          "gain_points"])
@@ -68,7 +66,6 @@ def write_csv(path: Path, per_size: dict) -> None:
                 writer.writerow([size, f"{iou_bin['low']:.3f}", f"{iou_bin['high']:.3f}",
                                  iou_bin["num_gts"], _fmt(ap_iou), _fmt(ap_maiou),
                                  "" if gain is None else f"{gain:.2f}"])
-    os.replace(tmp, path)
 
 
 def _fmt(ap):

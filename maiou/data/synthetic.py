@@ -52,10 +52,8 @@ import contextlib
 import fcntl
 import json
 import math
-import os
 import re
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -64,15 +62,17 @@ import numpy as np
 from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
+from maiou.atomic import write_bytes_atomic
+
 # ----------------------------------------------------------------------------------------
 # Defaults. The embedded benchmark trains ten tiny YOLACTs on this data on 2 CPU cores;
 # these sizes are what that budget is tuned with, so they are module constants.
 # ----------------------------------------------------------------------------------------
 DEFAULT_IMAGE_SIZE = 128
 """Side of the square images, pixels."""
-DEFAULT_NUM_TRAIN = 400
+DEFAULT_NUM_TRAIN = 1600
 """Images in the train split."""
-DEFAULT_NUM_VAL = 100
+DEFAULT_NUM_VAL = 300
 """Images in the val split."""
 DEFAULT_MIN_OBJECTS = 3
 """Fewest objects painted in an image (annotated ones can be fewer, see module doc)."""
@@ -418,20 +418,6 @@ def mask_to_annotation(mask: np.ndarray) -> dict:
 # ----------------------------------------------------------------------------------------
 # Files.
 # ----------------------------------------------------------------------------------------
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same directory and a rename, so a
-    reader never sees a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes it 0600; datasets are shared read-only data
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _encode_png(image: np.ndarray) -> bytes:
@@ -533,10 +519,10 @@ def generate_dataset(out_dir, seed: int, num_train: int = DEFAULT_NUM_TRAIN, num
         for split in SPLITS:
             coco, pngs = _split_dataset(params, split, progress)
             for img, png in zip(coco["images"], pngs):
-                _atomic_write_bytes(out_dir / split / img["file_name"], png)
+                write_bytes_atomic(out_dir / split / img["file_name"], png)
             text = json.dumps(coco, separators=(",", ":"))
-            _atomic_write_bytes(out_dir / "annotations" / f"instances_{split}.json", text.encode())
-        _atomic_write_bytes(out_dir / _MARKER, (json.dumps(params, indent=1) + "\n").encode())
+            write_bytes_atomic(out_dir / "annotations" / f"instances_{split}.json", text.encode())
+        write_bytes_atomic(out_dir / _MARKER, (json.dumps(params, indent=1) + "\n").encode())
     return True
 
 

@@ -37,3 +37,8 @@ checkpoint_config = dict(by_epoch=False, interval=max_iters)
 evaluation = dict(interval=max_iters, metric=['bbox', 'segm'])
 log_config = dict(interval=25)
 cudnn_benchmark = False
+# On a CPU, maiou.train converts the model to NHWC layout: oneDNN's channels-last
+# convolutions made a training iteration ~12% faster (atss_iou_550, one thread: 232 -> 205
+# ms, A/B on the same batches); losses and gradients are unchanged up to rounding
+# (tests/test_train_step.py). Not measured on GPUs, so not used there.
+cpu_channels_last = True
