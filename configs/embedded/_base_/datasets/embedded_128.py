@@ -16,8 +16,7 @@ atss_iou_550 (100 val images, 400 train images unless said):
 * with COCO's augmentations less Expand and the hue shift (the previous default):
   10.6 / 18.8 and 13.9 / 21.4;
 * without MinIoURandomCrop: 12.4 / 20.6 and 17.7 / 27.4 (atss_maiou_400: 11.5 / 19.2 ->
-  13.0 / 22.3); its 50 tries per image were also ~4 of the ~5 ms the data pipeline
-  spent per image;
+  13.0 / 22.3);
 * without PhotoMetricDistortion too: 14.7 / 24.6 and 23.7 / 29.8; the train split then
   scored 35.1 box AP against val's 24.6 on atss_iou_400, a first sign of overfitting;
 * with 1600 instead of 400 train images: 16.4 / 28.8 and 23.2 / 32.2 (4000: 15.2 / 29.6

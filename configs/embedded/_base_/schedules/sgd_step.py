@@ -37,8 +37,10 @@ checkpoint_config = dict(by_epoch=False, interval=max_iters)
 evaluation = dict(interval=max_iters, metric=['bbox', 'segm'])
 log_config = dict(interval=25)
 cudnn_benchmark = False
-# On a CPU, maiou.train converts the model to NHWC layout: oneDNN's channels-last
-# convolutions made a training iteration ~12% faster (atss_iou_550, one thread: 232 -> 205
-# ms, A/B on the same batches); losses and gradients are unchanged up to rounding
-# (tests/test_train_step.py). Not measured on GPUs, so not used there.
+# On a CPU, maiou.train converts the model to NHWC layout: with oneDNN's channels-last
+# convolutions a training iteration took 223 instead of 271 ms on atss_iou_550 (1.21x) and
+# 467 instead of 497 ms on maYOLACT-550 (1.06x), one thread, the same batches
+# (experiments/benchmarks/bench_channels_last.py --repeats 4 [--config ...]); losses and
+# gradients are unchanged up to rounding (tests/test_train_step.py). Not measured on GPUs,
+# so not used there.
 cpu_channels_last = True
