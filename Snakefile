@@ -4,7 +4,7 @@
 #   snakemake --cores all                     # embedded preset: data, 11 runs, table, figures
 #   snakemake --cores all results/table.md    # only what the table needs
 #   snakemake -n --config preset=coco-released
-#   snakemake --cores all --config 'runs=[fixed_550,atss_maiou_550]' max_iters_override=5
+#   snakemake --cores all --config 'runs=[RUN,RUN]' max_iters_override=5   # runs: maiou/runs.py
 #   snakemake --cores all --resources speed_slot=1   # evaluations one at a time (clean fps)
 #
 # Paths to code and configs are anchored at the Snakefile's folder (REPO) so that

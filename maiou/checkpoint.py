@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from maiou.cli import UserError
+
 __all__ = [
     "CheckpointError", "CheckpointNotFoundError", "CorruptCheckpointError",
     "UnsafeCheckpointError", "NotACheckpointError", "ChecksumMismatchError",
@@ -43,7 +45,7 @@ __all__ = [
 # --------------------------------------------------------------------------------------
 # Errors: each names the file and says what to do.
 # --------------------------------------------------------------------------------------
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """Base class; ``path`` is the offending file (``None`` when no file is involved)."""
 
     def __init__(self, message: str, path: str | os.PathLike | None = None):

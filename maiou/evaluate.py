@@ -23,7 +23,10 @@ from pathlib import Path
 import torch
 
 from maiou.atomic import write_text_atomic
+from maiou.cli import DEBUG_HELP, entry_point
+from maiou.config import inference_image_size, load_config
 
+PROG = "maiou.evaluate"
 __all__ = ["evaluate", "anchors_per_image", "write_json_atomic", "main"]
 
 
@@ -39,15 +42,6 @@ def anchors_per_image(model, image_size: tuple[int, int], device) -> int:
     generator = model.bbox_head.prior_generator
     return int(sum(n * f.shape[-2] * f.shape[-1]
                    for n, f in zip(generator.num_base_priors, feats)))
-
-
-def _test_image_size(cfg) -> tuple[int, int]:
-    for step in cfg.data.test.pipeline:
-        if step["type"] == "MultiScaleFlipAug":
-            width, height = step["img_scale"]
-            return int(height), int(width)
-    raise ValueError("config has no MultiScaleFlipAug step in data.test.pipeline to read the "
-                     "test image size from")
 
 
 def _subset(coco, img_ids):
@@ -89,26 +83,17 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def evaluate(config: str, checkpoint: str, out_dir: str, device: str = "cpu",
-             speed_images: int = 50, warmup: int = 5, max_images: int | None = None,
-             cfg_options: dict | None = None, progress: bool = True) -> dict:
-    """Run inference of ``checkpoint`` on ``config``'s test split and write metrics.json.
-
-    Returns the metrics dict that was written.
-    """
-    from mmcv.parallel import collate, scatter
-    from mmdet.core import encode_mask_results
+def build_for_inference(config: str, checkpoint: str, device: torch.device,
+                        cfg_options: dict | None = None):
+    """The config, its test dataset and the detector with the checkpoint's weights, on
+    ``device`` in eval mode; returns ``(cfg, dataset, model)``."""
     from mmdet.datasets import build_dataset
     from mmdet.models import build_detector
-    from tqdm import tqdm
 
     import maiou.models  # noqa: F401  (registers our components)
-    from maiou.checkpoint import file_digest, load_released_checkpoint
-    from maiou.evaluation import coco_metrics
-    from maiou.train import load_config
+    from maiou.checkpoint import load_released_checkpoint
 
-    device = torch.device(device)
-    cfg = load_config(config, cfg_options)
+    cfg = load_config(config, cfg_options, prog=PROG)
     cfg.model.pretrained = None
     if cfg.model.get("backbone", {}).get("init_cfg"):
         cfg.model.backbone.init_cfg = None  # weights come from the checkpoint
@@ -117,13 +102,21 @@ def evaluate(config: str, checkpoint: str, out_dir: str, device: str = "cpu",
     model = build_detector(cfg.model, test_cfg=cfg.get("test_cfg"))
     load_released_checkpoint(model, checkpoint)
     model.CLASSES = dataset.CLASSES
-    model = model.to(device).eval()
-    target = [device.index or 0] if device.type == "cuda" else [-1]  # -1: mmcv's CPU scatter
+    return cfg, dataset, model.to(device).eval()
 
-    num_images = len(dataset) if max_images is None else min(max_images, len(dataset))
+
+def infer(model, dataset, num_images: int, device: torch.device, desc: str = "evaluate",
+          progress: bool = True) -> tuple[list, list[float]]:
+    """Detections of the first ``num_images`` images, one at a time, and the seconds each
+    took (model forward + post-processing); masks RLE-encoded as COCO results want them."""
+    from mmcv.parallel import collate, scatter
+    from mmdet.core import encode_mask_results
+    from tqdm import tqdm
+
+    target = [device.index or 0] if device.type == "cuda" else [-1]  # -1: mmcv's CPU scatter
     results, seconds = [], []
-    iterator = tqdm(range(num_images), desc=f"evaluate {Path(config).stem}", unit="img",
-                    disable=not progress, file=sys.stderr)
+    iterator = tqdm(range(num_images), desc=desc, unit="img", disable=not progress,
+                    file=sys.stderr)
     with torch.no_grad():
         for index in iterator:
             data = scatter(collate([dataset[index]], samples_per_gpu=1), target)[0]
@@ -132,10 +125,12 @@ def evaluate(config: str, checkpoint: str, out_dir: str, device: str = "cpu",
             outputs = model(return_loss=False, rescale=True, **data)
             _sync(device)
             seconds.append(time.perf_counter() - start)
-            # COCO results want RLE masks, as mmdet's single_gpu_test encodes them.
             results.extend((boxes, encode_mask_results(masks)) for boxes, masks in outputs)
+    return results, seconds
 
-    out_dir = Path(out_dir)
+
+def write_coco_results(dataset, results: list, num_images: int, out_dir: Path) -> None:
+    """``out_dir/results.{bbox,segm}.json`` (COCO results format), each written atomically."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".results.") as tmp:
         # results2json walks len(dataset): restrict it to the images evaluated.
@@ -148,6 +143,12 @@ def evaluate(config: str, checkpoint: str, out_dir: str, device: str = "cpu",
         for kind in ("bbox", "segm"):
             os.replace(files[kind], out_dir / f"results.{kind}.json")
 
+
+def score(dataset, num_images: int, out_dir: Path) -> dict:
+    """COCO AP and oLRP of ``out_dir``'s results on the first ``num_images`` images:
+    ``{"bbox": {...}, "segm": {...}}``."""
+    from maiou.evaluation import coco_metrics
+
     coco_gt = dataset.coco
     if num_images < len(dataset):
         coco_gt = _subset(coco_gt, dataset.img_ids[:num_images])
@@ -157,9 +158,29 @@ def evaluate(config: str, checkpoint: str, out_dir: str, device: str = "cpu",
         scores = coco_metrics(coco_gt, detections, kind)
         scores.pop("timing_s")
         metrics[kind] = scores
+    return metrics
+
+
+def evaluate(config: str, checkpoint: str, out_dir: str, device: str = "cpu",
+             speed_images: int = 50, warmup: int = 5, max_images: int | None = None,
+             cfg_options: dict | None = None, progress: bool = True) -> dict:
+    """Run inference of ``checkpoint`` on ``config``'s test split and write metrics.json.
+
+    Returns the metrics dict that was written.
+    """
+    from maiou.checkpoint import file_digest
+
+    device = torch.device(device)
+    cfg, dataset, model = build_for_inference(config, checkpoint, device, cfg_options)
+    num_images = len(dataset) if max_images is None else min(max_images, len(dataset))
+    results, seconds = infer(model, dataset, num_images, device,
+                             desc=f"evaluate {Path(config).stem}", progress=progress)
+    out_dir = Path(out_dir)
+    write_coco_results(dataset, results, num_images, out_dir)
+    metrics = score(dataset, num_images, out_dir)
 
     timed = seconds[warmup:warmup + speed_images] if len(seconds) > warmup else seconds
-    image_size = _test_image_size(cfg)
+    image_size = inference_image_size(cfg)
     record = {
         "config": str(config),
         "config_text": cfg.pretty_text,
@@ -181,10 +202,12 @@ def evaluate(config: str, checkpoint: str, out_dir: str, device: str = "cpu",
     return record
 
 
+@entry_point(PROG)
 def main(argv=None) -> int:
     from mmcv import DictAction
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {PROG}", description=__doc__.splitlines()[0],
+                                     epilog=DEBUG_HELP)
     parser.add_argument("config")
     parser.add_argument("checkpoint")
     parser.add_argument("--out", required=True, help="output folder for metrics.json and results")
@@ -203,7 +226,8 @@ def main(argv=None) -> int:
     record = evaluate(args.config, args.checkpoint, args.out, args.device, args.speed_images,
                       args.warmup, args.max_images, args.cfg_options, progress=not args.no_progress)
     print(record["segm"]["summary"])
-    print(f"mask AP {100 * record['segm']['AP']:.1f}  mask oLRP {100 * record['segm']['oLRP']:.1f}  "
+    print(f"mask AP {100 * record['segm']['AP']:.1f}  "
+          f"mask oLRP {100 * record['segm']['oLRP']:.1f}  "
           f"box AP {100 * record['bbox']['AP']:.1f}  {record['speed']['images_per_s']:.1f} img/s "
           f"on {record['device']}  -> {Path(args.out) / 'metrics.json'}")
     return 0

@@ -1,17 +1,14 @@
 """Pretrain the embedded backbone on object crops: the embedded runs' stand-in for ImageNet.
 
-Every COCO run starts from an ImageNet-pretrained ResNet-50 (variants.md). The embedded
-runs' quarter-width ResNet-50 has no published weights, and trained from scratch inside a
-few hundred detection iterations it leaves the detectors far from converged. So, once per
-dataset, the backbone learns to classify crops of the train split's objects (the category
-of the object a crop is centred on, occluders and clutter included), and every embedded run
-starts from these weights, as every COCO run starts from the same ImageNet weights. As on
-COCO only the backbone is pretrained: FPN, heads and maYOLACT's DCN offsets start from their
-initialisation, and the val split is never seen.
-
-Measured on atss_iou_550 (embedded, 600 detection iterations, generator version 3): mask AP
-/ box AP 9.1 / 14.8 from scratch, 10.5 / 18.4 after 800 pretraining steps, 10.9 / 20.1 after
-1600 (README, "The embedded mini-benchmark", has the commands).
+Every COCO run starts from an ImageNet-pretrained ResNet-50 (docs/paper-facts.md). The
+embedded runs' quarter-width ResNet-50 has no published weights, and a few hundred detection
+iterations from scratch leave the detectors far from converged. So, once per dataset, the
+backbone learns to classify crops of the train split's objects (the category of the object a
+crop is centred on, occluders and clutter included), and every embedded run starts from
+these weights, as every COCO run starts from the same ImageNet weights. As on COCO only the
+backbone is pretrained: FPN, heads and maYOLACT's DCN offsets start from their
+initialisation, and the val split is never seen. What it gains is measured in
+docs/embedded-benchmark.md.
 
 The backbone is built from an embedded config's ``model.backbone`` less DCN (the DCN layers
 of maYOLACT load the plain convolution weights, as they load ImageNet's on COCO), and the
@@ -35,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from maiou.atomic import atomic_path
+from maiou.cli import DEBUG_HELP, UserError, entry_point
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / 'configs' / 'embedded' / 'fixed_550.py'
 DEFAULT_ITERS = 1000
@@ -52,8 +50,8 @@ JITTER = 0.15
 """Largest shift of the crop centre from the box centre, as a fraction of the crop side."""
 
 
-class PretrainError(RuntimeError):
-    """A user-facing error (missing or empty dataset); the CLI prints it and exits with 2."""
+class PretrainError(UserError, RuntimeError):
+    """A missing or empty dataset, or a bad argument (maiou.cli prints it in one line)."""
 
 
 class ObjectCrops:
@@ -75,7 +73,8 @@ class ObjectCrops:
             coco = json.loads(ann_file.read_text())
         except FileNotFoundError:
             raise PretrainError(f'{ann_file}: no such annotation file (generate the dataset '
-                                'first: python -m maiou.data.synthetic --out DIR --seed 0)') from None
+                                'first: python -m maiou.data.synthetic --out DIR --seed 0)'
+                                ) from None
         except json.JSONDecodeError as err:
             raise PretrainError(f'{ann_file}: not JSON ({err})') from None
         if not isinstance(coco, dict) or not {'images', 'annotations', 'categories'} <= set(coco):
@@ -84,7 +83,8 @@ class ObjectCrops:
         self.category_ids = sorted(c['id'] for c in coco['categories'])
         label_of = {cid: i for i, cid in enumerate(self.category_ids)}
         files = {im['id']: im['file_name'] for im in coco['images']}
-        self.objects = [(a['image_id'], tuple(float(v) for v in a['bbox']), label_of[a['category_id']])
+        self.objects = [(a['image_id'], tuple(float(v) for v in a['bbox']),
+                         label_of[a['category_id']])
                         for a in coco['annotations']
                         if not a.get('iscrowd', 0) and a['bbox'][2] >= 1 and a['bbox'][3] >= 1]
         if not self.objects:
@@ -138,8 +138,8 @@ def backbone_config(cfg):
     return backbone
 
 
-def pretrain(cfg, data_root, iters: int = DEFAULT_ITERS, seed: int = 0, batch_size: int = BATCH_SIZE,
-             crop_size: int = CROP_SIZE, progress: bool = True):
+def pretrain(cfg, data_root, iters: int = DEFAULT_ITERS, seed: int = 0,
+             batch_size: int = BATCH_SIZE, crop_size: int = CROP_SIZE, progress: bool = True):
     """Train the backbone of ``cfg`` (an mmcv Config) on crops of ``data_root``'s train split.
 
     Returns ``(state_dict, history)``: the backbone's weights and one ``(loss, accuracy)``
@@ -168,7 +168,8 @@ def pretrain(cfg, data_root, iters: int = DEFAULT_ITERS, seed: int = 0, batch_si
     history = []
     bar = tqdm(range(iters), desc='pretrain backbone', disable=not progress, mininterval=2)
     for step in bar:
-        lr = LEARNING_RATE * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * step / iters))
+        lr = (LEARNING_RATE * min(1.0, (step + 1) / warmup)
+              * 0.5 * (1 + math.cos(math.pi * step / iters)))
         for group in optimizer.param_groups:
             group['lr'] = lr
         images, labels = crops.sample(batch_size, rng)
@@ -196,9 +197,10 @@ def save_checkpoint(state_dict, meta: dict, out) -> None:
         torch.save({'state_dict': state_dict, 'meta': meta}, tmp)
 
 
+@entry_point('maiou.pretrain_backbone')
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog='python -m maiou.pretrain_backbone',
-                                     description=__doc__.split('\n\n')[0])
+                                     description=__doc__.split('\n\n')[0], epilog=DEBUG_HELP)
     parser.add_argument('--data-root', required=True, help='synthetic dataset directory')
     parser.add_argument('--out', required=True, help='checkpoint to write')
     parser.add_argument('--config', default=str(DEFAULT_CONFIG),
@@ -213,16 +215,11 @@ def main(argv=None) -> int:
     from maiou.data.synthetic import read_marker
 
     if not os.path.isfile(args.config):
-        print(f'{parser.prog}: error: config {args.config} does not exist', file=sys.stderr)
-        return 2
+        raise PretrainError(f'config {args.config} does not exist')
     cfg = Config.fromfile(args.config)
     start = time.perf_counter()
-    try:
-        state_dict, history = pretrain(cfg, args.data_root, args.iters, args.seed,
-                                       progress=not args.no_progress)
-    except PretrainError as err:
-        print(f'{parser.prog}: error: {err}', file=sys.stderr)
-        return 2
+    state_dict, history = pretrain(cfg, args.data_root, args.iters, args.seed,
+                                   progress=not args.no_progress)
     tail = history[-50:]
     meta = {'config': args.config, 'data_root': str(args.data_root),
             'dataset': read_marker(args.data_root), 'iters': args.iters,

@@ -24,17 +24,18 @@ Beyond mmdet's script:
   on torch >= 2.0, and mmcv's ``IterBasedRunner.resume`` needs a GPU. Under torchrun the
   backend is gloo on CPU and the config's (nccl) on GPU.
 * **Channels-last training on CPUs**: a config with ``cpu_channels_last = True`` trains on
-  a CPU with NHWC weights (the embedded schedule sets it: 1.06-1.21x faster
-  iterations, experiments/benchmarks/bench_channels_last.py).
-* **Config checks**: a missing config file and a ``--cfg-options`` key whose parent is not in
-  the config are reported by name instead of mmcv silently adding the key.
+  a CPU with NHWC weights (the embedded schedule sets it; docs/performance.md).
+* **Config checks** (:mod:`maiou.config`): a missing config file and a ``--cfg-options`` key
+  whose parent is not in the config are reported by name instead of mmcv silently adding
+  the key.
+* **One-line errors** (:mod:`maiou.cli`): expected failures print ``maiou.train: error: ...``
+  and exit with status 2; ``--debug`` shows the traceback.
 """
 from __future__ import annotations
 
 import argparse
 import copy
-import difflib
-import glob
+import enum
 import os
 import os.path as osp
 import re
@@ -44,13 +45,15 @@ import time
 from typing import Sequence
 
 from maiou.atomic import atomic_path
+from maiou.cli import DEBUG_HELP, UserError, entry_point
+from maiou.config import check_pretrained_backbone, load_config, run_length
 
 PROG = 'maiou.train'
 FINAL_NAME = 'final.pth'
 
 
-class TrainError(RuntimeError):
-    """A user-facing error (bad config path/option); the CLI prints it and exits with 2."""
+class TrainError(UserError, RuntimeError):
+    """A training that cannot go on as configured (e.g. fp16 on a CPU)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -60,8 +63,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     from mmcv import DictAction
 
     parser = argparse.ArgumentParser(prog=f'python -m {PROG}',
-                                     description='Train a detector (auto-resumes).')
-    parser.add_argument('config', help='config file, e.g. configs/coco/atss_maiou_550.py')
+                                     description='Train a detector (auto-resumes).',
+                                     epilog=DEBUG_HELP)
+    parser.add_argument('config', help='config file, e.g. configs/coco/<run>.py')
     parser.add_argument('--work-dir', required=True,
                         help='directory for logs and checkpoints (also where resuming looks)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
@@ -83,108 +87,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
-
-
-# --------------------------------------------------------------------------------------
-# Config
-# --------------------------------------------------------------------------------------
-def _not_a_section(key: str, path: list[str], node) -> str:
-    return (f"--cfg-options key '{key}': '{'.'.join(path)}' holds the "
-            f"{type(node).__name__} {node!r}, not a dict or list")
-
-
-def _walk(node, key: str, parts: list[str]):
-    """Follow ``parts`` into ``node``; raise TrainError naming the first missing step."""
-    path = []
-    for part in parts:
-        if isinstance(node, (list, tuple)):
-            if not part.isdigit() or int(part) >= len(node):
-                raise TrainError(
-                    f"--cfg-options key '{key}': '{'.'.join(path)}' is a list of "
-                    f"{len(node)} items; '{part}' is not a valid index")
-            node = node[int(part)]
-        elif isinstance(node, dict):
-            if part not in node:
-                where = f"'{'.'.join(path)}'" if path else 'the config'
-                hint = difflib.get_close_matches(part, [str(k) for k in node], n=1)
-                raise TrainError(
-                    f"--cfg-options key '{key}': {where} has no key '{part}'"
-                    + (f" (did you mean '{hint[0]}'?)" if hint else '')
-                    + f"; its keys are: {', '.join(sorted(map(str, node)))}")
-            node = node[part]
-        else:
-            raise TrainError(_not_a_section(key, path, node))
-        path.append(part)
-    return node
-
-
-def check_cfg_options(cfg, options: dict | None) -> list[str]:
-    """Refuse keys whose parent is absent; return warnings for new leaves like a typo.
-
-    mmcv's ``merge_from_dict`` creates whatever is missing, so ``model.bbox_hed.x=1`` would
-    silently add a dead ``bbox_hed`` section. A new *leaf* under an existing parent is
-    allowed (adding an option is legitimate) but reported when it resembles an existing key.
-    """
-    warnings = []
-    root = cfg._cfg_dict if hasattr(cfg, '_cfg_dict') else cfg
-    for key in options or {}:
-        parts = key.split('.')
-        parent = _walk(root, key, parts[:-1])
-        leaf = parts[-1]
-        if isinstance(parent, (list, tuple)):
-            _walk(parent, key, [leaf])
-        elif isinstance(parent, dict) and leaf not in parent:
-            hint = difflib.get_close_matches(leaf, [str(k) for k in parent], n=1, cutoff=0.75)
-            if hint:
-                warnings.append(f"--cfg-options key '{key}' adds a new entry '{leaf}'; "
-                                f"did you mean '{hint[0]}'?")
-        elif not isinstance(parent, dict):
-            raise TrainError(_not_a_section(key, parts[:-1], parent))
-    return warnings
-
-
-def load_config(path: str, options: dict | None = None):
-    """``Config.fromfile`` + mmdet's compat/replacement steps + checked ``--cfg-options``."""
-    from mmcv import Config
-    from mmdet.utils import compat_cfg, replace_cfg_vals, update_data_root
-
-    if not osp.isfile(path):
-        near = sorted(glob.glob(osp.join(osp.dirname(path) or '.', '*.py')))
-        raise TrainError(f'config file not found: {path}'
-                         + (f" (that folder has: {', '.join(map(osp.basename, near))})"
-                            if near else ''))
-    cfg = Config.fromfile(path)
-    cfg = replace_cfg_vals(cfg)
-    update_data_root(cfg)
-    for warning in check_cfg_options(cfg, options):
-        print(f'{PROG}: warning: {warning}', file=sys.stderr)
-    if options:
-        cfg.merge_from_dict(options)
-    # Old-style configs (total_epochs, imgs_per_gpu) -> runner/dataloader sections.
-    return compat_cfg(cfg)
-
-
-def check_pretrained_backbone(cfg) -> None:
-    """A ``Pretrained`` backbone init pointing at a missing local file is named here, not
-    deep inside mmcv's init (URLs and ``torchvision://``-style names are left to mmcv)."""
-    init_cfg = cfg.model.get('backbone', {}).get('init_cfg')
-    if not isinstance(init_cfg, dict):  # None, or a list of initialisers (no checkpoint)
-        return
-    path = init_cfg.get('checkpoint')
-    if init_cfg.get('type') == 'Pretrained' and path and '://' not in path and not osp.isfile(path):
-        raise TrainError(
-            f'model.backbone.init_cfg.checkpoint: {path} does not exist. The embedded configs '
-            'start from a backbone pretrained on the synthetic train split; make it with '
-            f'`python -m maiou.pretrain_backbone --data-root DIR --out {path}` (the pipeline '
-            'does this itself), or set MAIOU_EMBEDDED_ROOT to the dataset directory holding it')
-
-
-def run_length(cfg) -> tuple[bool, int]:
-    """(by_epoch, length): max_epochs for EpochBasedRunner, else max_iters."""
-    runner = cfg.runner
-    if 'max_epochs' in runner and runner.get('max_epochs') is not None:
-        return True, int(runner.max_epochs)
-    return False, int(runner.max_iters)
 
 
 # --------------------------------------------------------------------------------------
@@ -349,8 +251,14 @@ def train_detector(model, datasets, cfg, distributed: bool, validate: bool, time
        otherwise calls ``torch.cuda.current_device()`` and fails without a GPU;
     3. ``fp16`` on a CPU is refused with a clear error instead of failing deep inside.
     """
-    from mmcv.runner import (DistSamplerSeedHook, EpochBasedRunner, Fp16OptimizerHook,
-                             OptimizerHook, build_optimizer, build_runner)
+    from mmcv.runner import (
+        DistSamplerSeedHook,
+        EpochBasedRunner,
+        Fp16OptimizerHook,
+        OptimizerHook,
+        build_optimizer,
+        build_runner,
+    )
     from mmdet.apis.train import auto_scale_lr
     from mmdet.core import DistEvalHook, EvalHook
     from mmdet.datasets import build_dataloader, build_dataset, replace_ImageToTensor
@@ -432,8 +340,16 @@ def _resume_seed(args, resume_from: str | None) -> int | None:
     return seed if isinstance(seed, int) else None
 
 
-def decide_resume(cfg, args, work_dir: str, rank: int) -> bool:
-    """Set ``cfg.resume_from`` from the work dir; True if the run is already finished.
+class Start(enum.Enum):
+    """Where a training run starts, decided from its work dir (:func:`choose_start`)."""
+
+    FRESH = 'fresh'  # from the first iteration
+    RESUME = 'resume'  # from ``cfg.resume_from``
+    FINISHED = 'finished'  # nothing to train: the run reached its length
+
+
+def choose_start(cfg, args, work_dir: str, rank: int) -> Start:
+    """Decide from the work dir where the run starts; set ``cfg.resume_from`` for RESUME.
 
     Runs before anything heavy is built; every rank sees the same files and decides alike.
     A finished run gets (rank 0) its ``final.pth`` marker if it lacks one.
@@ -447,59 +363,42 @@ def decide_resume(cfg, args, work_dir: str, rank: int) -> bool:
 
     if cfg.get('resume_from'):
         say(f'resuming from {cfg.resume_from} (set in the config)')
-        return False
+        return Start.RESUME
     if args.no_auto_resume:
-        return False
+        return Start.FRESH
     final = osp.join(work_dir, FINAL_NAME)
     done = checkpoint_progress(final, by_epoch) if osp.isfile(final) else None
     if done is not None and done >= length:  # e.g. intermediate checkpoints were deleted
         say(f'{work_dir} already finished ({unit} {done}/{length}); '
             f'final checkpoint: {final}. Nothing to train.')
-        return True
+        return Start.FINISHED
     resume = find_resume_checkpoint(work_dir, by_epoch)
     if resume is None:
-        return False
+        return Start.FRESH
     path, progress = resume
     if progress >= length:
         if rank == 0:
             final = mark_final(work_dir, final_checkpoint(work_dir, by_epoch, length) or path)
         say(f'{work_dir} already finished ({unit} {progress}/{length}); '
             f'final checkpoint: {final}. Nothing to train.')
-        return True
+        return Start.FINISHED
     cfg.resume_from = path
     say(f'resuming from {path} ({unit} {progress}/{length})')
-    return False
+    return Start.RESUME
 
 
-def train(args: argparse.Namespace) -> int:
-    """The CLI's work: config, resume decision, setup, training, final marker."""
-    cfg = load_config(args.config, args.cfg_options)
-    work_dir = osp.abspath(args.work_dir)
-    cfg.work_dir = work_dir
-    distributed = args.launcher == 'pytorch'
-    rank = int(os.environ.get('RANK', 0)) if distributed else 0
-    if decide_resume(cfg, args, work_dir, rank):
-        return 0
-    check_pretrained_backbone(cfg)
-    by_epoch, length = run_length(cfg)
-    unit = 'epoch' if by_epoch else 'iter'
-
+def set_up_run(cfg, args, work_dir: str, distributed: bool):
+    """Processes, work dir, logger and seed of a run that trains; returns
+    ``(rank, logger, timestamp, meta)`` and fills ``cfg.gpu_ids``, ``device`` and ``seed``."""
     import mmcv
     import torch
-    from mmcv.utils import get_git_hash
-    from mmdet import __version__ as mmdet_version
     from mmdet.apis import init_random_seed, set_random_seed
-    from mmdet.datasets import build_dataset
-    from mmdet.models import build_detector
-    from mmdet.utils import (collect_env, get_device, get_root_logger, rfnext_init_model,
-                             setup_multi_processes)
-
-    import maiou.models  # noqa: F401  (fills mmdet's registries with our components)
-    from maiou.checkpoint import META_SAFE_GLOBALS
+    from mmdet.utils import collect_env, get_device, get_root_logger, setup_multi_processes
 
     setup_multi_processes(cfg)
     if cfg.get('cudnn_benchmark', False):
         torch.backends.cudnn.benchmark = True
+    rank = 0
     cfg.gpu_ids = [0]
     if distributed:
         init_distributed(cfg)
@@ -530,6 +429,20 @@ def train(args: argparse.Namespace) -> int:
     cfg.seed = seed
     meta = dict(env_info=env_info, config=cfg.pretty_text, seed=seed,
                 exp_name=osp.basename(args.config))
+    return rank, logger, timestamp, meta
+
+
+def build_model_and_datasets(cfg):
+    """The detector (initialised, channels-last on a CPU if the config asks) and the
+    training datasets of ``cfg.workflow``; returns ``(model, datasets)``."""
+    import torch
+    from mmcv.utils import get_git_hash
+    from mmdet import __version__ as mmdet_version
+    from mmdet.datasets import build_dataset
+    from mmdet.models import build_detector
+    from mmdet.utils import rfnext_init_model
+
+    import maiou.models  # noqa: F401  (fills mmdet's registries with our components)
 
     model = build_detector(cfg.model, train_cfg=cfg.get('train_cfg'),
                            test_cfg=cfg.get('test_cfg'))
@@ -550,34 +463,57 @@ def train(args: argparse.Namespace) -> int:
         cfg.checkpoint_config.meta = dict(mmdet_version=mmdet_version + get_git_hash()[:7],
                                           CLASSES=datasets[0].CLASSES)
     model.CLASSES = datasets[0].CLASSES
+    return model, datasets
 
+
+def mark_finished(work_dir: str, cfg, logger) -> str:
+    """Copy the checkpoint that reached the run's length to ``final.pth`` (rank 0)."""
+    by_epoch, length = run_length(cfg)
+    unit = 'epoch' if by_epoch else 'iter'
+    done = final_checkpoint(work_dir, by_epoch, length)
+    if done is None:
+        raise TrainError(f'training returned but no complete checkpoint in {work_dir} '
+                         f'records {unit} {length} (checkpoint_config.save_last off?)')
+    final = mark_final(work_dir, done)
+    logger.info(f'Finished {unit} {length}/{length}; final checkpoint: {final}')
+    return final
+
+
+def train(args: argparse.Namespace) -> int:
+    """The CLI's work, in stages: config, where to start, setup, model and data, training,
+    final marker."""
+    cfg = load_config(args.config, args.cfg_options, prog=PROG)
+    work_dir = osp.abspath(args.work_dir)
+    cfg.work_dir = work_dir
+    distributed = args.launcher == 'pytorch'
+    rank = int(os.environ.get('RANK', 0)) if distributed else 0
+    if choose_start(cfg, args, work_dir, rank) is Start.FINISHED:
+        return 0
+    check_pretrained_backbone(cfg)
+
+    import torch
+
+    from maiou.checkpoint import META_SAFE_GLOBALS
+
+    rank, logger, timestamp, meta = set_up_run(cfg, args, work_dir, distributed)
+    model, datasets = build_model_and_datasets(cfg)
     # mmcv resumes with a bare torch.load, which in torch>=2.6 is weights_only: admit the
     # same numpy-scalar meta entries our own loader admits (see maiou.checkpoint).
     with torch.serialization.safe_globals(META_SAFE_GLOBALS):
         train_detector(model, datasets, cfg, distributed=distributed,
                        validate=not args.no_validate, timestamp=timestamp, meta=meta)
-
     if distributed:
         torch.distributed.barrier()
     if rank == 0:
-        done = final_checkpoint(work_dir, by_epoch, length)
-        if done is None:
-            raise TrainError(f'training returned but no complete checkpoint in {work_dir} '
-                             f'records {unit} {length} (checkpoint_config.save_last off?)')
-        final = mark_final(work_dir, done)
-        logger.info(f'Finished {unit} {length}/{length}; final checkpoint: {final}')
+        mark_finished(work_dir, cfg, logger)
     if distributed:
         torch.distributed.destroy_process_group()
     return 0
 
 
+@entry_point(PROG)
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        return train(args)
-    except TrainError as exc:
-        print(f'{PROG}: error: {exc}', file=sys.stderr)
-        return 2
+    return train(parse_args(argv))
 
 
 if __name__ == '__main__':

@@ -51,11 +51,13 @@ while i < len(args):
     i += 1
 
 jobs = {{}}
-for line in open("{jobcomp}", errors="replace") if __import__("os").path.exists("{jobcomp}") else []:
+lines = open("{jobcomp}", errors="replace") if __import__("os").path.exists("{jobcomp}") else []
+for line in lines:
     info = dict(t.split("=", 1) for t in line.split() if "=" in t)
     if "JobId" in info:
         jobs[info["JobId"]] = {{"JobId": info["JobId"], "JobName": info.get("Name", ""),
-                               "JobState": info.get("JobState", ""), "ExitCode": info.get("ExitCode", "")}}
+                               "JobState": info.get("JobState", ""),
+                               "ExitCode": info.get("ExitCode", "")}}
 out = subprocess.run(["{scontrol}", "show", "job", "--oneliner"], capture_output=True,
                      text=True).stdout
 for line in out.splitlines():
@@ -210,7 +212,7 @@ class SlurmCluster:
         """Cancel what is left, then stop the daemons (newest first), each by its pid."""
         if self.conf.exists() and self._procs:
             self.run("scancel", "--full", "--user", self.env["USER"], check=False)
-        for name, pid_file in reversed(self._procs):
+        for _name, pid_file in reversed(self._procs):
             pid = self._read_pid(pid_file)
             if pid is None:
                 continue

@@ -27,7 +27,8 @@ def ell(x, y, side, thickness=2):
 def ground_truth(masks_per_image):
     images, anns = [], []
     for image_id, masks in enumerate(masks_per_image, start=1):
-        images.append({"id": image_id, "width": SIZE, "height": SIZE, "file_name": f"{image_id}.png"})
+        images.append({"id": image_id, "width": SIZE, "height": SIZE,
+                       "file_name": f"{image_id}.png"})
         for mask in masks:
             anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": 1,
                          "iscrowd": 0, **mask_to_annotation(mask)})

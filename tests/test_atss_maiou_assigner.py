@@ -1,18 +1,13 @@
 """ATSSmaIoUAssigner against mmdet's ATSSAssigner, the published algorithm and hand cases."""
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from mmdet.core.anchor import AnchorGenerator
 from mmdet.core.bbox.assigners import ATSSAssigner
 
+from experiments.benchmarks.coco_like import occluded_instances
 from maiou import mask_aware_iou
 from maiou.models.assigners import ATSSmaIoUAssigner
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments" / "benchmarks"))
-from coco_like import occluded_instances  # noqa: E402
 
 IMAGE = 128
 
@@ -51,7 +46,8 @@ def test_full_box_masks_reduce_to_mmdet_atss():
     rng = np.random.default_rng(0)
     for _ in range(5):
         x1y1 = rng.integers(0, 100, size=(6, 2))
-        boxes = np.concatenate([x1y1, np.minimum(x1y1 + rng.integers(4, 60, size=(6, 2)), IMAGE)], 1)
+        x2y2 = np.minimum(x1y1 + rng.integers(4, 60, size=(6, 2)), IMAGE)
+        boxes = np.concatenate([x1y1, x2y2], 1)
         gt = torch.tensor(boxes, dtype=torch.float32)
         labels = torch.from_numpy(rng.integers(0, 80, size=6))
         ours = ATSSmaIoUAssigner(topk=9).assign(anchors, num_level, gt, None, labels,
@@ -117,9 +113,9 @@ def test_levels_with_fewer_anchors_than_topk():
     anchors, num_level = atss_anchors(IMAGE)
     assert num_level[-1] < 9  # 1 anchor on the coarsest level
     boxes = [[20, 20, 100, 100]]
-    result = ATSSmaIoUAssigner(topk=9).assign(anchors, num_level, torch.tensor(boxes, dtype=torch.float32),
-                                              gt_masks=box_masks(boxes))
-    stock = ATSSAssigner(topk=9).assign(anchors, num_level, torch.tensor(boxes, dtype=torch.float32))
+    gt = torch.tensor(boxes, dtype=torch.float32)
+    result = ATSSmaIoUAssigner(topk=9).assign(anchors, num_level, gt, gt_masks=box_masks(boxes))
+    stock = ATSSAssigner(topk=9).assign(anchors, num_level, gt)
     assert torch.equal(result.gt_inds, stock.gt_inds)
 
 
@@ -129,7 +125,8 @@ def test_masks_are_required_and_levels_checked():
     with pytest.raises(ValueError, match="needs gt_masks"):
         ATSSmaIoUAssigner().assign(anchors, num_level, gt)
     with pytest.raises(ValueError, match="num_level_bboxes sums"):
-        ATSSmaIoUAssigner().assign(anchors, num_level[:-1], gt, gt_masks=torch.ones(1, IMAGE, IMAGE))
+        ATSSmaIoUAssigner().assign(anchors, num_level[:-1], gt,
+                                   gt_masks=torch.ones(1, IMAGE, IMAGE))
 
 
 def test_registered_under_published_name():

@@ -19,12 +19,24 @@ from mmcv import Config
 from mmcv.runner import save_checkpoint
 from mmdet.models import build_detector
 
-from maiou.checkpoint import (RELEASED_KEY_RULES, CheckpointNotFoundError,
-                              ChecksumMismatchError, CorruptCheckpointError, KeyMappingError,
-                              KeyRule, NotACheckpointError, UnsafeCheckpointError,
-                              file_digest, load_released_checkpoint,
-                              load_untrusted_checkpoint, map_released_keys,
-                              read_checkpoint_meta, to_released_layout, verify_checksum)
+from maiou import runs as registry
+from maiou.checkpoint import (
+    RELEASED_KEY_RULES,
+    CheckpointNotFoundError,
+    ChecksumMismatchError,
+    CorruptCheckpointError,
+    KeyMappingError,
+    KeyRule,
+    NotACheckpointError,
+    UnsafeCheckpointError,
+    file_digest,
+    load_released_checkpoint,
+    load_untrusted_checkpoint,
+    map_released_keys,
+    read_checkpoint_meta,
+    to_released_layout,
+    verify_checksum,
+)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CH = 16  # feature channels of the tiny models
@@ -214,13 +226,12 @@ def test_released_key_rules_are_invertible_prefixes():
 # mayolact_r50_4x8_coco_scale550.py, built with *stock* mmdet modules (their fork changed
 # only parameter-free assignment code). Anchor sizes/strides do not affect parameters and
 # are left at defaults; the anchors per location do (3 fixed, 1 ATSS, 2 maYOLACT).
-RUNS = ['fixed_400', 'fixed_550', 'fixed_700', 'atss_iou_400', 'atss_iou_550',
-        'atss_iou_700', 'atss_maiou_400', 'atss_maiou_550', 'atss_maiou_700',
-        'mayolact_550', 'mayolact_700']
+RUNS = list(registry.NAMES)
 
 
 def authors_model_cfg(run):
-    fixed, mayolact = run.startswith('fixed'), run.startswith('mayolact')
+    assigner = registry.get(run).assigner
+    fixed, mayolact = assigner == 'fixed', assigner == 'mayolact'
     model = dict(
         type='YOLACT',
         backbone=dict(type='ResNet', depth=50, num_stages=4, out_indices=(0, 1, 2, 3),
@@ -259,7 +270,7 @@ def authors_model_cfg(run):
 @pytest.mark.parametrize('run', RUNS)
 def test_coco_configs_take_the_released_layout(run):
     """Our full-size configs/coco models accept a state dict in the authors' layout."""
-    cfg = Config.fromfile(osp.join(REPO, 'configs', 'coco', f'{run}.py'))
+    cfg = Config.fromfile(osp.join(REPO, registry.get(run).coco_config))
     ours = build_detector(cfg.model, train_cfg=cfg.get('train_cfg'),
                           test_cfg=cfg.get('test_cfg'))
     authors = build_detector(Config(dict(model=authors_model_cfg(run))).model)

@@ -4,8 +4,11 @@ import torch
 from mmcv.ops import ModulatedDeformConv2dPack
 from mmcv.ops import modulated_deform_conv2d as mmcv_op
 
-from maiou.ops.deform_conv import (ModulatedDeformConv2dPackPortable, convert_dcn_to_portable,
-                                   modulated_deform_conv2d)
+from maiou.ops.deform_conv import (
+    ModulatedDeformConv2dPackPortable,
+    convert_dcn_to_portable,
+    modulated_deform_conv2d,
+)
 
 # (N, C_in, C_out, H, W, kernel, stride, padding, dilation, groups, deform_groups)
 CASES = [
@@ -20,7 +23,8 @@ CASES = [
 def inputs(case, seed=0):
     n, c, c_out, h, w, k, s, p, d, g, dg = case
     gen = torch.Generator().manual_seed(seed)
-    out_h, out_w = (h + 2 * p - (d * (k - 1) + 1)) // s + 1, (w + 2 * p - (d * (k - 1) + 1)) // s + 1
+    out_h = (h + 2 * p - (d * (k - 1) + 1)) // s + 1
+    out_w = (w + 2 * p - (d * (k - 1) + 1)) // s + 1
     x = torch.randn(n, c, h, w, generator=gen, dtype=torch.float64)
     # Offsets of a few pixels push many taps outside the image and between pixels.
     offset = 3 * torch.randn(n, 2 * dg * k * k, out_h, out_w, generator=gen, dtype=torch.float64)
@@ -39,7 +43,8 @@ def test_matches_mmcv_kernel_with_gradients(case):
         out = op(*leaves, *options)
         out.backward(torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out))
         results.append([out.detach()] + [t.grad for t in leaves])
-    for name, ours, theirs in zip(("output", "x", "offset", "mask", "weight", "bias"), *results[::-1]):
+    names = ("output", "x", "offset", "mask", "weight", "bias")
+    for name, ours, theirs in zip(names, *results[::-1]):
         torch.testing.assert_close(ours, theirs, atol=1e-10, rtol=1e-10, msg=name)
 
 
@@ -59,5 +64,6 @@ def test_portable_pack_equals_mmcv_pack_and_keeps_its_state():
     expected = pack(x)
     keys = list(pack.state_dict())
     model = convert_dcn_to_portable(torch.nn.Sequential(pack))
-    assert type(model[0]) is ModulatedDeformConv2dPackPortable and list(model[0].state_dict()) == keys
+    assert type(model[0]) is ModulatedDeformConv2dPackPortable
+    assert list(model[0].state_dict()) == keys
     torch.testing.assert_close(model(x), expected, atol=1e-5, rtol=1e-5)

@@ -54,7 +54,8 @@ def test_two_gloo_processes_match_one_process_with_twice_the_batch(tmp_path):
     single_meta = read_checkpoint_meta(single / "final.pth")
     double_meta = read_checkpoint_meta(double / "final.pth")
     assert (single_meta["epoch"], single_meta["iter"]) == (1, TRAIN_IMAGES // 4)
-    assert (double_meta["epoch"], double_meta["iter"]) == (single_meta["epoch"], single_meta["iter"])
+    assert ((double_meta["epoch"], double_meta["iter"])
+            == (single_meta["epoch"], single_meta["iter"]))
     log = next(double.glob("*.log")).read_text()
     assert "Distributed training: True" in log
 

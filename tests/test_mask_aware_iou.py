@@ -1,17 +1,13 @@
 """maiou.mask_aware_iou against brute force from the definition and the published loop."""
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
+from experiments.benchmarks.coco_like import grid_anchors, occluded_instances
+from experiments.benchmarks.published_maiou import published_mask_aware_iou
 from maiou import mask_aware_iou
-from maiou_reference import brute_force_maiou
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments" / "benchmarks"))
-from coco_like import grid_anchors, occluded_instances  # noqa: E402
-from published_maiou import published_mask_aware_iou  # noqa: E402
+from maiou_reference import brute_force_maiou
 
 
 def random_case(seed, num_gts=4, num_anchors=40, empty_masks=0):
@@ -35,7 +31,8 @@ def assert_matches_brute_force(gt, masks, anchors, device=torch.device("cpu")):
     assert out.dtype == torch.float32 and out.shape == (len(gt), len(anchors))
     assert out.device.type == device.type and torch.isfinite(out).all()
     out = out.cpu()
-    np.testing.assert_allclose(out.numpy(), brute_force_maiou(gt, masks, anchors), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(out.numpy(), brute_force_maiou(gt, masks, anchors),
+                               atol=1e-5, rtol=0)
     return out
 
 
@@ -71,7 +68,8 @@ def test_empty_mask_gives_zero_where_published_gives_nan(maiou_device):
     masks = torch.zeros(2, 8, 8, dtype=torch.bool)
     masks[1, 2:5, 2:5] = True
     anchors = torch.tensor([[0.0, 0, 4, 4], [2.0, 2, 7, 7]])
-    out = mask_aware_iou(gt.to(maiou_device), masks.to(maiou_device), anchors.to(maiou_device)).cpu()
+    out = mask_aware_iou(gt.to(maiou_device), masks.to(maiou_device),
+                         anchors.to(maiou_device)).cpu()
     assert torch.equal(out[0], torch.zeros(2)) and (out[1] > 0).all()
     assert torch.isnan(published_mask_aware_iou(gt, anchors, masks)[0]).all()
 
@@ -130,7 +128,8 @@ def test_full_box_mask_makes_maiou_equal_iou_for_integer_anchors():
         boxes.append([x1, y1, x2, y2])
     gt = torch.tensor(boxes, dtype=torch.float32)
     anchors = torch.from_numpy(rng.integers(-5, 65, size=(300, 2))).float()
-    anchors = torch.cat([anchors, anchors + torch.from_numpy(rng.integers(1, 25, size=(300, 2)))], 1)
+    sides = torch.from_numpy(rng.integers(1, 25, size=(300, 2)))
+    anchors = torch.cat([anchors, anchors + sides], 1)
     out = mask_aware_iou(gt, masks, anchors)
     torch.testing.assert_close(out, bbox_overlaps(gt, anchors), atol=1e-6, rtol=1e-5)
 
@@ -160,7 +159,8 @@ def test_equals_published_algorithm_on_coco_like_image(maiou_device):
 def test_uint8_and_numpy_masks_and_float_boxes_on_other_dtype():
     gt, masks, anchors = random_case(11)
     expected = mask_aware_iou(gt, masks, anchors)
-    assert torch.equal(mask_aware_iou(gt.double(), masks.to(torch.uint8) * 255, anchors.double()), expected)
+    assert torch.equal(
+        mask_aware_iou(gt.double(), masks.to(torch.uint8) * 255, anchors.double()), expected)
     assert torch.equal(mask_aware_iou(gt.numpy(), masks.numpy(), anchors.numpy()), expected)
 
 
@@ -173,7 +173,8 @@ def test_uint8_and_numpy_masks_and_float_boxes_on_other_dtype():
     (dict(masks=[[1]]), "gt_masks must be"),
 ])
 def test_bad_input_raises_clear_errors(bad, match):
-    args = dict(gt=torch.tensor([[0.0, 0, 4, 4]]), masks=torch.ones(1, 8, 8), anchors=torch.rand(3, 4))
+    args = dict(gt=torch.tensor([[0.0, 0, 4, 4]]), masks=torch.ones(1, 8, 8),
+                anchors=torch.rand(3, 4))
     args.update(bad)
     with pytest.raises((ValueError, TypeError), match=match):
         mask_aware_iou(args["gt"], args["masks"], args["anchors"])

@@ -12,8 +12,13 @@ import pytest
 from pycocotools import mask as mask_utils
 from pycocotools.cocoeval import COCOeval
 
-from maiou.evaluation import (coco_gt_from_dict, coco_metrics, load_coco_gt, load_results,
-                              optimal_lrp)
+from maiou.evaluation import (
+    coco_gt_from_dict,
+    coco_metrics,
+    load_coco_gt,
+    load_results,
+    optimal_lrp,
+)
 
 H = W = 128
 

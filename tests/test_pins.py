@@ -19,7 +19,8 @@ def requirement_pins():
 
 
 def test_every_requirement_is_pinned_exactly():
-    lines = [l.split("#")[0].strip() for l in (ROOT / "requirements.txt").read_text().splitlines()]
+    text = (ROOT / "requirements.txt").read_text()
+    lines = [ln.split("#")[0].strip() for ln in text.splitlines()]
     for line in filter(None, lines):
         assert re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][0-9A-Za-z.+-]*", line), line
 

@@ -15,8 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from maiou import runs as registry
+
 ROOT = Path(__file__).resolve().parents[1]
-ALL_RUNS = 11  # fixed / atss_iou / atss_maiou x 400/550/700, mayolact_550, mayolact_700
+ALL_RUNS = len(registry.RUNS)
+RELEASED = len(registry.released())  # the runs coco-released evaluates
 
 
 def snakemake(workdir: Path, *args: str, snakefile: Path = ROOT / "Snakefile",
@@ -64,10 +67,12 @@ def test_table_target_builds_only_its_dependencies(tmp_path):
 
 def test_coco_released_dry_run(tmp_path):
     counts = dry_run(tmp_path, "preset=coco-released")
-    # val2017 + annotations (no train2017), ten released checkpoints (no maYOLACT-700).
-    assert counts == {"coco_download": 2, "coco_unpack": 2, "download_checkpoint": 10,
-                      "evaluate": 10, "compile_table": 1, "plot_results": 1,
-                      "ratio_gain": 1, "assignment_picture": 1, "all": 1, "total": 29}
+    # val2017 + annotations (no train2017), the released checkpoints (no maYOLACT-700).
+    assert RELEASED == ALL_RUNS - 1
+    assert counts == {"coco_download": 2, "coco_unpack": 2, "download_checkpoint": RELEASED,
+                      "evaluate": RELEASED, "compile_table": 1, "plot_results": 1,
+                      "ratio_gain": 1, "assignment_picture": 1, "all": 1,
+                      "total": 2 * RELEASED + 9}
 
 
 def test_coco_train_dry_run(tmp_path):
@@ -80,7 +85,7 @@ def test_coco_train_dry_run(tmp_path):
 
 @pytest.mark.parametrize("override, named", [
     ("bogus_key=1", "bogus_key"),
-    ("runs=[fixed_550,fixed_999]", "fixed_999"),
+    ("runs=fixed_999", "fixed_999"),
     ("preset=coco-everything", "coco-everything"),
     ("threads_per_run=0", "threads_per_run"),
 ])
@@ -89,6 +94,19 @@ def test_schema_rejects_bad_config(tmp_path, override, named):
     assert result.returncode != 0
     message = result.stdout + result.stderr
     assert "ValidationError" in message and named in message, message
+
+
+def test_unknown_run_is_named_with_the_valid_ones(tmp_path):
+    result = snakemake(tmp_path, "-n", "--config", "runs=[fixed_550,fixed_999]")
+    assert result.returncode != 0
+    message = result.stdout + result.stderr
+    line = next(line for line in message.splitlines() if "unknown run fixed_999" in line)
+    assert "config 'runs'" in line and all(name in line for name in registry.NAMES), message
+
+
+def test_runs_default_to_the_registry(tmp_path):
+    explicit = dry_run(tmp_path, "runs=[" + ",".join(registry.NAMES) + "]")
+    assert dry_run(tmp_path) == explicit == dry_run(tmp_path, "runs=all")
 
 
 # ------------------------------------------------------------------------------------
@@ -156,7 +174,7 @@ def test_embedded_end_to_end(tmp_path):
 
 
 # ------------------------------------------------------------------------------------
-# experiments/scripts/download.py against a local HTTP server that honours Range.
+# experiments.scripts.download against a local HTTP server that honours Range.
 # ------------------------------------------------------------------------------------
 def _serve(payload: bytes):
     import http.server
@@ -183,7 +201,7 @@ def _serve(payload: bytes):
 
 
 def _download(*args):
-    return subprocess.run([sys.executable, str(ROOT / "experiments/scripts/download.py"), *args],
+    return subprocess.run([sys.executable, "-m", "experiments.scripts.download", *args],
                           capture_output=True, text=True, timeout=60)
 
 

@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from maiou import pretrain_backbone
+from maiou import runs as registry
 from maiou.data.synthetic import generate_dataset
 from maiou.pretrain_backbone import ObjectCrops, PretrainError, pretrain, save_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
-FAMILIES = ('fixed_550', 'atss_iou_550', 'atss_maiou_550', 'mayolact_550')
+FAMILIES = tuple(registry.run_at(assigner, 550).name for assigner in registry.ASSIGNERS)
 RED = (220, 20, 20)
 
 
@@ -82,7 +83,8 @@ def tiny_dataset(tmp_path_factory):
 
 def test_pretraining_is_deterministic_and_learns(tiny_dataset):
     cfg = _config()
-    first, history = pretrain(cfg, tiny_dataset, iters=60, batch_size=16, crop_size=32, progress=False)
+    first, history = pretrain(cfg, tiny_dataset, iters=60, batch_size=16, crop_size=32,
+                              progress=False)
     second, _ = pretrain(cfg, tiny_dataset, iters=60, batch_size=16, crop_size=32, progress=False)
     assert first.keys() == second.keys()
     assert all(torch.equal(first[k], second[k]) for k in first)
@@ -100,7 +102,8 @@ def test_checkpoint_loads_into_every_embedded_backbone(tiny_dataset, tmp_path, r
 
     import maiou.models  # noqa: F401
 
-    weights, _ = pretrain(_config(), tiny_dataset, iters=2, batch_size=4, crop_size=32, progress=False)
+    weights, _ = pretrain(_config(), tiny_dataset, iters=2, batch_size=4, crop_size=32,
+                          progress=False)
     path = tmp_path / 'backbone.pth'
     save_checkpoint(weights, {'iters': 2}, path)
     assert torch.load(path, weights_only=True)['meta'] == {'iters': 2}
@@ -128,7 +131,8 @@ def test_bad_dataset_is_named(tmp_path, capsys):
     code = pretrain_backbone.main(['--data-root', str(tmp_path / 'nowhere'), '--out', str(out),
                                    '--no-progress'])
     assert code == 2 and not out.exists()
-    assert 'nowhere/annotations/instances_train.json: no such annotation file' in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert 'nowhere/annotations/instances_train.json: no such annotation file' in err
 
     ann, img_dir = _one_square(tmp_path / 'd')
     (img_dir / 'a.png').unlink()
@@ -157,7 +161,7 @@ def test_training_names_a_missing_pretrained_backbone(tmp_path, capsys):
 def test_backbone_check_passes_configs_without_a_local_checkpoint():
     from mmcv import Config
 
-    from maiou.train import check_pretrained_backbone
+    from maiou.config import check_pretrained_backbone
 
     for init_cfg in (None, [dict(type='Kaiming', layer='Conv2d')],
                      dict(type='Pretrained', checkpoint='torchvision://resnet50')):

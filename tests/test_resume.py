@@ -22,9 +22,15 @@ import pytest
 import torch
 
 from maiou.checkpoint import read_checkpoint_meta
-from maiou.train import (TrainError, check_cfg_options, decide_resume,
-                         find_resume_checkpoint, final_checkpoint, load_config, main,
-                         mark_final)
+from maiou.config import ConfigError, check_cfg_options, load_config
+from maiou.train import (
+    Start,
+    choose_start,
+    final_checkpoint,
+    find_resume_checkpoint,
+    main,
+    mark_final,
+)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CLASSES = ('square', 'bar', 'blob')
@@ -399,14 +405,14 @@ def test_cfg_options_unknown_parent_is_named(setup):
     cfg = load_config(config, {'runner.max_epochs': 1, 'optimizer.nesterov': True,
                                'data.train.pipeline.2.img_scale': (64, 64)})
     assert cfg.runner.max_epochs == 1 and cfg.optimizer.nesterov is True
-    with pytest.raises(TrainError, match=r"'model' has no key 'bbox_hed' \(did you mean "
+    with pytest.raises(ConfigError, match=r"'model' has no key 'bbox_hed' \(did you mean "
                                          r"'bbox_head'\?\)"):
         load_config(config, {'model.bbox_hed.num_classes': 5})
-    with pytest.raises(TrainError, match=r"the config has no key 'runer'"):
+    with pytest.raises(ConfigError, match=r"the config has no key 'runer'"):
         load_config(config, {'runer.max_epochs': 5})
-    with pytest.raises(TrainError, match=r"list of 7 items; '9' is not a valid index"):
+    with pytest.raises(ConfigError, match=r"list of 7 items; '9' is not a valid index"):
         load_config(config, {'data.train.pipeline.9.type': 'Resize'})
-    with pytest.raises(TrainError, match=r"'runner.max_epochs' holds the int 3, not"):
+    with pytest.raises(ConfigError, match=r"'runner.max_epochs' holds the int 3, not"):
         load_config(config, {'runner.max_epochs.x': 1})
 
 
@@ -449,16 +455,16 @@ def test_cli_exits_early_when_already_finished(setup, tmp_path, capsys):
     # --no-auto-resume ignores all of it: train from scratch
     cfg = load_config(config)
     args = argparse.Namespace(no_auto_resume=True)
-    assert decide_resume(cfg, args, str(work), rank=0) is False and not cfg.resume_from
+    assert choose_start(cfg, args, str(work), rank=0) is Start.FRESH and not cfg.resume_from
     shutil.rmtree(work)
 
 
-def test_decide_resume_sets_resume_from(setup, tmp_path, capsys):
+def test_choose_start_sets_resume_from(setup, tmp_path, capsys):
     config, _ = setup
     save_fake_checkpoint(tmp_path / 'epoch_2.pth', 2, 4)
     cfg = load_config(config)
-    assert decide_resume(cfg, argparse.Namespace(no_auto_resume=False), str(tmp_path),
-                         rank=0) is False
+    assert choose_start(cfg, argparse.Namespace(no_auto_resume=False), str(tmp_path),
+                        rank=0) is Start.RESUME
     assert cfg.resume_from == str(tmp_path / 'epoch_2.pth')
     assert 'resuming from' in capsys.readouterr().out
     assert not (tmp_path / 'final.pth').exists()

@@ -1,5 +1,4 @@
 """The synthetic embedded dataset: determinism, COCO validity, occlusion statistics, reruns."""
-import importlib.util
 import json
 import subprocess
 import sys
@@ -12,16 +11,22 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from maiou.data import synthetic
-from maiou.data.synthetic import (CATEGORIES, MIN_VISIBLE_FRACTION, MIN_VISIBLE_PIXELS, generate_dataset,
-                                  generate_image, read_marker)
+from maiou.data.synthetic import (
+    CATEGORIES,
+    MIN_VISIBLE_FRACTION,
+    MIN_VISIBLE_PIXELS,
+    generate_dataset,
+    generate_image,
+    read_marker,
+)
 
-REPO = Path(__file__).resolve().parents[1]
 SMALL = {"num_train": 6, "num_val": 3}
 
 
 def _files(root: Path) -> dict:
     """Relative path -> bytes of every file under ``root``."""
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {str(p.relative_to(root)): p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def _load(root: Path, split: str) -> dict:
@@ -148,7 +153,8 @@ def test_different_parameters_regenerate_and_remove_stale_images(tmp_path):
     generate_dataset(tmp_path, seed=1, num_train=4, num_val=2, progress=False)
     (tmp_path / "train" / "notes.txt").write_text("not ours")
     assert generate_dataset(tmp_path, seed=1, num_train=2, num_val=2, progress=False)
-    assert sorted(p.name for p in (tmp_path / "train").glob("*.png")) == ["000000.png", "000001.png"]
+    names = sorted(p.name for p in (tmp_path / "train").glob("*.png"))
+    assert names == ["000000.png", "000001.png"]
     assert (tmp_path / "train" / "notes.txt").exists()  # only our NNNNNN.png files are deleted
     assert read_marker(tmp_path)["num_train"] == 2
     assert len(_load(tmp_path, "train")["images"]) == 2
@@ -181,10 +187,10 @@ def test_rejects_bad_object_counts(tmp_path):
 
 def test_cli(tmp_path, capsys):
     out = tmp_path / "cli"
-    args = ["--out", str(out), "--seed", "3", "--num-train", "3", "--num-val", "2", "--image-size", "64",
-            "--no-progress"]
-    proc = subprocess.run([sys.executable, "-m", "maiou.data.synthetic", *args], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=120)
+    args = ["--out", str(out), "--seed", "3", "--num-train", "3", "--num-val", "2",
+            "--image-size", "64", "--no-progress"]
+    proc = subprocess.run([sys.executable, "-m", "maiou.data.synthetic", *args],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "wrote" in proc.stdout
     assert len(list((out / "train").glob("*.png"))) == 3
@@ -197,11 +203,11 @@ def test_cli(tmp_path, capsys):
 
 
 def test_contact_sheet_renders(dataset, tmp_path):
-    spec = importlib.util.spec_from_file_location("contact_sheet", REPO / "experiments/scripts/contact_sheet.py")
-    sheet = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sheet)
+    from experiments.scripts import contact_sheet
+
     out = tmp_path / "sheet.png"
-    assert sheet.main(["--data", str(dataset), "--split", "val", "--num", "4", "--out", str(out)]) == 0
+    assert contact_sheet.main(["--data", str(dataset), "--split", "val", "--num", "4",
+                               "--out", str(out)]) == 0
     with Image.open(out) as pil:
         assert pil.format == "PNG" and pil.size[0] > 400
     assert not list(tmp_path.glob("*.tmp"))

@@ -27,11 +27,11 @@ from mmdet.models import build_detector, build_head  # noqa: E402
 from mmdet.models.detectors import YOLACT  # noqa: E402
 
 import maiou.models  # noqa: E402,F401  (registers the plugin components)
+from maiou import runs as registry  # noqa: E402
 from maiou.models.detectors.yolact import masks_to_padded_tensor  # noqa: E402
 
 CONFIG_ROOT = Path(__file__).resolve().parents[1] / 'configs'
-RUNS = [f'{family}_{size}' for family in ('fixed', 'atss_iou', 'atss_maiou')
-        for size in (400, 550, 700)] + ['mayolact_550', 'mayolact_700']
+RUNS = list(registry.NAMES)
 IMG_SIZE = 128  # down-scaled input for the COCO configs (anchors as configured)
 
 

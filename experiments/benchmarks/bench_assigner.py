@@ -5,22 +5,18 @@ the ATSS YOLACT anchors (1 per location, strides 8..128: 6,416 anchors), 5 / 15 
 ground truths. "published" is the authors' assigner algorithm: stock ATSS reading a dense
 maIoU matrix from the published integral-image loop.
 
-    python experiments/benchmarks/bench_assigner.py [--threads 1] [--repeats 20] [--device cpu]
+    python -m experiments.benchmarks.bench_assigner [--threads 1] [--repeats 20] [--device cpu]
 """
 import argparse
 import math
-import sys
-from pathlib import Path
 
 import torch
 from mmdet.core.bbox.assigners import ATSSAssigner
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_maiou import _median_seconds  # noqa: E402
-from coco_like import grid_anchors, occluded_instances  # noqa: E402
-from published_maiou import published_mask_aware_iou  # noqa: E402
-
-from maiou.models.assigners import ATSSmaIoUAssigner  # noqa: E402
+from experiments.benchmarks.bench_maiou import _median_seconds
+from experiments.benchmarks.coco_like import grid_anchors, occluded_instances
+from experiments.benchmarks.published_maiou import published_mask_aware_iou
+from maiou.models.assigners import ATSSmaIoUAssigner
 
 IMAGE_SIZE = 550
 ATSS_STRIDES = [8, 16, 32, 64, 128]
@@ -53,7 +49,8 @@ def main(argv=None):
         labels = torch.zeros(num_gts, dtype=torch.long, device=device)
         stock, ours = ATSSAssigner(topk=9), ATSSmaIoUAssigner(topk=9)
         published = ATSSAssigner(topk=9)
-        published.iou_calculator = lambda b, g, mode="iou": published_mask_aware_iou(g, b, gt_masks).t()
+        published.iou_calculator = (
+            lambda b, g, mode="iou": published_mask_aware_iou(g, b, gt_masks).t())
 
         def run_stock():
             return stock.assign(anchors, num_level, gt_bboxes, None, labels)

@@ -7,7 +7,7 @@ as maiou.train does, and times forward + backward + the config's optimiser step 
 same real batches of the embedded train split, alternating the two layouts; prints the
 median of each and their ratio.
 
-    python experiments/benchmarks/bench_channels_last.py [--config configs/embedded/atss_iou_550.py]
+    python -m experiments.benchmarks.bench_channels_last [--config configs/embedded/atss_iou_550.py]
         [--batches 6] [--repeats 3] [--threads 1]
 
 Needs the embedded dataset (``python -m maiou.data.synthetic --out data/embedded``, or
@@ -30,7 +30,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default=str(ROOT / "configs/embedded/atss_iou_550.py"))
     parser.add_argument("--batches", type=int, default=6, help="distinct batches per repeat")
-    parser.add_argument("--repeats", type=int, default=3, help="passes over the batches; the first is a warm-up")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="passes over the batches; the first is a warm-up")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -38,8 +39,8 @@ def main(argv=None) -> int:
     from mmcv import Config
     from mmcv.parallel import scatter
     from mmcv.runner import build_optimizer
-    from mmdet.datasets import build_dataloader, build_dataset
     from mmcv.utils import get_logger
+    from mmdet.datasets import build_dataloader, build_dataset
     from mmdet.models import build_detector
 
     import maiou.models  # noqa: F401

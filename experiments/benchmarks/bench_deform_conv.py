@@ -1,7 +1,7 @@
 """DCNv2 on CPU: maiou's vectorised modulated deformable convolution against mmcv's CPU
 kernel, same process, same inputs, forward + backward.
 
-    python experiments/benchmarks/bench_deform_conv.py [--threads 1] [--repeats 5]
+    python -m experiments.benchmarks.bench_deform_conv [--threads 1] [--repeats 5]
 
 Shapes are those of the embedded maYOLACT's deformable 3x3 convolutions (quarter-width
 ResNet-50 stages 2-4 at a 128 px input, batch 8, 4 deformable groups). Prints the time of
@@ -60,12 +60,14 @@ def main(argv=None) -> int:
     for channels, side in CASES:
         tensors = inputs(channels, side, generator)
         diff = max(float((a - b).abs().max()) for a, b in
-                   zip(forward_backward(mmcv_op, tensors), forward_backward(modulated_deform_conv2d, tensors)))
+                   zip(forward_backward(mmcv_op, tensors),
+                       forward_backward(modulated_deform_conv2d, tensors)))
         t_mmcv = median_ms(mmcv_op, tensors, args.repeats)
         t_ours = median_ms(modulated_deform_conv2d, tensors, args.repeats)
         total["mmcv"] += t_mmcv
         total["ours"] += t_ours
-        print(f"{f'{channels} x {side}':<16}{t_mmcv:>9.1f}{t_ours:>9.1f}{t_mmcv / t_ours:>9.1f}x{diff:>12.1e}")
+        print(f"{f'{channels} x {side}':<16}{t_mmcv:>9.1f}{t_ours:>9.1f}"
+              f"{t_mmcv / t_ours:>9.1f}x{diff:>12.1e}")
     print(f"all three: {total['mmcv'] / total['ours']:.1f}x")
     return 0
 

@@ -4,7 +4,7 @@ Builds COCO-like cases (irregular, partly occluded masks; YOLACT anchor layouts)
 the faithful re-implementation of the published loop (``published_maiou.py``) and ours on
 the same inputs, checks they agree to 1e-5, and prints time ratios and peak extra memory.
 
-    python experiments/benchmarks/bench_maiou.py [--threads 1] [--repeats 5] [--device cpu]
+    python -m experiments.benchmarks.bench_maiou [--threads 1] [--repeats 5] [--device cpu]
 
 Memory on CPU is the rise of the process's peak resident set (VmHWM, reset through
 /proc/self/clear_refs, with glibc forced to mmap large blocks so freed memory is returned);
@@ -13,17 +13,14 @@ on CUDA it is torch's peak allocated memory.
 import argparse
 import ctypes
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from coco_like import grid_anchors, occluded_instances  # noqa: E402
-from published_maiou import published_mask_aware_iou  # noqa: E402
-
-from maiou import mask_aware_iou  # noqa: E402
+from experiments.benchmarks.coco_like import grid_anchors, occluded_instances
+from experiments.benchmarks.published_maiou import published_mask_aware_iou
+from maiou import mask_aware_iou
 
 FIXED_IOU_STRIDES = [550 / 69, 550 / 35, 550 / 18, 550 / 9, 550 / 5]
 CASES = [  # (name, image size, ground truths): anchors as the fixed-IoU YOLACT (3 per location)

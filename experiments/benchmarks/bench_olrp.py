@@ -8,20 +8,22 @@ detections per image, each image drawing its objects from 8 classes), runs ONE
 taking the best of ``--repeat`` runs for the last two. Prints seconds and the oLRP
 overhead as a percentage of AP's own time (evaluate + accumulate + summarize).
 
-    .venv/bin/python experiments/benchmarks/bench_olrp.py [--images 500] [--repeat 3]
+    .venv/bin/python -m experiments.benchmarks.bench_olrp [--images 500] [--repeat 3]
 """
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
-from maiou.evaluation.olrp import (coco_gt_from_dict, evaluate_coco, load_results,  # noqa: E402
-                                   olrp_from_cocoeval, quiet)
+from maiou.evaluation.olrp import (
+    coco_gt_from_dict,
+    evaluate_coco,
+    load_results,
+    olrp_from_cocoeval,
+    quiet,
+)
 
 
 def synthetic(n_img: int, n_cls: int, n_gt: int, n_dt: int, cls_per_img: int, seed: int):

@@ -4,20 +4,18 @@ Builds both COCO configs' models (no pretrained download; the two differ only in
 assigner), feeds the same COCO-like batch (550 x 550 images, irregular occluded masks) and
 times forward + backward + SGD step (lr 0, same cost), median of ``--repeats`` after one warm-up.
 
-    python experiments/benchmarks/bench_train_iteration.py [--images 2] [--gts 15]
+    python -m experiments.benchmarks.bench_train_iteration [--images 2] [--gts 15]
         [--repeats 3] [--device cpu] [--threads 2]
 """
 import argparse
 import copy
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from coco_like import occluded_instances  # noqa: E402
+from experiments.benchmarks.coco_like import occluded_instances
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = 550

@@ -1,6 +1,6 @@
 """Compare maiou's pure-PyTorch CARAFE with mmcv's CUDA kernel (needs a CUDA GPU).
 
-    python experiments/benchmarks/compare_carafe_cuda.py [--mmcv-src DIR]
+    python -m experiments.benchmarks.compare_carafe_cuda [--mmcv-src DIR]
 
 Prints the max absolute difference of the output and both gradients for the maYOLACT
 setting (k=5, group 1, scale 2) and two others, in float32, plus the time of one forward +
@@ -66,7 +66,8 @@ def _jit_mmcv_carafe(mmcv_src: Path):
     (build / "THC").mkdir()
     (build / "THC" / "THCAtomics.cuh").write_text("#include <ATen/cuda/Atomic.cuh>\n")
     ext = load(name="mmcv_carafe_jit", sources=[str(build / "binding.cpp"), str(kernel)],
-               extra_include_paths=[str(build), str(csrc / "common"), str(csrc / "common" / "cuda")],
+               extra_include_paths=[str(build), str(csrc / "common"),
+                                    str(csrc / "common" / "cuda")],
                build_directory=str(build), verbose=False)
 
     class MMCVCarafe(torch.autograd.Function):
@@ -152,7 +153,8 @@ def main(argv=None) -> int:
 
     generator = torch.Generator(device="cuda").manual_seed(0)
     worst = 0.0
-    print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}; mmcv kernel from {origin}")
+    print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}; "
+          f"mmcv kernel from {origin}")
     for k, group, scale in CASES:
         features, masks = _inputs(2, 32 * group, 13, 17, k, group, scale, generator)
         ours = _forward_backward(carafe, features, masks, k, group, scale)

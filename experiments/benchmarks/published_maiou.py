@@ -37,7 +37,8 @@ def published_mask_aware_iou(bboxes1, bboxes2, gt_masks, eps=1e-6):
         all_boxes = torch.clamp(all_boxes, min=0)
         all_boxes[:, 2] = torch.clamp(all_boxes[:, 2], max=image_w)
         all_boxes[:, 3] = torch.clamp(all_boxes[:, 3], max=image_h)
-        overlap[i, larger_ind[i]] = _integral_image_fetch(integral_images[i], all_boxes) / mob_ratio[i]
+        overlap[i, larger_ind[i]] = (_integral_image_fetch(integral_images[i], all_boxes)
+                                     / mob_ratio[i])
     return overlap / union
 
 

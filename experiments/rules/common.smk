@@ -1,8 +1,11 @@
 # Shared names and helpers for the rule files. Everything preset-dependent is decided here
 # so the rule files read the same for all presets.
+import importlib.util
 import re
 import shlex
 import sys
+
+from maiou import runs as registry
 
 # PY (and REPO) are used directly in shell commands: which interpreter runs a step is not
 # a parameter of its results, so it is not a `params` entry (no re-runs when it moves).
@@ -10,10 +13,18 @@ PY = sys.executable  # the interpreter running snakemake (the project venv), not
 PRESET = config["preset"]
 CFG_DIR = "embedded" if PRESET == "embedded" else "coco"  # configs/<CFG_DIR>/<run>.py
 
-if PRESET == "coco-released" and "mayolact_700" in config["runs"]:
-    # The authors never released maYOLACT-700 ("Coming Soon" in their README).
-    print("note: coco-released skips mayolact_700 (no released checkpoint)", file=sys.stderr)
-RUNS = [r for r in config["runs"] if not (PRESET == "coco-released" and r == "mayolact_700")]
+# The runs come from the registry (maiou/runs.py): `runs: all`, or a list of its names.
+try:
+    REQUESTED = registry.check_names(registry.NAMES if config["runs"] == "all" else config["runs"])
+except registry.UnknownRunError as exc:
+    raise ValueError(f"config 'runs': {exc}") from None
+# coco-released evaluates the released checkpoints; runs without one are left out.
+UNRELEASED = [r for r in REQUESTED
+              if PRESET == "coco-released" and not registry.get(r).checkpoint_drive_id]
+if UNRELEASED:
+    print(f"note: coco-released skips {', '.join(UNRELEASED)} (no released checkpoint)",
+          file=sys.stderr)
+RUNS = [r for r in REQUESTED if r not in UNRELEASED]
 
 DATA_ROOT = (config.get("data_root") or
              ("data/embedded" if PRESET == "embedded" else "data/coco")).rstrip("/")
@@ -30,9 +41,7 @@ FIGURES = [f"{REPORTS}/ap_olrp_vs_size.png", f"{REPORTS}/speed_accuracy.png",
            f"{REPORTS}/assignment_iou_vs_maiou.png"]
 # Runs compared per mask-over-box-ratio bin: ATSS w. IoU and w. maIoU at every size that
 # has both among RUNS.
-RATIO_RUNS = [run for size in (400, 550, 700)
-              if f"atss_iou_{size}" in RUNS and f"atss_maiou_{size}" in RUNS
-              for run in (f"atss_iou_{size}", f"atss_maiou_{size}")]
+RATIO_RUNS = [run for pair in registry.ratio_pairs(RUNS) for run in pair]
 if RATIO_RUNS:
     FIGURES.append(f"{REPORTS}/ap_gain_by_mask_box_ratio.png")
 if PRESET == "embedded":
@@ -48,7 +57,21 @@ wildcard_constraints:
 
 
 def run_config(run):
-    return f"{REPO}/configs/{CFG_DIR}/{run}.py"
+    return f"{REPO}/{registry.get(run).config(CFG_DIR)}"
+
+
+def script(name):
+    """The file that `python -m experiments.scripts.<name>` runs (a step's input, so that
+    editing it redoes the step), found without importing it."""
+    try:
+        return importlib.util.find_spec(f"experiments.scripts.{name}").origin
+    except ModuleNotFoundError:
+        raise ValueError("the package 'experiments' is not importable: run ./setup.sh (it "
+                         "installs maiou and experiments into .venv)") from None
+
+
+# The run registry is an input of the steps that read published numbers or run names.
+REGISTRY = registry.__file__
 
 
 _BASE_REF = re.compile(r"""['"]([.]{1,2}/[^'"]+?\.py)['"]""")
@@ -79,7 +102,7 @@ def train_options(run):
         # warm-up, lr / 10 at 80% and 95% (step runs), one checkpoint at the end.
         opts += [f"runner.max_iters={iters}", f"checkpoint_config.interval={iters}",
                  f"evaluation.interval={iters}", f"lr_config.warmup_iters={max(1, round(iters / 20))}"]
-        if not run.startswith("mayolact"):  # the cosine schedule has no steps
+        if registry.get(run).lr_schedule == "step":  # the cosine schedule has no steps
             steps = sorted({max(1, round(iters * f)) for f in (0.8, 0.95)})
             opts.append("lr_config.step=[{}]".format(",".join(map(str, steps))))
     if config.get("samples_per_gpu"):

@@ -77,7 +77,7 @@ else:
         resources:
             downloads=1,
         shell:
-            "{PY} {REPO}/experiments/scripts/download.py --url {params.url:q}"
+            "{PY} -m experiments.scripts.download --url {params.url:q}"
             " --md5 {params.md5} --out {output:q} > {log} 2>&1"
 
     rule coco_unpack:

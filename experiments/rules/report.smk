@@ -8,8 +8,8 @@ METRICS = [f"{RESULTS}/{run}/metrics.json" for run in RUNS]
 rule compile_table:
     input:
         metrics=METRICS,
-        script=f"{REPO}/experiments/scripts/compile_table.py",
-        paper=f"{REPO}/experiments/paper_numbers.py",
+        script=script("compile_table"),
+        registry=REGISTRY,
     output:
         md=TABLE_MD,
         csv=TABLE_CSV,
@@ -20,15 +20,15 @@ rule compile_table:
     log:
         f"{LOGS}/report/compile_table.log",
     shell:
-        "{PY} {input.script} --preset {params.preset} --results {params.results:q} --runs {params.runs}"
+        "{PY} -m experiments.scripts.compile_table --preset {params.preset} --results {params.results:q} --runs {params.runs}"
         " --md {output.md} --csv {output.csv} > {log} 2>&1"
 
 
 rule plot_results:
     input:
         metrics=METRICS,
-        script=f"{REPO}/experiments/scripts/plot_results.py",
-        paper=f"{REPO}/experiments/paper_numbers.py",
+        script=script("plot_results"),
+        registry=REGISTRY,
     output:
         size=f"{REPORTS}/ap_olrp_vs_size.png",
         speed=f"{REPORTS}/speed_accuracy.png",
@@ -40,15 +40,16 @@ rule plot_results:
     log:
         f"{LOGS}/report/plot_results.log",
     shell:
-        "MPLBACKEND=Agg {PY} {input.script} --preset {params.preset} --results {params.results:q}"
-        " --runs {params.runs} --out-dir {params.out_dir:q} > {log} 2>&1"
+        "MPLBACKEND=Agg {PY} -m experiments.scripts.plot_results --preset {params.preset}"
+        " --results {params.results:q} --runs {params.runs} --out-dir {params.out_dir:q} > {log} 2>&1"
 
 
 rule ratio_gain:
     input:
         metrics=[f"{RESULTS}/{run}/metrics.json" for run in RATIO_RUNS],
         segm=[f"{RESULTS}/{run}/results.segm.json" for run in RATIO_RUNS],
-        script=f"{REPO}/experiments/scripts/plot_ratio_gain.py",
+        script=script("plot_ratio_gain"),
+        plots=script("plot_results"),
     output:
         png=f"{REPORTS}/ap_gain_by_mask_box_ratio.png",
         csv=f"{REPORTS}/ap_gain_by_mask_box_ratio.csv",
@@ -59,24 +60,24 @@ rule ratio_gain:
     log:
         f"{LOGS}/report/ratio_gain.log",
     shell:
-        "MPLBACKEND=Agg {PY} {input.script} --preset {params.preset} --results {params.results:q}"
-        " --runs {params.runs} --out {output.png:q} > {log} 2>&1"
+        "MPLBACKEND=Agg {PY} -m experiments.scripts.plot_ratio_gain --preset {params.preset}"
+        " --results {params.results:q} --runs {params.runs} --out {output.png:q} > {log} 2>&1"
 
 
 rule assignment_picture:
     input:
         dataset=DATASET_MARKER,
-        configs=config_files("atss_maiou_550"),
-        script=f"{REPO}/experiments/scripts/assignment_picture.py",
+        configs=config_files(registry.ASSIGNMENT_PICTURE_RUN),
+        script=script("assignment_picture"),
     output:
         f"{REPORTS}/assignment_iou_vs_maiou.png",
     params:
-        config=run_config("atss_maiou_550"),
+        config=run_config(registry.ASSIGNMENT_PICTURE_RUN),
         data_env=DATA_ENV,
     log:
         f"{LOGS}/report/assignment_picture.log",
     shell:
-        "export {params.data_env}; MPLBACKEND=Agg {PY} {input.script} {params.config:q}"
+        "export {params.data_env}; MPLBACKEND=Agg {PY} -m experiments.scripts.assignment_picture {params.config:q}"
         " --out {output:q} > {log} 2>&1"
 
 
@@ -92,5 +93,5 @@ if PRESET == "embedded":
         log:
             f"{LOGS}/report/contact_sheet.log",
         shell:
-            "MPLBACKEND=Agg {PY} {REPO}/experiments/scripts/contact_sheet.py --data {params.root:q}"
+            "MPLBACKEND=Agg {PY} -m experiments.scripts.contact_sheet --data {params.root:q}"
             " --out {output} > {log} 2>&1"

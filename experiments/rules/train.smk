@@ -55,7 +55,7 @@ if PRESET in ("embedded", "coco-train"):
 else:  # coco-released
 
     rule download_checkpoint:
-        # The authors' checkpoints live on Google Drive (ids in experiments/paper_numbers.py).
+        # The authors' checkpoints live on Google Drive (ids in maiou/runs.py).
         output:
             f"{CKPT_DIR}/{{run}}.pth",
         log:
@@ -64,5 +64,5 @@ else:  # coco-released
         resources:
             downloads=1,
         shell:
-            "{PY} {REPO}/experiments/scripts/download.py --run {wildcards.run}"
+            "{PY} -m experiments.scripts.download --run {wildcards.run}"
             " --out {output:q} > {log} 2>&1"

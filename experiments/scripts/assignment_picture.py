@@ -1,7 +1,7 @@
 """The paper's teaser idea on real data: positive anchors of one occluded / thin object under
 ATSS with IoU and ATSS with maIoU, side by side.
 
-    python experiments/scripts/assignment_picture.py configs/embedded/atss_maiou_550.py \
+    python -m experiments.scripts.assignment_picture configs/embedded/<ATSS-maIoU run>.py \
         --out reports/assignment_iou_vs_maiou.png [--max-images 200]
 
 Reads the config's test split (the configs take their data root from MAIOU_EMBEDDED_ROOT /
@@ -25,8 +25,8 @@ import cv2
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # experiments/scripts/
-from plot_results import plt, save_atomic  # noqa: E402
+from experiments.scripts.plot_results import plt, save_atomic
+from maiou.cli import UserError, entry_point
 
 
 def load_split(cfg):
@@ -61,8 +61,10 @@ def instance_targets(coco, image_dir: Path, image_id: int, height: int, width: i
     anns = [a for a in coco.loadAnns(coco.getAnnIds(imgIds=image_id, iscrowd=False))
             if a["bbox"][2] > 0 and a["bbox"][3] > 0]
     boxes = np.array([[a["bbox"][0] * sx, a["bbox"][1] * sy, (a["bbox"][0] + a["bbox"][2]) * sx,
-                       (a["bbox"][1] + a["bbox"][3]) * sy] for a in anns], np.float32).reshape(-1, 4)
-    masks = np.stack([cv2.resize(coco.annToMask(a), (width, height), interpolation=cv2.INTER_NEAREST)
+                       (a["bbox"][1] + a["bbox"][3]) * sy] for a in anns],
+                     np.float32).reshape(-1, 4)
+    masks = np.stack([cv2.resize(coco.annToMask(a), (width, height),
+                                 interpolation=cv2.INTER_NEAREST)
                       for a in anns]).astype(bool) if anns else np.zeros((0, height, width), bool)
     return np.ascontiguousarray(image), boxes, masks
 
@@ -87,7 +89,8 @@ def centres_on_mask(anchors, mask) -> np.ndarray:
 
 def mask_over_box(g, boxes, masks) -> float:
     """Mask pixels over box area (pixels, at least 1) of ground truth ``g``."""
-    return float(masks[g].sum()) / max(1.0, float((boxes[g, 2] - boxes[g, 0]) * (boxes[g, 3] - boxes[g, 1])))
+    box_area = float((boxes[g, 2] - boxes[g, 0]) * (boxes[g, 3] - boxes[g, 1]))
+    return float(masks[g].sum()) / max(1.0, box_area)
 
 
 def disagreement(g, anchors, boxes, masks, by_iou, by_maiou) -> float:
@@ -122,6 +125,7 @@ def draw(ax, image, anchors, box, mask, positive, title):
     ax.axis("off")
 
 
+@entry_point("assignment_picture")
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config", help="an ATSS-maIoU config (its anchors and test size are used)")
@@ -132,14 +136,13 @@ def main(argv=None) -> int:
     from mmdet.core.bbox import build_assigner
 
     import maiou.models  # noqa: F401  (registers ATSSmaIoUAssigner)
-    from maiou.evaluate import _test_image_size
-    from maiou.train import load_config
+    from maiou.config import inference_image_size, load_config
 
     cfg = load_config(args.config)
-    height, width = _test_image_size(cfg)
+    height, width = inference_image_size(cfg)
     maiou_assigner = build_assigner(cfg.model.train_cfg.assigner)
     if type(maiou_assigner).__name__ != "ATSSmaIoUAssigner":
-        raise SystemExit(f"{args.config}: train_cfg.assigner is {type(maiou_assigner).__name__}, "
+        raise UserError(f"{args.config}: train_cfg.assigner is {type(maiou_assigner).__name__}, "
                          "give an ATSS-maIoU config")
     iou_assigner = build_assigner(dict(type="ATSSAssigner", topk=maiou_assigner.topk))
     anchors, level_counts = anchors_of(cfg, height, width)
@@ -160,21 +163,25 @@ def main(argv=None) -> int:
     fig, axes = plt.subplots(1, 2, figsize=(10, 5.4))
     if chosen is None:
         for ax in axes:
-            ax.text(0.5, 0.5, "no ground truth in the images read", ha="center", transform=ax.transAxes)
+            ax.text(0.5, 0.5, "no ground truth in the images read", ha="center",
+                    transform=ax.transAxes)
             ax.axis("off")
     else:
         image_id, g, boxes, masks, by_iou, by_maiou, image = chosen
         draw(axes[0], image, anchors, boxes[g], masks[g], by_iou == g, "ATSS w. IoU")
         draw(axes[1], image, anchors, boxes[g], masks[g], by_maiou == g, "ATSS w. maIoU")
         ratio = mask_over_box(g, boxes, masks)
-        fig.suptitle(f"{Path(args.config).stem}: image {image_id} at {width} x {height}, one ground truth "
-                     f"(yellow box, blue mask; mask/box {ratio:.2f}), chosen where the assigners differ most\n"
-                     "in positives on / off the object's pixels — anchor centres on the mask in green, off it in red",
+        fig.suptitle(f"{Path(args.config).stem}: image {image_id} at {width} x {height}, "
+                     f"one ground truth (yellow box, blue mask; mask/box {ratio:.2f}), "
+                     "chosen where the assigners differ most\n"
+                     "in positives on / off the object's pixels — anchor centres on the mask "
+                     "in green, off it in red",
                      fontsize=9)
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_atomic(fig, args.out)
-    print(f"{args.out}: " + ("nothing to show" if chosen is None else f"image {chosen[0]}, ground truth {chosen[1]}"))
+    print(f"{args.out}: " + ("nothing to show" if chosen is None
+                             else f"image {chosen[0]}, ground truth {chosen[1]}"))
     return 0
 
 

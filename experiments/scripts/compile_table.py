@@ -1,7 +1,7 @@
 """Compile the runs' metrics.json into the paper's table (markdown) and a CSV.
 
-    python experiments/scripts/compile_table.py --preset embedded --results results/embedded \
-        [--runs fixed_550 ...] --md results/table.md --csv results/table.csv
+    python -m experiments.scripts.compile_table --preset embedded --results results/embedded \
+        [--runs RUN ...] --md results/table.md --csv results/table.csv
 
 Markdown: a header (preset, device, software versions, date), then
   1. mask AP / mask oLRP by image size (rows) and assigner (columns): paper / ours / Δ,
@@ -22,11 +22,9 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # experiments/ for paper_numbers
-from paper_numbers import (ASSIGNERS, EMBEDDED_SIZE, PAPER, RUNS, SIZES,  # noqa: E402
-                           assigner_and_size)
-
-from maiou.atomic import write_text_atomic  # noqa: E402
+from maiou import runs as registry
+from maiou.atomic import write_text_atomic
+from maiou.cli import entry_point
 
 DASH = "—"
 COCO_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
@@ -82,9 +80,10 @@ def delta(ours, paper):
 
 def run_row(run: str, m: dict | None) -> dict:
     """Every number of one run, flat (for the CSV and the detail tables)."""
-    assigner, size = assigner_and_size(run)
-    paper = PAPER.get(run, {})
-    row = {"run": run, "assigner": assigner, "size": size, "paper_split": paper.get("split")}
+    spec = registry.get(run)
+    paper = spec.paper
+    row = {"run": run, "assigner": spec.assigner, "size": spec.coco_size,
+           "paper_split": spec.paper_split}
     for kind in ("segm", "bbox"):
         for key in COCO_KEYS + OLRP_KEYS:
             row[f"{kind}_{key}"] = pct(m, kind, key)
@@ -134,14 +133,16 @@ def render_markdown(preset: str, runs, metrics: dict, rows: dict, now: str) -> s
     L.append("## Mask AP and mask oLRP by image size and assigner (paper / ours / Δ)")
     L.append("")
     header = ["Size"]
-    for title in ASSIGNERS.values():
-        header += [f"{title}: mask AP", f"{title}: mask oLRP"]
+    columns = [a for a in registry.ASSIGNERS.values() if a.in_table]
+    for assigner in columns:
+        header += [f"{assigner.title}: mask AP", f"{assigner.title}: mask oLRP"]
     body = []
-    for size in SIZES:
-        label = f"{size}" + (f" (embedded {EMBEDDED_SIZE[size]} px)" if preset == "embedded" else "")
+    for size in registry.SIZES:
+        label = f"{size}" + (f" (embedded {registry.EMBEDDED_SIZE[size]} px)"
+                             if preset == "embedded" else "")
         cells = [label]
-        for prefix in ASSIGNERS:
-            run = f"{prefix}_{size}"
+        for assigner in columns:
+            run = registry.run_at(assigner.key, size).name
             r = rows.get(run) or run_row(run, None)
             for key in ("segm_AP", "segm_oLRP"):
                 cells.append(f"{fmt(r[f'paper_{key}'])} / {fmt(r[key])} / "
@@ -180,7 +181,8 @@ def render_markdown(preset: str, runs, metrics: dict, rows: dict, now: str) -> s
     L.append("")
 
     # 4. maYOLACT.
-    mayolact = [run for run in runs if run.startswith("mayolact")]
+    # Runs published on test-dev only (maYOLACT): compared on every published number.
+    mayolact = [run for run in runs if registry.get(run).paper_split == "test-dev"]
     if mayolact:
         L.append("## maYOLACT (paper: COCO test-dev, V100 fps; ours: "
                  + ("embedded val split" if preset == "embedded" else "COCO val2017") + ")")
@@ -207,7 +209,7 @@ def render_markdown(preset: str, runs, metrics: dict, rows: dict, now: str) -> s
 
 
 def render_csv(rows: dict, runs) -> str:
-    fields = list(run_row(RUNS[0], None))
+    fields = list(run_row(registry.NAMES[0], None))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
@@ -228,12 +230,14 @@ def compile_table(preset: str, results: Path, runs, md: Path, csv_path: Path,
     return rows
 
 
+@entry_point("compile_table")
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", required=True, choices=sorted(PRESET_NOTES))
     parser.add_argument("--results", required=True, type=Path,
                         help="folder holding <run>/metrics.json")
-    parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=RUNS)
+    parser.add_argument("--runs", nargs="+", default=list(registry.NAMES),
+                        choices=registry.NAMES)
     parser.add_argument("--md", required=True, type=Path)
     parser.add_argument("--csv", required=True, type=Path)
     args = parser.parse_args(argv)

@@ -1,13 +1,13 @@
 """Download one file for the coco presets: resumable, checked, atomic.
 
-    python experiments/scripts/download.py --url URL [--md5 HEX] --out PATH
-    python experiments/scripts/download.py --run atss_maiou_550 --out checkpoints/coco/atss_maiou_550.pth
+    python -m experiments.scripts.download --url URL [--md5 HEX] --out PATH
+    python -m experiments.scripts.download --run RUN --out checkpoints/coco/RUN.pth
 
 * HTTP(S) downloads resume: bytes go to ``PATH.part`` and a re-run continues it with a Range
   request (a server that ignores Range restarts it). Progress on stderr.
 * ``--md5``: the finished file must match, else it is deleted and the script fails.
 * ``--run``: a released checkpoint, fetched from Google Drive with gdown (file id from
-  experiments/paper_numbers.py) and checked to be a torch checkpoint, not an HTML page.
+  maiou/runs.py) and checked to be a torch checkpoint, not an HTML page.
 * Only a complete, checked file is renamed to PATH, so PATH never holds a partial file.
 * Offline / failed: a message naming the URL and where to place the file by hand (after which
   Snakemake finds it present and goes on).
@@ -23,14 +23,16 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # experiments/ for paper_numbers
-from paper_numbers import CHECKPOINT_DRIVE_IDS  # noqa: E402
+from maiou import runs as registry
+from maiou.cli import UserError, entry_point
+
+CHECKPOINT_DRIVE_IDS = {run.name: run.checkpoint_drive_id for run in registry.released()}
 
 CHUNK = 1 << 20
 
 
-class DownloadError(RuntimeError):
-    pass
+class DownloadError(UserError, RuntimeError):
+    """A download that failed or fetched the wrong thing."""
 
 
 def md5sum(path: Path) -> str:
@@ -94,6 +96,7 @@ def check_checkpoint(path: Path) -> None:
                             "Google Drive may have served a quota or login page)")
 
 
+@entry_point("download")
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group(required=True)

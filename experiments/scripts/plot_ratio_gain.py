@@ -1,12 +1,12 @@
 """The paper's hypothesis, tested: mask AP gain of maIoU over IoU by mask-over-box ratio.
 
-    python experiments/scripts/plot_ratio_gain.py --preset embedded --results results/embedded \
+    python -m experiments.scripts.plot_ratio_gain --preset embedded --results results/embedded \
         [--runs ...] [--bins 4] --out reports/ap_gain_by_mask_box_ratio.png
 
-For every image size with both an ATSS-IoU and an ATSS-maIoU run among ``--runs`` (and their results), mask AP
-is computed per bin of the ground truths' mask area / box area (bins holding equally many
-ground truths of the evaluated images; maiou.evaluation.by_ratio) from each run's
-results.segm.json. Left: AP per bin of both assigners; right: the gain (maIoU - IoU, AP
+For every image size with both an ATSS-IoU and an ATSS-maIoU run among ``--runs`` (and their
+results), mask AP is computed per bin of the ground truths' mask area / box area (bins
+holding equally many ground truths of the evaluated images; maiou.evaluation.by_ratio) from
+each run's results.segm.json. Left: AP per bin of both assigners; right: the gain (maIoU - IoU, AP
 points) per bin. The numbers also go to a CSV beside the PNG. Both are written to temporary
 names and renamed.
 """
@@ -19,21 +19,19 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # experiments/scripts/
-from plot_results import COLOURS, MARKERS, plt, results_parser, save_atomic  # noqa: E402
-
-from paper_numbers import SIZES  # noqa: E402  (plot_results put experiments/ on the path)
-
-from maiou.atomic import atomic_path  # noqa: E402
-from maiou.evaluation import load_coco_gt  # noqa: E402
-from maiou.evaluation.by_ratio import mask_ap_by_ratio, ratio_bin_edges  # noqa: E402
+from experiments.scripts.plot_results import COLOURS, MARKERS, plt, results_parser, save_atomic
+from maiou import runs as registry
+from maiou.atomic import atomic_path
+from maiou.cli import entry_point
+from maiou.evaluation import load_coco_gt
+from maiou.evaluation.by_ratio import mask_ap_by_ratio, ratio_bin_edges
 
 
 def pairs(runs, results: Path) -> list[int]:
-    """Image sizes with both atss_iou_<size> and atss_maiou_<size> in ``runs`` and results."""
-    return [s for s in SIZES
-            if all(run in runs and (results / run / "metrics.json").is_file()
-                   for run in (f"atss_iou_{s}", f"atss_maiou_{s}"))]
+    """COCO sizes with both runs of a ratio pair (maiou.runs.ratio_pairs: ATSS w. IoU and
+    w. maIoU) in ``runs`` and in ``results``."""
+    return [registry.get(base).coco_size for base, treat in registry.ratio_pairs(runs)
+            if all((results / run / "metrics.json").is_file() for run in (base, treat))]
 
 
 def measure(results: Path, sizes, num_bins: int) -> tuple[list[float], dict]:
@@ -42,7 +40,7 @@ def measure(results: Path, sizes, num_bins: int) -> tuple[list[float], dict]:
     for size in sizes:
         out[size] = {}
         for assigner in ("atss_iou", "atss_maiou"):
-            run_dir = results / f"{assigner}_{size}"
+            run_dir = results / registry.run_at(assigner, size).name
             metrics = json.loads((run_dir / "metrics.json").read_text())
             ann_file, num_images = metrics["dataset"]["ann_file"], metrics["dataset"]["images"]
             if coco_gt is None:
@@ -50,15 +48,16 @@ def measure(results: Path, sizes, num_bins: int) -> tuple[list[float], dict]:
                 # The evaluation takes the first `images` ids in the annotation file's order.
                 img_ids = coco_gt.getImgIds()[:num_images]
                 edges = ratio_bin_edges(coco_gt, num_bins, img_ids)
-            out[size][assigner] = mask_ap_by_ratio(coco_gt, run_dir / "results.segm.json", edges, img_ids)
+            out[size][assigner] = mask_ap_by_ratio(coco_gt, run_dir / "results.segm.json", edges,
+                                                   img_ids)
     return edges, out
 
 
 def write_csv(path: Path, per_size: dict) -> None:
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["size", "ratio_low", "ratio_high", "num_gts", "AP_atss_iou", "AP_atss_maiou",
-                         "gain_points"])
+        writer.writerow(["size", "ratio_low", "ratio_high", "num_gts", "AP_atss_iou",
+                         "AP_atss_maiou", "gain_points"])
         for size, by_assigner in per_size.items():
             for iou_bin, maiou_bin in zip(by_assigner["atss_iou"], by_assigner["atss_maiou"]):
                 ap_iou, ap_maiou = iou_bin["AP"], maiou_bin["AP"]
@@ -105,15 +104,18 @@ def plot(preset: str, edges, per_size: dict, path: Path) -> None:
         for ax in (ax_ap, ax_gain):
             ax.text(0.5, 0.5, "no atss_iou / atss_maiou pair among the runs", ha="center",
                     transform=ax.transAxes, fontsize=8)
-    where = "embedded mini-benchmark (synthetic val split)" if preset == "embedded" else "COCO val2017"
+    where = ("embedded mini-benchmark (synthetic val split)" if preset == "embedded"
+             else "COCO val2017")
     fig.suptitle(f"Does maIoU help most where the box says least? — {where}", fontsize=10)
     fig.tight_layout()
     save_atomic(fig, path)
 
 
+@entry_point("plot_ratio_gain")
 def main(argv=None) -> int:
     parser = results_parser(__doc__.splitlines()[0])
-    parser.add_argument("--bins", type=int, default=4, help="ratio bins (equal ground-truth counts)")
+    parser.add_argument("--bins", type=int, default=4,
+                        help="ratio bins (equal ground-truth counts)")
     parser.add_argument("--out", required=True, type=Path, help="PNG; the CSV goes beside it")
     args = parser.parse_args(argv)
     sizes = pairs(args.runs, args.results)

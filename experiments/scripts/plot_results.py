@@ -1,6 +1,6 @@
 """Figures from the runs' metrics.json, next to the paper's numbers.
 
-    python experiments/scripts/plot_results.py --preset embedded --results results/embedded \
+    python -m experiments.scripts.plot_results --preset embedded --results results/embedded \
         [--runs ...] --out-dir reports
 
 * ap_olrp_vs_size.png: mask AP (left) and mask oLRP (right) against image size, one colour
@@ -21,15 +21,12 @@ import matplotlib
 matplotlib.use("Agg")  # headless; before pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # experiments/ for paper_numbers
-from paper_numbers import (ASSIGNERS, EMBEDDED_SIZE, PAPER, RUNS, SIZES,  # noqa: E402
-                           assigner_and_size)
-
+from maiou import runs as registry  # noqa: E402
 from maiou.atomic import atomic_path  # noqa: E402
+from maiou.cli import entry_point  # noqa: E402
 
-COLOURS = {"fixed": "tab:blue", "atss_iou": "tab:orange", "atss_maiou": "tab:green",
-           "mayolact": "tab:red"}
-MARKERS = {400: "o", 550: "s", 700: "^"}
+COLOURS = {key: assigner.colour for key, assigner in registry.ASSIGNERS.items()}
+MARKERS = dict(registry.MARKERS)
 
 
 def load(results: Path, runs) -> dict:
@@ -57,24 +54,28 @@ def save_atomic(fig, path: Path) -> None:
 def plot_vs_size(preset: str, metrics: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.3))
     embedded = preset == "embedded"
+    sizes = list(registry.SIZES)
     for ax, key, title in ((axes[0], "AP", "mask AP (%) — higher is better"),
                            (axes[1], "oLRP", "mask oLRP (%) — lower is better")):
         # On the embedded preset ours and the paper live on different scales: a twin axis
         # keeps both readable instead of squashing one of them.
         ours_ax = ax.twinx() if embedded else ax
-        for prefix, name in ASSIGNERS.items():
-            runs = [f"{prefix}_{s}" for s in SIZES]
-            paper = [PAPER[r][f"segm_{key}"] for r in runs]
-            ax.plot(SIZES, paper, ls="--", marker="o", color=COLOURS[prefix], alpha=0.55,
-                    label=f"{name} (paper)")
-            pts = [(s, _pct(metrics[r], "segm", key)) for s, r in zip(SIZES, runs) if r in metrics]
+        for assigner in registry.ASSIGNERS.values():
+            if not assigner.in_table:
+                continue
+            runs = [registry.run_at(assigner.key, s) for s in sizes]
+            paper = [run.paper[f"segm_{key}"] for run in runs]
+            ax.plot(sizes, paper, ls="--", marker="o", color=assigner.colour, alpha=0.55,
+                    label=f"{assigner.title} (paper)")
+            pts = [(run.coco_size, _pct(metrics[run.name], "segm", key)) for run in runs
+                   if run.name in metrics]
             pts = [(s, v) for s, v in pts if v is not None]
             if pts:
-                ours_ax.plot(*zip(*pts), ls="-", marker="s", lw=2, color=COLOURS[prefix],
-                             label=f"{name} (ours)")
-        ax.set_xticks(SIZES)
-        ax.set_xticklabels([f"{s}\n({EMBEDDED_SIZE[s]} px)" if embedded else str(s)
-                            for s in SIZES])
+                ours_ax.plot(*zip(*pts), ls="-", marker="s", lw=2, color=assigner.colour,
+                             label=f"{assigner.title} (ours)")
+        ax.set_xticks(sizes)
+        ax.set_xticklabels([f"{s}\n({registry.EMBEDDED_SIZE[s]} px)" if embedded else str(s)
+                            for s in sizes])
         ax.set_xlabel("image size (COCO)" + (" / embedded input" if embedded else ""))
         ax.set_title(title)
         ax.grid(alpha=0.3)
@@ -101,8 +102,8 @@ def plot_speed(preset: str, metrics: dict, path: Path) -> None:
         ap, fps = _pct(m, "segm", "AP"), m.get("speed", {}).get("images_per_s")
         if ap is None or fps is None:
             continue
-        prefix, size = assigner_and_size(run)
-        ax.scatter(fps, ap, color=COLOURS[prefix], marker=MARKERS[size], s=60, zorder=3)
+        spec = registry.get(run)
+        ax.scatter(fps, ap, color=spec.colour, marker=spec.marker, s=60, zorder=3)
         ax.annotate(run, (fps, ap), textcoords="offset points", xytext=(5, 4), fontsize=7)
     devices = sorted({m.get("device", "?") for m in metrics.values()})
     ax.set_xlabel("images / s, batch 1 (" + "; ".join(devices) + ")", fontsize=8)
@@ -111,15 +112,18 @@ def plot_speed(preset: str, metrics: dict, path: Path) -> None:
     if preset == "embedded":
         title += " — embedded mini-benchmark"
     else:
-        for run in ("mayolact_550", "mayolact_700"):
-            ax.scatter(PAPER[run]["fps"], PAPER[run]["segm_AP"], marker="*", s=120,
-                       color="grey", zorder=3)
-            ax.annotate(f"{run} paper (test-dev, V100)", (PAPER[run]["fps"], PAPER[run]["segm_AP"]),
+        for run in registry.RUNS:  # published speeds: maYOLACT's (test-dev, V100)
+            if "fps" not in run.paper:
+                continue
+            point = (run.paper["fps"], run.paper["segm_AP"])
+            ax.scatter(*point, marker="*", s=120, color="grey", zorder=3)
+            ax.annotate(f"{run.name} paper ({run.paper_split}, V100)", point,
                         textcoords="offset points", xytext=(5, -10), fontsize=7, color="grey")
     # Legend by colour (assigner) and marker (size) rather than one entry per point.
     from matplotlib.lines import Line2D
     handles = [Line2D([], [], color=c, marker="o", ls="", label=p) for p, c in COLOURS.items()]
-    handles += [Line2D([], [], color="k", marker=mk, ls="", label=str(s)) for s, mk in MARKERS.items()]
+    handles += [Line2D([], [], color="k", marker=mk, ls="", label=str(s))
+                for s, mk in MARKERS.items()]
     ax.legend(handles=handles, fontsize=7, title="assigner / size", title_fontsize=7)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
@@ -134,10 +138,12 @@ def results_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--preset", required=True)
     parser.add_argument("--results", required=True, type=Path)
-    parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=RUNS)
+    parser.add_argument("--runs", nargs="+", default=list(registry.NAMES),
+                        choices=registry.NAMES)
     return parser
 
 
+@entry_point("plot_results")
 def main(argv=None) -> int:
     parser = results_parser(__doc__.splitlines()[0])
     parser.add_argument("--out-dir", required=True, type=Path)

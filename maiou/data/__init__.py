@@ -6,8 +6,9 @@ about to run makes runpy warn (and execute the module twice).
 """
 import importlib
 
-_EXPORTS = ("CATEGORIES", "DEFAULT_IMAGE_SIZE", "DEFAULT_MAX_OBJECTS", "DEFAULT_MIN_OBJECTS", "DEFAULT_NUM_TRAIN",
-            "DEFAULT_NUM_VAL", "generate_dataset", "generate_image", "read_marker")
+_EXPORTS = ("CATEGORIES", "DEFAULT_IMAGE_SIZE", "DEFAULT_MAX_OBJECTS", "DEFAULT_MIN_OBJECTS",
+            "DEFAULT_NUM_TRAIN", "DEFAULT_NUM_VAL", "generate_dataset", "generate_image",
+            "read_marker")
 
 __all__ = list(_EXPORTS)
 

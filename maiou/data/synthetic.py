@@ -63,10 +63,11 @@ from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
 from maiou.atomic import write_bytes_atomic
+from maiou.cli import DEBUG_HELP, UserError, entry_point
 
 # ----------------------------------------------------------------------------------------
-# Defaults. The embedded benchmark trains ten tiny YOLACTs on this data on 2 CPU cores;
-# these sizes are what that budget is tuned with, so they are module constants.
+# Defaults: the sizes the embedded benchmark's CPU budget is tuned for
+# (docs/embedded-benchmark.md has the measurements behind them).
 # ----------------------------------------------------------------------------------------
 DEFAULT_IMAGE_SIZE = 128
 """Side of the square images, pixels."""
@@ -106,15 +107,9 @@ _IMAGE_NAME = re.compile(r"^\d{6}\.png$")  # the only files regeneration deletes
 _MARKER = ".complete"
 
 # Characteristic object size (extent of the unrotated silhouette) as a fraction of the
-# image side: small / medium / large, with probabilities. Thin parts never go below
-# _MIN_THICKNESS pixels, so even small thin objects stay a few pixels wide: YOLACT's
-# prototypes have a 4-pixel stride, and 2-3 px wide parts (generator version 2) could hardly
-# be segmented at all (measured: mask AP of the thinnest quarter of objects < 1).
-# Generator version 4 made objects ~1.4x larger (bands were 0.14-0.24 / 0.24-0.42 /
-# 0.42-0.68), painted at most 6 instead of 8 per image and annotated none with fewer than
-# 60 instead of 30 visible pixels; mask/box-ratio and occlusion statistics stayed about the
-# same (median ratio 0.47 vs 0.45). Measured on atss_iou_550, 600 iterations from the
-# pretrained backbone (maiou/pretrain_backbone.py): mask AP 9.5 -> 14.0, box AP 16.4 -> 20.7.
+# image side: small / medium / large, with probabilities; large enough that a short CPU run
+# learns to segment them. Thin parts never go below _MIN_THICKNESS pixels: YOLACT's
+# prototypes have a 4-pixel stride, and thinner parts can hardly be segmented.
 _SCALE_BANDS = ((0.2, 0.3), (0.3, 0.45), (0.45, 0.7))
 _SCALE_PROBS = (0.3, 0.45, 0.25)
 _MIN_THICKNESS = 4.0
@@ -211,7 +206,8 @@ def _shape_angle(name: str, rng: np.random.Generator) -> float:
     """Rotation (radians) of one object. Bars are kept diagonal (20-70 degrees off an axis)
     because an axis-aligned bar fills its box, which is not what that category is for."""
     if name == "bar":
-        return float(rng.uniform(math.radians(20), math.radians(70)) + rng.integers(4) * math.pi / 2)
+        return float(rng.uniform(math.radians(20), math.radians(70))
+                     + rng.integers(4) * math.pi / 2)
     return float(rng.uniform(0.0, 2 * math.pi))
 
 
@@ -259,13 +255,13 @@ def _category_colours(rng: np.random.Generator, category_id: int):
 
     Each category owns a hue (eighths of the colour circle, jittered by +-0.025) and is
     strongly saturated, while backgrounds and clutter are greyish. So telling categories
-    apart is easy for a tiny net trained from scratch for a few CPU-minutes; what stays
-    hard is *where* each object's pixels are -- thin and concave silhouettes, occlusion --
-    which is what maIoU is about. With free hues (generator version 1) such a net never got
-    past guessing the class in the embedded budget, and every AP stayed near 0.
+    apart is easy for a tiny net trained for a few CPU-minutes; what stays hard is *where*
+    each object's pixels are -- thin and concave silhouettes, occlusion -- which is what
+    maIoU is about.
     """
     hue = (category_id - 1) / len(CATEGORIES) + rng.uniform(-0.025, 0.025)
-    return tuple(_colour(hue, rng.uniform(*_OBJECT_SAT), rng.uniform(*val)) for val in ((0.55, 1.0), (0.3, 0.7)))
+    return tuple(_colour(hue, rng.uniform(*_OBJECT_SAT), rng.uniform(*val))
+                 for val in ((0.55, 1.0), (0.3, 0.7)))
 
 
 def _pattern(rng: np.random.Generator, rows: slice, cols: slice, scale: float) -> np.ndarray:
@@ -312,9 +308,11 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     for _ in range(int(rng.integers(0, 5))):
         p0, p1 = rng.uniform(0, size, 2), rng.uniform(0, size, 2)
         d = p1 - p0
-        t = ((centres[None, :] - p0[0]) * d[0] + (centres[:, None] - p0[1]) * d[1]) / max(d @ d, 1e-6)
+        t = (((centres[None, :] - p0[0]) * d[0] + (centres[:, None] - p0[1]) * d[1])
+             / max(d @ d, 1e-6))
         t = np.clip(t, 0, 1)
-        dist = np.hypot(centres[None, :] - (p0[0] + t * d[0]), centres[:, None] - (p0[1] + t * d[1]))
+        dist = np.hypot(centres[None, :] - (p0[0] + t * d[0]),
+                        centres[:, None] - (p0[1] + t * d[1]))
         line = dist <= rng.uniform(0.5, 1.0)
         img[line] = _random_colour(rng)
     return img
@@ -390,9 +388,11 @@ def generate_image(rng: np.random.Generator, image_size: int = DEFAULT_IMAGE_SIZ
         covered |= mask
         full_area = int(mask.sum())
         vis_area = int(visible.sum())
-        if full_area == 0 or vis_area < MIN_VISIBLE_PIXELS or vis_area < MIN_VISIBLE_FRACTION * full_area:
+        if (full_area == 0 or vis_area < MIN_VISIBLE_PIXELS
+                or vis_area < MIN_VISIBLE_FRACTION * full_area):
             continue
-        instances.append({"category_id": obj["category_id"], "mask": visible, "full_area": full_area,
+        instances.append({"category_id": obj["category_id"], "mask": visible,
+                          "full_area": full_area,
                           "occluded_fraction": 1.0 - vis_area / full_area})
     instances.reverse()
 
@@ -450,27 +450,34 @@ def _split_dataset(params: dict, split: str, progress: bool) -> tuple[dict, list
     """COCO dict and PNG bytes of one split."""
     size = params["image_size"]
     images, annotations, pngs = [], [], []
-    for index in tqdm(range(params["num_" + split]), desc=f"synthetic {split}", disable=not progress,
-                      leave=False):
+    for index in tqdm(range(params["num_" + split]), desc=f"synthetic {split}",
+                      disable=not progress, leave=False):
         rng = np.random.default_rng([params["seed"], _SPLIT_CODES[split], index])
         image, instances = generate_image(rng, size, params["min_objects"], params["max_objects"])
         image_id = index + 1  # 1-based: some COCO tooling treats id 0 as "missing"
-        images.append({"id": image_id, "file_name": f"{index:06d}.png", "width": size, "height": size})
+        images.append({"id": image_id, "file_name": f"{index:06d}.png", "width": size,
+                       "height": size})
         for inst in instances:
-            ann = {"id": len(annotations) + 1, "image_id": image_id, "category_id": inst["category_id"]}
+            ann = {"id": len(annotations) + 1, "image_id": image_id,
+                   "category_id": inst["category_id"]}
             ann.update(mask_to_annotation(inst["mask"]))
             ann["iscrowd"] = 0
             ann["occluded_fraction"] = round(float(inst["occluded_fraction"]), 4)
             annotations.append(ann)
         pngs.append(_encode_png(image))
     coco = {
-        "info": {"description": f"maiou synthetic instance segmentation ({split})", "version": str(GENERATOR_VERSION),
-                 "params": params},
+        "info": {"description": f"maiou synthetic instance segmentation ({split})",
+                 "version": str(GENERATOR_VERSION), "params": params},
         "images": images,
         "annotations": annotations,
-        "categories": [{"id": cid, "name": name, "supercategory": sup} for cid, name, sup in CATEGORIES],
+        "categories": [{"id": cid, "name": name, "supercategory": sup}
+                       for cid, name, sup in CATEGORIES],
     }
     return coco, pngs
+
+
+class DatasetParameterError(UserError, ValueError):
+    """Generator parameters out of range (maiou.cli prints it in one line)."""
 
 
 @contextlib.contextmanager
@@ -486,8 +493,9 @@ def _dir_lock(out_dir: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def generate_dataset(out_dir, seed: int, num_train: int = DEFAULT_NUM_TRAIN, num_val: int = DEFAULT_NUM_VAL,
-                     image_size: int = DEFAULT_IMAGE_SIZE, min_objects: int = DEFAULT_MIN_OBJECTS,
+def generate_dataset(out_dir, seed: int, num_train: int = DEFAULT_NUM_TRAIN,
+                     num_val: int = DEFAULT_NUM_VAL, image_size: int = DEFAULT_IMAGE_SIZE,
+                     min_objects: int = DEFAULT_MIN_OBJECTS,
                      max_objects: int = DEFAULT_MAX_OBJECTS, progress: bool = True) -> bool:
     """Write the dataset to ``out_dir`` (layout in the module doc) unless it is already there.
 
@@ -498,9 +506,10 @@ def generate_dataset(out_dir, seed: int, num_train: int = DEFAULT_NUM_TRAIN, num
     False when the dataset was already complete.
     """
     if min_objects < 1 or max_objects < min_objects:
-        raise ValueError(f"need 1 <= min_objects <= max_objects, got {min_objects}, {max_objects}")
+        raise DatasetParameterError(
+            f"need 1 <= min_objects <= max_objects, got {min_objects}, {max_objects}")
     if num_train < 0 or num_val < 0 or image_size < 16:
-        raise ValueError("need num_train, num_val >= 0 and image_size >= 16")
+        raise DatasetParameterError("need num_train, num_val >= 0 and image_size >= 16")
     out_dir = Path(out_dir)
     params = dataset_params(seed, num_train, num_val, image_size, min_objects, max_objects)
     if read_marker(out_dir) == params:
@@ -526,13 +535,16 @@ def generate_dataset(out_dir, seed: int, num_train: int = DEFAULT_NUM_TRAIN, num
     return True
 
 
+@entry_point("maiou.data.synthetic")
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m maiou.data.synthetic", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m maiou.data.synthetic",
+                                     description=__doc__.split("\n\n")[0], epilog=DEBUG_HELP)
     parser.add_argument("--out", required=True, help="dataset directory")
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--num-train", type=int, default=DEFAULT_NUM_TRAIN)
     parser.add_argument("--num-val", type=int, default=DEFAULT_NUM_VAL)
-    parser.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE, help="pixels (square)")
+    parser.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE,
+                        help="pixels (square)")
     parser.add_argument("--min-objects", type=int, default=DEFAULT_MIN_OBJECTS)
     parser.add_argument("--max-objects", type=int, default=DEFAULT_MAX_OBJECTS)
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bar")
@@ -543,8 +555,10 @@ def main(argv=None) -> int:
     if made:
         counts = []
         for split in SPLITS:
-            coco = json.loads((Path(args.out) / "annotations" / f"instances_{split}.json").read_text())
-            counts.append(f"{split}: {len(coco['images'])} images, {len(coco['annotations'])} instances")
+            ann_file = Path(args.out) / "annotations" / f"instances_{split}.json"
+            coco = json.loads(ann_file.read_text())
+            counts.append(f"{split}: {len(coco['images'])} images, "
+                          f"{len(coco['annotations'])} instances")
         print(f"wrote {args.out} in {time.perf_counter() - start:.1f} s ({'; '.join(counts)})")
     else:
         print(f"{args.out} is already complete with these parameters; nothing to do")

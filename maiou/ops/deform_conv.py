@@ -29,7 +29,8 @@ from mmcv.ops import modulated_deform_conv2d as mmcv_modulated_deform_conv2d
 from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
-__all__ = ["modulated_deform_conv2d", "ModulatedDeformConv2dPackPortable", "convert_dcn_to_portable"]
+__all__ = ["modulated_deform_conv2d", "ModulatedDeformConv2dPackPortable",
+           "convert_dcn_to_portable"]
 
 
 def modulated_deform_conv2d(x: Tensor, offset: Tensor, mask: Tensor, weight: Tensor,

@@ -118,7 +118,7 @@ def _pairwise_maiou(gt_bboxes: Tensor, integrals: "_ExtentIntegralImages", bboxe
 def as_mask_tensor(gt_masks, device: torch.device | str | None = None) -> Tensor:
     """Convert masks given in any supported form to a (G, H, W) bool tensor on ``device``."""
     if hasattr(gt_masks, "masks") and hasattr(gt_masks, "to_ndarray") and isinstance(
-            getattr(gt_masks, "masks"), np.ndarray):  # mmdet BitmapMasks: no rasterising
+            gt_masks.masks, np.ndarray):  # mmdet BitmapMasks: no rasterising
         gt_masks = gt_masks.masks
     elif hasattr(gt_masks, "to_ndarray"):  # mmdet PolygonMasks (rasterised at H x W)
         gt_masks = gt_masks.to_ndarray()
@@ -144,7 +144,8 @@ def _check_boxes(boxes, name: str) -> Tensor:
     if not isinstance(boxes, Tensor):
         raise TypeError(f"{name} must be an (N, 4) tensor; got {type(boxes).__name__}")
     if boxes.dim() != 2 or boxes.shape[1] < 4:
-        raise ValueError(f"{name} must have shape (N, 4) in x1, y1, x2, y2; got {tuple(boxes.shape)}")
+        raise ValueError(f"{name} must have shape (N, 4) in x1, y1, x2, y2; "
+                         f"got {tuple(boxes.shape)}")
     boxes = boxes[:, :4]
     if boxes.is_floating_point() and boxes.numel() and not bool(torch.isfinite(boxes).all()):
         raise ValueError(f"{name} contains NaN or Inf coordinates")
@@ -232,17 +233,20 @@ class _ExtentIntegralImages:
         first_rows = order * height + self.oy[order]
         first_cols = self.ox[order]
         # One device-to-host copy for all bucket shapes (each copy is a sync on a GPU).
-        per_bucket = torch.stack([window_h, window_w, bucket_start, first_of_bucket, bucket_count], 1).tolist()
+        per_bucket = torch.stack([window_h, window_w, bucket_start, first_of_bucket,
+                                  bucket_count], 1).tolist()
         table_size = sum((hb + 1) * (wb + 1) * count for hb, wb, _, _, count in per_bucket)
         self.table = torch.zeros(table_size, dtype=torch.int32, device=device)
         for hb, wb, start, first, count in per_bucket:
             if hb == 0 or wb == 0:
                 continue  # empty masks: their single table entry stays 0
-            block = self.table[start:start + count * (hb + 1) * (wb + 1)].view(count, hb + 1, wb + 1)
+            block = self.table[start:start + count * (hb + 1) * (wb + 1)].view(
+                count, hb + 1, wb + 1)
             row_index = first_rows[first:first + count, None] + torch.arange(hb, device=device)
             window_rows = mask_rows.index_select(0, row_index.reshape(-1))  # (count * hb, W)
             col_index = first_cols[first:first + count, None] + torch.arange(wb, device=device)
-            block[:, 1:, 1:] = torch.gather(window_rows, 1, col_index.repeat_interleave(hb, 0)).view(count, hb, wb)
+            block[:, 1:, 1:] = torch.gather(
+                window_rows, 1, col_index.repeat_interleave(hb, 0)).view(count, hb, wb)
             block.cumsum_(1).cumsum_(2)
 
     def pixel_counts(self) -> Tensor:

@@ -66,7 +66,8 @@ class ATSSmaIoUAssigner(BaseAssigner):
                              f"{num_bboxes} anchors")
         assigned_gt_inds = bboxes.new_zeros((num_bboxes,), dtype=torch.long)
         if num_gt == 0 or num_bboxes == 0:
-            assigned_labels = None if gt_labels is None else assigned_gt_inds.new_full((num_bboxes,), -1)
+            assigned_labels = (None if gt_labels is None
+                               else assigned_gt_inds.new_full((num_bboxes,), -1))
             return AssignResult(num_gt, assigned_gt_inds, bboxes.new_zeros((num_bboxes,)),
                                 labels=assigned_labels)
         masks = as_mask_tensor(gt_masks, device=bboxes.device)
