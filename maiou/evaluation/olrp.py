@@ -1,7 +1,7 @@
 """Optimal LRP (oLRP), computed the way the authors' evaluator (LRP-Error's modified
 pycocotools ``cocoeval.py``) computes it, on top of a stock pycocotools ``COCOeval``.
 
-Definition (see shared/spec/variants.md, "oLRP, as the authors' evaluation code computes it"):
+Definition (docs/paper-facts.md, "oLRP, as the authors' evaluation computes it"):
 matching as COCO at IoU 0.5, area "all", 100 detections per image. Per class, the
 detections of all images (concatenated in COCOeval's image order, each image already
 sorted by score) are sorted by score with a stable sort; at every prefix

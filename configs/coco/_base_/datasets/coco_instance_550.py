@@ -1,6 +1,6 @@
 """COCO 2017 instance segmentation, YOLACT augmentation, 550 x 550 input.
 
-variants.md, "Training data pipeline" and "Test pipeline". Training uses train2017,
+docs/paper-facts.md, "Training data pipeline" and "Test pipeline". Training uses train2017,
 evaluation val2017 (minival), where the paper's assigner comparison is reported. The
 dataset root is `data_root`: 'data/coco/' unless the environment variable
 MAIOU_COCO_ROOT names another directory (holding annotations/, train2017/, val2017/).
@@ -52,7 +52,7 @@ test_pipeline = [
 ]
 data = dict(
     samples_per_gpu=8,  # x 4 GPUs = 32 images per iteration
-    workers_per_gpu=4,  # not in variants.md; the authors' value
+    workers_per_gpu=4,  # not in docs/paper-facts.md; the authors' value
     train=dict(
         type=dataset_type,
         ann_file=data_root + 'annotations/instances_train2017.json',
@@ -68,5 +68,5 @@ data = dict(
         ann_file=data_root + 'annotations/instances_val2017.json',
         img_prefix=data_root + 'val2017/',
         pipeline=test_pipeline))
-# variants.md gives no evaluation interval: every epoch, as mmdet's YOLACT config.
+# No published evaluation interval: every epoch, as mmdet's YOLACT config.
 evaluation = dict(interval=1, metric=['bbox', 'segm'])

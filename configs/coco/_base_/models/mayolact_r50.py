@@ -1,7 +1,7 @@
 """maYOLACT: ATSS with maIoU plus DCNv2, CARAFE FPN and two anchor scales per octave.
 
-variants.md, "maYOLACT on top of ATSS with maIoU". Its learning-rate schedule (lr 8e-3,
-cosine) lives in ../schedules/sgd_cosine_55e.py.
+docs/paper-facts.md, "maYOLACT on top of ATSS with maIoU". Its learning-rate schedule
+(lr 8e-3, cosine) lives in ../schedules/sgd_cosine_55e.py.
 """
 _base_ = './yolact_r50_atss_maiou.py'
 

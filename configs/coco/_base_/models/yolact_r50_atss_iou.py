@@ -1,14 +1,14 @@
 """YOLACT with ATSS (box IoU) anchor assignment: what differs from the fixed-IoU model.
 
-variants.md, "ATSS with IoU": ATSS top-k 9; anchors with octave base scale 4, one scale
-per octave, ratio 1, strides 8/16/32/64/128; mask-loss weight 8.
+docs/paper-facts.md, "ATSS with IoU": ATSS top-k 9; anchors with octave base scale 4, one
+scale per octave, ratio 1, strides 8/16/32/64/128; mask-loss weight 8.
 """
 _base_ = './yolact_r50_fixed.py'
 
 model = dict(
     bbox_head=dict(
         # _delete_: the fixed-IoU generator's base_sizes / centers must not survive.
-        # variants.md names no base sizes or centres for ATSS, so mmdet's defaults apply
+        # No base sizes or centres are published for ATSS, so mmdet's defaults apply
         # (base size = stride, centre offset 0), as in the authors' ATSS configs.
         anchor_generator=dict(
             _delete_=True,

@@ -1,7 +1,7 @@
 """YOLACT, ResNet-50 FPN, fixed-IoU (max-IoU) anchor assignment: the paper's baseline.
 
-Source of every value: /work/shared/spec/variants.md ("Shared by all nine assigner x
-size runs" and "What differs between the assigners / Fixed IoU"). The image size is set
+Source of every value: docs/paper-facts.md ("Shared by all nine assigner x size runs" and
+"What differs between the assigners / Fixed IoU"). The image size is set
 by the dataset base, not here: as in the published runs, the fixed-IoU anchors stay
 550-based at every input size.
 """

@@ -1,5 +1,5 @@
 """maYOLACT's schedule: lr 8e-3, cosine annealing to 0 after the same 500-iteration linear
-warm-up, 55 epochs (variants.md, "maYOLACT").
+warm-up, 55 epochs (docs/paper-facts.md, "maYOLACT").
 """
 _base_ = './sgd_step_55e.py'
 

@@ -1,4 +1,4 @@
-"""The YOLACT schedule of the nine assigner x size runs (variants.md, "Optimiser").
+"""The YOLACT schedule of the nine assigner x size runs (docs/paper-facts.md, "Optimiser").
 
 55 epochs of SGD at 4 GPUs x 8 images; lr 4e-3 after a 500-iteration linear warm-up from
 0.1x, divided by 10 after epochs 20, 42, 49 and 52.

@@ -4,27 +4,13 @@ COCO-format instance segmentation: data_root/annotations/instances_{train,val}.j
 images in data_root/{train,val}/. `data_root` is 'data/embedded/' unless the environment
 variable MAIOU_EMBEDDED_ROOT names another directory.
 
-The COCO runs' pipelines (variants.md, "Training data pipeline", "Test pipeline") at a
-scaled input size, COCO 400 / 550 / 700 -> 96 / 128 / 160 here (multiples of 32 with nearly
-the same ratios: 0.75 / 1 / 1.25 vs 0.73 / 1 / 1.27). Training keeps COCO's filter, resize,
-normalisation and flip and leaves out its three augmentations, the same for every run:
-`PhotoMetricDistortion`, `Expand` and `MinIoURandomCrop`. In 600 iterations the embedded
-nets underfit (train-split AP = val AP), and every augmentation slowed their learning;
-fresh synthetic images (1600 train images, generation takes seconds) do the job of
-augmentation instead. Measured, one seed each, mask AP / box AP on atss_iou_400 and
-atss_iou_550 (100 val images, 400 train images unless said):
-* with COCO's augmentations less Expand and the hue shift (the previous default):
-  10.6 / 18.8 and 13.9 / 21.4;
-* without MinIoURandomCrop: 12.4 / 20.6 and 17.7 / 27.4 (atss_maiou_400: 11.5 / 19.2 ->
-  13.0 / 22.3);
-* without PhotoMetricDistortion too: 14.7 / 24.6 and 23.7 / 29.8; the train split then
-  scored 35.1 box AP against val's 24.6 on atss_iou_400, a first sign of overfitting;
-* with 1600 instead of 400 train images: 16.4 / 28.8 and 23.2 / 32.2 (4000: 15.2 / 29.6
-  on atss_iou_400).
-Earlier, `Expand` (zoom-out by up to 4x onto a mean-filled canvas) had shrunk most objects to
-a few pixels at 128 px (atss_iou_550 from scratch: box AP 10.6 with it, 13.8 without), and
-COCO's hue shift (+-36 degrees) would blur the categories' own hues, 45 degrees apart
-(maiou/data/synthetic.py).
+The COCO runs' pipelines (docs/paper-facts.md, "Training data pipeline", "Test pipeline")
+at a scaled input size, COCO 400 / 550 / 700 -> 96 / 128 / 160 here (multiples of 32 with
+nearly the same ratios: 0.75 / 1 / 1.25 vs 0.73 / 1 / 1.27). Training keeps COCO's filter,
+resize, normalisation and flip and leaves out its three augmentations, the same for every
+run: `PhotoMetricDistortion`, `Expand` and `MinIoURandomCrop`. The short embedded runs
+underfit and each of them slowed learning; more synthetic images (generation takes
+seconds) take their place. The measurements: docs/embedded-benchmark.md.
 """
 import os
 

@@ -8,19 +8,8 @@ import os
 
 _base_ = '../../../coco/_base_/models/yolact_r50_fixed.py'
 
-# The CPU shrink, identical in all four embedded model files (tests check): ResNet-50
-# topology at a quarter of the width (base_channels 16 -> stage outputs 64/128/256/512),
-# and 64-channel FPN / heads / protonet (COCO: 256). Not ResNet-18: mmdet's BasicBlock
-# rejects DCN, which maYOLACT needs in the backbone, and this net is also about 2x faster
-# on a CPU than ResNet-18. 5 FPN outputs and 32 prototypes as on COCO.
-# Pretrained backbone: where COCO loads ImageNet weights, every embedded run loads the same
-# weights pretrained on crops of the synthetic train split's objects
-# (maiou/pretrain_backbone.py; the pipeline's rule embedded_backbone writes them next to
-# the dataset). That pretraining starts from scratch with the last BN of every residual
-# block at zero (zero_init_residual; no effect once weights are loaded): with mmdet's default
-# init the 16 residual branches add up to first-iteration outputs in the tens and gradient
-# norms in the thousands; zero-initialised, the net starts near the identity.
-#
+# The CPU shrink, identical in all four embedded model files (tests check); why:
+# yolact_atss_iou.py.
 # Only in this (fixed-IoU) file: the anchors stay laid out for the middle input size at
 # every size, as on COCO (550-based strides there). Same rule as on COCO -- stride = base
 # size / feature-map side, side = ceil(base size / nominal stride) -- with base size 128:

@@ -1,5 +1,5 @@
-"""maYOLACT's schedule shrunk like sgd_step.py: AdamW lr 4e-3 (2x the others, as on COCO), cosine
-annealing to 0 after the same linear warm-up. Annealed per iteration: with no epochs,
+"""maYOLACT's schedule shrunk like sgd_step.py: AdamW lr 4e-3 (2x the others, as on COCO),
+cosine annealing to 0 after the same linear warm-up. Annealed per iteration: with no epochs,
 per-epoch annealing (COCO) would never move.
 """
 _base_ = './sgd_step.py'
