@@ -87,7 +87,8 @@ def config_files(run):
             continue
         seen.append(path)
         with open(path) as f:
-            todo += [os.path.join(os.path.dirname(path), ref) for ref in _BASE_REF.findall(f.read())]
+            refs = _BASE_REF.findall(f.read())
+        todo += [os.path.join(os.path.dirname(path), ref) for ref in refs]
     return seen
 
 
@@ -101,7 +102,8 @@ def train_options(run):
         # Keep the schedule's shape (configs/embedded/_base_/schedules/sgd_step.py): 5%
         # warm-up, lr / 10 at 80% and 95% (step runs), one checkpoint at the end.
         opts += [f"runner.max_iters={iters}", f"checkpoint_config.interval={iters}",
-                 f"evaluation.interval={iters}", f"lr_config.warmup_iters={max(1, round(iters / 20))}"]
+                 f"evaluation.interval={iters}",
+                 f"lr_config.warmup_iters={max(1, round(iters / 20))}"]
         if registry.get(run).lr_schedule == "step":  # the cosine schedule has no steps
             steps = sorted({max(1, round(iters * f)) for f in (0.8, 0.95)})
             opts.append("lr_config.step=[{}]".format(",".join(map(str, steps))))

@@ -20,7 +20,8 @@ rule compile_table:
     log:
         f"{LOGS}/report/compile_table.log",
     shell:
-        "{PY} -m experiments.scripts.compile_table --preset {params.preset} --results {params.results:q} --runs {params.runs}"
+        "{PY} -m experiments.scripts.compile_table --preset {params.preset}"
+        " --results {params.results:q} --runs {params.runs}"
         " --md {output.md} --csv {output.csv} > {log} 2>&1"
 
 
@@ -41,7 +42,8 @@ rule plot_results:
         f"{LOGS}/report/plot_results.log",
     shell:
         "MPLBACKEND=Agg {PY} -m experiments.scripts.plot_results --preset {params.preset}"
-        " --results {params.results:q} --runs {params.runs} --out-dir {params.out_dir:q} > {log} 2>&1"
+        " --results {params.results:q} --runs {params.runs} --out-dir {params.out_dir:q}"
+        " > {log} 2>&1"
 
 
 rule ratio_gain:
@@ -77,8 +79,8 @@ rule assignment_picture:
     log:
         f"{LOGS}/report/assignment_picture.log",
     shell:
-        "export {params.data_env}; MPLBACKEND=Agg {PY} -m experiments.scripts.assignment_picture {params.config:q}"
-        " --out {output:q} > {log} 2>&1"
+        "export {params.data_env}; MPLBACKEND=Agg {PY} -m experiments.scripts.assignment_picture"
+        " {params.config:q} --out {output:q} > {log} 2>&1"
 
 
 if PRESET == "embedded":
