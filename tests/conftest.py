@@ -1,11 +1,8 @@
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-# Test-only helpers (brute-force references) live beside the tests.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Test-only helpers (brute-force references) live beside the tests; pytest puts tests/ on
+# the import path itself (rootdir conftest, "prepend" import mode).
 
 
 def pytest_addoption(parser):
