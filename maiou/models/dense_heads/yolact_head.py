@@ -124,7 +124,9 @@ class MaskAwareYOLACTHead(YOLACTHead):
             list[int]: the count of True flags in each level's slice.
         """
         split_inside_flags = torch.split(inside_flags, num_level_anchors)
-        return [int(flags.sum()) for flags in split_inside_flags]
+        # One device-to-host read for all levels (mmdet's ATSSHead reads each level's
+        # count separately: one sync per level on a GPU). Same integers.
+        return torch.stack([flags.sum() for flags in split_inside_flags]).tolist()
 
     def _get_targets_single(self,
                             flat_anchors,
