@@ -112,3 +112,19 @@ def test_counter_sees_data_dependent_shapes(name):
     with OpCounter() as count:
         getattr(torch, name)(values)
     assert count.syncs == 1
+
+
+def test_counting_script_prints_the_bound_case(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, str(root / "experiments" / "benchmarks" / "count_assigner_ops.py"),
+         "--sizes", "550", "--gts", "15"], capture_output=True, text=True, check=True,
+        cwd=tmp_path)
+    lines = out.stdout.splitlines()
+    assert lines[-1].startswith("dense path at 550 px / 15 GT: 0 syncs")
+    assert lines[-1].endswith("within the bounds")
+    assert lines[-2].split()[:2] == ["550px", "15"]
