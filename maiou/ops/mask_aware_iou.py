@@ -52,8 +52,9 @@ _LOG = logging.getLogger(__name__)
 IMPLS = ("auto", "dense", "extent")
 
 #: Default memory budget of the dense path's integral-image table, in MiB: int32
-#: G x (H+1) x (W+1), i.e. about 210 ground truths at 550 px, 130 at 700 px. The
-#: cumulative sums may briefly hold one more buffer of the same size.
+#: G x (H+1) x (W+1), i.e. up to 221 ground truths at 550 px, 136 at 700 px. While it is
+#: built, the padded bool masks (a quarter of it) and a temporary of the in-place
+#: cumulative sum (up to its size) may exist too.
 DENSE_BUDGET_MIB = 256.0
 
 #: How often a call asked for the dense path fell back to extent buckets because the
