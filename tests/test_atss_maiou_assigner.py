@@ -41,20 +41,35 @@ def assert_same_assignment(a, b):
     torch.testing.assert_close(a.max_overlaps, b.max_overlaps, rtol=0, atol=1e-6)
 
 
-def test_full_box_masks_reduce_to_mmdet_atss():
+def assert_identical(a, b):
+    """Bit for bit: indices, overlaps and labels (dtypes included)."""
+    assert a.num_gts == b.num_gts
+    for field in ("gt_inds", "max_overlaps", "labels"):
+        x, y = getattr(a, field), getattr(b, field)
+        assert (x is None and y is None) or (x.dtype == y.dtype and torch.equal(x, y)), field
+
+
+@pytest.mark.parametrize("impl", ["dense", "extent"])
+@pytest.mark.parametrize("ignore", [False, True])
+def test_full_box_masks_reduce_to_mmdet_atss(impl, ignore):
     anchors, num_level = atss_anchors()
     rng = np.random.default_rng(0)
+    # With ignored (crowd) boxes, anchors covered by them are ignored (-1) as in mmdet.
+    ignored = torch.tensor([[0.0, 0, 40, 40], [90, 70, 128, 128]]) if ignore else None
+    thr = 0.5 if ignore else -1
     for _ in range(5):
         x1y1 = rng.integers(0, 100, size=(6, 2))
         x2y2 = np.minimum(x1y1 + rng.integers(4, 60, size=(6, 2)), IMAGE)
         boxes = np.concatenate([x1y1, x2y2], 1)
         gt = torch.tensor(boxes, dtype=torch.float32)
         labels = torch.from_numpy(rng.integers(0, 80, size=6))
-        ours = ATSSmaIoUAssigner(topk=9).assign(anchors, num_level, gt, None, labels,
-                                                gt_masks=box_masks(boxes))
-        stock = ATSSAssigner(topk=9).assign(anchors, num_level, gt, None, labels)
+        ours = ATSSmaIoUAssigner(topk=9, ignore_iof_thr=thr, maiou_impl=impl).assign(
+            anchors, num_level, gt, ignored, labels, gt_masks=box_masks(boxes))
+        stock = ATSSAssigner(topk=9, ignore_iof_thr=thr).assign(anchors, num_level, gt, ignored,
+                                                                labels)
         assert_same_assignment(ours, stock)
         assert (ours.gt_inds > 0).sum() > 0
+        assert ((ours.gt_inds == -1).sum() > 0) == ignore
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -62,8 +77,49 @@ def test_equals_published_algorithm_on_occluded_masks(seed):
     anchors, num_level = atss_anchors()
     gt, masks = occluded_instances(IMAGE, 8, seed=seed)
     labels = torch.arange(len(gt))
-    ours = ATSSmaIoUAssigner(topk=9).assign(anchors, num_level, gt, None, labels, gt_masks=masks)
-    assert_same_assignment(ours, published_atss_maiou(gt, masks, anchors, num_level, labels))
+    expected = published_atss_maiou(gt, masks, anchors, num_level, labels)
+    for impl in ("dense", "extent"):
+        ours = ATSSmaIoUAssigner(topk=9, maiou_impl=impl).assign(anchors, num_level, gt, None,
+                                                                 labels, gt_masks=masks)
+        assert_same_assignment(ours, expected)
+
+
+@pytest.mark.parametrize("num_gts", [2, 6, 30])
+def test_dense_and_extent_give_identical_assignments(num_gts, maiou_device):
+    """Bit-identical AssignResults, with and without labels, an empty mask included; on
+    CUDA inputs with ``--maiou-device cuda``."""
+    anchors, num_level = atss_anchors(160)
+    gt, masks = occluded_instances(160, num_gts, seed=num_gts)
+    masks[0] = False
+    anchors, gt, masks = anchors.to(maiou_device), gt.to(maiou_device), masks.to(maiou_device)
+    labels = torch.arange(num_gts, device=maiou_device)
+    for given in (None, labels):
+        results = [ATSSmaIoUAssigner(topk=9, maiou_impl=impl).assign(
+            anchors, num_level, gt, None, given, gt_masks=masks)
+            for impl in ("dense", "extent", "auto")]
+        assert_identical(results[0], results[1])
+        assert_identical(results[0], results[2])
+        assert results[0].gt_inds.device.type == maiou_device.type
+        assert (results[0].gt_inds > 0).sum() > 0 and not (results[0].gt_inds == 1).any()
+
+
+def test_dense_budget_fallback_gives_the_same_assignment(monkeypatch):
+    import importlib
+
+    operator = importlib.import_module("maiou.ops.mask_aware_iou")
+    monkeypatch.setitem(operator.dense_fallbacks, "count", 0)
+    anchors, num_level = atss_anchors()
+    gt, masks = occluded_instances(IMAGE, 8, seed=1)
+    dense = ATSSmaIoUAssigner(maiou_impl="dense").assign(anchors, num_level, gt, gt_masks=masks)
+    assert operator.dense_fallbacks["count"] == 0
+    tiny = ATSSmaIoUAssigner(maiou_impl="dense", maiou_dense_budget_mib=0.01)
+    assert_identical(tiny.assign(anchors, num_level, gt, gt_masks=masks), dense)
+    assert operator.dense_fallbacks["count"] == 1
+
+
+def test_unknown_maiou_impl_is_refused():
+    with pytest.raises(ValueError, match="maiou_impl must be one of 'auto', 'dense', 'extent'"):
+        ATSSmaIoUAssigner(maiou_impl="triton")
 
 
 def test_occlusion_moves_positives_onto_the_visible_mask():
@@ -134,3 +190,5 @@ def test_registered_under_published_name():
 
     assigner = build_assigner(dict(type="ATSSmaIoUAssigner", topk=9))
     assert isinstance(assigner, ATSSmaIoUAssigner) and assigner.requires_gt_masks
+    assert assigner.maiou_impl == "auto"
+    assert build_assigner(dict(type="ATSSmaIoUAssigner", maiou_impl="dense")).maiou_impl == "dense"

@@ -1,4 +1,6 @@
 """maiou.mask_aware_iou against brute force from the definition and the published loop."""
+import importlib
+
 import numpy as np
 import pytest
 import torch
@@ -6,8 +8,12 @@ import torch
 from experiments.benchmarks.coco_like import grid_anchors, occluded_instances
 from experiments.benchmarks.published_maiou import published_mask_aware_iou
 from maiou import mask_aware_iou
+from maiou.ops.mask_aware_iou import device_side_checks, mask_aware_iou_pairs, resolve_impl
 
 from maiou_reference import brute_force_maiou
+
+# The module (the package re-exports a function of the same name).
+maiou_op = importlib.import_module("maiou.ops.mask_aware_iou")
 
 
 def random_case(seed, num_gts=4, num_anchors=40, empty_masks=0):
@@ -27,7 +33,11 @@ def random_case(seed, num_gts=4, num_anchors=40, empty_masks=0):
 
 
 def assert_matches_brute_force(gt, masks, anchors, device=torch.device("cpu")):
-    out = mask_aware_iou(gt.to(device), masks.to(device), anchors.to(device))
+    """Both implementations (and "auto"): bit-identical to each other, equal to brute force."""
+    args = gt.to(device), masks.to(device), anchors.to(device)
+    out = mask_aware_iou(*args)
+    for impl in ("dense", "extent"):
+        assert torch.equal(mask_aware_iou(*args, impl=impl), out), impl
     assert out.dtype == torch.float32 and out.shape == (len(gt), len(anchors))
     assert out.device.type == device.type and torch.isfinite(out).all()
     out = out.cpu()
@@ -151,9 +161,19 @@ def test_equals_published_algorithm_on_coco_like_image(maiou_device):
     anchors = grid_anchors(160, [8, 16, 32, 64, 128], 4, 1, [1.0]).to(maiou_device)
     gt, masks = occluded_instances(160, 12, seed=5)
     gt, masks = gt.to(maiou_device), masks.to(maiou_device)
-    out = mask_aware_iou(gt, masks, anchors)
+    out = mask_aware_iou(gt, masks, anchors, impl="extent")
     torch.testing.assert_close(out, published_mask_aware_iou(gt, anchors, masks), atol=1e-5, rtol=0)
     assert (out > 0).sum() > 100
+    assert torch.equal(mask_aware_iou(gt, masks, anchors, impl="dense"), out)
+    # The pairs API at ATSS-shaped (1, G) x (C, G) indices reads the same numbers.
+    generator = torch.Generator().manual_seed(0)
+    candidates = torch.randint(0, len(anchors), (45, len(gt)), generator=generator).to(maiou_device)
+    gt_index = torch.arange(len(gt), device=maiou_device)
+    for impl in ("dense", "extent"):
+        pairs, pixels = mask_aware_iou_pairs(gt, masks, anchors, gt_index, candidates,
+                                             return_mask_pixels=True, impl=impl)
+        assert torch.equal(pairs, out[gt_index, candidates]), impl
+        assert torch.equal(pixels.long(), masks.flatten(1).sum(1)), impl
 
 
 def test_uint8_and_numpy_masks_and_float_boxes_on_other_dtype():
@@ -178,3 +198,47 @@ def test_bad_input_raises_clear_errors(bad, match):
     args.update(bad)
     with pytest.raises((ValueError, TypeError), match=match):
         mask_aware_iou(args["gt"], args["masks"], args["anchors"])
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(gt=torch.tensor([[0.0, 0, float("nan"), 3]])), "gt_bboxes contains NaN"),
+    (dict(anchors=torch.tensor([[0.0, float("inf"), 1, 3]])), "bboxes contains NaN"),
+    (dict(masks=torch.full((1, 8, 8), float("nan"))), "gt_masks contains NaN"),
+])
+def test_device_side_checks_on_cpu_raise_with_the_same_message(bad, match):
+    # What CUDA tensors get (a device-side assert, no host read), run on the CPU.
+    args = dict(gt=torch.tensor([[0.0, 0, 4, 4]]), masks=torch.ones(1, 8, 8),
+                anchors=torch.rand(3, 4))
+    args.update(bad)
+    with device_side_checks(), pytest.raises(RuntimeError, match=match):
+        mask_aware_iou(args["gt"], args["masks"], args["anchors"], impl="dense")
+
+
+def test_impl_selection():
+    assert resolve_impl("auto", 15, 550, 550, "cpu") == "extent"
+    assert resolve_impl("auto", 15, 550, 550, "cuda") == "dense"
+    assert resolve_impl("dense", 15, 550, 550, "cpu") == "dense"
+    assert resolve_impl("extent", 15, 550, 550, "cuda") == "extent"
+    with pytest.raises(ValueError, match="impl must be one of 'auto', 'dense', 'extent'"):
+        mask_aware_iou(torch.tensor([[0.0, 0, 4, 4]]), torch.ones(1, 8, 8), torch.rand(3, 4),
+                       impl="fused")
+
+
+def test_dense_falls_back_to_extent_above_its_budget_counted_and_logged_once(monkeypatch, caplog):
+    monkeypatch.setitem(maiou_op.dense_fallbacks, "count", 0)
+    gt, masks, anchors = random_case(7, num_gts=6)
+    table_mib = 6 * (masks.shape[1] + 1) * (masks.shape[2] + 1) * 4 / 2**20
+    # At the budget the table fits; a byte less and both APIs fall back.
+    assert resolve_impl("dense", 6, masks.shape[1], masks.shape[2], "cpu", table_mib) == "dense"
+    assert maiou_op.dense_fallbacks["count"] == 0
+    expected = mask_aware_iou(gt, masks, anchors, impl="extent")
+    with caplog.at_level("WARNING", logger="maiou.ops.mask_aware_iou"):
+        out = mask_aware_iou(gt, masks, anchors, impl="dense", dense_budget_mib=table_mib * 0.999)
+        pairs = mask_aware_iou_pairs(gt, masks, anchors, torch.tensor([0, 5]), torch.tensor([1, 2]),
+                                     impl="auto", dense_budget_mib=0)  # extent on CPU anyway
+        mask_aware_iou_pairs(gt, masks, anchors, torch.tensor([0, 5]), torch.tensor([1, 2]),
+                             impl="dense", dense_budget_mib=0)
+    assert torch.equal(out, expected) and torch.equal(pairs, expected[[0, 5], [1, 2]])
+    assert maiou_op.dense_fallbacks["count"] == 2
+    records = [r for r in caplog.records if "exceed the budget" in r.getMessage()]
+    assert len(records) == 1 and "6 ground truths" in records[0].getMessage()

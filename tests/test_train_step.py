@@ -233,7 +233,10 @@ def test_masks_reach_only_assigners_that_need_them(spy):
     run = 'fixed_550' if spy == 'max_iou' else 'atss_iou_550'
     head, _, feats, batch = head_and_inputs(run)
     _, img_metas, gt_bboxes, gt_labels, gt_masks = batch
-    masks = [m.to_tensor(torch.uint8, 'cpu') for m in gt_masks]
+    # Bool tensors on the device (what MaskAwareYOLACT hands over) reach the assigner
+    # as they are; uint8 ones are converted once in the head.
+    masks = [m.to_tensor(torch.bool, 'cpu') for m in gt_masks]
+    masks[1] = masks[1].to(torch.uint8)
     if spy == 'max_iou':
         options = {k: v for k, v in head.train_cfg.assigner.items() if k != 'type'}
         head.assigner = _SpyMaxIoU(**options)
@@ -255,7 +258,9 @@ def test_masks_reach_only_assigners_that_need_them(spy):
             assert num_level_anchors == [f.shape[-2] * f.shape[-1] * head.num_base_priors
                                          for f in feats]
             if spy == 'atss_with_masks':
-                assert kwargs == {'gt_masks': masks[i]} and kwargs['gt_masks'] is masks[i]
+                assert list(kwargs) == ['gt_masks'] and kwargs['gt_masks'].dtype == torch.bool
+                assert torch.equal(kwargs['gt_masks'], masks[i] != 0)
+                assert (kwargs['gt_masks'] is masks[i]) == (i != 1)
             else:
                 assert 'gt_masks' not in kwargs
     # The callers' metas are not modified.
@@ -277,8 +282,8 @@ def test_masks_to_padded_tensor():
     boxes = [[10, 20, 60, 70], [0, 0, 30, 100]]
     bitmap = BitmapMasks(ellipse_masks(boxes, 100, 120), 100, 120)
     out = masks_to_padded_tensor(bitmap, (128, 128, 3), 'cpu')
-    assert out.shape == (2, 128, 128) and out.dtype == torch.uint8
-    assert torch.equal(out[:, :100, :120], torch.from_numpy(bitmap.masks))
+    assert out.shape == (2, 128, 128) and out.dtype == torch.bool
+    assert torch.equal(out[:, :100, :120], torch.from_numpy(bitmap.masks != 0))
     assert out[:, 100:].sum() == 0 and out[:, :, 120:].sum() == 0
 
     polygons = PolygonMasks([[np.array([10., 10., 50., 10., 50., 40., 10., 40.])]], 64, 80)
@@ -300,8 +305,8 @@ def test_detector_hands_padded_masks_to_the_assigner():
     model.forward_train(img, img_metas, gt_bboxes, gt_labels, gt_masks=gt_masks)
     for (_, kwargs), masks in zip(spy.calls, gt_masks):
         handed = kwargs['gt_masks']
-        assert handed.shape == (3, IMG_SIZE, IMG_SIZE) and handed.dtype == torch.uint8
-        assert torch.equal(handed[:, :100, :120], torch.from_numpy(masks.masks))
+        assert handed.shape == (3, IMG_SIZE, IMG_SIZE) and handed.dtype == torch.bool
+        assert torch.equal(handed[:, :100, :120], torch.from_numpy(masks.masks != 0))
         assert handed[:, 100:].sum() == 0 and handed[:, :, 120:].sum() == 0
 
 

@@ -3,8 +3,12 @@
 Builds COCO-like cases (irregular, partly occluded masks; YOLACT anchor layouts), runs
 the faithful re-implementation of the published loop (``published_maiou.py``) and ours on
 the same inputs, checks they agree to 1e-5, and prints time ratios and peak extra memory.
+"ours" is the implementation ``"auto"`` picks on the device (extent buckets on a CPU,
+dense integral images on a GPU); ``--impl`` times another (``dense`` / ``extent``), and
+every implementation is checked to give bit-identical outputs.
 
     python -m experiments.benchmarks.bench_maiou [--threads 1] [--repeats 5] [--device cpu]
+        [--impl auto]
 
 Memory on CPU is the rise of the process's peak resident set (VmHWM, reset through
 /proc/self/clear_refs, with glibc forced to mmap large blocks so freed memory is returned);
@@ -21,6 +25,7 @@ import torch
 from experiments.benchmarks.coco_like import grid_anchors, occluded_instances
 from experiments.benchmarks.published_maiou import published_mask_aware_iou
 from maiou import mask_aware_iou
+from maiou.ops.mask_aware_iou import resolve_impl
 
 FIXED_IOU_STRIDES = [550 / 69, 550 / 35, 550 / 18, 550 / 9, 550 / 5]
 CASES = [  # (name, image size, ground truths): anchors as the fixed-IoU YOLACT (3 per location)
@@ -78,13 +83,16 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--impl", default="auto", choices=["auto", "dense", "extent"],
+                        help="maIoU implementation to time as 'ours' (default: auto)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     _force_mmap_for_large_blocks()
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    impl = resolve_impl(args.impl, 1, 1, 1, device)
     print(f"maIoU operator vs published loop — {name}, {args.threads} thread(s), "
-          f"median of {args.repeats}, torch {torch.__version__}")
+          f"median of {args.repeats}, torch {torch.__version__}, ours: {impl}")
     header = (f"{'case':<16}{'anchors':>8}{'pairs':>9}{'published ms':>14}{'ours ms':>9}"
               f"{'speed-up':>10}{'published MiB':>15}{'ours MiB':>10}{'max |diff|':>12}")
     print(header)
@@ -98,12 +106,15 @@ def main(argv=None):
             return published_mask_aware_iou(gt_bboxes, anchors, gt_masks)
 
         def ours():
-            return mask_aware_iou(gt_bboxes, gt_masks, anchors)
+            return mask_aware_iou(gt_bboxes, gt_masks, anchors, impl=impl)
 
         expected, got = published(), ours()
         diff = float((expected - got).abs().max())
         if not diff <= 1e-5:
             raise SystemExit(f"{case}: outputs differ by {diff:.3g} (> 1e-5)")
+        for other in ("dense", "extent"):
+            if not torch.equal(mask_aware_iou(gt_bboxes, gt_masks, anchors, impl=other), got):
+                raise SystemExit(f"{case}: the {other} implementation's output differs")
         pairs = int((got > 0).sum())
         mem_pub, mem_ours = _peak_extra_bytes(published, device), _peak_extra_bytes(ours, device)
         t_pub = _median_seconds(published, device, args.repeats)

@@ -5,7 +5,10 @@ assigner), feeds the same COCO-like batch (550 x 550 images, irregular occluded 
 times forward + backward + SGD step (lr 0, same cost), median of ``--repeats`` after one warm-up.
 
     python -m experiments.benchmarks.bench_train_iteration [--images 2] [--gts 15]
-        [--repeats 3] [--device cpu] [--threads 2]
+        [--repeats 3] [--device cpu] [--threads 2] [--maiou-impl auto]
+
+``--maiou-impl`` sets the maIoU implementation of atss_maiou_550's assigner (``auto``, the
+configs' default: dense integral images on a GPU, extent buckets on a CPU).
 """
 import argparse
 import copy
@@ -80,16 +83,19 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--maiou-impl", default="auto", choices=["auto", "dense", "extent"])
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     data = batch(args.images, args.gts, device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"one training iteration, {args.images} x {SIZE} px images, {args.gts} GTs each — "
-          f"{name}, {args.threads} thread(s), median of {args.repeats}")
+          f"{name}, {args.threads} thread(s), median of {args.repeats}, maIoU impl "
+          f"{args.maiou_impl}")
     timings = {}
     # Alternate the two runs so drift on a shared machine hits both alike.
     models = {run: build(run, device) for run in ("atss_iou_550", "atss_maiou_550")}
+    models["atss_maiou_550"][0].bbox_head.assigner.maiou_impl = args.maiou_impl
     for _ in range(2):
         for run, (model, optimizer) in models.items():
             t = seconds_per_iteration(model, optimizer, data, args.repeats, device)

@@ -12,25 +12,104 @@ anchor ``j`` (box ``A``), as the published implementation computes it::
 ``x2`` at ``W``, ``y2`` at ``H``. The one deliberate difference: a ground truth with an
 empty mask (MOB = 0, NaN in the published code) gets maIoU 0 against every anchor.
 
-Implementation. The published code builds a ``(H+1) x (W+1)`` integral image per ground
-truth over the whole image and loops over ground truths in Python. Here every ground truth
-gets an integral image only over a window just covering its mask's extent (outside the
-extent the mask is empty, so the counts stay exact), built a size-bucket at a time with
-dense cumulative sums, and only the box pairs that intersect are looked up. No Python
-loop over ground truths; extra memory proportional to the summed mask extents.
+Two implementations, bit-identical, chosen with ``impl=``:
+
+* ``"extent"``: every ground truth gets an integral image only over a window just covering
+  its mask's extent (outside it the mask is empty, so the counts stay exact), built a
+  size-bucket at a time; only the box pairs that intersect are looked up. Least work and
+  memory, the fastest on a CPU; but the bucket shapes and the intersecting pairs are read
+  back by the host (about five device-to-host syncs per call on a GPU).
+* ``"dense"``: one integral image over the whole image per ground truth, all built at once
+  by two cumulative sums over a (G, H+1, W+1) int32 tensor, and every requested pair
+  looked up; a fixed, small number of operations and no host sync, which is what a GPU
+  needs (each operation is a kernel launch, each sync drains the queue). It is used while
+  the table fits ``dense_budget_mib`` (:data:`DENSE_BUDGET_MIB` by default); above that
+  the call falls back to ``"extent"`` (counted in :data:`dense_fallbacks`, logged once).
+* ``"auto"`` (default): ``"dense"`` for tensors on a GPU, ``"extent"`` on the CPU.
+
+Input checks (finite boxes and float masks) raise a ``ValueError`` on the CPU. On other
+devices reading the verdict back would be a sync, so there they are device-side asserts
+(``torch._assert_async``): the run stops with a device-side assertion instead.
+:func:`device_side_checks` makes CPU calls check the same way, so that the CPU can run
+(and count) exactly the operations a GPU call dispatches.
 """
 from __future__ import annotations
+
+import contextlib
+import logging
 
 import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["mask_aware_iou", "mask_aware_iou_pairs", "as_mask_tensor"]
+__all__ = ["mask_aware_iou", "mask_aware_iou_pairs", "as_mask_tensor", "resolve_impl",
+           "device_side_checks", "dense_fallbacks", "DENSE_BUDGET_MIB", "IMPLS"]
 
 _EPS = 1e-6
+_LOG = logging.getLogger(__name__)
+
+#: Accepted values of ``impl``.
+IMPLS = ("auto", "dense", "extent")
+
+#: Default memory budget of the dense path's integral-image table, in MiB: int32
+#: G x (H+1) x (W+1), i.e. up to 221 ground truths at 550 px, 136 at 700 px. While it is
+#: built, the padded bool masks (a quarter of it) and a temporary of the in-place
+#: cumulative sum (up to its size) may exist too.
+DENSE_BUDGET_MIB = 256.0
+
+#: How often a call asked for the dense path fell back to extent buckets because the
+#: table would exceed its memory budget (process-wide; the first fallback is logged).
+dense_fallbacks = {"count": 0}
+
+_force_device_side_checks = False
 
 
-def mask_aware_iou(gt_bboxes: Tensor, gt_masks, bboxes: Tensor) -> Tensor:
+@contextlib.contextmanager
+def device_side_checks():
+    """Within this context, check inputs with device-side asserts on every device.
+
+    That is the GPU's behaviour (no host read of the verdict); on the CPU the assert still
+    raises at once, as a ``RuntimeError`` carrying the same message. Used to count, on a
+    CPU, the operations and syncs that a GPU call dispatches.
+    """
+    global _force_device_side_checks
+    previous, _force_device_side_checks = _force_device_side_checks, True
+    try:
+        yield
+    finally:
+        _force_device_side_checks = previous
+
+
+def resolve_impl(impl: str, num_gts: int, height: int, width: int, device,
+                 dense_budget_mib: float = DENSE_BUDGET_MIB) -> str:
+    """The implementation (``"dense"`` or ``"extent"``) that a call will run.
+
+    ``"auto"`` means dense on a GPU (any non-CPU device) and extent on the CPU. Dense
+    falls back to extent, counted in :data:`dense_fallbacks` and logged once per process,
+    when its int32 (G, H+1, W+1) table would exceed ``dense_budget_mib``. Decided from
+    shapes only (no host sync).
+    """
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {', '.join(map(repr, IMPLS))}; got {impl!r}")
+    if impl == "auto":
+        impl = "extent" if torch.device(device).type == "cpu" else "dense"
+    if impl == "dense":
+        table_mib = num_gts * (height + 1) * (width + 1) * 4 / 2**20
+        if table_mib > dense_budget_mib:
+            if dense_fallbacks["count"] == 0:
+                _LOG.warning(
+                    "mask-aware IoU: the dense integral images (%d ground truths at %dx%d px, "
+                    "%.0f MiB) exceed the budget of %.0f MiB; using extent buckets instead "
+                    "(further fallbacks are counted in maiou.ops.mask_aware_iou."
+                    "dense_fallbacks, not logged)", num_gts, height, width, table_mib,
+                    dense_budget_mib)
+            dense_fallbacks["count"] += 1
+            impl = "extent"
+    return impl
+
+
+def mask_aware_iou(gt_bboxes: Tensor, gt_masks, bboxes: Tensor, impl: str = "auto",
+                   dense_budget_mib: float = DENSE_BUDGET_MIB) -> Tensor:
     """Mask-aware IoU of every (ground truth, anchor) pair.
 
     Args:
@@ -38,20 +117,31 @@ def mask_aware_iou(gt_bboxes: Tensor, gt_masks, bboxes: Tensor) -> Tensor:
         gt_masks: (G, H, W) binary masks at image resolution: a bool/uint8/float tensor or
             numpy array (non-zero = object), or mmdet ``BitmapMasks`` / ``PolygonMasks``.
         bboxes: (N, 4) anchor boxes, ``x1, y1, x2, y2`` in pixels (float).
+        impl: ``"auto"``, ``"dense"`` or ``"extent"`` (see the module docstring); all give
+            the same numbers.
+        dense_budget_mib: memory budget of the dense path's table, in MiB.
 
     Returns:
         (G, N) float32 tensor on ``bboxes``' device. Finite everywhere; 0 where IoU is 0
         and for ground truths whose mask is empty.
 
     Raises:
-        ValueError: wrong shapes, mismatched ground-truth counts, non-finite boxes.
+        ValueError: wrong shapes, mismatched ground-truth counts, non-finite boxes, unknown
+            ``impl``.
     """
     gt_bboxes, masks, bboxes = _check_inputs(gt_bboxes, gt_masks, bboxes)
     num_gts, num_anchors = gt_bboxes.shape[0], bboxes.shape[0]
-
-    maiou = bboxes.new_zeros((num_gts, num_anchors))
+    impl = resolve_impl(impl, num_gts, masks.shape[1], masks.shape[2], bboxes.device,
+                        dense_budget_mib)
     if num_gts == 0 or num_anchors == 0:
-        return maiou
+        return bboxes.new_zeros((num_gts, num_anchors))
+    if impl == "dense":
+        # Every pair, no selection: selecting the intersecting pairs would be a host sync.
+        gt_index = torch.arange(num_gts, device=bboxes.device)[:, None]
+        anchor_index = torch.arange(num_anchors, device=bboxes.device)[None, :]
+        return _pairwise_maiou(gt_bboxes, _DenseIntegralImages(masks), bboxes, gt_index,
+                               anchor_index)
+    maiou = bboxes.new_zeros((num_gts, num_anchors))
     pair_gt, pair_anchor = _overlapping_pairs(gt_bboxes, bboxes)
     maiou[pair_gt, pair_anchor] = _pairwise_maiou(
         gt_bboxes, _ExtentIntegralImages(masks), bboxes, pair_gt, pair_anchor)
@@ -59,21 +149,29 @@ def mask_aware_iou(gt_bboxes: Tensor, gt_masks, bboxes: Tensor) -> Tensor:
 
 
 def mask_aware_iou_pairs(gt_bboxes: Tensor, gt_masks, bboxes: Tensor, gt_index: Tensor,
-                         anchor_index: Tensor, return_mask_pixels: bool = False):
+                         anchor_index: Tensor, return_mask_pixels: bool = False,
+                         impl: str = "auto", dense_budget_mib: float = DENSE_BUDGET_MIB):
     """maIoU of selected pairs only: ``mask_aware_iou(...)[gt_index, anchor_index]``.
 
     For assigners that need maIoU at a few candidate pairs (ATSS: top-k per level), this
     skips the dense (G, N) work. Arguments as :func:`mask_aware_iou`, plus ``gt_index``
-    and ``anchor_index``: (P,) int64 indices. Returns (P,) float32, and with
-    ``return_mask_pixels`` also the (G,) int pixel count of every mask (free here, a
-    full pass over the masks otherwise).
+    and ``anchor_index``: int64 index tensors of broadcastable shapes (e.g. (P,) and (P,),
+    or (1, G) and (C, G)). Returns float32 of their broadcast shape, and with
+    ``return_mask_pixels`` also the (G,) int pixel count of every mask (free here, a full
+    pass over the masks otherwise).
     """
     gt_bboxes, masks, bboxes = _check_inputs(gt_bboxes, gt_masks, bboxes)
     gt_index = torch.as_tensor(gt_index, dtype=torch.int64, device=bboxes.device)
     anchor_index = torch.as_tensor(anchor_index, dtype=torch.int64, device=bboxes.device)
-    if gt_index.shape != anchor_index.shape or gt_index.dim() != 1:
-        raise ValueError("gt_index and anchor_index must be (P,) tensors of the same length")
-    integrals = _ExtentIntegralImages(masks)
+    try:
+        torch.broadcast_shapes(gt_index.shape, anchor_index.shape)
+    except RuntimeError:
+        raise ValueError(
+            "gt_index and anchor_index must be index tensors of broadcastable shapes; got "
+            f"{tuple(gt_index.shape)} and {tuple(anchor_index.shape)}") from None
+    impl = resolve_impl(impl, masks.shape[0], masks.shape[1], masks.shape[2], bboxes.device,
+                        dense_budget_mib)
+    integrals = (_DenseIntegralImages if impl == "dense" else _ExtentIntegralImages)(masks)
     maiou = _pairwise_maiou(gt_bboxes, integrals, bboxes, gt_index, anchor_index)
     return (maiou, integrals.pixel_counts()) if return_mask_pixels else maiou
 
@@ -92,31 +190,40 @@ def _check_inputs(gt_bboxes, gt_masks, bboxes) -> tuple[Tensor, Tensor, Tensor]:
     return gt_bboxes, masks, bboxes
 
 
-def _pairwise_maiou(gt_bboxes: Tensor, integrals: "_ExtentIntegralImages", bboxes: Tensor,
-                    pair_gt: Tensor, pair_anchor: Tensor) -> Tensor:
-    """(P,) maIoU of the pairs (pair_gt[k], pair_anchor[k]); inputs already validated."""
-    iou, union = _pairwise_iou_and_union(gt_bboxes[pair_gt], bboxes[pair_anchor])
+def _pairwise_maiou(gt_bboxes: Tensor, integrals, bboxes: Tensor, pair_gt: Tensor,
+                    pair_anchor: Tensor) -> Tensor:
+    """maIoU of the pairs (pair_gt, pair_anchor), index tensors of broadcastable shapes.
+
+    Inputs already validated; returns float32 of the broadcast shape. Written as a fixed
+    sequence of element-wise operations (no selection, no host sync) so that it costs the
+    same few kernel launches for any number of pairs.
+    """
+    gt_boxes, boxes = gt_bboxes[pair_gt], bboxes[pair_anchor]
+    iou, union = _pairwise_iou_and_union(gt_boxes, boxes)
     # MOB exactly as published: float32 pixel count over (box area + eps).
-    gt_area = (gt_bboxes[:, 2] - gt_bboxes[:, 0]) * (gt_bboxes[:, 3] - gt_bboxes[:, 1])
+    gt_area = (gt_bboxes[:, 2:] - gt_bboxes[:, :2]).prod(1)
     mob = integrals.pixel_counts().to(torch.float32) / (gt_area + _EPS)
     pair_mob = mob[pair_gt]
     height, width = integrals.image_shape
     # Clamping both corners to [0, W] / [0, H] gives the published clamp wherever the
     # rectangle is non-empty, and an empty rectangle (count 0) everywhere else.
-    x1, y1, x2, y2 = torch.round(bboxes[pair_anchor]).unbind(1)
-    x1, x2 = (v.clamp(0, width).to(torch.int64) for v in (x1, x2))
-    y1, y2 = (v.clamp(0, height).to(torch.int64) for v in (y1, y2))
-    count = integrals.rectangle_sums(pair_gt, x1, y1, x2, y2)
+    corners = torch.round(boxes)
+    xs = corners[..., 0::2].clamp(0, width).to(torch.int64)  # (..., 2): x1, x2
+    ys = corners[..., 1::2].clamp(0, height).to(torch.int64)  # (..., 2): y1, y2
+    count = integrals.rectangle_sums(pair_gt, xs, ys)
     # IoU > 0 gating as published; empty masks (MOB 0) give 0 rather than 0/0. Every pair
     # is computed and the gated ones discarded by `where`, not selected first: selecting
     # would cost a device-to-host sync (the number of kept pairs) on a GPU.
     gated = (iou > 0) & (pair_mob > 0)
     maiou = (count.to(torch.float32) / pair_mob) / union
-    return torch.where(gated, maiou, torch.zeros_like(maiou))
+    return torch.where(gated, maiou, 0.0)
 
 
 def as_mask_tensor(gt_masks, device: torch.device | str | None = None) -> Tensor:
-    """Convert masks given in any supported form to a (G, H, W) bool tensor on ``device``."""
+    """Convert masks given in any supported form to a (G, H, W) bool tensor on ``device``.
+
+    A bool tensor already on ``device`` is returned as is (no operation at all).
+    """
     if hasattr(gt_masks, "masks") and hasattr(gt_masks, "to_ndarray") and isinstance(
             gt_masks.masks, np.ndarray):  # mmdet BitmapMasks: no rasterising
         gt_masks = gt_masks.masks
@@ -132,10 +239,21 @@ def as_mask_tensor(gt_masks, device: torch.device | str | None = None) -> Tensor
         raise ValueError(f"gt_masks must have shape (G, H, W); got {tuple(gt_masks.shape)}")
     gt_masks = gt_masks.to(device) if device is not None else gt_masks
     if gt_masks.dtype != torch.bool:
-        if gt_masks.is_floating_point() and not bool(torch.isfinite(gt_masks).all()):
-            raise ValueError("gt_masks contains NaN or Inf")
+        if gt_masks.is_floating_point():
+            _check_finite(gt_masks, "gt_masks contains NaN or Inf")
         gt_masks = gt_masks != 0
     return gt_masks
+
+
+def _check_finite(values: Tensor, message: str) -> None:
+    """Raise ``ValueError(message)`` unless every value is finite (see the module doc)."""
+    # x - x is 0 exactly for finite x and NaN for NaN / Inf: the same verdict as isfinite
+    # in half its operations (each one a kernel launch on a GPU).
+    all_finite = ((values - values) == 0).all()
+    if _force_device_side_checks or values.device.type != "cpu":
+        torch._assert_async(all_finite, message)  # no host read: the device asserts
+    elif not bool(all_finite):
+        raise ValueError(message)
 
 
 def _check_boxes(boxes, name: str) -> Tensor:
@@ -147,8 +265,8 @@ def _check_boxes(boxes, name: str) -> Tensor:
         raise ValueError(f"{name} must have shape (N, 4) in x1, y1, x2, y2; "
                          f"got {tuple(boxes.shape)}")
     boxes = boxes[:, :4]
-    if boxes.is_floating_point() and boxes.numel() and not bool(torch.isfinite(boxes).all()):
-        raise ValueError(f"{name} contains NaN or Inf coordinates")
+    if boxes.is_floating_point() and boxes.numel():
+        _check_finite(boxes, f"{name} contains NaN or Inf coordinates")
     return boxes
 
 
@@ -165,15 +283,52 @@ def _overlapping_pairs(gt_bboxes: Tensor, bboxes: Tensor) -> tuple[Tensor, Tenso
 
 
 def _pairwise_iou_and_union(boxes1: Tensor, boxes2: Tensor) -> tuple[Tensor, Tensor]:
-    """IoU and union (floored at 1e-6) of (P, 4) box pairs, with mmdet's float32 formula."""
-    lt = torch.maximum(boxes1[:, :2], boxes2[:, :2])
-    rb = torch.minimum(boxes1[:, 2:], boxes2[:, 2:])
-    wh = (rb - lt).clamp(min=0)
-    inter = wh[:, 0] * wh[:, 1]
-    area1 = (boxes1[:, 2] - boxes1[:, 0]) * (boxes1[:, 3] - boxes1[:, 1])
-    area2 = (boxes2[:, 2] - boxes2[:, 0]) * (boxes2[:, 3] - boxes2[:, 1])
+    """IoU and union (floored at 1e-6) of (..., 4) box pairs, with mmdet's float32 formula.
+
+    Each area is a product of two differences, as mmdet computes it (``prod`` of two
+    factors is that one multiplication).
+    """
+    lt = torch.maximum(boxes1[..., :2], boxes2[..., :2])
+    rb = torch.minimum(boxes1[..., 2:], boxes2[..., 2:])
+    inter = (rb - lt).clamp(min=0).prod(-1)
+    area1 = (boxes1[..., 2:] - boxes1[..., :2]).prod(-1)
+    area2 = (boxes2[..., 2:] - boxes2[..., :2]).prod(-1)
     union = (area1 + area2 - inter).clamp(min=_EPS)
     return inter / union, union
+
+
+class _DenseIntegralImages:
+    """Integral images of G masks over the whole image, built at once.
+
+    ``table[g, i, j]`` (int32, (G, H+1, W+1)) is the number of pixels of mask ``g`` with
+    row < i and column < j: the masks padded with a zero first row and column, then two
+    cumulative sums. A fixed number of operations for any G (the GPU path); memory
+    4 G (H+1) (W+1) bytes.
+    """
+
+    def __init__(self, masks: Tensor):
+        num_gts, height, width = masks.shape
+        self.image_shape = (height, width)
+        padded = torch.nn.functional.pad(masks, (1, 0, 1, 0))
+        self.table = torch.cumsum(padded, 1, dtype=torch.int32).cumsum_(2)
+
+    def pixel_counts(self) -> Tensor:
+        """(G,) number of pixels of each mask."""
+        return self.table[:, -1, -1]
+
+    def rectangle_sums(self, gt: Tensor, xs: Tensor, ys: Tensor) -> Tensor:
+        """Mask pixels of ground truth ``gt`` in rows [y1, y2) x columns [x1, x2).
+
+        ``gt``: int64 index tensor; ``xs``, ``ys``: (..., 2) int64 ``(x1, x2)`` and
+        ``(y1, y2)``, clamped to the image, with ``x1 <= x2`` and ``y1 <= y2`` wherever the
+        result is used; shapes broadcast, the result has the broadcast shape of ``...``.
+        """
+        height, width = self.image_shape
+        stride = width + 1
+        rows = (gt * ((height + 1) * stride))[..., None] + ys * stride  # (..., 2)
+        corners = self.table.view(-1)[rows[..., :, None] + xs[..., None, :]]  # (..., 2, 2)
+        per_row = corners[..., 1] - corners[..., 0]  # (..., 2): [x1, x2) on rows y1, y2
+        return per_row[..., 1] - per_row[..., 0]
 
 
 class _ExtentIntegralImages:
@@ -253,12 +408,15 @@ class _ExtentIntegralImages:
         """(G,) number of pixels of each mask."""
         return self.table.index_select(0, self.offset + (self.hb + 1) * (self.wb + 1) - 1)
 
-    def rectangle_sums(self, gt: Tensor, x1: Tensor, y1: Tensor, x2: Tensor, y2: Tensor) -> Tensor:
-        """Mask pixels of ground truth ``gt[k]`` in rows [y1, y2) x columns [x1, x2).
+    def rectangle_sums(self, gt: Tensor, xs: Tensor, ys: Tensor) -> Tensor:
+        """Mask pixels of ground truth ``gt`` in rows [y1, y2) x columns [x1, x2).
 
-        All arguments are (P,) int64 image coordinates already clamped to the image, with
-        ``x1 <= x2`` and ``y1 <= y2`` (pairs with positive box intersection guarantee it).
+        Arguments as :meth:`_DenseIntegralImages.rectangle_sums`.
         """
+        shape = torch.broadcast_shapes(gt.shape, xs.shape[:-1], ys.shape[:-1])
+        gt = gt.expand(shape).reshape(-1)
+        x1, x2 = (v.expand(shape).reshape(-1) for v in xs.unbind(-1))
+        y1, y2 = (v.expand(shape).reshape(-1) for v in ys.unbind(-1))
         oy, ox, hb, wb = (v.index_select(0, gt) for v in (self.oy, self.ox, self.hb, self.wb))
         x1, x2 = (torch.minimum((x - ox).clamp_(min=0), wb) for x in (x1, x2))
         y1, y2 = (torch.minimum((y - oy).clamp_(min=0), hb) for y in (y1, y2))
@@ -267,4 +425,4 @@ class _ExtentIntegralImages:
         def at(x, y):
             return self.table.index_select(0, base + y * stride + x)
 
-        return at(x2, y2) - at(x2, y1) - at(x1, y2) + at(x1, y1)
+        return (at(x2, y2) - at(x2, y1) - at(x1, y2) + at(x1, y1)).view(shape)

@@ -16,6 +16,8 @@ from mmdet.core import anchor_inside_flags, unmap
 from mmdet.models.builder import HEADS
 from mmdet.models.dense_heads import YOLACTHead
 
+from ...ops.mask_aware_iou import as_mask_tensor
+
 __all__ = ['MaskAwareYOLACTHead']
 
 # Private keys under which per-call data rides in (shallow copies of) the image metas.
@@ -38,8 +40,10 @@ class MaskAwareYOLACTHead(YOLACTHead):
       gt_bboxes_ignore, gt_labels)``, with ``num_level_anchors_inside`` counted as in
       mmdet's ``ATSSHead``;
     * assigners with a truthy ``requires_gt_masks`` attribute also get
-      ``gt_masks=`` the image's (G, H, W) ground-truth masks (whatever :meth:`loss`
-      received, normally a uint8 tensor at the padded input resolution);
+      ``gt_masks=`` the image's (G, H, W) ground-truth masks as a bool tensor on the
+      anchors' device: what :meth:`loss` received, converted there once per image if it
+      is anything else (``MaskAwareYOLACT`` hands bool tensors on the device already, so
+      then nothing is converted or copied);
     * any other assigner (``MaxIoUAssigner`` for the fixed-IoU runs) goes through the
       parent's code unchanged, so its targets are exactly mmdet's.
     """
@@ -72,8 +76,9 @@ class MaskAwareYOLACTHead(YOLACTHead):
                 as ``YOLACTHead.loss``.
             gt_masks (list[Tensor | BaseInstanceMasks] | None): per image, the (G, H, W)
                 binary masks of its G ground truths, at the padded input resolution
-                (``img_metas[i]['pad_shape'][:2]``). Used only if the assigner has
-                ``requires_gt_masks``; ignored otherwise.
+                (``img_metas[i]['pad_shape'][:2]``); best a bool tensor on the device of
+                ``cls_scores``, which is handed to the assigner as it is. Used only if
+                the assigner has ``requires_gt_masks``; ignored otherwise.
 
         Returns:
             tuple(dict[str, list[Tensor]], list[SamplingResult]): as ``YOLACTHead.loss``.
@@ -86,8 +91,9 @@ class MaskAwareYOLACTHead(YOLACTHead):
             if len(gt_masks) != len(img_metas):
                 raise ValueError(f'got gt_masks for {len(gt_masks)} images and img_metas '
                                  f'for {len(img_metas)}')
+            device = cls_scores[0].device
             img_metas = [
-                dict(meta, **{_GT_MASKS_KEY: masks})
+                dict(meta, **{_GT_MASKS_KEY: as_mask_tensor(masks, device=device)})
                 for meta, masks in zip(img_metas, gt_masks)
             ]
         return super().loss(cls_scores, bbox_preds, gt_bboxes, gt_labels, img_metas,
@@ -118,7 +124,9 @@ class MaskAwareYOLACTHead(YOLACTHead):
             list[int]: the count of True flags in each level's slice.
         """
         split_inside_flags = torch.split(inside_flags, num_level_anchors)
-        return [int(flags.sum()) for flags in split_inside_flags]
+        # One device-to-host read for all levels (mmdet's ATSSHead reads each level's
+        # count separately: one sync per level on a GPU). Same integers.
+        return torch.stack([flags.sum() for flags in split_inside_flags]).tolist()
 
     def _get_targets_single(self,
                             flat_anchors,

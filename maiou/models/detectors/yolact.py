@@ -15,25 +15,29 @@ __all__ = ['MaskAwareYOLACT', 'masks_to_padded_tensor', 'drop_degenerate_gts']
 
 
 def masks_to_padded_tensor(masks, pad_shape, device) -> torch.Tensor:
-    """One image's instance masks as a (G, H_pad, W_pad) uint8 tensor.
+    """One image's instance masks as a (G, H_pad, W_pad) bool tensor on ``device``.
+
+    Converted once, where they enter the model: the box head's assigner reads the bool
+    tensor as is, and the segmentation and mask heads get it as 0/1 uint8 through a
+    zero-copy ``view(torch.uint8)`` (what mmdet's YOLACT hands them).
 
     Args:
         masks (BaseInstanceMasks | Tensor | np.ndarray): (G, h, w) binary masks with
             h <= H_pad, w <= W_pad (mmdet's pipelines give h, w = pad_shape already;
             masks at the unpadded image size are zero-padded at the bottom / right,
-            where the image is padded too).
+            where the image is padded too). Non-zero = object.
         pad_shape (tuple): ``img_meta['pad_shape']``; its first two entries are used.
         device (torch.device): where the tensor goes.
 
     Returns:
-        Tensor: (G, H_pad, W_pad) uint8, 1 on the object.
+        Tensor: (G, H_pad, W_pad) bool, True on the object.
     """
     if isinstance(masks, BaseInstanceMasks):
-        tensor = masks.to_tensor(dtype=torch.uint8, device=device)
+        tensor = masks.to_tensor(dtype=torch.bool, device=device)
     elif isinstance(masks, np.ndarray):
-        tensor = torch.as_tensor(masks != 0, dtype=torch.uint8, device=device)
+        tensor = torch.as_tensor(masks != 0, dtype=torch.bool, device=device)
     else:
-        tensor = (masks != 0).to(device=device, dtype=torch.uint8)
+        tensor = (masks != 0).to(device=device)
     pad_h, pad_w = int(pad_shape[0]), int(pad_shape[1])
     height, width = tensor.shape[-2:]
     if height > pad_h or width > pad_w:
@@ -73,10 +77,11 @@ class MaskAwareYOLACT(YOLACT):
 
     Differences from the parent, all in :meth:`forward_train` except the last:
 
-    * the masks are converted to uint8 tensors at the padded input resolution once per
-      image and passed to ``bbox_head.loss(..., gt_masks=...)`` (the maIoU assigner uses
-      them; the head ignores them for other assigners) as well as to the segmentation
-      and mask heads, as the parent does;
+    * the masks are converted once per image to bool tensors on the images' device at
+      the padded input resolution and passed to ``bbox_head.loss(..., gt_masks=...)``
+      (the maIoU assigner uses them as they are; the head ignores them for other
+      assigners), and, viewed as 0/1 uint8 without a copy, to the segmentation and mask
+      heads, as the parent does;
     * ground truths with a zero-width or zero-height box are dropped (see
       :func:`drop_degenerate_gts`);
     * after building, mmcv ``CARAFEPack`` upsamplers (maYOLACT's ``FPN_CARAFE``, which
@@ -127,6 +132,8 @@ class MaskAwareYOLACT(YOLACT):
         gt_bboxes = [bboxes for bboxes, _, _ in kept]
         gt_labels = [labels for _, labels, _ in kept]
         gt_masks = [masks for _, _, masks in kept]
+        # The parent's heads take uint8 masks: the same memory, read as 0/1 bytes.
+        gt_masks_uint8 = [masks.view(torch.uint8) for masks in gt_masks]
 
         # The rest is YOLACT.forward_train (mmdet 2.28.2) plus gt_masks for the box head.
         x = self.extract_feat(img)
@@ -137,12 +144,12 @@ class MaskAwareYOLACT(YOLACT):
             gt_bboxes_ignore=gt_bboxes_ignore, gt_masks=gt_masks)
 
         segm_head_outs = self.segm_head(x[0])
-        loss_segm = self.segm_head.loss(segm_head_outs, gt_masks, gt_labels)
+        loss_segm = self.segm_head.loss(segm_head_outs, gt_masks_uint8, gt_labels)
         losses.update(loss_segm)
 
         mask_pred = self.mask_head(x[0], coeff_pred, gt_bboxes, img_metas,
                                    sampling_results)
-        loss_mask = self.mask_head.loss(mask_pred, gt_masks, gt_bboxes,
+        loss_mask = self.mask_head.loss(mask_pred, gt_masks_uint8, gt_bboxes,
                                         img_metas, sampling_results)
         losses.update(loss_mask)
 
