@@ -56,6 +56,21 @@ CHECKPOINT_DRIVE_IDS = {
     "mayolact_550": "13xdrvp3QvNIBJ1OHGUuxMemEogFHrriF",
 }
 
+# The authors' training logs (Google Drive file ids from the README's "log" links), for the
+# training-curve check of coco-train. maYOLACT-700 has none ("Coming Soon").
+LOG_DRIVE_IDS = {
+    "fixed_400": "1WxebikClTJIaHYxTfw7BUSOS3wZFlOOh",
+    "atss_iou_400": "1R-uHrZtvZ3loei0cP2FN8higOnP2ERgv",
+    "atss_maiou_400": "1nkHcvveQSrVhPzMIsmDjhUZagfbg4NF7",
+    "fixed_550": "1FGR-uxeABGcvX8GSy56vCiowQZWbl5F8",
+    "atss_iou_550": "1MLzwxnKLrYT3rJ17QciOFTEVvMYR2vMY",
+    "atss_maiou_550": "1x1Rqh9CP-XxfU3LKqVfXCe438KtEN8jM",
+    "fixed_700": "17fFPT_40tAFjwbmdlgQrBRfdo4txpc8p",
+    "atss_iou_700": "1QQQhD_47vkYZYEXKCliC9fzJHabaXEpY",
+    "atss_maiou_700": "1YuglESo8gt8fEbDavaCKoPd-gSAVDLs6",
+    "mayolact_550": "1fUA4zyP-glXheWcdIC3zasn8LSKad1v4",
+}
+
 
 def assigner_and_size(run: str) -> tuple[str, int]:
     """('atss_maiou', 550) for 'atss_maiou_550'; ('mayolact', 700) for 'mayolact_700'."""

@@ -3,11 +3,13 @@
     python -m maiou.evaluate CONFIG CHECKPOINT --out DIR [--device cpu|cuda]
         [--speed-images 50] [--warmup 5] [--max-images N] [--cfg-options k=v ...]
 
-Writes ``DIR/results.bbox.json``, ``DIR/results.segm.json`` (COCO results) and
-``DIR/metrics.json``: the 12 COCO numbers and oLRP with its components for boxes and masks,
-images/s at batch 1 (model forward + post-processing, after a warm-up), anchors per image,
-the config, the checkpoint's sha256, package versions and the device. Every file is written
-to a temporary name and renamed, so a killed run leaves no half-written output.
+Writes ``DIR/results.bbox.json``, ``DIR/results.segm.json`` (COCO results),
+``DIR/matches.bbox.npz``, ``DIR/matches.segm.npz`` (the per-image matching, re-weighted by
+the bootstrap: ``maiou.evaluation.matches``) and ``DIR/metrics.json``: the 12 COCO numbers
+and oLRP with its components for boxes and masks, images/s at batch 1 (model forward +
+post-processing, after a warm-up), anchors per image, the config, the checkpoint's sha256,
+package versions and the device. Every file is written to a temporary name and renamed, so
+a killed run leaves no half-written output.
 """
 from __future__ import annotations
 
@@ -105,6 +107,7 @@ def evaluate(config: str, checkpoint: str, out_dir: str, device: str = "cpu",
     import maiou.models  # noqa: F401  (registers our components)
     from maiou.checkpoint import file_digest, load_released_checkpoint
     from maiou.evaluation import coco_metrics
+    from maiou.evaluation.matches import matches_from_cocoeval, save_matches
     from maiou.train import load_config
 
     device = torch.device(device)
@@ -154,7 +157,8 @@ def evaluate(config: str, checkpoint: str, out_dir: str, device: str = "cpu",
     metrics = {}
     for kind in ("bbox", "segm"):
         detections = json.loads((out_dir / f"results.{kind}.json").read_text())
-        scores = coco_metrics(coco_gt, detections, kind)
+        scores, cocoeval = coco_metrics(coco_gt, detections, kind, return_cocoeval=True)
+        save_matches(matches_from_cocoeval(cocoeval), out_dir / f"matches.{kind}.npz")
         scores.pop("timing_s")
         metrics[kind] = scores
 

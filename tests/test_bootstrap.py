@@ -59,19 +59,33 @@ def replicated(gtd, dets, counts):
     return dict(gtd, images=new_imgs, annotations=anns), new_dets
 
 
-@pytest.mark.parametrize("iou_type,seeds", [("bbox", range(20)), ("segm", range(100, 106))])
-def test_weights_one_equal_pycocotools_and_optimal_lrp(iou_type, seeds):
+def with_crowds(gtd):
+    """Every third box a crowd region: detections matched to one are ignored (neither TP nor
+    FP), at some IoU thresholds and not at others."""
+    return dict(gtd, annotations=[dict(a, iscrowd=int(i % 3 == 2))
+                                  for i, a in enumerate(gtd["annotations"])])
+
+
+@pytest.mark.parametrize("iou_type,seeds,crowds", [("bbox", range(20), False),
+                                                   ("bbox", range(20, 35), True),
+                                                   ("segm", range(100, 106), False)])
+def test_weights_one_equal_pycocotools_and_optimal_lrp(iou_type, seeds, crowds):
     # random_case has coarse scores, so ties within and across images are common.
+    ignored = 0
     for seed in seeds:
         gtd, dets = cases.random_case(seed, iou_type == "segm")
+        if crowds:
+            gtd = with_crowds(gtd)
         E = evaluated(gtd, dets, iou_type)
         m = matches_from_cocoeval(E)
+        ignored += int((~m.tp & ~m.fp).sum())
         ones = np.ones(m.num_images)
         assert np.array_equal(weighted_precision(m, ones), E.eval["precision"][:, :, :, 0, -1])
         ap = weighted_ap(m, ones)
         assert (ap is None and E.stats[0] == -1) or ap == E.stats[0], seed
         olrp = optimal_lrp(coco_gt_from_dict(copy.deepcopy(gtd)), copy.deepcopy(dets), iou_type)
         assert weighted_olrp(m, ones) == olrp["oLRP"], seed
+    assert (ignored > 0) == crowds  # the crowd cases do exercise ignored detections
 
 
 @pytest.mark.parametrize("iou_type", ["bbox", "segm"])
@@ -81,6 +95,8 @@ def test_weights_equal_copies_of_images(iou_type):
         gtd, dets = cases.random_case(seed + (100 if iou_type == "segm" else 0),
                                       iou_type == "segm")
         dets = distinct_scores(dets, seed)
+        if iou_type == "bbox" and seed % 2:
+            gtd = with_crowds(gtd)
         m = matches_from_cocoeval(evaluated(gtd, dets, iou_type))
         rng = np.random.default_rng(seed)
         for counts in ([2] + [1] * (m.num_images - 1),        # one image of weight 2

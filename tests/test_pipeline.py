@@ -49,9 +49,9 @@ def dry_run(workdir: Path, *config: str, **kw) -> dict[str, int]:
 def test_embedded_dry_run_lists_every_job(tmp_path):
     counts = dry_run(tmp_path)
     assert counts == {"embedded_dataset": 1, "embedded_backbone": 1, "contact_sheet": 1,
-                      "train": ALL_RUNS, "evaluate": ALL_RUNS, "compile_table": 1,
-                      "plot_results": 1, "ratio_gain": 1, "assignment_picture": 1, "all": 1,
-                      "total": 2 * ALL_RUNS + 8}
+                      "train": ALL_RUNS, "evaluate": ALL_RUNS, "bootstrap": 1,
+                      "compile_table": 1, "plot_results": 1, "ratio_gain": 1,
+                      "assignment_picture": 1, "all": 1, "total": 2 * ALL_RUNS + 9}
 
 
 def test_table_target_builds_only_its_dependencies(tmp_path):
@@ -59,23 +59,53 @@ def test_table_target_builds_only_its_dependencies(tmp_path):
     assert result.returncode == 0, result.stderr
     assert job_counts(result.stdout + result.stderr) == {
         "embedded_dataset": 1, "embedded_backbone": 1, "train": 1, "evaluate": 1,
-        "compile_table": 1, "total": 5}
+        "bootstrap": 1, "compile_table": 1, "total": 6}
 
 
 def test_coco_released_dry_run(tmp_path):
     counts = dry_run(tmp_path, "preset=coco-released")
     # val2017 + annotations (no train2017), ten released checkpoints (no maYOLACT-700).
     assert counts == {"coco_download": 2, "coco_unpack": 2, "download_checkpoint": 10,
-                      "evaluate": 10, "compile_table": 1, "plot_results": 1,
-                      "ratio_gain": 1, "assignment_picture": 1, "all": 1, "total": 29}
+                      "evaluate": 10, "bootstrap": 1, "compile_table": 1, "plot_results": 1,
+                      "ratio_gain": 1, "assignment_picture": 1, "all": 1, "total": 30}
 
 
 def test_coco_train_dry_run(tmp_path):
     counts = dry_run(tmp_path, "preset=coco-train")
+    # The authors' training logs of the ten released runs, for the curve check and figure.
     assert counts == {"coco_download": 3, "coco_unpack": 3, "train": ALL_RUNS,
-                      "evaluate": ALL_RUNS, "compile_table": 1, "plot_results": 1,
-                      "ratio_gain": 1, "assignment_picture": 1, "all": 1,
-                      "total": 2 * ALL_RUNS + 11}
+                      "evaluate": ALL_RUNS, "bootstrap": 1, "compile_table": 1,
+                      "plot_results": 1, "ratio_gain": 1, "assignment_picture": 1,
+                      "download_log": 10, "training_curves": 1, "all": 1,
+                      "total": 2 * ALL_RUNS + 23}
+
+
+def test_coco_train_log_url_override_and_reference(tmp_path):
+    result = snakemake(tmp_path, "-n", "-p", "--config", "preset=coco-train",
+                       "runs=[atss_maiou_550,mayolact_700]",
+                       "log_urls={atss_maiou_550: 'http://127.0.0.1:9/a.log'}")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "--log atss_maiou_550 --log-url http://127.0.0.1:9/a.log" in out
+    # Training names the log for the curve check; maYOLACT-700 has none.
+    assert "MAIOU_REFERENCE_LOG=checkpoints/coco/logs/atss_maiou_550.log" in out
+    assert out.count("MAIOU_REFERENCE_LOG=") == 1
+    assert "--curve-check" in out
+
+
+def test_seeds_train_and_evaluate_every_run_per_seed(tmp_path):
+    result = snakemake(tmp_path, "-n", "-p", "--config", "runs=[atss_iou_400,atss_maiou_400]",
+                       "seeds=[0,1,2]")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout + result.stderr
+    counts = job_counts(out)
+    assert (counts["train"], counts["evaluate"], counts["bootstrap"]) == (6, 6, 1)
+    # Seed 0 keeps the single-seed folders; seeds 1 and 2 get their own, trained with
+    # their seed.
+    assert "work_dirs/embedded/atss_iou_400/final.pth" in out
+    assert "results/embedded/seed2/atss_maiou_400/metrics.json" in out
+    assert re.search(r"--work-dir work_dirs/embedded/seed1/atss_iou_400[\s\\]+--seed 1", out)
+    assert "--seeds 0 1 2" in out  # bootstrap, table and ratio figure pool the seeds
 
 
 @pytest.mark.parametrize("override, named", [
@@ -83,6 +113,9 @@ def test_coco_train_dry_run(tmp_path):
     ("runs=[fixed_550,fixed_999]", "fixed_999"),
     ("preset=coco-everything", "coco-everything"),
     ("threads_per_run=0", "threads_per_run"),
+    ("bootstrap_resamples=5", "bootstrap_resamples"),
+    ("seeds=[0,-1]", "seeds"),
+    ("log_urls={fixed_999: 'http://x/y.log'}", "log_urls"),
 ])
 def test_schema_rejects_bad_config(tmp_path, override, named):
     result = snakemake(tmp_path, "-n", "--config", override)
@@ -122,6 +155,10 @@ def test_embedded_end_to_end(tmp_path):
 
     md = (work / "results/table.md").read_text()
     assert "Embedded mini-benchmark" in md and "runs with results: 2 of 2" in md
+    # The maIoU-vs-IoU comparison carries its bootstrap interval.
+    cmp_row = next(line for line in md.splitlines()
+                   if "ATSS w. maIoU − ATSS w. IoU" in line)
+    assert re.search(r"[+-]\d+\.\d \[[+-]\d+\.\d, [+-]\d+\.\d\] \| (yes|no)", cmp_row), cmp_row
     rows = list(csv.DictReader((work / "results/table.csv").open()))
     assert [r["run"] for r in rows] == ["atss_iou_550", "atss_maiou_550"]
     for row in rows:
@@ -148,8 +185,8 @@ def test_embedded_end_to_end(tmp_path):
     with (repo / "configs/embedded/atss_iou_550.py").open("a") as f:
         f.write("\n# edited by test_pipeline\n")
     assert dry_run(work, *SMOKE, snakefile=snakefile) == {
-        "train": 1, "evaluate": 1, "compile_table": 1, "plot_results": 1, "ratio_gain": 1,
-        "all": 1, "total": 6}
+        "train": 1, "evaluate": 1, "bootstrap": 1, "compile_table": 1, "plot_results": 1,
+        "ratio_gain": 1, "all": 1, "total": 7}
     result = snakemake(work, "-n", "--config", *SMOKE, snakefile=snakefile)
     assert "wildcards: run=atss_iou_550" in result.stdout
     assert "run=atss_maiou_550" not in result.stdout

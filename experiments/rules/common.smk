@@ -4,6 +4,9 @@ import re
 import shlex
 import sys
 
+sys.path.insert(0, os.path.join(REPO, "experiments"))
+from seeds import run_key, split_key  # noqa: E402  (where each training seed's run lives)
+
 # PY (and REPO) are used directly in shell commands: which interpreter runs a step is not
 # a parameter of its results, so it is not a `params` entry (no re-runs when it moves).
 PY = sys.executable  # the interpreter running snakemake (the project venv), not PATH's
@@ -14,6 +17,18 @@ if PRESET == "coco-released" and "mayolact_700" in config["runs"]:
     # The authors never released maYOLACT-700 ("Coming Soon" in their README).
     print("note: coco-released skips mayolact_700 (no released checkpoint)", file=sys.stderr)
 RUNS = [r for r in config["runs"] if not (PRESET == "coco-released" and r == "mayolact_700")]
+
+# Training seeds. Seed 0's runs live where single-seed runs always did (<root>/<run>),
+# seed s's under <root>/seed<s>/<run> (experiments/seeds.py); the `run` wildcard below is
+# such a run key. The released checkpoints are one model per run: one "seed".
+SEEDS = [int(s) for s in config.get("seeds", [0])]  # the command line gives strings
+if len(set(SEEDS)) < len(SEEDS):
+    raise ValueError(f"config key 'seeds': {config['seeds']} names a seed twice")
+if PRESET == "coco-released" and SEEDS != [0]:
+    print("note: coco-released evaluates the released checkpoints once; seeds ignored",
+          file=sys.stderr)
+    SEEDS = [0]
+RUN_KEYS = [run_key(r, s) for s in SEEDS for r in RUNS]
 
 DATA_ROOT = (config.get("data_root") or
              ("data/embedded" if PRESET == "embedded" else "data/coco")).rstrip("/")
@@ -33,6 +48,7 @@ FIGURES = [f"{REPORTS}/ap_olrp_vs_size.png", f"{REPORTS}/speed_accuracy.png",
 RATIO_RUNS = [run for size in (400, 550, 700)
               if f"atss_iou_{size}" in RUNS and f"atss_maiou_{size}" in RUNS
               for run in (f"atss_iou_{size}", f"atss_maiou_{size}")]
+RATIO_KEYS = [run_key(r, s) for s in SEEDS for r in RATIO_RUNS]
 if RATIO_RUNS:
     FIGURES.append(f"{REPORTS}/ap_gain_by_mask_box_ratio.png")
 if PRESET == "embedded":
@@ -41,14 +57,16 @@ if PRESET == "embedded":
 # The configs read their dataset root from these variables (configs/*/_base_/datasets).
 DATA_ENV = ("MAIOU_EMBEDDED_ROOT" if PRESET == "embedded" else "MAIOU_COCO_ROOT") + "=" + \
     shlex.quote(DATA_ROOT)
-RUN_WILDCARD = "|".join(map(re.escape, RUNS)) or "no-run"
+RUN_WILDCARD = ("(?:seed[1-9][0-9]*/)?(?:" + "|".join(map(re.escape, RUNS)) + ")"
+                if RUNS else "no-run")
 
 wildcard_constraints:
     run=RUN_WILDCARD,
 
 
-def run_config(run):
-    return f"{REPO}/configs/{CFG_DIR}/{run}.py"
+def run_config(key):
+    """The config file of a run key ('atss_iou_400' or 'seed2/atss_iou_400')."""
+    return f"{REPO}/configs/{CFG_DIR}/{split_key(key)[0]}.py"
 
 
 _BASE_REF = re.compile(r"""['"]([.]{1,2}/[^'"]+?\.py)['"]""")
@@ -68,8 +86,9 @@ def config_files(run):
     return seen
 
 
-def train_options(run):
+def train_options(key):
     """--cfg-options for the training command (embedded smoke-test knobs), as one string."""
+    run = split_key(key)[0]
     if PRESET != "embedded":
         return ""
     opts = []
