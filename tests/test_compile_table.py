@@ -186,3 +186,8 @@ def test_seeds_give_mean_and_sd(tmp_path):
     assert compile_table.main(["--preset", "coco-released", "--results", str(tmp_path / "results"),
                                "--runs", "fixed_550", "--md", str(md), "--csv", str(csv_path)]) == 0
     assert _row(md.read_text(), "550")[1] == "28.5 / 30.0 / +1.5"
+
+
+def test_interval_cell_never_shows_minus_zero():
+    cell = compile_table._interval_cell({"delta": -0.0004, "lo": -0.0003, "hi": 0.012})
+    assert cell == "+0.0 [+0.0, +1.2]"

@@ -231,12 +231,17 @@ def _distinct(metrics: dict, get) -> str:
     return "; ".join(map(str, values)) if values else DASH
 
 
+def _signed(points: float) -> str:
+    """+1.2 / -0.4; a value that rounds to zero is "+0.0", never "-0.0"."""
+    return f"{points:+.1f}" if round(points, 1) != 0 else "+0.0"
+
+
 def _interval_cell(c: dict) -> str:
     if c.get("delta") is None:
         return DASH
     lo, hi = _pts(c.get("lo")), _pts(c.get("hi"))
-    ci = DASH if lo is None else f"[{lo:+.1f}, {hi:+.1f}]"
-    return f"{fmt(_pts(c['delta']), signed=True)} {ci}"
+    ci = DASH if lo is None else f"[{_signed(lo)}, {_signed(hi)}]"
+    return f"{_signed(_pts(c['delta']))} {ci}"
 
 
 def render_comparisons(preset: str, boot: dict) -> list[str]:
