@@ -245,3 +245,16 @@ def test_download_log_checks_it_is_a_log(runs, tmp_path):
         assert not (tmp_path / "bad/atss_iou_400.log.part").exists()
     finally:
         server.shutdown()
+
+
+def test_coco_configs_enable_the_check_when_the_pipeline_names_a_log(monkeypatch):
+    from maiou.train import load_config
+
+    monkeypatch.setenv("MAIOU_REFERENCE_LOG", "checkpoints/coco/logs/atss_maiou_550.log")
+    hooks = load_config(str(ROOT / "configs/coco/atss_maiou_550.py")).custom_hooks
+    assert dict(type="TrainingCurveCheckHook", tolerance=0.10,
+                reference="checkpoints/coco/logs/atss_maiou_550.log") in hooks
+    monkeypatch.delenv("MAIOU_REFERENCE_LOG")
+    hooks = load_config(str(ROOT / "configs/coco/atss_maiou_550.py")).custom_hooks
+    assert dict(type="TrainingCurveCheckHook", tolerance=0.10, reference=None) in hooks
+    assert TrainingCurveCheckHook(reference=None).reference is None  # off: a no-op hook
