@@ -22,6 +22,7 @@ validate(config, os.path.join(REPO, "experiments/config/schema.yaml"))
 
 include: "experiments/rules/common.smk"
 include: "experiments/rules/data.smk"
+include: "experiments/rules/curves.smk"
 include: "experiments/rules/train.smk"
 include: "experiments/rules/evaluate.smk"
 include: "experiments/rules/report.smk"

@@ -3,11 +3,13 @@
     python -m maiou.evaluate CONFIG CHECKPOINT --out DIR [--device cpu|cuda]
         [--speed-images 50] [--warmup 5] [--max-images N] [--cfg-options k=v ...]
 
-Writes ``DIR/results.bbox.json``, ``DIR/results.segm.json`` (COCO results) and
-``DIR/metrics.json``: the 12 COCO numbers and oLRP with its components for boxes and masks,
-images/s at batch 1 (model forward + post-processing, after a warm-up), anchors per image,
-the config, the checkpoint's sha256, package versions and the device. Every file is written
-to a temporary name and renamed, so a killed run leaves no half-written output.
+Writes ``DIR/results.bbox.json``, ``DIR/results.segm.json`` (COCO results),
+``DIR/matches.bbox.npz``, ``DIR/matches.segm.npz`` (the per-image matching, re-weighted by
+the bootstrap: ``maiou.evaluation.matches``) and ``DIR/metrics.json``: the 12 COCO numbers
+and oLRP with its components for boxes and masks, images/s at batch 1 (model forward +
+post-processing, after a warm-up), anchors per image, the config, the checkpoint's sha256,
+package versions and the device. Every file is written to a temporary name and renamed, so
+a killed run leaves no half-written output.
 """
 from __future__ import annotations
 
@@ -148,6 +150,7 @@ def score(dataset, num_images: int, out_dir: Path) -> dict:
     """COCO AP and oLRP of ``out_dir``'s results on the first ``num_images`` images:
     ``{"bbox": {...}, "segm": {...}}``."""
     from maiou.evaluation import coco_metrics
+    from maiou.evaluation.matches import matches_from_cocoeval, save_matches
 
     coco_gt = dataset.coco
     if num_images < len(dataset):
@@ -155,7 +158,8 @@ def score(dataset, num_images: int, out_dir: Path) -> dict:
     metrics = {}
     for kind in ("bbox", "segm"):
         detections = json.loads((out_dir / f"results.{kind}.json").read_text())
-        scores = coco_metrics(coco_gt, detections, kind)
+        scores, cocoeval = coco_metrics(coco_gt, detections, kind, return_cocoeval=True)
+        save_matches(matches_from_cocoeval(cocoeval), out_dir / f"matches.{kind}.npz")
         scores.pop("timing_s")
         metrics[kind] = scores
     return metrics

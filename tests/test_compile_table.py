@@ -107,3 +107,78 @@ def test_unreadable_metrics_counts_as_missing(results):
     (results / "results/atss_iou_550/metrics.json").write_text("{truncated")
     md, _ = _compile(results)
     assert _row(md, "550")[3] == "29.3 / — / —"
+
+
+def _bootstrap_record():
+    ci = {"value": 0.30, "lo": 0.28, "hi": 0.32}
+    return {"resamples": 1000, "seed": 0, "confidence": 0.95, "training_seeds": [0],
+            "images_per_seed": [300],
+            "runs": {"fixed_550": {"segm_AP": ci, "bbox_AP": ci, "segm_oLRP": ci},
+                     "atss_maiou_550": {"segm_AP": ci, "bbox_AP": ci, "segm_oLRP": ci}},
+            "pairs": [{"a": "fixed_550", "b": "atss_iou_550",
+                       "segm_AP": {"delta": 0.021, "lo": 0.008, "hi": 0.034, "excludes_0": True},
+                       "bbox_AP": {"delta": -0.004, "lo": -0.012, "hi": 0.005,
+                                   "excludes_0": False},
+                       "segm_oLRP": {"delta": None, "lo": None, "hi": None,
+                                     "excludes_0": None}}]}
+
+
+def test_bootstrap_comparisons_in_markdown_and_csv(results):
+    path = results / "bootstrap.json"
+    path.write_text(json.dumps(_bootstrap_record()))
+    md, csv_path = results / "out/table.md", results / "out/table.csv"
+    assert compile_table.main(["--preset", "embedded", "--results", str(results / "results"),
+                               "--bootstrap", str(path), "--md", str(md),
+                               "--csv", str(csv_path)]) == 0
+    text = md.read_text()
+    row = _row(text, "550 (embedded 128 px)")  # first match: the paper-layout table
+    assert row[1] == "28.5 / 30.1 / +1.6"
+    cmp_row = next(line for line in text.splitlines() if "ATSS w. IoU − Fixed IoU" in line)
+    cells = [c.strip() for c in cmp_row.strip().strip("|").split("|")]
+    assert cells[2:] == ["+2.1 [+0.8, +3.4]", "yes", "-0.4 [-1.2, +0.5]", "no", "—", "—"]
+    assert "1000 paired resamples" in text and "300 images" in text
+    rows = {r["run"]: r for r in csv.DictReader(csv_path.open())}
+    iou = rows["atss_iou_550"]
+    assert iou["compared_to"] == "fixed_550"
+    assert float(iou["cmp_delta_segm_AP"]) == pytest.approx(2.1)
+    assert float(iou["cmp_lo_segm_AP"]) == pytest.approx(0.8)
+    assert iou["cmp_excludes_0_segm_AP"] == "True" and iou["cmp_excludes_0_bbox_AP"] == "False"
+    assert float(rows["fixed_550"]["segm_AP_lo"]) == pytest.approx(28.0)
+    assert rows["fixed_550"]["compared_to"] == ""
+
+
+def test_bad_bootstrap_file_is_one_clear_error(results, capsys):
+    path = results / "bootstrap.json"
+    path.write_text("[1, 2]")
+    status = compile_table.main(["--preset", "embedded", "--results", str(results / "results"),
+                                 "--bootstrap", str(path), "--md", str(results / "t.md"),
+                                 "--csv", str(results / "t.csv")])
+    err = capsys.readouterr().err
+    assert status != 0 and len(err.splitlines()) == 1
+    assert "compile_table: error:" in err and "bootstrap.json: not a bootstrap record" in err
+
+
+def test_seeds_give_mean_and_sd(tmp_path):
+    # Seed 0 in results/<run>, seeds 1 and 2 in results/seed<s>/<run>.
+    for seed, ap in ((0, 0.30), (1, 0.32), (2, 0.34)):
+        folder = tmp_path / "results" / ("" if seed == 0 else f"seed{seed}") / "fixed_550"
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text(json.dumps(_metrics(ap, 0.70 + ap / 10)))
+    md, csv_path = tmp_path / "t.md", tmp_path / "t.csv"
+    assert compile_table.main(["--preset", "coco-released", "--results", str(tmp_path / "results"),
+                               "--runs", "fixed_550", "--seeds", "0", "1", "2",
+                               "--md", str(md), "--csv", str(csv_path)]) == 0
+    text = md.read_text()
+    assert _row(text, "550")[1] == "28.5 / 32.0 ± 2.0 / +3.5"   # mean 32.0, sd 2.0
+    assert "Training seeds: 0, 1, 2" in text
+    row = next(csv.DictReader(csv_path.open()))
+    assert row["seeds"] == "3" and float(row["segm_AP_sd"]) == pytest.approx(2.0)
+    # Only seed 0 asked: the single-seed numbers, no ±.
+    assert compile_table.main(["--preset", "coco-released", "--results", str(tmp_path / "results"),
+                               "--runs", "fixed_550", "--md", str(md), "--csv", str(csv_path)]) == 0
+    assert _row(md.read_text(), "550")[1] == "28.5 / 30.0 / +1.5"
+
+
+def test_interval_cell_never_shows_minus_zero():
+    cell = compile_table._interval_cell({"delta": -0.0004, "lo": -0.0003, "hi": 0.012})
+    assert cell == "+0.0 [+0.0, +1.2]"

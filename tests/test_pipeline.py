@@ -52,9 +52,9 @@ def dry_run(workdir: Path, *config: str, **kw) -> dict[str, int]:
 def test_embedded_dry_run_lists_every_job(tmp_path):
     counts = dry_run(tmp_path)
     assert counts == {"embedded_dataset": 1, "embedded_backbone": 1, "contact_sheet": 1,
-                      "train": ALL_RUNS, "evaluate": ALL_RUNS, "compile_table": 1,
-                      "plot_results": 1, "ratio_gain": 1, "assignment_picture": 1, "all": 1,
-                      "total": 2 * ALL_RUNS + 8}
+                      "train": ALL_RUNS, "evaluate": ALL_RUNS, "bootstrap": 1,
+                      "compile_table": 1, "plot_results": 1, "ratio_gain": 1,
+                      "assignment_picture": 1, "all": 1, "total": 2 * ALL_RUNS + 9}
 
 
 def test_table_target_builds_only_its_dependencies(tmp_path):
@@ -62,7 +62,7 @@ def test_table_target_builds_only_its_dependencies(tmp_path):
     assert result.returncode == 0, result.stderr
     assert job_counts(result.stdout + result.stderr) == {
         "embedded_dataset": 1, "embedded_backbone": 1, "train": 1, "evaluate": 1,
-        "compile_table": 1, "total": 5}
+        "bootstrap": 1, "compile_table": 1, "total": 6}
 
 
 def test_coco_released_dry_run(tmp_path):
@@ -70,17 +70,47 @@ def test_coco_released_dry_run(tmp_path):
     # val2017 + annotations (no train2017), the released checkpoints (no maYOLACT-700).
     assert RELEASED == ALL_RUNS - 1
     assert counts == {"coco_download": 2, "coco_unpack": 2, "download_checkpoint": RELEASED,
-                      "evaluate": RELEASED, "compile_table": 1, "plot_results": 1,
-                      "ratio_gain": 1, "assignment_picture": 1, "all": 1,
-                      "total": 2 * RELEASED + 9}
+                      "evaluate": RELEASED, "bootstrap": 1, "compile_table": 1,
+                      "plot_results": 1, "ratio_gain": 1, "assignment_picture": 1, "all": 1,
+                      "total": 2 * RELEASED + 10}
 
 
 def test_coco_train_dry_run(tmp_path):
     counts = dry_run(tmp_path, "preset=coco-train")
+    # The authors' training logs of the ten released runs, for the curve check and figure.
     assert counts == {"coco_download": 3, "coco_unpack": 3, "train": ALL_RUNS,
-                      "evaluate": ALL_RUNS, "compile_table": 1, "plot_results": 1,
-                      "ratio_gain": 1, "assignment_picture": 1, "all": 1,
-                      "total": 2 * ALL_RUNS + 11}
+                      "evaluate": ALL_RUNS, "bootstrap": 1, "compile_table": 1,
+                      "plot_results": 1, "ratio_gain": 1, "assignment_picture": 1,
+                      "download_log": 10, "training_curves": 1, "all": 1,
+                      "total": 2 * ALL_RUNS + 23}
+
+
+def test_coco_train_log_url_override_and_reference(tmp_path):
+    result = snakemake(tmp_path, "-n", "-p", "--config", "preset=coco-train",
+                       "runs=[atss_maiou_550,mayolact_700]",
+                       "log_urls={atss_maiou_550: 'http://127.0.0.1:9/a.log'}")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "--log atss_maiou_550 --log-url http://127.0.0.1:9/a.log" in out
+    # Training names the log for the curve check; maYOLACT-700 has none.
+    assert "MAIOU_REFERENCE_LOG=checkpoints/coco/logs/atss_maiou_550.log" in out
+    assert out.count("MAIOU_REFERENCE_LOG=") == 1
+    assert "--curve-check" in out
+
+
+def test_seeds_train_and_evaluate_every_run_per_seed(tmp_path):
+    result = snakemake(tmp_path, "-n", "-p", "--config", "runs=[atss_iou_400,atss_maiou_400]",
+                       "seeds=[0,1,2]")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout + result.stderr
+    counts = job_counts(out)
+    assert (counts["train"], counts["evaluate"], counts["bootstrap"]) == (6, 6, 1)
+    # Seed 0 keeps the single-seed folders; seeds 1 and 2 get their own, trained with
+    # their seed.
+    assert "work_dirs/embedded/atss_iou_400/final.pth" in out
+    assert "results/embedded/seed2/atss_maiou_400/metrics.json" in out
+    assert re.search(r"--work-dir work_dirs/embedded/seed1/atss_iou_400[\s\\]+--seed 1", out)
+    assert "--seeds 0 1 2" in out  # bootstrap, table and ratio figure pool the seeds
 
 
 @pytest.mark.parametrize("override, named", [
@@ -88,6 +118,9 @@ def test_coco_train_dry_run(tmp_path):
     ("runs=fixed_999", "fixed_999"),
     ("preset=coco-everything", "coco-everything"),
     ("threads_per_run=0", "threads_per_run"),
+    ("bootstrap_resamples=5", "bootstrap_resamples"),
+    ("seeds=[0,-1]", "seeds"),
+    ("log_urls={fixed_550: 'ftp://x/y.log'}", "log_urls"),
 ])
 def test_schema_rejects_bad_config(tmp_path, override, named):
     result = snakemake(tmp_path, "-n", "--config", override)
@@ -96,12 +129,16 @@ def test_schema_rejects_bad_config(tmp_path, override, named):
     assert "ValidationError" in message and named in message, message
 
 
-def test_unknown_run_is_named_with_the_valid_ones(tmp_path):
-    result = snakemake(tmp_path, "-n", "--config", "runs=[fixed_550,fixed_999]")
+@pytest.mark.parametrize("key, override", [
+    ("runs", "runs=[fixed_550,fixed_999]"),
+    ("log_urls", "log_urls={fixed_999: 'http://x/y.log'}"),
+])
+def test_unknown_run_is_named_with_the_valid_ones(tmp_path, key, override):
+    result = snakemake(tmp_path, "-n", "--config", override)
     assert result.returncode != 0
     message = result.stdout + result.stderr
     line = next(line for line in message.splitlines() if "unknown run fixed_999" in line)
-    assert "config 'runs'" in line and all(name in line for name in registry.NAMES), message
+    assert f"config '{key}'" in line and all(name in line for name in registry.NAMES), message
 
 
 def test_runs_default_to_the_registry(tmp_path):
@@ -140,6 +177,10 @@ def test_embedded_end_to_end(tmp_path):
 
     md = (work / "results/table.md").read_text()
     assert "Embedded mini-benchmark" in md and "runs with results: 2 of 2" in md
+    # The maIoU-vs-IoU comparison carries its bootstrap interval.
+    cmp_row = next(line for line in md.splitlines()
+                   if "ATSS w. maIoU − ATSS w. IoU" in line)
+    assert re.search(r"[+-]\d+\.\d \[[+-]\d+\.\d, [+-]\d+\.\d\] \| (yes|no)", cmp_row), cmp_row
     rows = list(csv.DictReader((work / "results/table.csv").open()))
     assert [r["run"] for r in rows] == ["atss_iou_550", "atss_maiou_550"]
     for row in rows:
@@ -166,8 +207,8 @@ def test_embedded_end_to_end(tmp_path):
     with (repo / "configs/embedded/atss_iou_550.py").open("a") as f:
         f.write("\n# edited by test_pipeline\n")
     assert dry_run(work, *SMOKE, snakefile=snakefile) == {
-        "train": 1, "evaluate": 1, "compile_table": 1, "plot_results": 1, "ratio_gain": 1,
-        "all": 1, "total": 6}
+        "train": 1, "evaluate": 1, "bootstrap": 1, "compile_table": 1, "plot_results": 1,
+        "ratio_gain": 1, "all": 1, "total": 7}
     result = snakemake(work, "-n", "--config", *SMOKE, snakefile=snakefile)
     assert "wildcards: run=atss_iou_550" in result.stdout
     assert "run=atss_maiou_550" not in result.stdout

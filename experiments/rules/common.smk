@@ -5,6 +5,7 @@ import re
 import shlex
 import sys
 
+from experiments.seeds import run_key, split_key  # where each training seed's run lives
 from maiou import runs as registry
 
 # PY (and REPO) are used directly in shell commands: which interpreter runs a step is not
@@ -26,6 +27,18 @@ if UNRELEASED:
           file=sys.stderr)
 RUNS = [r for r in REQUESTED if r not in UNRELEASED]
 
+# Training seeds. Seed 0's runs live where single-seed runs always did (<root>/<run>),
+# seed s's under <root>/seed<s>/<run> (experiments/seeds.py); the `run` wildcard below is
+# such a run key. The released checkpoints are one model per run: one "seed".
+SEEDS = [int(s) for s in config.get("seeds", [0])]  # the command line gives strings
+if len(set(SEEDS)) < len(SEEDS):
+    raise ValueError(f"config key 'seeds': {config['seeds']} names a seed twice")
+if PRESET == "coco-released" and SEEDS != [0]:
+    print("note: coco-released evaluates the released checkpoints once; seeds ignored",
+          file=sys.stderr)
+    SEEDS = [0]
+RUN_KEYS = [run_key(r, s) for s in SEEDS for r in RUNS]
+
 DATA_ROOT = (config.get("data_root") or
              ("data/embedded" if PRESET == "embedded" else "data/coco")).rstrip("/")
 WORK = f"{config.get('work_root', 'work_dirs')}/{PRESET}"
@@ -42,6 +55,7 @@ FIGURES = [f"{REPORTS}/ap_olrp_vs_size.png", f"{REPORTS}/speed_accuracy.png",
 # Runs compared per mask-over-box-ratio bin: ATSS w. IoU and w. maIoU at every size that
 # has both among RUNS.
 RATIO_RUNS = [run for pair in registry.ratio_pairs(RUNS) for run in pair]
+RATIO_KEYS = [run_key(r, s) for s in SEEDS for r in RATIO_RUNS]
 if RATIO_RUNS:
     FIGURES.append(f"{REPORTS}/ap_gain_by_mask_box_ratio.png")
 if PRESET == "embedded":
@@ -50,14 +64,16 @@ if PRESET == "embedded":
 # The configs read their dataset root from these variables (configs/*/_base_/datasets).
 DATA_ENV = ("MAIOU_EMBEDDED_ROOT" if PRESET == "embedded" else "MAIOU_COCO_ROOT") + "=" + \
     shlex.quote(DATA_ROOT)
-RUN_WILDCARD = "|".join(map(re.escape, RUNS)) or "no-run"
+RUN_WILDCARD = ("(?:seed[1-9][0-9]*/)?(?:" + "|".join(map(re.escape, RUNS)) + ")"
+                if RUNS else "no-run")
 
 wildcard_constraints:
     run=RUN_WILDCARD,
 
 
-def run_config(run):
-    return f"{REPO}/{registry.get(run).config(CFG_DIR)}"
+def run_config(key):
+    """The config file of a run key ('atss_iou_400' or 'seed2/atss_iou_400')."""
+    return f"{REPO}/{registry.get(split_key(key)[0]).config(CFG_DIR)}"
 
 
 def script(name):
@@ -92,8 +108,9 @@ def config_files(run):
     return seen
 
 
-def train_options(run):
+def train_options(key):
     """--cfg-options for the training command (embedded smoke-test knobs), as one string."""
+    run = split_key(key)[0]
     if PRESET != "embedded":
         return ""
     opts = []

@@ -10,6 +10,9 @@ rule evaluate:
         metrics=f"{RESULTS}/{{run}}/metrics.json",
         bbox=f"{RESULTS}/{{run}}/results.bbox.json",
         segm=f"{RESULTS}/{{run}}/results.segm.json",
+        # The per-image matching, re-weighted by the bootstrap (rule bootstrap).
+        matches_bbox=f"{RESULTS}/{{run}}/matches.bbox.npz",
+        matches_segm=f"{RESULTS}/{{run}}/matches.segm.npz",
     params:
         config=lambda wc: run_config(wc.run),
         out=lambda wc: f"{RESULTS}/{wc.run}",

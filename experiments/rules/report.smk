@@ -2,12 +2,40 @@
 # by mask-over-box ratio, positive anchors under IoU vs maIoU) and (embedded) the dataset
 # contact sheet.
 
-METRICS = [f"{RESULTS}/{run}/metrics.json" for run in RUNS]
+METRICS = [f"{RESULTS}/{key}/metrics.json" for key in RUN_KEYS]
+BOOTSTRAP = f"{RESULTS}/bootstrap.json"
+
+
+rule bootstrap:
+    # Paired bootstrap over the val images: intervals per run and for the table's
+    # comparisons (maiou/evaluation/bootstrap.py), read by the table and the size figure.
+    input:
+        matches=[f"{RESULTS}/{key}/matches.{kind}.npz" for key in RUN_KEYS
+                 for kind in ("segm", "bbox")],
+        script=script("bootstrap_runs"),
+    output:
+        BOOTSTRAP,
+    params:
+        runs=RUNS,
+        results=RESULTS,
+        seeds=SEEDS,
+        resamples=config["bootstrap_resamples"],
+        seed=config["bootstrap_seed"],
+    log:
+        f"{LOGS}/report/bootstrap.log",
+    benchmark:
+        f"{BENCH}/report/bootstrap.tsv"
+    shell:
+        "{PY} -m experiments.scripts.bootstrap_runs --results {params.results:q}"
+        " --runs {params.runs} --seeds {params.seeds} --resamples {params.resamples} --seed {params.seed}"
+        " --out {output:q} > {log} 2>&1"
 
 
 rule compile_table:
     input:
         metrics=METRICS,
+        bootstrap=BOOTSTRAP,
+        curve_check=CURVE_CHECK if PRESET == "coco-train" else [],
         script=script("compile_table"),
         registry=REGISTRY,
     output:
@@ -15,19 +43,23 @@ rule compile_table:
         csv=TABLE_CSV,
     params:
         runs=RUNS,
+        seeds=SEEDS,
         preset=PRESET,
         results=RESULTS,
+        curve_check=f"--curve-check {shlex.quote(CURVE_CHECK)}" if PRESET == "coco-train" else "",
     log:
         f"{LOGS}/report/compile_table.log",
     shell:
         "{PY} -m experiments.scripts.compile_table --preset {params.preset}"
-        " --results {params.results:q} --runs {params.runs}"
+        " --results {params.results:q} --runs {params.runs} --seeds {params.seeds}"
+        " {params.curve_check} --bootstrap {input.bootstrap:q}"
         " --md {output.md} --csv {output.csv} > {log} 2>&1"
 
 
 rule plot_results:
     input:
         metrics=METRICS,
+        bootstrap=BOOTSTRAP,
         script=script("plot_results"),
         registry=REGISTRY,
     output:
@@ -42,14 +74,15 @@ rule plot_results:
         f"{LOGS}/report/plot_results.log",
     shell:
         "MPLBACKEND=Agg {PY} -m experiments.scripts.plot_results --preset {params.preset}"
-        " --results {params.results:q} --runs {params.runs} --out-dir {params.out_dir:q}"
+        " --results {params.results:q} --runs {params.runs} --bootstrap {input.bootstrap:q}"
+        " --out-dir {params.out_dir:q}"
         " > {log} 2>&1"
 
 
 rule ratio_gain:
     input:
-        metrics=[f"{RESULTS}/{run}/metrics.json" for run in RATIO_RUNS],
-        segm=[f"{RESULTS}/{run}/results.segm.json" for run in RATIO_RUNS],
+        metrics=[f"{RESULTS}/{key}/metrics.json" for key in RATIO_KEYS],
+        segm=[f"{RESULTS}/{key}/results.segm.json" for key in RATIO_KEYS],
         script=script("plot_ratio_gain"),
         plots=script("plot_results"),
     output:
@@ -57,13 +90,17 @@ rule ratio_gain:
         csv=f"{REPORTS}/ap_gain_by_mask_box_ratio.csv",
     params:
         runs=RATIO_RUNS,
+        seeds=SEEDS,
         preset=PRESET,
         results=RESULTS,
+        resamples=config["bootstrap_resamples"],
+        seed=config["bootstrap_seed"],
     log:
         f"{LOGS}/report/ratio_gain.log",
     shell:
         "MPLBACKEND=Agg {PY} -m experiments.scripts.plot_ratio_gain --preset {params.preset}"
-        " --results {params.results:q} --runs {params.runs} --out {output.png:q} > {log} 2>&1"
+        " --results {params.results:q} --runs {params.runs} --seeds {params.seeds}"
+        " --resamples {params.resamples} --seed {params.seed} --out {output.png:q} > {log} 2>&1"
 
 
 rule assignment_picture:

@@ -16,6 +16,8 @@ if PRESET in ("embedded", "coco-train"):
             dataset=DATASET_MARKER,
             configs=lambda wc: config_files(wc.run),
             backbone=PRETRAINED_BACKBONE,
+            # coco-train: the authors' log the per-epoch curve check compares with.
+            reference=lambda wc: reference_log(wc.run),
         output:
             f"{WORK}/{{run}}/final.pth",
         params:
@@ -23,8 +25,11 @@ if PRESET in ("embedded", "coco-train"):
             work_dir=lambda wc: f"{WORK}/{wc.run}",
             options=lambda wc: train_options(wc.run),
             validate="" if config.get("validate_during_training") else "--no-validate",
-            seed=config["seed"],
-            data_env=DATA_ENV,
+            seed=lambda wc: split_key(wc.run)[1],  # the training seed of this run key
+            # coco-train also names the authors' log for the curve check (default_runtime.py).
+            data_env=lambda wc: DATA_ENV + "".join(
+                f" MAIOU_REFERENCE_LOG={shlex.quote(ref)}"
+                for ref in [reference_log(wc.run)] if ref),
             launch=(f"-m torch.distributed.run --nproc_per_node={config.get('gpus_per_run', 1)}"
                     " -m maiou.train" if PRESET == "coco-train" and config.get("gpus_per_run", 1) > 1
                     else "-m maiou.train"),

@@ -1,16 +1,26 @@
 """Compile the runs' metrics.json into the paper's table (markdown) and a CSV.
 
     python -m experiments.scripts.compile_table --preset embedded --results results/embedded \
-        [--runs RUN ...] --md results/table.md --csv results/table.csv
+        [--runs RUN ...] [--bootstrap results/embedded/bootstrap.json] \
+        --md results/table.md --csv results/table.csv
 
 Markdown: a header (preset, device, software versions, date), then
   1. mask AP / mask oLRP by image size (rows) and assigner (columns): paper / ours / Δ,
      Δ = ours - paper in points, everything in %;
   2. box AP, AP50/75/S/M/L, box oLRP and its components, fps, anchors per image, per run;
   3. mask AP50/75/S/M/L and mask oLRP components, per run;
-  4. maYOLACT against the paper's test-dev numbers.
-CSV: one row per run with every number (ours, paper, delta). A run without metrics.json
-shows "—" (empty in the CSV) instead of failing. Both files are written atomically.
+  4. maYOLACT against the paper's test-dev numbers;
+  5. (with --bootstrap, from experiments/scripts/bootstrap_runs.py) the paired comparisons:
+     Δ [lo, hi] of mask AP, box AP and mask oLRP with a 95 % bootstrap interval, and
+     whether the interval excludes 0.
+With --seeds 0 1 2 (seed s's runs in <results>/seed<s>/), ours are means over the seeds and
+the paper table shows ± their standard deviation; the CSV has <key>_sd columns.
+With --curve-check (coco-train; experiments/scripts/plot_training_curves.py), runs whose
+epoch-mean training loss left the authors' by more than the tolerance are flagged.
+CSV: one row per run with every number (ours, paper, delta) and, with --bootstrap, the
+run's intervals and its comparison against the run the table compares it with (cmp_*).
+A run without metrics.json shows "—" (empty in the CSV) instead of failing. Both files are
+written atomically.
 """
 from __future__ import annotations
 
@@ -19,12 +29,14 @@ import csv
 import datetime as _dt
 import io
 import json
+import statistics
 import sys
 from pathlib import Path
 
+from experiments.seeds import seed_dir
 from maiou import runs as registry
 from maiou.atomic import write_text_atomic
-from maiou.cli import entry_point
+from maiou.cli import UserError, entry_point
 
 DASH = "—"
 COCO_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
@@ -46,17 +58,21 @@ PRESET_NOTES = {
 }
 
 
-def load_metrics(results: Path, runs) -> dict:
-    """{run: metrics dict} for the runs whose metrics.json exists and parses."""
+def load_metrics(results: Path, runs, seeds=(0,)) -> dict:
+    """{run: [metrics dict of each seed whose metrics.json exists and parses]}, runs with
+    none left out. Seed s's runs are in ``seed_dir(results, s)`` (experiments/seeds.py)."""
     out = {}
     for run in runs:
-        path = results / run / "metrics.json"
-        try:
-            out[run] = json.loads(path.read_text())
-        except FileNotFoundError:
-            continue
-        except (OSError, json.JSONDecodeError) as exc:
-            print(f"warning: ignoring unreadable {path}: {exc}", file=sys.stderr)
+        for seed in seeds:
+            path = seed_dir(results, seed) / run / "metrics.json"
+            try:
+                out.setdefault(run, []).append(json.loads(path.read_text()))
+            except FileNotFoundError:
+                continue
+            except (OSError, json.JSONDecodeError) as exc:
+                print(f"warning: ignoring unreadable {path}: {exc}", file=sys.stderr)
+        if not out.get(run):
+            out.pop(run, None)
     return out
 
 
@@ -78,22 +94,122 @@ def delta(ours, paper):
     return None if ours is None or paper is None else round(ours, 1) - paper
 
 
-def run_row(run: str, m: dict | None) -> dict:
-    """Every number of one run, flat (for the CSV and the detail tables)."""
+# Bootstrapped metrics (bootstrap.json keys) and their titles in the comparison table.
+BOOT_METRICS = {"segm_AP": "mask AP", "bbox_AP": "box AP", "segm_oLRP": "mask oLRP"}
+
+
+def load_bootstrap(path: Path | None) -> dict | None:
+    """The bootstrap record, or None without --bootstrap. A file that is not one is an
+    error naming it (the rule that writes it runs before this script)."""
+    if path is None:
+        return None
+    try:
+        record = json.loads(Path(path).read_text())
+        if not isinstance(record.get("runs"), dict) or not isinstance(record.get("pairs"), list):
+            raise ValueError("lacks 'runs' / 'pairs'")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise UserError(f"{path}: not a bootstrap record ({exc}); re-run "
+                        "python -m experiments.scripts.bootstrap_runs") from exc
+    return record
+
+
+def load_curve_check(path: Path | None) -> dict | None:
+    """The training-curve check (plot_training_curves.py --check), or None without one."""
+    if path is None:
+        return None
+    try:
+        record = json.loads(Path(path).read_text())
+        if not isinstance(record.get("runs"), dict):
+            raise ValueError("lacks 'runs'")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise UserError(f"{path}: not a training-curve check ({exc}); re-run "
+                        "python -m experiments.scripts.plot_training_curves") from exc
+    return record
+
+
+def render_curve_check(curves: dict, runs) -> list[str]:
+    """Section 6: each run's training loss against the authors', epoch by epoch."""
+    tol = 100 * curves.get("tolerance", 0.1)
+    L = [f"## Training curves against the authors' logs (tolerance {tol:.0f} %)", ""]
+    L.append("After each epoch, our mean total training loss is compared with the authors' "
+             "at the same epoch (their released log); more than the tolerance apart "
+             "(relative to theirs) is off course. Curves: reports/training_curves.png.")
+    L.append("")
+    body = []
+    for run in runs:
+        c = curves["runs"].get(run)
+        if not c or not c.get("checked"):
+            body.append([run, "0", DASH, "not checked" + (f" ({c['why']})" if c and
+                                                          c.get("why") else "")])
+            continue
+        off = c["off_course_epochs"]
+        worst = max(e["relative_difference"] for e in c["epochs"])
+        body.append([run, str(len(c["epochs"])), ", ".join(map(str, off)) or "none",
+                     (f"**OFF COURSE** (up to {100 * worst:.1f} % apart)" if off
+                      else f"on course (at most {100 * worst:.1f} % apart)")])
+    L += _table(["Run", "epochs compared", "off course at epochs", "verdict"], body)
+    L.append("")
+    return L
+
+
+def _pts(v):
+    return None if v is None else 100.0 * float(v)
+
+
+def _boot_columns(run: str, boot: dict | None) -> dict:
+    """The run's bootstrap intervals and its comparison (as contender b), in points."""
+    row: dict = {}
+    own = (boot or {}).get("runs", {}).get(run, {})
+    for key in BOOT_METRICS:
+        ci = own.get(key, {})
+        row[f"{key}_lo"], row[f"{key}_hi"] = _pts(ci.get("lo")), _pts(ci.get("hi"))
+    pair = next((p for p in (boot or {}).get("pairs", []) if p["b"] == run), None)
+    row["compared_to"] = pair["a"] if pair else None
+    for key in BOOT_METRICS:
+        c = pair[key] if pair else {}
+        row[f"cmp_delta_{key}"] = _pts(c.get("delta"))
+        row[f"cmp_lo_{key}"], row[f"cmp_hi_{key}"] = _pts(c.get("lo")), _pts(c.get("hi"))
+        row[f"cmp_excludes_0_{key}"] = c.get("excludes_0")
+    return row
+
+
+# Numbers whose standard deviation over seeds the table shows.
+SD_KEYS = ("segm_AP", "segm_oLRP", "bbox_AP", "bbox_oLRP")
+
+
+def _mean_sd(values) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation of the values that are not None (sd None for
+    fewer than two)."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None, None
+    return sum(values) / len(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def run_row(run: str, m: dict | list | None, boot: dict | None = None) -> dict:
+    """Every number of one run, flat (for the CSV and the detail tables). ``m``: its
+    metrics, or a list of them, one per training seed (numbers are then means over seeds,
+    ``<key>_sd`` their standard deviations)."""
+    ms = [m] if isinstance(m, dict) else list(m or [])
     spec = registry.get(run)
     paper = spec.paper
     row = {"run": run, "assigner": spec.assigner, "size": spec.coco_size,
-           "paper_split": spec.paper_split}
+           "paper_split": spec.paper_split, "seeds": len(ms)}
     for kind in ("segm", "bbox"):
         for key in COCO_KEYS + OLRP_KEYS:
-            row[f"{kind}_{key}"] = pct(m, kind, key)
-    row["fps"] = m.get("speed", {}).get("images_per_s") if m else None
-    row["anchors_per_image"] = m.get("anchors_per_image") if m else None
+            mean, sd = _mean_sd(pct(x, kind, key) for x in ms)
+            row[f"{kind}_{key}"] = mean
+            if f"{kind}_{key}" in SD_KEYS:
+                row[f"{kind}_{key}_sd"] = sd
+    row["fps"] = _mean_sd(x.get("speed", {}).get("images_per_s") for x in ms)[0]
+    row["anchors_per_image"] = ms[0].get("anchors_per_image") if ms else None
     for key in ("segm_AP", "segm_oLRP", "segm_AP50", "segm_AP75", "segm_APs", "segm_APm",
                 "segm_APl", "fps"):
         row[f"paper_{key}"] = paper.get(key)
         if key in ("segm_AP", "segm_oLRP"):
             row[f"delta_{key}"] = delta(row[key], paper.get(key))
+    row.update(_boot_columns(run, boot))
+    row["off_course_epochs"] = None  # filled from the training-curve check (coco-train)
     return row
 
 
@@ -112,7 +228,58 @@ def _distinct(metrics: dict, get) -> str:
     return "; ".join(map(str, values)) if values else DASH
 
 
-def render_markdown(preset: str, runs, metrics: dict, rows: dict, now: str) -> str:
+def _signed(points: float) -> str:
+    """+1.2 / -0.4; a value that rounds to zero is "+0.0", never "-0.0"."""
+    return f"{points:+.1f}" if round(points, 1) != 0 else "+0.0"
+
+
+def _interval_cell(c: dict) -> str:
+    if c.get("delta") is None:
+        return DASH
+    lo, hi = _pts(c.get("lo")), _pts(c.get("hi"))
+    ci = DASH if lo is None else f"[{_signed(lo)}, {_signed(hi)}]"
+    return f"{_signed(_pts(c['delta']))} {ci}"
+
+
+def render_comparisons(preset: str, boot: dict) -> list[str]:
+    """Section 5: every paired comparison, Δ [lo, hi] in points and "excludes 0"."""
+    L = [f"## Paired comparisons: Δ [lo, hi] with a {round(100 * boot['confidence'])} % "
+         "bootstrap interval", ""]
+    seeds = boot.get("training_seeds", [0])
+    L.append(f"Δ = contender − baseline, in points, on the same images; [lo, hi] is the "
+             f"percentile interval of Δ over {boot['resamples']} paired resamples of the "
+             f"val images (resampling seed {boot['seed']}, "
+             f"{' + '.join(map(str, boot['images_per_seed']))} images"
+             + (f", training seeds {', '.join(map(str, seeds))} pooled, each resampled on "
+                "its own" if len(seeds) > 1 else f", training seed {seeds[0]}")
+             + "). The interval covers the choice of test images only, not training "
+             "randomness (see docs/uncertainty.md). \"excludes 0\": the whole interval "
+             "lies on one side of 0. Higher AP and lower oLRP are better.")
+    L.append("")
+    header = ["Size", "Comparison"]
+    for title in BOOT_METRICS.values():
+        header += [f"{title} Δ [lo, hi]", "excludes 0"]
+    body = []
+    for pair in boot["pairs"]:
+        a, b = registry.get(pair["a"]), registry.get(pair["b"])
+        label = f"{a.coco_size}" + (f" (embedded {a.embedded_size} px)"
+                                    if preset == "embedded" else "")
+        cells = [label, f"{b.title} − {a.title}"]
+        for key in BOOT_METRICS:
+            c = pair[key]
+            cells += [_interval_cell(c), {True: "yes", False: "no"}.get(c.get("excludes_0"),
+                                                                         DASH)]
+        body.append(cells)
+    L += _table(header, body) if body else ["No pair of compared runs among the runs."]
+    L.append("")
+    return L
+
+
+def render_markdown(preset: str, runs, metrics: dict, rows: dict, now: str,
+                    boot: dict | None = None, seeds=(0,), curves: dict | None = None) -> str:
+    """``metrics``: {run: [metrics per seed]} (a single dict per run is taken as one seed)."""
+    per_seed = {run: ([m] if isinstance(m, dict) else m) for run, m in metrics.items()}
+    metrics = {run: ms[0] for run, ms in per_seed.items()}  # header facts: the first seed's
     L = [f"# maIoU reproduction — {preset}", ""]
     L.append(PRESET_NOTES[preset])
     L.append("")
@@ -124,6 +291,16 @@ def render_markdown(preset: str, runs, metrics: dict, rows: dict, now: str) -> s
         f"{k} {v}" for k, v in sorted(m.get("versions", {}).items()))))
     L.append("- Evaluation images: " + _distinct(
         metrics, lambda m: m.get("dataset", {}).get("images")))
+    if len(seeds) > 1:
+        short = [run for run, ms in per_seed.items() if len(ms) < len(seeds)]
+        L.append(f"- Training seeds: {', '.join(map(str, seeds))}. Ours = mean over seeds; "
+                 "± = standard deviation over seeds (training randomness)"
+                 + (f"; runs missing a seed: {', '.join(short)}" if short else "") + ".")
+    if curves is not None:
+        off = [run for run in runs if curves["runs"].get(run, {}).get("off_course_epochs")]
+        if off:
+            L.append(f"- **Off course** (training loss left the authors' curve; see the last "
+                     f"section): {', '.join(off)}")
     L.append(f"- Compiled: {now}")
     L.append("- All numbers in %. AP: higher is better; oLRP: lower is better. "
              "Δ = ours − paper, in points.")
@@ -145,7 +322,9 @@ def render_markdown(preset: str, runs, metrics: dict, rows: dict, now: str) -> s
             run = registry.run_at(assigner.key, size).name
             r = rows.get(run) or run_row(run, None)
             for key in ("segm_AP", "segm_oLRP"):
-                cells.append(f"{fmt(r[f'paper_{key}'])} / {fmt(r[key])} / "
+                sd = r.get(f"{key}_sd")
+                ours = fmt(r[key]) + ("" if sd is None else f" ± {sd:.1f}")
+                cells.append(f"{fmt(r[f'paper_{key}'])} / {ours} / "
                              f"{fmt(r[f'delta_{key}'], signed=True)}")
         body.append(cells)
     L += _table(header, body)
@@ -205,6 +384,14 @@ def render_markdown(preset: str, runs, metrics: dict, rows: dict, now: str) -> s
                  + ", so even on COCO Δ mixes the split difference with the reproduction "
                  "error. maYOLACT-700 was never released.")
         L.append("")
+
+    # 5. Paired comparisons with bootstrap intervals.
+    if boot is not None:
+        L += render_comparisons(preset, boot)
+
+    # 6. Training curves against the authors' logs (coco-train).
+    if curves is not None:
+        L += render_curve_check(curves, runs)
     return "\n".join(L)
 
 
@@ -220,12 +407,20 @@ def render_csv(rows: dict, runs) -> str:
 
 
 def compile_table(preset: str, results: Path, runs, md: Path, csv_path: Path,
-                  now: str | None = None) -> dict:
-    runs = list(runs)
-    metrics = load_metrics(Path(results), runs)
-    rows = {run: run_row(run, metrics.get(run)) for run in runs}
+                  now: str | None = None, bootstrap: Path | None = None, seeds=(0,),
+                  curve_check: Path | None = None) -> dict:
+    runs, seeds = list(runs), list(seeds)
+    metrics = load_metrics(Path(results), runs, seeds)
+    boot = load_bootstrap(bootstrap)
+    curves = load_curve_check(curve_check)
+    rows = {run: run_row(run, metrics.get(run), boot) for run in runs}
+    for run, row in rows.items():
+        c = (curves or {}).get("runs", {}).get(run) or {}
+        row["off_course_epochs"] = (" ".join(map(str, c.get("off_course_epochs", [])))
+                                    if c.get("checked") else None)
     now = now or _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    write_text_atomic(Path(md), render_markdown(preset, runs, metrics, rows, now))
+    write_text_atomic(Path(md), render_markdown(preset, runs, metrics, rows, now, boot, seeds,
+                                                curves))
     write_text_atomic(Path(csv_path), render_csv(rows, runs))
     return rows
 
@@ -240,8 +435,17 @@ def main(argv=None) -> int:
                         choices=registry.NAMES)
     parser.add_argument("--md", required=True, type=Path)
     parser.add_argument("--csv", required=True, type=Path)
+    parser.add_argument("--bootstrap", type=Path, default=None,
+                        help="bootstrap.json of experiments/scripts/bootstrap_runs.py")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0],
+                        help="training seeds (seed s's runs in --results/seed<s>/, 0's in "
+                             "--results itself)")
+    parser.add_argument("--curve-check", type=Path, default=None,
+                        help="curve_check.json of experiments/scripts/plot_training_curves.py")
     args = parser.parse_args(argv)
-    rows = compile_table(args.preset, args.results, args.runs, args.md, args.csv)
+    rows = compile_table(args.preset, args.results, args.runs, args.md, args.csv,
+                         bootstrap=args.bootstrap, seeds=args.seeds,
+                         curve_check=args.curve_check)
     found = sum(r["segm_AP"] is not None for r in rows.values())
     print(f"{args.md}, {args.csv}: {found} of {len(rows)} runs with results")
     return 0

@@ -2,12 +2,17 @@
 
     python -m experiments.scripts.download --url URL [--md5 HEX] --out PATH
     python -m experiments.scripts.download --run RUN --out checkpoints/coco/RUN.pth
+    python -m experiments.scripts.download --log RUN [--log-url URL] \
+        --out checkpoints/coco/logs/RUN.log
 
 * HTTP(S) downloads resume: bytes go to ``PATH.part`` and a re-run continues it with a Range
   request (a server that ignores Range restarts it). Progress on stderr.
 * ``--md5``: the finished file must match, else it is deleted and the script fails.
 * ``--run``: a released checkpoint, fetched from Google Drive with gdown (file id from
   maiou/runs.py) and checked to be a torch checkpoint, not an HTML page.
+* ``--log``: the authors' training log of a run (Google Drive id from maiou/runs.py, or
+  ``--log-url``), checked to be an mmcv training log (text or ``.log.json``), not an HTML
+  page (``download_log``).
 * Only a complete, checked file is renamed to PATH, so PATH never holds a partial file.
 * Offline / failed: a message naming the URL and where to place the file by hand (after which
   Snakemake finds it present and goes on).
@@ -27,6 +32,7 @@ from maiou import runs as registry
 from maiou.cli import UserError, entry_point
 
 CHECKPOINT_DRIVE_IDS = {run.name: run.checkpoint_drive_id for run in registry.released()}
+LOG_DRIVE_IDS = {run.name: run.log_drive_id for run in registry.RUNS if run.log_drive_id}
 
 CHUNK = 1 << 20
 
@@ -96,6 +102,47 @@ def check_checkpoint(path: Path) -> None:
                             "Google Drive may have served a quota or login page)")
 
 
+def _place_by_hand(url: str, out: Path, part: Path, exc: Exception) -> None:
+    print(f"\nerror: could not download {url}: {exc}\n"
+          f"If this machine is offline, fetch that URL elsewhere and place the log at\n"
+          f"  {out.resolve()}\n"
+          f"(the authors' logs go under <checkpoint_dir>/logs/<run>.log); Snakemake then "
+          f"treats it as downloaded. A partial download stays in\n"
+          f"  {part.resolve()}\nand is resumed by the next run.", file=sys.stderr)
+
+
+def download_log(run: str, out: Path, url: str | None = None) -> int:
+    """The authors' training log of ``run`` into ``out``: from ``url`` when given (the
+    ``log_urls`` override), else from Google Drive. Checked with maiou.training_log (an
+    HTML page or a file without training records is refused). Returns the exit status."""
+    from maiou.training_log import read_log
+
+    if url is None and run not in LOG_DRIVE_IDS:
+        print(f"error: no released training log for {run} (runs with one: "
+              f"{', '.join(sorted(LOG_DRIVE_IDS))}); give --log-url", file=sys.stderr)
+        return 1
+    out.parent.mkdir(parents=True, exist_ok=True)
+    part = out.with_name(out.name + ".part")
+    source = url or f"https://drive.google.com/file/d/{LOG_DRIVE_IDS[run]}/view"
+    print(f"downloading {source} -> {out}", file=sys.stderr)
+    try:
+        if url:
+            http_download(url, part)
+        else:
+            drive_download(LOG_DRIVE_IDS[run], part)
+        try:
+            records = read_log(part)
+        except ValueError as exc:
+            part.unlink()  # a web page or garbage: nothing worth resuming
+            raise DownloadError(str(exc)) from exc
+        os.replace(part, out)
+    except Exception as exc:  # any failure gets the place-it-by-hand message
+        _place_by_hand(source, out, part, exc)
+        return 1
+    print(f"done: {out} ({len(records)} training records)", file=sys.stderr)
+    return 0
+
+
 @entry_point("download")
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -103,9 +150,14 @@ def main(argv=None) -> int:
     source.add_argument("--url", help="HTTP(S) URL")
     source.add_argument("--run", choices=sorted(CHECKPOINT_DRIVE_IDS),
                         help="released checkpoint of this run (Google Drive)")
+    source.add_argument("--log", metavar="RUN",
+                        help="the authors' training log of this run (Google Drive)")
+    parser.add_argument("--log-url", help="with --log: fetch the log from this URL instead")
     parser.add_argument("--md5", help="expected md5 of the whole file")
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args(argv)
+    if args.log:
+        return download_log(args.log, args.out, args.log_url)
 
     out: Path = args.out
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,11 @@
 """Figures from the runs' metrics.json, next to the paper's numbers.
 
     python -m experiments.scripts.plot_results --preset embedded --results results/embedded \
-        [--runs ...] --out-dir reports
+        [--runs ...] [--bootstrap results/embedded/bootstrap.json] --out-dir reports
 
 * ap_olrp_vs_size.png: mask AP (left) and mask oLRP (right) against image size, one colour
-  per assigner; solid = ours, dashed = paper (COCO val2017).
+  per assigner; solid = ours, dashed = paper (COCO val2017). With --bootstrap, ours carry
+  error bars: the 95 % bootstrap interval over the val images (bootstrap_runs.py).
 * speed_accuracy.png: images/s against mask AP for every run (ours), maYOLACT's published
   test-dev points (V100) marked separately.
 Missing runs are simply left out. PNGs are saved to a temporary name and renamed.
@@ -17,13 +18,14 @@ import sys
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")  # headless; before pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 
 from maiou import runs as registry  # noqa: E402
 from maiou.atomic import atomic_path  # noqa: E402
-from maiou.cli import entry_point  # noqa: E402
+from maiou.cli import UserError, entry_point  # noqa: E402
 
 COLOURS = {key: assigner.colour for key, assigner in registry.ASSIGNERS.items()}
 MARKERS = dict(registry.MARKERS)
@@ -51,7 +53,34 @@ def save_atomic(fig, path: Path) -> None:
         plt.close(fig)
 
 
-def plot_vs_size(preset: str, metrics: dict, path: Path) -> None:
+def load_bootstrap(path: Path | None) -> dict:
+    """{run: {metric: {"value", "lo", "hi"}}} of a bootstrap.json; {} without one."""
+    if path is None:
+        return {}
+    try:
+        return json.loads(Path(path).read_text())["runs"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path}: not a bootstrap record ({exc}); re-run "
+                        "python -m experiments.scripts.bootstrap_runs") from exc
+
+
+def _ours(metrics: dict, intervals: dict, run: str, key: str):
+    ci = intervals.get(run, {}).get(f"segm_{key}") or {}
+    if ci.get("value") is not None:
+        return 100.0 * ci["value"]
+    return _pct(metrics[run], "segm", key)
+
+
+def error_bar(intervals: dict, run: str, key: str, value: float) -> tuple[float, float]:
+    """(below, above) ``value`` in points for the run's interval of ``key``; (0, 0) if none."""
+    ci = intervals.get(run, {}).get(key) or {}
+    if ci.get("lo") is None or value is None:
+        return 0.0, 0.0
+    return max(0.0, value - 100 * ci["lo"]), max(0.0, 100 * ci["hi"] - value)
+
+
+def plot_vs_size(preset: str, metrics: dict, path: Path, intervals: dict | None = None) -> None:
+    intervals = intervals or {}
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.3))
     embedded = preset == "embedded"
     sizes = list(registry.SIZES)
@@ -67,12 +96,16 @@ def plot_vs_size(preset: str, metrics: dict, path: Path) -> None:
             paper = [run.paper[f"segm_{key}"] for run in runs]
             ax.plot(sizes, paper, ls="--", marker="o", color=assigner.colour, alpha=0.55,
                     label=f"{assigner.title} (paper)")
-            pts = [(run.coco_size, _pct(metrics[run.name], "segm", key)) for run in runs
-                   if run.name in metrics]
-            pts = [(s, v) for s, v in pts if v is not None]
+            # With intervals, ours is the bootstrap's point value: the metric on all seeds'
+            # images pooled (for one seed exactly metrics.json's).
+            pts = [(run.coco_size, _ours(metrics, intervals, run.name, key), run.name)
+                   for run in runs if run.name in metrics]
+            pts = [(s, v, r) for s, v, r in pts if v is not None]
             if pts:
-                ours_ax.plot(*zip(*pts), ls="-", marker="s", lw=2, color=assigner.colour,
-                             label=f"{assigner.title} (ours)")
+                bars = np.array([error_bar(intervals, r, f"segm_{key}", v) for _, v, r in pts]).T
+                ours_ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=bars,
+                                 ls="-", marker="s", lw=2, capsize=4, color=assigner.colour,
+                                 label=f"{assigner.title} (ours)")
         ax.set_xticks(sizes)
         ax.set_xticklabels([f"{s}\n({registry.EMBEDDED_SIZE[s]} px)" if embedded else str(s)
                             for s in sizes])
@@ -89,6 +122,10 @@ def plot_vs_size(preset: str, metrics: dict, path: Path) -> None:
             h2 = ours_ax.get_legend_handles_labels()
             handles = (handles[0] + h2[0], handles[1] + h2[1])
         ax.legend(*handles, fontsize=7, loc="best")
+    if intervals:
+        fig.text(0.5, -0.02, "ours: error bars = 95 % bootstrap interval over the val images "
+                 "(test-image choice only, not training randomness); with several seeds, "
+                 "the metric on all seeds' images pooled", ha="center", fontsize=8)
     fig.suptitle("Mask AP and oLRP vs image size per assigner — "
                  + ("embedded mini-benchmark (not the paper's setting)" if embedded
                     else f"{preset}: ours vs paper"), fontsize=11)
@@ -147,9 +184,12 @@ def results_parser(description: str) -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = results_parser(__doc__.splitlines()[0])
     parser.add_argument("--out-dir", required=True, type=Path)
+    parser.add_argument("--bootstrap", type=Path, default=None,
+                        help="bootstrap.json (experiments/scripts/bootstrap_runs.py): error bars")
     args = parser.parse_args(argv)
     metrics = load(args.results, args.runs)
-    plot_vs_size(args.preset, metrics, args.out_dir / "ap_olrp_vs_size.png")
+    plot_vs_size(args.preset, metrics, args.out_dir / "ap_olrp_vs_size.png",
+                 load_bootstrap(args.bootstrap))
     plot_speed(args.preset, metrics, args.out_dir / "speed_accuracy.png")
     print(f"{args.out_dir}: figures from {len(metrics)} of {len(args.runs)} runs")
     return 0

@@ -22,7 +22,7 @@ from pycocotools.cocoeval import COCOeval
 
 from .olrp import MAX_DETS, load_results, quiet
 
-__all__ = ["mask_over_box", "ratio_bin_edges", "mask_ap_by_ratio"]
+__all__ = ["mask_over_box", "ratio_bin_edges", "mask_ap_by_ratio", "ratio_cocoeval"]
 
 _SCALE = 1e6  # ratios are stored as areas scaled by this; bins end 1e-3 below the next
 _EPS = 1e-3
@@ -70,19 +70,11 @@ def ratio_bin_edges(coco_gt: COCO, num_bins: int = 4, img_ids=None) -> list[floa
     return edges
 
 
-def mask_ap_by_ratio(coco_gt: COCO, results: str | Path | list, edges, img_ids=None) -> list[dict]:
-    """Mask AP (IoU 0.50:0.95, 100 detections per image) per mask-over-box-ratio bin.
+def ratio_cocoeval(coco_gt: COCO, results: str | Path | list, edges, img_ids=None) -> COCOeval:
+    """A segm ``COCOeval``, evaluated and accumulated, whose area ranges are the ratio bins.
 
-    Args:
-        coco_gt: ground truth with masks.
-        results: segm results (path or list, validated by ``load_results``).
-        edges: increasing bin edges; bin ``i`` is ``[edges[i], edges[i+1])``, the last bin
-            closed.
-        img_ids: the images to evaluate (default: all of ``coco_gt``).
-
-    Returns:
-        One dict per bin: ``low``, ``high``, ``num_gts`` (non-crowd ground truths in the
-        bin) and ``AP`` (fraction in [0, 1], None where the bin has no ground truth).
+    Area range ``i`` is bin ``[edges[i], edges[i+1])`` (the last bin closed); one
+    ``maxDets`` of 100. Arguments as ``mask_ap_by_ratio``.
     """
     edges = [float(e) for e in edges]
     if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])):
@@ -100,7 +92,30 @@ def mask_ap_by_ratio(coco_gt: COCO, results: str | Path | list, edges, img_ids=N
     with quiet():
         E.evaluate()
         E.accumulate()
+    return E
 
+
+def mask_ap_by_ratio(coco_gt: COCO, results: str | Path | list, edges, img_ids=None,
+                     cocoeval: COCOeval | None = None) -> list[dict]:
+    """Mask AP (IoU 0.50:0.95, 100 detections per image) per mask-over-box-ratio bin.
+
+    Args:
+        coco_gt: ground truth with masks.
+        results: segm results (path or list, validated by ``load_results``).
+        edges: increasing bin edges; bin ``i`` is ``[edges[i], edges[i+1])``, the last bin
+            closed.
+        img_ids: the images to evaluate (default: all of ``coco_gt``).
+        cocoeval: the ``ratio_cocoeval`` of these arguments when the caller has it already
+            (it is then not evaluated again).
+
+    Returns:
+        One dict per bin: ``low``, ``high``, ``num_gts`` (non-crowd ground truths in the
+        bin) and ``AP`` (fraction in [0, 1], None where the bin has no ground truth).
+    """
+    E = cocoeval if cocoeval is not None else ratio_cocoeval(coco_gt, results, edges, img_ids)
+    edges = [float(e) for e in edges]
+    img_ids = list(coco_gt.getImgIds() if img_ids is None else img_ids)
+    last = len(edges) - 2
     ratios = _gt_ratios(coco_gt, img_ids)
     bins = []
     for i, (lo, hi) in enumerate(zip(edges, edges[1:])):

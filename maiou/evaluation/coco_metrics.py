@@ -27,7 +27,7 @@ def _olrp_summary(olrp: dict) -> str:
 
 
 def coco_metrics(coco_gt: COCO, coco_dt: COCO | str | Path | list,
-                 iou_type: str = "segm") -> dict:
+                 iou_type: str = "segm", return_cocoeval: bool = False):
     """The 12 COCO stats and oLRP of ``coco_dt`` against ``coco_gt`` for "segm" or "bbox".
 
     ``coco_dt`` may be a results ``COCO`` or a results path/list (validated by
@@ -41,6 +41,9 @@ def coco_metrics(coco_gt: COCO, coco_dt: COCO | str | Path | list,
     - ``oLRP``, ``oLRP_loc``, ``oLRP_FP``, ``oLRP_FN``, ``per_class``: as ``optimal_lrp``;
     - ``summary``: pycocotools' printed summary followed by the oLRP lines;
     - ``timing_s``: seconds spent in ``evaluate``, ``accumulate`` (+summarize) and ``olrp``.
+
+    With ``return_cocoeval`` the evaluated ``COCOeval`` comes too, as ``(dict, COCOeval)``
+    (its per-image matching feeds the bootstrap, ``maiou.evaluation.matches``).
     """
     t0 = time.perf_counter()
     E = evaluate_coco(coco_gt, coco_dt, iou_type)
@@ -56,4 +59,4 @@ def coco_metrics(coco_gt: COCO, coco_dt: COCO | str | Path | list,
     out.update(olrp)
     out["summary"] = buf.getvalue() + _olrp_summary(olrp)
     out["timing_s"] = {"evaluate": t1 - t0, "accumulate": t2 - t1, "olrp": t3 - t2}
-    return out
+    return (out, E) if return_cocoeval else out

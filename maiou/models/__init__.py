@@ -1,9 +1,11 @@
 """mmdetection components; importing this module registers them (``custom_imports``).
 
 Registers the ATSS(-maIoU) assigners (``BBOX_ASSIGNERS``), ``MaskAwareYOLACTHead``
-(``HEADS``), ``MaskAwareYOLACT`` (``DETECTORS``) and the ``'carafe_portable'`` upsampler
-(mmcv ``UPSAMPLE_LAYERS``).
+(``HEADS``), ``MaskAwareYOLACT`` (``DETECTORS``), the ``'carafe_portable'`` upsampler
+(mmcv ``UPSAMPLE_LAYERS``) and, for the configs' ``custom_hooks``, the training-curve check
+``TrainingCurveCheckHook`` (mmcv ``HOOKS``).
 """
+import maiou.hooks  # noqa: F401  (registers TrainingCurveCheckHook)
 import maiou.ops.carafe  # noqa: F401  (registers 'carafe_portable')
 
 from . import assigners  # noqa: F401

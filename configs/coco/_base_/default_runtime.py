@@ -1,7 +1,17 @@
 """Logging, checkpointing and distributed settings shared by all COCO runs."""
+import os
+
 checkpoint_config = dict(interval=1)  # every epoch
 log_config = dict(interval=50, hooks=[dict(type='TextLoggerHook')])
-custom_hooks = [dict(type='NumClassCheckHook')]
+# After every epoch, the mean total training loss is compared with the authors' released
+# log at that epoch (maiou/hooks/curve_check.py): more than 10 % apart is a warning in the
+# log and in <work_dir>/curve_check.json. The pipeline names the log in MAIOU_REFERENCE_LOG
+# (coco-train); without it the check is off. Its hook is registered by maiou.models.
+custom_hooks = [
+    dict(type='NumClassCheckHook'),
+    dict(type='TrainingCurveCheckHook', reference=os.environ.get('MAIOU_REFERENCE_LOG') or None,
+         tolerance=0.10),
+]
 dist_params = dict(backend='nccl')
 log_level = 'INFO'
 load_from = None

@@ -1,0 +1,63 @@
+# coco-train: the authors' training logs, the per-epoch curve check and the curves figure.
+# The check itself runs inside training (maiou.hooks.TrainingCurveCheckHook, enabled by
+# configs/coco/_base_/default_runtime.py through MAIOU_REFERENCE_LOG); these rules fetch
+# the logs it reads and draw ours against theirs for the report.
+
+REFERENCE_LOGS = f"{CKPT_DIR}/logs"
+LOG_URLS = config.get("log_urls") or {}
+try:
+    registry.check_names(LOG_URLS)
+except registry.UnknownRunError as exc:
+    raise ValueError(f"config 'log_urls': {exc}") from None
+CURVE_CHECK = f"{RESULTS}/curve_check.json"
+
+
+def reference_log(key):
+    """The authors' log a run key trains against ([] when the run has none)."""
+    run = split_key(key)[0]
+    if PRESET != "coco-train" or not (registry.get(run).log_drive_id or run in LOG_URLS):
+        return []
+    return f"{REFERENCE_LOGS}/{run}.log"
+
+
+if PRESET == "coco-train":
+
+    rule download_log:
+        # Google Drive by default (ids in maiou/runs.py); `log_urls: {run:
+        # URL}` fetches a run's log from elsewhere (a mirror, a local server).
+        output:
+            f"{REFERENCE_LOGS}/{{run}}.log",
+        params:
+            url=lambda wc: (f"--log-url {shlex.quote(LOG_URLS[wc.run])}"
+                            if wc.run in LOG_URLS else ""),
+        log:
+            f"{LOGS}/download/log_{{run}}.log",
+        retries: 2
+        resources:
+            downloads=1,
+        shell:
+            "{PY} -m experiments.scripts.download --log {wildcards.run} {params.url}"
+            " --out {output:q} > {log} 2>&1"
+
+    CURVE_RUNS = [run for run in RUNS if reference_log(run)]
+
+    rule training_curves:
+        input:
+            trained=[f"{WORK}/{run}/final.pth" for run in RUNS],
+            references=[reference_log(run) for run in CURVE_RUNS],
+            script=script("plot_training_curves"),
+        output:
+            png=f"{REPORTS}/training_curves.png",
+            check=CURVE_CHECK,
+        params:
+            work=WORK,
+            references=REFERENCE_LOGS,
+            runs=RUNS,
+        log:
+            f"{LOGS}/report/training_curves.log",
+        shell:
+            "MPLBACKEND=Agg {PY} -m experiments.scripts.plot_training_curves --work {params.work:q}"
+            " --reference-dir {params.references:q} --runs {params.runs}"
+            " --out {output.png:q} --check {output.check:q} > {log} 2>&1"
+
+    FIGURES.append(f"{REPORTS}/training_curves.png")

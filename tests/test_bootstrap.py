@@ -1,0 +1,195 @@
+"""Weighted accumulate and the paired bootstrap (maiou.evaluation.matches/weighted/bootstrap).
+
+The claims checked: with all weights 1 the weighted accumulate is pycocotools'
+``accumulate()`` (precision array, ``stats[0]``) and our ``optimal_lrp``, bit for bit; an
+image of weight k scores like k copies of it (and weight 0 like no image); pooling two
+evaluations is the evaluation of the two image sets together.
+"""
+import contextlib
+import copy
+import io
+
+import numpy as np
+import pytest
+import test_olrp as cases
+from pycocotools.cocoeval import COCOeval
+
+from maiou.evaluation import coco_gt_from_dict, load_results, optimal_lrp
+from maiou.evaluation.bootstrap import bootstrap, interval, resample_weights
+from maiou.evaluation.by_ratio import mask_ap_by_ratio, ratio_cocoeval
+from maiou.evaluation.matches import load_matches, matches_from_cocoeval, pool_matches, save_matches
+from maiou.evaluation.weighted import weighted_ap, weighted_olrp, weighted_precision
+
+
+def evaluated(gtd, dets, iou_type):
+    """COCOeval after evaluate() and accumulate() on deep copies of the inputs."""
+    coco = coco_gt_from_dict(copy.deepcopy(gtd))
+    with contextlib.redirect_stdout(io.StringIO()):
+        E = COCOeval(coco, load_results(coco, copy.deepcopy(dets), iou_type), iou_type)
+        E.evaluate()
+        E.accumulate()
+        E.summarize()
+    return E
+
+
+def distinct_scores(dets, seed):
+    """The same detections with all scores distinct (no ties anywhere)."""
+    rng = np.random.default_rng(seed)
+    out = copy.deepcopy(dets)
+    for d, s in zip(out, rng.permutation(len(out))):
+        d["score"] = float(s + 1) / (len(out) + 1)
+    return out
+
+
+def replicated(gtd, dets, counts):
+    """Ground truth and detections with image i present counts[i] times (new ids, kept in
+    the order of the images), as a bootstrap resample would be written out."""
+    imgs = sorted(gtd["images"], key=lambda im: im["id"])
+    new_imgs, anns, new_dets, next_id = [], [], [], 1
+    for img, k in zip(imgs, counts):
+        for _ in range(k):
+            new_id = len(new_imgs) + 1
+            new_imgs.append(dict(img, id=new_id))
+            for a in gtd["annotations"]:
+                if a["image_id"] == img["id"]:
+                    anns.append(dict(a, id=next_id, image_id=new_id))
+                    next_id += 1
+            new_dets += [dict(d, image_id=new_id) for d in dets if d["image_id"] == img["id"]]
+    return dict(gtd, images=new_imgs, annotations=anns), new_dets
+
+
+def with_crowds(gtd):
+    """Every third box a crowd region: detections matched to one are ignored (neither TP nor
+    FP), at some IoU thresholds and not at others."""
+    return dict(gtd, annotations=[dict(a, iscrowd=int(i % 3 == 2))
+                                  for i, a in enumerate(gtd["annotations"])])
+
+
+@pytest.mark.parametrize("iou_type,seeds,crowds", [("bbox", range(20), False),
+                                                   ("bbox", range(20, 35), True),
+                                                   ("segm", range(100, 106), False)])
+def test_weights_one_equal_pycocotools_and_optimal_lrp(iou_type, seeds, crowds):
+    # random_case has coarse scores, so ties within and across images are common.
+    ignored = 0
+    for seed in seeds:
+        gtd, dets = cases.random_case(seed, iou_type == "segm")
+        if crowds:
+            gtd = with_crowds(gtd)
+        E = evaluated(gtd, dets, iou_type)
+        m = matches_from_cocoeval(E)
+        ignored += int((~m.tp & ~m.fp).sum())
+        ones = np.ones(m.num_images)
+        assert np.array_equal(weighted_precision(m, ones), E.eval["precision"][:, :, :, 0, -1])
+        ap = weighted_ap(m, ones)
+        assert (ap is None and E.stats[0] == -1) or ap == E.stats[0], seed
+        olrp = optimal_lrp(coco_gt_from_dict(copy.deepcopy(gtd)), copy.deepcopy(dets), iou_type)
+        assert weighted_olrp(m, ones) == olrp["oLRP"], seed
+    assert (ignored > 0) == crowds  # the crowd cases do exercise ignored detections
+
+
+@pytest.mark.parametrize("iou_type", ["bbox", "segm"])
+def test_weights_equal_copies_of_images(iou_type):
+    checked = 0
+    for seed in range(8):
+        gtd, dets = cases.random_case(seed + (100 if iou_type == "segm" else 0),
+                                      iou_type == "segm")
+        dets = distinct_scores(dets, seed)
+        if iou_type == "bbox" and seed % 2:
+            gtd = with_crowds(gtd)
+        m = matches_from_cocoeval(evaluated(gtd, dets, iou_type))
+        rng = np.random.default_rng(seed)
+        for counts in ([2] + [1] * (m.num_images - 1),        # one image of weight 2
+                       [0] + [1] * (m.num_images - 1),        # one image left out
+                       rng.integers(0, 4, m.num_images)):     # a resample-like draw
+            counts = [int(c) for c in counts[:m.num_images]]
+            if sum(counts) == 0:
+                continue
+            E = evaluated(*replicated(gtd, dets, counts), iou_type)
+            assert np.array_equal(weighted_precision(m, counts),
+                                  E.eval["precision"][:, :, :, 0, -1]), (seed, counts)
+            ap = weighted_ap(m, counts)
+            assert (ap is None and E.stats[0] == -1) or ap == E.stats[0]
+            # oLRP sums IoUs: 2 * x and x + x may round apart in the last bit.
+            want = optimal_lrp(E.cocoGt, E.cocoDt, iou_type)["oLRP"]
+            got = weighted_olrp(m, counts)
+            assert (got is None and want is None) or got == pytest.approx(want, abs=1e-12)
+            checked += 1
+    assert checked >= 20
+
+
+def test_pooled_matchings_equal_one_evaluation_of_both_image_sets():
+    gtd1, dets1 = cases.random_case(3, False)
+    gtd2, dets2 = cases.random_case(4, False)
+    # The second set's images get ids after the first's (COCOeval orders images by id).
+    shift = max(im["id"] for im in gtd1["images"])
+    gtd2 = dict(gtd2, images=[dict(im, id=im["id"] + shift) for im in gtd2["images"]],
+                annotations=[dict(a, id=a["id"] + 1000, image_id=a["image_id"] + shift)
+                             for a in gtd2["annotations"]])
+    dets2 = [dict(d, image_id=d["image_id"] + shift) for d in dets2]
+    both = dict(gtd1, images=gtd1["images"] + gtd2["images"],
+                annotations=gtd1["annotations"] + gtd2["annotations"])
+    E = evaluated(both, dets1 + dets2, "bbox")
+    pooled = pool_matches([matches_from_cocoeval(evaluated(gtd1, dets1, "bbox")),
+                           matches_from_cocoeval(evaluated(gtd2, dets2, "bbox"))])
+    ones = np.ones(pooled.num_images)
+    assert np.array_equal(weighted_precision(pooled, ones), E.eval["precision"][:, :, :, 0, -1])
+    assert weighted_olrp(pooled, ones) == optimal_lrp(E.cocoGt, E.cocoDt, "bbox")["oLRP"]
+
+
+def test_ratio_bins_reuse_the_matching():
+    gtd, dets = cases.random_case(102, True)
+    coco = coco_gt_from_dict(copy.deepcopy(gtd))
+    edges = [0.0, 0.6, 0.9, 1.0]
+    bins = mask_ap_by_ratio(coco, copy.deepcopy(dets), edges)
+    E = ratio_cocoeval(coco, copy.deepcopy(dets), edges)
+    for i, b in enumerate(bins):
+        m = matches_from_cocoeval(E, area_index=i)
+        ap = weighted_ap(m, np.ones(m.num_images))
+        assert (b["AP"] is None) or ap == b["AP"]
+
+
+def test_bootstrap_pairs_and_intervals():
+    gtd, dets = cases.random_case(5, False)
+    worse = copy.deepcopy(dets)
+    for d in worse[::2]:
+        d["bbox"] = [d["bbox"][0] + 0.4 * d["bbox"][2]] + d["bbox"][1:]  # shifted: worse IoU
+    runs = {name: {"segm": m, "bbox": m} for name, m in (
+        ("a", matches_from_cocoeval(evaluated(gtd, dets, "bbox"))),
+        ("b", matches_from_cocoeval(evaluated(gtd, worse, "bbox"))))}
+    n = runs["a"]["bbox"].num_images
+    out = bootstrap(runs, [("a", "b"), ("a", "a")], [n], resamples=200, seed=1)
+    again = bootstrap(runs, [("a", "b"), ("a", "a")], [n], resamples=200, seed=1)
+    assert out == again  # seeded
+    a_ap = out["runs"]["a"]["bbox_AP"]
+    assert a_ap["value"] == weighted_ap(runs["a"]["bbox"], np.ones(n))
+    assert a_ap["lo"] <= a_ap["value"] <= a_ap["hi"]
+    ab, aa = out["pairs"]
+    assert ab["bbox_AP"]["delta"] == pytest.approx(out["runs"]["b"]["bbox_AP"]["value"]
+                                                  - a_ap["value"])
+    assert ab["bbox_AP"]["lo"] <= ab["bbox_AP"]["delta"] <= ab["bbox_AP"]["hi"]
+    # A run against itself: every resample's difference is exactly 0.
+    assert (aa["segm_oLRP"]["lo"], aa["segm_oLRP"]["hi"]) == (0.0, 0.0)
+    assert aa["segm_oLRP"]["excludes_0"] is False
+
+
+def test_resample_weights_per_block_and_interval():
+    w = resample_weights(np.random.default_rng(0), [3, 5])
+    assert w.shape == (8,) and w[:3].sum() == 3 and w[3:].sum() == 5
+    assert interval(np.arange(101.0)) == pytest.approx((2.5, 97.5))
+    assert interval(np.array([np.nan])) is None
+
+
+def test_unpaired_runs_and_bad_files_are_refused(tmp_path):
+    m1 = matches_from_cocoeval(evaluated(*cases.random_case(1, False), "bbox"))
+    m2 = matches_from_cocoeval(evaluated(*cases.random_case(2, False), "bbox"))
+    with pytest.raises(ValueError, match="different images|images, the blocks"):
+        bootstrap({"a": {"segm": m1, "bbox": m1}, "b": {"segm": m2, "bbox": m2}},
+                  [("a", "b")], [m1.num_images], resamples=2)
+    path = tmp_path / "m.npz"
+    save_matches(m1, path)
+    back = load_matches(path)
+    ones = np.ones(m1.num_images)
+    assert weighted_ap(back, ones) == weighted_ap(m1, ones)
+    (tmp_path / "bad.npz").write_text("<html>not a matching</html>")
+    with pytest.raises(ValueError, match="bad.npz: unreadable matches file"):
+        load_matches(tmp_path / "bad.npz")
