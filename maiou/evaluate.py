@@ -107,7 +107,10 @@ def evaluate(config: str, checkpoint: str, out_dir: str, device: str = "cpu",
     from maiou.evaluation import coco_metrics
     from maiou.train import load_config
 
-    device = torch.device(device)
+    from maiou.checkpoint import read_checkpoint_meta
+    from maiou.device import resolve_device
+
+    device = torch.device(resolve_device(device) if isinstance(device, str) else device)
     cfg = load_config(config, cfg_options)
     cfg.model.pretrained = None
     if cfg.model.get("backbone", {}).get("init_cfg"):
@@ -174,6 +177,9 @@ def evaluate(config: str, checkpoint: str, out_dir: str, device: str = "cpu",
                   "what": "model forward + post-processing (NMS, mask assembly), batch 1"},
         "anchors_per_image": anchors_per_image(model, image_size, device),
         "device": _device_name(device),
+        # How the checkpoint was trained (maiou.train writes it; released files lack it):
+        # {gpus, images_per_forward, accumulation, images_per_step}.
+        "training": read_checkpoint_meta(checkpoint).get("batch"),
         "versions": _versions(),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -188,7 +194,8 @@ def main(argv=None) -> int:
     parser.add_argument("config")
     parser.add_argument("checkpoint")
     parser.add_argument("--out", required=True, help="output folder for metrics.json and results")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="auto: CUDA when torch sees a GPU, else the CPU")
     parser.add_argument("--speed-images", type=int, default=50,
                         help="images timed for images/s after the warm-up (default 50)")
     parser.add_argument("--warmup", type=int, default=5)
@@ -200,8 +207,14 @@ def main(argv=None) -> int:
     for path, what in ((args.config, "config"), (args.checkpoint, "checkpoint")):
         if not Path(path).is_file():
             parser.error(f"{what} file not found: {path}")
-    record = evaluate(args.config, args.checkpoint, args.out, args.device, args.speed_images,
-                      args.warmup, args.max_images, args.cfg_options, progress=not args.no_progress)
+    from maiou.checkpoint import CheckpointError
+    try:
+        record = evaluate(args.config, args.checkpoint, args.out, args.device,
+                          args.speed_images, args.warmup, args.max_images, args.cfg_options,
+                          progress=not args.no_progress)
+    except CheckpointError as exc:  # one line naming the file and what to do
+        print(f"maiou.evaluate: error: {exc}", file=sys.stderr)
+        return 2
     print(record["segm"]["summary"])
     print(f"mask AP {100 * record['segm']['AP']:.1f}  mask oLRP {100 * record['segm']['oLRP']:.1f}  "
           f"box AP {100 * record['bbox']['AP']:.1f}  {record['speed']['images_per_s']:.1f} img/s "

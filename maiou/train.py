@@ -172,11 +172,8 @@ def check_pretrained_backbone(cfg) -> None:
         return
     path = init_cfg.get('checkpoint')
     if init_cfg.get('type') == 'Pretrained' and path and '://' not in path and not osp.isfile(path):
-        raise TrainError(
-            f'model.backbone.init_cfg.checkpoint: {path} does not exist. The embedded configs '
-            'start from a backbone pretrained on the synthetic train split; make it with '
-            f'`python -m maiou.pretrain_backbone --data-root DIR --out {path}` (the pipeline '
-            'does this itself), or set MAIOU_EMBEDDED_ROOT to the dataset directory holding it')
+        from maiou.pretrained import missing_backbone_message
+        raise TrainError(missing_backbone_message(path))
 
 
 def run_length(cfg) -> tuple[bool, int]:
@@ -396,6 +393,8 @@ def train_detector(model, datasets, cfg, distributed: bool, validate: bool, time
                                    custom_hooks_config=cfg.get('custom_hooks', None))
     if distributed and isinstance(runner, EpochBasedRunner):
         runner.register_hook(DistSamplerSeedHook())
+    from maiou.batching import count_lr_in_optimizer_steps
+    count_lr_in_optimizer_steps(runner, cfg.get('batch', {}).get('accumulation', 1))
 
     if validate:
         val_args = dict(samples_per_gpu=1, workers_per_gpu=2, dist=distributed,
@@ -473,11 +472,17 @@ def decide_resume(cfg, args, work_dir: str, rank: int) -> bool:
 
 def train(args: argparse.Namespace) -> int:
     """The CLI's work: config, resume decision, setup, training, final marker."""
+    from maiou.batching import BatchError, configure_batch
+
     cfg = load_config(args.config, args.cfg_options)
     work_dir = osp.abspath(args.work_dir)
     cfg.work_dir = work_dir
     distributed = args.launcher == 'pytorch'
     rank = int(os.environ.get('RANK', 0)) if distributed else 0
+    try:  # images_per_step: accumulation and iteration counts (maiou/batching.py)
+        batch = configure_batch(cfg, int(os.environ.get('WORLD_SIZE', 1)) if distributed else 1)
+    except BatchError as exc:
+        raise TrainError(f'{args.config}: {exc}') from None
     if decide_resume(cfg, args, work_dir, rank):
         return 0
     check_pretrained_backbone(cfg)
@@ -529,7 +534,8 @@ def train(args: argparse.Namespace) -> int:
     set_random_seed(seed, deterministic=args.deterministic)
     cfg.seed = seed
     meta = dict(env_info=env_info, config=cfg.pretty_text, seed=seed,
-                exp_name=osp.basename(args.config))
+                exp_name=osp.basename(args.config), batch=batch)
+    logger.info(f'Batch: {batch}')
 
     model = build_detector(cfg.model, train_cfg=cfg.get('train_cfg'),
                            test_cfg=cfg.get('test_cfg'))

@@ -4,6 +4,8 @@ import re
 import shlex
 import sys
 
+from snakemake.exceptions import WorkflowError
+
 # PY (and REPO) are used directly in shell commands: which interpreter runs a step is not
 # a parameter of its results, so it is not a `params` entry (no re-runs when it moves).
 PY = sys.executable  # the interpreter running snakemake (the project venv), not PATH's
@@ -38,9 +40,46 @@ if RATIO_RUNS:
 if PRESET == "embedded":
     FIGURES.append(f"{REPORTS}/embedded_contact_sheet.png")
 
-# The configs read their dataset root from these variables (configs/*/_base_/datasets).
+# The ImageNet ResNet-50 of the coco-train runs, downloaded by the imagenet_backbone rule
+# under its own file name (whose hex part is checked against the file's sha256).
+RESNET50 = (f"{config.get('pretrained_dir', 'checkpoints/imagenet').rstrip('/')}/"
+            f"{os.path.basename(config['resnet50_url'])}")
+
+# The configs read their dataset root from these variables (configs/*/_base_/datasets), and
+# the COCO models their ImageNet weights from MAIOU_RESNET50 (configs/coco/_base_/models).
 DATA_ENV = ("MAIOU_EMBEDDED_ROOT" if PRESET == "embedded" else "MAIOU_COCO_ROOT") + "=" + \
     shlex.quote(DATA_ROOT)
+if PRESET == "coco-train":
+    DATA_ENV += " MAIOU_RESNET50=" + shlex.quote(RESNET50)
+
+# maiou (batch arithmetic, device checks) from this checkout, whatever is installed.
+sys.path.insert(0, REPO)
+from maiou.batching import BatchError, accumulation_steps  # noqa: E402
+from maiou.device import DeviceError, check_coco_device  # noqa: E402
+
+GPUS_PER_RUN = config.get("gpus_per_run", 1)
+if PRESET == "coco-train":
+    # The paper's batch whatever the GPU count: gpus x samples_per_gpu x accumulation =
+    # images_per_step (32); maiou.train applies it, this refuses a bad count before any job.
+    COCO_SAMPLES_PER_GPU = config.get("samples_per_gpu") or 8  # configs/coco: 8 per GPU
+    try:
+        ACCUMULATION = accumulation_steps(GPUS_PER_RUN, COCO_SAMPLES_PER_GPU,
+                                          config["images_per_step"])
+    except BatchError as exc:
+        raise WorkflowError(f"config gpus_per_run: {exc}") from None
+    print(f"coco-train: {GPUS_PER_RUN} GPU(s) x {COCO_SAMPLES_PER_GPU} images x accumulation "
+          f"{ACCUMULATION} = {config['images_per_step']} images per optimizer step",
+          file=sys.stderr)
+
+onstart:
+    # Before any job (downloads included), not in dry runs: device auto (or cuda) on a
+    # machine whose torch sees no GPU stops a coco preset with an estimate of the CPU time.
+    # On a cluster executor the jobs' nodes have the GPUs, so this node is not asked.
+    if PRESET != "embedded" and workflow.local_exec:
+        try:
+            check_coco_device(config["device"], PRESET, RUNS, GPUS_PER_RUN)
+        except DeviceError as exc:
+            raise WorkflowError(str(exc)) from None
 RUN_WILDCARD = "|".join(map(re.escape, RUNS)) or "no-run"
 
 wildcard_constraints:
@@ -69,7 +108,16 @@ def config_files(run):
 
 
 def train_options(run):
-    """--cfg-options for the training command (embedded smoke-test knobs), as one string."""
+    """--cfg-options for the training command (batch and smoke-test knobs), as one string."""
+    if PRESET == "coco-train":
+        opts = [f"images_per_step={config['images_per_step']}"]
+        if config.get("samples_per_gpu"):
+            opts.append(f"data.samples_per_gpu={config['samples_per_gpu']}")
+        if config.get("workers_per_gpu") is not None:
+            opts.append(f"data.workers_per_gpu={config['workers_per_gpu']}")
+        if config.get("max_epochs_override"):
+            opts.append(f"runner.max_epochs={config['max_epochs_override']}")
+        return "--cfg-options " + " ".join(shlex.quote(o) for o in opts)
     if PRESET != "embedded":
         return ""
     opts = []
@@ -95,7 +143,9 @@ def eval_options():
 
 
 def gpu_resources():
-    return 1 if config["device"] == "cuda" else 0
+    """GPUs an evaluation asks the scheduler for: device cuda, or auto on a coco preset."""
+    return 1 if config["device"] == "cuda" or (
+        config["device"] == "auto" and PRESET != "embedded") else 0
 
 
 def checkpoint_of(run):

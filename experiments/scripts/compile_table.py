@@ -11,6 +11,8 @@ Markdown: a header (preset, device, software versions, date), then
   4. maYOLACT against the paper's test-dev numbers.
 CSV: one row per run with every number (ours, paper, delta). A run without metrics.json
 shows "—" (empty in the CSV) instead of failing. Both files are written atomically.
+A run trained with another batch than the paper's 32 images per optimizer step (metrics.json
+``training``, written by maiou.train) is marked † wherever its numbers appear.
 """
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ from paper_numbers import (ASSIGNERS, EMBEDDED_SIZE, PAPER, RUNS, SIZES,  # noqa
 from maiou.atomic import write_text_atomic  # noqa: E402
 
 DASH = "—"
+PAPER_IMAGES_PER_STEP = 32  # 4 GPUs x 8 images
+NOT_AT_32 = "†"
 COCO_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 OLRP_KEYS = ("oLRP", "oLRP_loc", "oLRP_FP", "oLRP_FN")
 PRESET_NOTES = {
@@ -89,6 +93,9 @@ def run_row(run: str, m: dict | None) -> dict:
         for key in COCO_KEYS + OLRP_KEYS:
             row[f"{kind}_{key}"] = pct(m, kind, key)
     row["fps"] = m.get("speed", {}).get("images_per_s") if m else None
+    training = (m or {}).get("training") or {}
+    for key in ("gpus", "images_per_forward", "accumulation", "images_per_step"):
+        row[f"train_{key}"] = training.get(key)
     row["anchors_per_image"] = m.get("anchors_per_image") if m else None
     for key in ("segm_AP", "segm_oLRP", "segm_AP50", "segm_AP75", "segm_APs", "segm_APm",
                 "segm_APl", "fps"):
@@ -96,6 +103,15 @@ def run_row(run: str, m: dict | None) -> dict:
         if key in ("segm_AP", "segm_oLRP"):
             row[f"delta_{key}"] = delta(row[key], paper.get(key))
     return row
+
+
+def not_at_32(row: dict) -> bool:
+    """Trained by us with another batch than the paper's (unknown batch: not marked)."""
+    return row.get("train_images_per_step") not in (None, PAPER_IMAGES_PER_STEP)
+
+
+def run_label(run: str, row: dict) -> str:
+    return run + (NOT_AT_32 if not_at_32(row) else "")
 
 
 def _table(header, rows) -> list[str]:
@@ -143,12 +159,23 @@ def render_markdown(preset: str, runs, metrics: dict, rows: dict, now: str) -> s
         for prefix in ASSIGNERS:
             run = f"{prefix}_{size}"
             r = rows.get(run) or run_row(run, None)
+            mark = NOT_AT_32 if not_at_32(r) else ""
             for key in ("segm_AP", "segm_oLRP"):
-                cells.append(f"{fmt(r[f'paper_{key}'])} / {fmt(r[key])} / "
+                cells.append(f"{fmt(r[f'paper_{key}'])} / {fmt(r[key])}{mark} / "
                              f"{fmt(r[f'delta_{key}'], signed=True)}")
         body.append(cells)
     L += _table(header, body)
     L.append("")
+    marked = [run for run in runs if not_at_32(rows[run])]
+    if marked:
+        L.append(f"{NOT_AT_32} Not trained at the paper's {PAPER_IMAGES_PER_STEP} images per "
+                 "optimizer step: " + "; ".join(
+                     f"{run} at {rows[run]['train_images_per_step']} ({rows[run]['train_gpus']}"
+                     f" process(es) x {rows[run]['train_images_per_forward']} images x "
+                     f"accumulation {rows[run]['train_accumulation']})" for run in marked)
+                 + ". Its learning rate and warm-up were set for 32, so it is a different "
+                 "experiment from the paper's.")
+        L.append("")
     L.append("Paper: COCO val2017 (minival)." + (
         " Ours: embedded synthetic val split — not comparable." if preset == "embedded" else ""))
     L.append("")
@@ -157,13 +184,17 @@ def render_markdown(preset: str, runs, metrics: dict, rows: dict, now: str) -> s
     L.append("## Box detection, speed and anchors, every run (ours)")
     L.append("")
     header = ["Run", "box AP", "AP50", "AP75", "APS", "APM", "APL",
-              "box oLRP", "oLRP loc", "oLRP FP", "oLRP FN", "fps", "anchors / image"]
+              "box oLRP", "oLRP loc", "oLRP FP", "oLRP FN", "fps", "anchors / image",
+              "images / optimizer step (processes x images x accumulation)"]
     body = []
     for run in runs:
         r = rows[run]
-        body.append([run] + [fmt(r[f"bbox_{k}"]) for k in COCO_KEYS + OLRP_KEYS]
+        batch = DASH if r["train_images_per_step"] is None else (
+            f"{r['train_images_per_step']} ({r['train_gpus']} x {r['train_images_per_forward']}"
+            f" x {r['train_accumulation']})")
+        body.append([run_label(run, r)] + [fmt(r[f"bbox_{k}"]) for k in COCO_KEYS + OLRP_KEYS]
                     + [fmt(r["fps"]), DASH if r["anchors_per_image"] is None
-                       else str(r["anchors_per_image"])])
+                       else str(r["anchors_per_image"]), batch])
     L += _table(header, body)
     L.append("")
     L.append("fps: images/s at batch 1 on the device above (model forward + post-processing); "
@@ -175,7 +206,8 @@ def render_markdown(preset: str, runs, metrics: dict, rows: dict, now: str) -> s
     L.append("")
     header = ["Run", "mask AP", "AP50", "AP75", "APS", "APM", "APL",
               "mask oLRP", "oLRP loc", "oLRP FP", "oLRP FN"]
-    L += _table(header, [[run] + [fmt(rows[run][f"segm_{k}"]) for k in COCO_KEYS + OLRP_KEYS]
+    L += _table(header, [[run_label(run, rows[run])]
+                         + [fmt(rows[run][f"segm_{k}"]) for k in COCO_KEYS + OLRP_KEYS]
                          for run in runs])
     L.append("")
 
@@ -190,7 +222,7 @@ def render_markdown(preset: str, runs, metrics: dict, rows: dict, now: str) -> s
         body = []
         for run in mayolact:
             r = rows[run]
-            cells = [run, f"{fmt(r['paper_segm_AP'])} / {fmt(r['segm_AP'])} / "
+            cells = [run_label(run, r), f"{fmt(r['paper_segm_AP'])} / {fmt(r['segm_AP'])} / "
                           f"{fmt(r['delta_segm_AP'], signed=True)}"]
             for k in ("AP50", "AP75", "APs", "APm", "APl"):
                 cells.append(f"{fmt(r[f'paper_segm_{k}'])} / {fmt(r[f'segm_{k}'])}")

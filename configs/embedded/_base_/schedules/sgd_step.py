@@ -44,3 +44,6 @@ cudnn_benchmark = False
 # gradients are unchanged up to rounding (tests/test_train_step.py). Not measured on GPUs,
 # so not used there.
 cpu_channels_last = True
+# One optimizer step per forward pass of `samples_per_gpu` images (COCO: 32 images per
+# step, by accumulation if needed): the embedded runs train one process at batch 8.
+images_per_step = None
