@@ -5,6 +5,7 @@ ways (maiou/models/dense_heads/yolact_protonet.py): prints how many mask pixels 
 the box / mask AP of each way.
 
     python experiments/benchmarks/compare_mask_upsampling.py CONFIG CHECKPOINT [--max-images N]
+        [--cfg-options KEY=VALUE ...]
 """
 import argparse
 import json
@@ -21,6 +22,9 @@ def main(argv=None):
     parser.add_argument("config")
     parser.add_argument("checkpoint")
     parser.add_argument("--max-images", type=int, default=None)
+    from mmcv import DictAction
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction, default=None,
+                        help="override config entries, e.g. the test input size")
     args = parser.parse_args(argv)
 
     from mmcv.parallel import collate, scatter
@@ -35,7 +39,7 @@ def main(argv=None):
     from maiou.models.dense_heads.yolact_protonet import MaskAwareYOLACTProtonet, upsample_masks
     from maiou.train import load_config
 
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, args.cfg_options)
     cfg.model.backbone.init_cfg = None
     cfg.data.test.test_mode = True
     dataset = build_dataset(cfg.data.test)
