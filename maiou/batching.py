@@ -77,6 +77,11 @@ def configure_batch(cfg, processes: int) -> dict:
         steps = 1
     else:
         steps = accumulation_steps(processes, samples, int(target))
+        if (cfg.get("auto_scale_lr") or {}).get("enable"):
+            # mmdet scales the lr by processes x samples_per_gpu / base, blind to accumulation.
+            raise BatchError(f"auto_scale_lr.enable=True with images_per_step={target}: the "
+                             "batch is already the configs' own; leave auto_scale_lr off, or "
+                             "set images_per_step=None to scale the lr to another batch")
     record = dict(gpus=processes, images_per_forward=samples, accumulation=steps,
                   images_per_step=processes * samples * steps)
     cfg.batch = record  # read back by train_detector (count_lr_in_optimizer_steps)

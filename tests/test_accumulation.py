@@ -62,6 +62,12 @@ def test_configure_batch_scales_iteration_counts():
     assert (it.log_config.interval, it.checkpoint_config.interval, it.evaluation.interval,
             it.runner.max_iters) == (10, 20, 20, 60)
 
+    scaled = Config(dict(data=dict(samples_per_gpu=8), images_per_step=32,
+                         auto_scale_lr=dict(enable=True, base_batch_size=32),
+                         optimizer_config=dict(), runner=dict(type='EpochBasedRunner')))
+    with pytest.raises(BatchError, match="auto_scale_lr.enable=True with images_per_step=32"):
+        configure_batch(scaled, 2)
+
     unset = Config(dict(data=dict(samples_per_gpu=8), images_per_step=None,
                         optimizer_config=dict(), runner=dict(type='EpochBasedRunner')))
     assert configure_batch(unset, 3) == dict(gpus=3, images_per_forward=8, accumulation=1,

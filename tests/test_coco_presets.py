@@ -344,6 +344,22 @@ def test_checkpoint_that_does_not_fit_the_config(mirror, tmp_path):
     assert "Traceback" not in proc.stderr and not (tmp_path / "out/metrics.json").exists()
 
 
+def test_training_names_a_missing_imagenet_backbone(tmp_path, monkeypatch, capsys):
+    """A COCO training whose ResNet-50 file is absent stops with one line, before building
+    anything (and never downloads it)."""
+    from maiou import train
+
+    missing = tmp_path / "nowhere/resnet50-19c8e357.pth"
+    monkeypatch.setenv("MAIOU_RESNET50", str(missing))
+    code = train.main([str(ROOT / "configs/coco/atss_maiou_400.py"), "--work-dir",
+                       str(tmp_path / "w")])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        f"maiou.train: error: model.backbone.init_cfg.checkpoint: {missing} does not exist")
+    assert "imagenet_backbone rule" in err[0] and "MAIOU_RESNET50" in err[0]
+
+
 def test_hash_in_name_is_checked(mirror, tmp_path):
     wrong = mirror["resnet50"].with_name("resnet50-00000000.pth")
     wrong.write_bytes(mirror["resnet50"].read_bytes())
