@@ -208,7 +208,8 @@ def test_one_process_accumulating_matches_two_gloo_processes(tmp_path):
             "--no-validate", "--launcher", "pytorch"], env)
 
     from maiou.checkpoint import load_untrusted_checkpoint, read_checkpoint_meta
-    meta_one, meta_two = read_checkpoint_meta(one / "final.pth"), read_checkpoint_meta(two / "final.pth")
+    meta_one = read_checkpoint_meta(one / "final.pth")
+    meta_two = read_checkpoint_meta(two / "final.pth")
     assert meta_one["batch"] == dict(gpus=1, images_per_forward=1, accumulation=2,
                                      images_per_step=2)
     assert meta_two["batch"] == dict(gpus=2, images_per_forward=1, accumulation=1,
@@ -225,7 +226,8 @@ def test_one_process_accumulating_matches_two_gloo_processes(tmp_path):
 
     # Same weights. Buffers (BatchNorm running statistics) legitimately differ: rank 0 of
     # the two-process run keeps statistics of its own images only.
-    a, b = load_untrusted_checkpoint(one / "final.pth"), load_untrusted_checkpoint(two / "final.pth")
+    a = load_untrusted_checkpoint(one / "final.pth")
+    b = load_untrusted_checkpoint(two / "final.pth")
     names = [k for k in a if not k.endswith(("running_mean", "running_var",
                                              "num_batches_tracked"))]
     worst = max(float((a[k] - b[k]).abs().max()) for k in names)

@@ -96,7 +96,8 @@ def snakemake(work, configfile, *args, env, timeout=600):
 
 
 def logs(work: Path) -> str:
-    return "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted((work / "logs").rglob("*.log")))
+    return "\n".join(f"--- {p}\n{p.read_text()[-3000:]}"
+                     for p in sorted((work / "logs").rglob("*.log")))
 
 
 def assert_no_network(mirror):
@@ -153,7 +154,8 @@ def test_both_checkpoint_formats_load_safely(mirror):
         a, b = load_untrusted_checkpoint(served), load_untrusted_checkpoint(other)
         assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
         meta = read_checkpoint_meta(other)
-        assert meta["mmcv_version"] == "0.6.0" and meta["epoch"] == 55 and len(meta["CLASSES"]) == 80
+        assert meta["mmcv_version"] == "0.6.0" and meta["epoch"] == 55
+        assert len(meta["CLASSES"]) == 80 and "MaskAwareYOLACT" in meta["config"]
 
 
 @pytest.mark.slow
@@ -244,7 +246,8 @@ def test_coco_train_from_nothing_resumes_after_a_kill(mirror, tmp_path):
         if proc.poll() is None:
             _kill_tree(proc)
     first_output = proc.stdout.read()
-    assert killed, "no epoch-1 checkpoint before snakemake ended:\n" + first_output[-4000:] + logs(work)
+    assert killed, ("no epoch-1 checkpoint before snakemake ended:\n" + first_output[-4000:]
+                    + logs(work))
     assert not (work / f"work_dirs/coco-train/{killed}/final.pth").exists()
 
     assert snakemake(work, config, "--unlock", env=mirror["env"]).returncode == 0
@@ -369,7 +372,8 @@ def test_hash_in_name_is_checked(mirror, tmp_path):
                          "--hash-in-name", "--torch-checkpoint", "--out", str(out))
         assert result.returncode == 1 and not out.exists()
         assert "sha256 mismatch" in _error_line(result.stderr)
-        result = _script("download.py", "--url", f"{mirror['url']}/models/{mirror['resnet50'].name}",
+        right = f"{mirror['url']}/models/{mirror['resnet50'].name}"
+        result = _script("download.py", "--url", right,
                          "--hash-in-name", "--torch-checkpoint", "--out", str(out))
         assert result.returncode == 0, result.stderr
     finally:
