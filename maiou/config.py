@@ -108,11 +108,8 @@ def check_pretrained_backbone(cfg) -> None:
         return
     path = init_cfg.get('checkpoint')
     if init_cfg.get('type') == 'Pretrained' and path and '://' not in path and not osp.isfile(path):
-        raise ConfigError(
-            f'model.backbone.init_cfg.checkpoint: {path} does not exist. The embedded configs '
-            'start from a backbone pretrained on the synthetic train split; make it with '
-            f'`python -m maiou.pretrain_backbone --data-root DIR --out {path}` (the pipeline '
-            'does this itself), or set MAIOU_EMBEDDED_ROOT to the dataset directory holding it')
+        from maiou.pretrained import missing_backbone_message
+        raise ConfigError(missing_backbone_message(path))
 
 
 def run_length(cfg) -> tuple[bool, int]:

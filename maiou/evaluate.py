@@ -165,16 +165,17 @@ def score(dataset, num_images: int, out_dir: Path) -> dict:
     return metrics
 
 
-def evaluate(config: str, checkpoint: str, out_dir: str, device: str = "cpu",
+def evaluate(config: str, checkpoint: str, out_dir: str, device: str = "auto",
              speed_images: int = 50, warmup: int = 5, max_images: int | None = None,
              cfg_options: dict | None = None, progress: bool = True) -> dict:
     """Run inference of ``checkpoint`` on ``config``'s test split and write metrics.json.
 
     Returns the metrics dict that was written.
     """
-    from maiou.checkpoint import file_digest
+    from maiou.checkpoint import file_digest, read_checkpoint_meta
+    from maiou.device import resolve_device
 
-    device = torch.device(device)
+    device = torch.device(resolve_device(device) if isinstance(device, str) else device)
     cfg, dataset, model = build_for_inference(config, checkpoint, device, cfg_options)
     num_images = len(dataset) if max_images is None else min(max_images, len(dataset))
     results, seconds = infer(model, dataset, num_images, device,
@@ -199,6 +200,9 @@ def evaluate(config: str, checkpoint: str, out_dir: str, device: str = "cpu",
                   "what": "model forward + post-processing (NMS, mask assembly), batch 1"},
         "anchors_per_image": anchors_per_image(model, image_size, device),
         "device": _device_name(device),
+        # How the checkpoint was trained (maiou.train writes it; released files lack it):
+        # {gpus, images_per_forward, accumulation, images_per_step}.
+        "training": read_checkpoint_meta(checkpoint).get("batch"),
         "versions": _versions(),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -215,7 +219,8 @@ def main(argv=None) -> int:
     parser.add_argument("config")
     parser.add_argument("checkpoint")
     parser.add_argument("--out", required=True, help="output folder for metrics.json and results")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="auto: CUDA when torch sees a GPU, else the CPU")
     parser.add_argument("--speed-images", type=int, default=50,
                         help="images timed for images/s after the warm-up (default 50)")
     parser.add_argument("--warmup", type=int, default=5)
@@ -227,8 +232,9 @@ def main(argv=None) -> int:
     for path, what in ((args.config, "config"), (args.checkpoint, "checkpoint")):
         if not Path(path).is_file():
             parser.error(f"{what} file not found: {path}")
-    record = evaluate(args.config, args.checkpoint, args.out, args.device, args.speed_images,
-                      args.warmup, args.max_images, args.cfg_options, progress=not args.no_progress)
+    record = evaluate(args.config, args.checkpoint, args.out, args.device,
+                      args.speed_images, args.warmup, args.max_images, args.cfg_options,
+                      progress=not args.no_progress)
     print(record["segm"]["summary"])
     print(f"mask AP {100 * record['segm']['AP']:.1f}  "
           f"mask oLRP {100 * record['segm']['oLRP']:.1f}  "

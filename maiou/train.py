@@ -304,6 +304,8 @@ def train_detector(model, datasets, cfg, distributed: bool, validate: bool, time
                                    custom_hooks_config=cfg.get('custom_hooks', None))
     if distributed and isinstance(runner, EpochBasedRunner):
         runner.register_hook(DistSamplerSeedHook())
+    from maiou.batching import count_lr_in_optimizer_steps
+    count_lr_in_optimizer_steps(runner, cfg.get('batch', {}).get('accumulation', 1))
 
     if validate:
         val_args = dict(samples_per_gpu=1, workers_per_gpu=2, dist=distributed,
@@ -387,9 +389,10 @@ def choose_start(cfg, args, work_dir: str, rank: int) -> Start:
     return Start.RESUME
 
 
-def set_up_run(cfg, args, work_dir: str, distributed: bool):
+def set_up_run(cfg, args, work_dir: str, distributed: bool, batch: dict):
     """Processes, work dir, logger and seed of a run that trains; returns
-    ``(rank, logger, timestamp, meta)`` and fills ``cfg.gpu_ids``, ``device`` and ``seed``."""
+    ``(rank, logger, timestamp, meta)`` and fills ``cfg.gpu_ids``, ``device`` and ``seed``.
+    ``batch`` (maiou.batching.configure_batch) goes into every checkpoint's meta."""
     import mmcv
     import torch
     from mmdet.apis import init_random_seed, set_random_seed
@@ -428,7 +431,8 @@ def set_up_run(cfg, args, work_dir: str, distributed: bool):
     set_random_seed(seed, deterministic=args.deterministic)
     cfg.seed = seed
     meta = dict(env_info=env_info, config=cfg.pretty_text, seed=seed,
-                exp_name=osp.basename(args.config))
+                exp_name=osp.basename(args.config), batch=batch)
+    logger.info(f'Batch: {batch}')
     return rank, logger, timestamp, meta
 
 
@@ -482,11 +486,17 @@ def mark_finished(work_dir: str, cfg, logger) -> str:
 def train(args: argparse.Namespace) -> int:
     """The CLI's work, in stages: config, where to start, setup, model and data, training,
     final marker."""
+    from maiou.batching import BatchError, configure_batch
+
     cfg = load_config(args.config, args.cfg_options, prog=PROG)
     work_dir = osp.abspath(args.work_dir)
     cfg.work_dir = work_dir
     distributed = args.launcher == 'pytorch'
     rank = int(os.environ.get('RANK', 0)) if distributed else 0
+    try:  # images_per_step: accumulation and iteration counts (maiou/batching.py)
+        batch = configure_batch(cfg, int(os.environ.get('WORLD_SIZE', 1)) if distributed else 1)
+    except BatchError as exc:
+        raise TrainError(f'{args.config}: {exc}') from None
     if choose_start(cfg, args, work_dir, rank) is Start.FINISHED:
         return 0
     check_pretrained_backbone(cfg)
@@ -495,7 +505,7 @@ def train(args: argparse.Namespace) -> int:
 
     from maiou.checkpoint import META_SAFE_GLOBALS
 
-    rank, logger, timestamp, meta = set_up_run(cfg, args, work_dir, distributed)
+    rank, logger, timestamp, meta = set_up_run(cfg, args, work_dir, distributed, batch)
     model, datasets = build_model_and_datasets(cfg)
     # mmcv resumes with a bare torch.load, which in torch>=2.6 is weights_only: admit the
     # same numpy-scalar meta entries our own loader admits (see maiou.checkpoint).

@@ -63,8 +63,9 @@ def test_detail_and_mayolact_tables(results):
     md, _ = _compile(results)
     box = _row(md, "fixed_550")  # first table listing the run: box detail
     assert box[1] == "40.0" and box[6] == "—"            # box AP; APL None -> dash
-    assert box[-2] == "12.5" and box[-1] == "341"        # fps, anchors
-    assert _row(md, "atss_iou_550")[1:] == ["—"] * 12    # missing run: all dashes
+    assert box[-3] == "12.5" and box[-2] == "341"        # fps, anchors
+    assert box[-1] == "—"                                # no training record (released)
+    assert _row(md, "atss_iou_550")[1:] == ["—"] * 13    # missing run: all dashes
     assert "test-dev" in md
     mayolact = [line for line in md.splitlines() if line.startswith("| mayolact_550")][-1]
     assert "35.2 / 33.5 / -1.7" in mayolact and "30 / 7.0" in mayolact
@@ -182,3 +183,24 @@ def test_seeds_give_mean_and_sd(tmp_path):
 def test_interval_cell_never_shows_minus_zero():
     cell = compile_table._interval_cell({"delta": -0.0004, "lo": -0.0003, "hi": 0.012})
     assert cell == "+0.0 [+0.0, +1.2]"
+
+
+def test_runs_not_trained_at_32_images_per_step_are_marked(tmp_path):
+    at_32 = dict(gpus=1, images_per_forward=8, accumulation=4, images_per_step=32)
+    at_16 = dict(gpus=2, images_per_forward=8, accumulation=1, images_per_step=16)
+    for run, training in (("fixed_550", at_32), ("atss_maiou_550", at_16),
+                          ("mayolact_550", None)):  # None: a released checkpoint
+        (tmp_path / "results" / run).mkdir(parents=True)
+        (tmp_path / "results" / run / "metrics.json").write_text(
+            json.dumps(_metrics(0.3, 0.7, training=training)))
+    md, rows = _compile(tmp_path, preset="coco-train")
+    assert "atss_maiou_550 at 16 (2 process(es) x 8 images x accumulation 1)" in md
+    assert md.count("† Not trained at the paper's 32 images per optimizer step") == 1
+    assert _row(md, "atss_maiou_550†")[-1] == "16 (2 x 8 x 1)"
+    assert _row(md, "fixed_550")[-1] == "32 (1 x 8 x 4)"
+    assert _row(md, "mayolact_550")[-1] == "—"
+    assert _row(md, "550")[5].split(" / ")[1] == "30.0†"      # ATSS w. maIoU: mask AP
+    assert "†" not in _row(md, "550")[1]                      # fixed IoU at 32
+    by_run = {row["run"]: row for row in rows}
+    assert by_run["atss_maiou_550"]["train_images_per_step"] == "16"
+    assert by_run["mayolact_550"]["train_images_per_step"] == ""

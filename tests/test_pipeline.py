@@ -77,12 +77,14 @@ def test_coco_released_dry_run(tmp_path):
 
 def test_coco_train_dry_run(tmp_path):
     counts = dry_run(tmp_path, "preset=coco-train")
-    # The authors' training logs of the ten released runs, for the curve check and figure.
-    assert counts == {"coco_download": 3, "coco_unpack": 3, "train": ALL_RUNS,
+    # The authors' training logs of the ten released runs, for the curve check and figure,
+    # and the ImageNet ResNet-50, fetched before any training (imagenet_backbone).
+    assert counts == {"coco_download": 3, "coco_unpack": 3, "imagenet_backbone": 1,
+                      "train": ALL_RUNS,
                       "evaluate": ALL_RUNS, "bootstrap": 1, "compile_table": 1,
                       "plot_results": 1, "ratio_gain": 1, "assignment_picture": 1,
                       "download_log": 10, "training_curves": 1, "all": 1,
-                      "total": 2 * ALL_RUNS + 23}
+                      "total": 2 * ALL_RUNS + 24}
 
 
 def test_coco_train_log_url_override_and_reference(tmp_path):

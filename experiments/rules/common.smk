@@ -5,8 +5,12 @@ import re
 import shlex
 import sys
 
+from snakemake.exceptions import WorkflowError
+
 from experiments.seeds import run_key, split_key  # where each training seed's run lives
 from maiou import runs as registry
+from maiou.batching import BatchError, accumulation_steps
+from maiou.device import DeviceError, check_coco_device
 
 # PY (and REPO) are used directly in shell commands: which interpreter runs a step is not
 # a parameter of its results, so it is not a `params` entry (no re-runs when it moves).
@@ -26,6 +30,12 @@ if UNRELEASED:
     print(f"note: coco-released skips {', '.join(UNRELEASED)} (no released checkpoint)",
           file=sys.stderr)
 RUNS = [r for r in REQUESTED if r not in UNRELEASED]
+# Per-run URL overrides (a mirror, a local server) name registered runs only.
+for key in ("checkpoint_urls", "log_urls"):
+    try:
+        registry.check_names(config.get(key) or {})
+    except registry.UnknownRunError as exc:
+        raise ValueError(f"config '{key}': {exc}") from None
 
 # Training seeds. Seed 0's runs live where single-seed runs always did (<root>/<run>),
 # seed s's under <root>/seed<s>/<run> (experiments/seeds.py); the `run` wildcard below is
@@ -61,9 +71,42 @@ if RATIO_RUNS:
 if PRESET == "embedded":
     FIGURES.append(f"{REPORTS}/embedded_contact_sheet.png")
 
-# The configs read their dataset root from these variables (configs/*/_base_/datasets).
+# The ImageNet ResNet-50 of the coco-train runs, downloaded by the imagenet_backbone rule
+# under its own file name (whose hex part is checked against the file's sha256).
+RESNET50 = (f"{config.get('pretrained_dir', 'checkpoints/imagenet').rstrip('/')}/"
+            f"{os.path.basename(config['resnet50_url'])}")
+
+# The configs read their dataset root from these variables (configs/*/_base_/datasets), and
+# the COCO models their ImageNet weights from MAIOU_RESNET50 (configs/coco/_base_/models).
 DATA_ENV = ("MAIOU_EMBEDDED_ROOT" if PRESET == "embedded" else "MAIOU_COCO_ROOT") + "=" + \
     shlex.quote(DATA_ROOT)
+if PRESET == "coco-train":
+    DATA_ENV += " MAIOU_RESNET50=" + shlex.quote(RESNET50)
+
+GPUS_PER_RUN = config.get("gpus_per_run", 1)
+if PRESET == "coco-train":
+    # The paper's batch whatever the GPU count: gpus x samples_per_gpu x accumulation =
+    # images_per_step (32); maiou.train applies it, this refuses a bad count before any job.
+    COCO_SAMPLES_PER_GPU = config.get("samples_per_gpu") or 8  # configs/coco: 8 per GPU
+    try:
+        ACCUMULATION = accumulation_steps(GPUS_PER_RUN, COCO_SAMPLES_PER_GPU,
+                                          config["images_per_step"])
+    except BatchError as exc:
+        raise WorkflowError(f"config gpus_per_run: {exc}") from None
+    print(f"coco-train: {GPUS_PER_RUN} GPU(s) x {COCO_SAMPLES_PER_GPU} images x accumulation "
+          f"{ACCUMULATION} = {config['images_per_step']} images per optimizer step",
+          file=sys.stderr)
+
+onstart:
+    # Before any job (downloads included), not in dry runs: device auto (or cuda) on a
+    # machine whose torch sees no GPU stops a coco preset with an estimate of the CPU time.
+    # On a cluster executor the jobs' nodes have the GPUs, so this node is not asked.
+    if PRESET != "embedded" and workflow.local_exec:
+        try:
+            check_coco_device(config["device"], PRESET, RUNS, GPUS_PER_RUN)
+        except DeviceError as exc:
+            raise WorkflowError(str(exc)) from None
+
 RUN_WILDCARD = ("(?:seed[1-9][0-9]*/)?(?:" + "|".join(map(re.escape, RUNS)) + ")"
                 if RUNS else "no-run")
 
@@ -109,8 +152,17 @@ def config_files(run):
 
 
 def train_options(key):
-    """--cfg-options for the training command (embedded smoke-test knobs), as one string."""
+    """--cfg-options for the training command (batch and smoke-test knobs), as one string."""
     run = split_key(key)[0]
+    if PRESET == "coco-train":
+        opts = [f"images_per_step={config['images_per_step']}"]
+        if config.get("samples_per_gpu"):
+            opts.append(f"data.samples_per_gpu={config['samples_per_gpu']}")
+        if config.get("workers_per_gpu") is not None:
+            opts.append(f"data.workers_per_gpu={config['workers_per_gpu']}")
+        if config.get("max_epochs_override"):
+            opts.append(f"runner.max_epochs={config['max_epochs_override']}")
+        return "--cfg-options " + " ".join(shlex.quote(o) for o in opts)
     if PRESET != "embedded":
         return ""
     opts = []
@@ -137,7 +189,9 @@ def eval_options():
 
 
 def gpu_resources():
-    return 1 if config["device"] == "cuda" else 0
+    """GPUs an evaluation asks the scheduler for: device cuda, or auto on a coco preset."""
+    return 1 if config["device"] == "cuda" or (
+        config["device"] == "auto" and PRESET != "embedded") else 0
 
 
 def checkpoint_of(run):

@@ -51,26 +51,26 @@ if PRESET == "embedded":
             " --seed {params.seed} {params.iters} --no-progress > {log} 2>&1"
 
 else:
-    # COCO 2017 from cocodataset.org; md5s as published there.
-    COCO_FILES = {
-        "annotations_trainval2017": ("http://images.cocodataset.org/annotations/annotations_trainval2017.zip",
-                                     "f4bbac642086de4f52a3fdda2de5fa2c"),
-        "val2017": ("http://images.cocodataset.org/zips/val2017.zip",
-                    "442b8da7639aecaf257c1dceb8ba8c80"),
-        "train2017": ("http://images.cocodataset.org/zips/train2017.zip",
-                      "cced6f7f71b7629ddf16f17bbcfab6b2"),
-    }
+    # COCO 2017 from cocodataset.org, or from `coco_mirror` (same file names); md5s from
+    # `coco_md5` (cocodataset.org's by default).
+    COCO_HOST = {"annotations_trainval2017": "http://images.cocodataset.org/annotations",
+                 "val2017": "http://images.cocodataset.org/zips",
+                 "train2017": "http://images.cocodataset.org/zips"}
     COCO_NEEDED = ["annotations_trainval2017", "val2017"] + (
         ["train2017"] if PRESET == "coco-train" else [])
+
+    def coco_url(name):
+        base = (config.get("coco_mirror") or COCO_HOST[name]).rstrip("/")
+        return f"{base}/{name}.zip"
 
     rule coco_download:
         output:
             f"{DATA_ROOT}/downloads/{{name}}.zip",
         wildcard_constraints:
-            name="|".join(COCO_FILES),
+            name="|".join(COCO_HOST),
         params:
-            url=lambda wc: COCO_FILES[wc.name][0],
-            md5=lambda wc: COCO_FILES[wc.name][1],
+            url=lambda wc: coco_url(wc.name),
+            md5=lambda wc: config["coco_md5"][f"{wc.name}.zip"],
         log:
             f"{LOGS}/data/download_{{name}}.log",
         retries: 2
@@ -82,6 +82,7 @@ else:
 
     rule coco_unpack:
         # One marker per archive: the zips unpack into annotations/, val2017/, train2017/.
+        # The archive is tested first and the annotation files checked to be COCO.
         input:
             f"{DATA_ROOT}/downloads/{{name}}.zip",
         output:
@@ -91,7 +92,30 @@ else:
         log:
             f"{LOGS}/data/unpack_{{name}}.log",
         shell:
-            "{PY} -m zipfile -e {input:q} {params.root:q} > {log} 2>&1"
+            "{PY} -m experiments.scripts.unpack_coco {input:q} --root {params.root:q}"
+            " > {log} 2>&1"
 
     DATASET_MARKER = [f"{DATA_ROOT}/.unpacked_{n}" for n in COCO_NEEDED]
-    PRETRAINED_BACKBONE = []  # COCO configs name torchvision's ImageNet weights
+
+    if PRESET == "coco-train":
+
+        rule imagenet_backbone:
+            # The ImageNet ResNet-50 every COCO training starts from, fetched here so that
+            # training jobs never touch the network (maiou/pretrained.py); checked against
+            # the sha256 prefix in its file name and loaded as tensors only.
+            output:
+                RESNET50,
+            params:
+                url=config["resnet50_url"],
+            log:
+                f"{LOGS}/data/imagenet_backbone.log",
+            retries: 2
+            resources:
+                downloads=1,
+            shell:
+                "{PY} -m experiments.scripts.download --url {params.url:q}"
+                " --hash-in-name --torch-checkpoint --out {output:q} > {log} 2>&1"
+
+        PRETRAINED_BACKBONE = RESNET50
+    else:
+        PRETRAINED_BACKBONE = []

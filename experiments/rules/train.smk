@@ -30,18 +30,20 @@ if PRESET in ("embedded", "coco-train"):
             data_env=lambda wc: DATA_ENV + "".join(
                 f" MAIOU_REFERENCE_LOG={shlex.quote(ref)}"
                 for ref in [reference_log(wc.run)] if ref),
-            launch=(f"-m torch.distributed.run --nproc_per_node={config.get('gpus_per_run', 1)}"
-                    " -m maiou.train" if PRESET == "coco-train" and config.get("gpus_per_run", 1) > 1
+            # --standalone: each run's rendezvous on a free local port (runs side by side).
+            launch=(f"-m torch.distributed.run --standalone --nproc_per_node={GPUS_PER_RUN}"
+                    " -m maiou.train" if PRESET == "coco-train" and GPUS_PER_RUN > 1
                     else "-m maiou.train"),
             launcher=("--launcher pytorch" if PRESET == "coco-train"
-                      and config.get("gpus_per_run", 1) > 1 else ""),
+                      and GPUS_PER_RUN > 1 else ""),
         log:
             f"{LOGS}/train/{{run}}.log",
         benchmark:
             f"{BENCH}/train/{{run}}.tsv"
-        threads: config["threads_per_run"]
+        # coco-train starts one process per GPU, each with threads_per_run threads.
+        threads: config["threads_per_run"] * (GPUS_PER_RUN if PRESET == "coco-train" else 1)
         resources:
-            gpu=config.get("gpus_per_run", 1) if PRESET == "coco-train" else 0,
+            gpu=(GPUS_PER_RUN if PRESET == "coco-train" and config["device"] != "cpu" else 0),
         shell:
             """
             : > {log}  # this attempt's log (maiou.train keeps per-attempt logs in the work dir too)
@@ -60,14 +62,21 @@ if PRESET in ("embedded", "coco-train"):
 else:  # coco-released
 
     rule download_checkpoint:
-        # The authors' checkpoints live on Google Drive (ids in maiou/runs.py).
+        # The authors' checkpoints live on Google Drive (ids in maiou/runs.py);
+        # `checkpoint_urls` points a run elsewhere (a mirror). Either way the file must load
+        # as tensors only.
         output:
             f"{CKPT_DIR}/{{run}}.pth",
+        params:
+            source=lambda wc: (f"--url {shlex.quote(config['checkpoint_urls'][wc.run])}"
+                               f" --torch-checkpoint"
+                               if wc.run in config.get("checkpoint_urls", {})
+                               else f"--run {wc.run}"),
         log:
             f"{LOGS}/download/{{run}}.log",
         retries: 2
         resources:
             downloads=1,
         shell:
-            "{PY} -m experiments.scripts.download --run {wildcards.run}"
+            "{PY} -m experiments.scripts.download {params.source}"
             " --out {output:q} > {log} 2>&1"

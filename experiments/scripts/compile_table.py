@@ -20,7 +20,9 @@ epoch-mean training loss left the authors' by more than the tolerance are flagge
 CSV: one row per run with every number (ours, paper, delta) and, with --bootstrap, the
 run's intervals and its comparison against the run the table compares it with (cmp_*).
 A run without metrics.json shows "—" (empty in the CSV) instead of failing. Both files are
-written atomically.
+written atomically. A run trained with another batch than the paper's 32 images per
+optimizer step (metrics.json ``training``, written by maiou.train) is marked † wherever its
+numbers appear.
 """
 from __future__ import annotations
 
@@ -39,6 +41,8 @@ from maiou.atomic import write_text_atomic
 from maiou.cli import UserError, entry_point
 
 DASH = "—"
+PAPER_IMAGES_PER_STEP = 32  # 4 GPUs x 8 images
+NOT_AT_32 = "†"
 COCO_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 OLRP_KEYS = ("oLRP", "oLRP_loc", "oLRP_FP", "oLRP_FN")
 PRESET_NOTES = {
@@ -202,6 +206,10 @@ def run_row(run: str, m: dict | list | None, boot: dict | None = None) -> dict:
             if f"{kind}_{key}" in SD_KEYS:
                 row[f"{kind}_{key}_sd"] = sd
     row["fps"] = _mean_sd(x.get("speed", {}).get("images_per_s") for x in ms)[0]
+    # Every seed of a run trains with the same batch: the first one's stands for all.
+    training = (ms[0] if ms else {}).get("training") or {}
+    for key in ("gpus", "images_per_forward", "accumulation", "images_per_step"):
+        row[f"train_{key}"] = training.get(key)
     row["anchors_per_image"] = ms[0].get("anchors_per_image") if ms else None
     for key in ("segm_AP", "segm_oLRP", "segm_AP50", "segm_AP75", "segm_APs", "segm_APm",
                 "segm_APl", "fps"):
@@ -211,6 +219,15 @@ def run_row(run: str, m: dict | list | None, boot: dict | None = None) -> dict:
     row.update(_boot_columns(run, boot))
     row["off_course_epochs"] = None  # filled from the training-curve check (coco-train)
     return row
+
+
+def not_at_32(row: dict) -> bool:
+    """Trained by us with another batch than the paper's (unknown batch: not marked)."""
+    return row.get("train_images_per_step") not in (None, PAPER_IMAGES_PER_STEP)
+
+
+def run_label(run: str, row: dict) -> str:
+    return run + (NOT_AT_32 if not_at_32(row) else "")
 
 
 def _table(header, rows) -> list[str]:
@@ -321,14 +338,25 @@ def render_markdown(preset: str, runs, metrics: dict, rows: dict, now: str,
         for assigner in columns:
             run = registry.run_at(assigner.key, size).name
             r = rows.get(run) or run_row(run, None)
+            mark = NOT_AT_32 if not_at_32(r) else ""
             for key in ("segm_AP", "segm_oLRP"):
                 sd = r.get(f"{key}_sd")
                 ours = fmt(r[key]) + ("" if sd is None else f" ± {sd:.1f}")
-                cells.append(f"{fmt(r[f'paper_{key}'])} / {ours} / "
+                cells.append(f"{fmt(r[f'paper_{key}'])} / {ours}{mark} / "
                              f"{fmt(r[f'delta_{key}'], signed=True)}")
         body.append(cells)
     L += _table(header, body)
     L.append("")
+    marked = [run for run in runs if not_at_32(rows[run])]
+    if marked:
+        L.append(f"{NOT_AT_32} Not trained at the paper's {PAPER_IMAGES_PER_STEP} images per "
+                 "optimizer step: " + "; ".join(
+                     f"{run} at {rows[run]['train_images_per_step']} ({rows[run]['train_gpus']}"
+                     f" process(es) x {rows[run]['train_images_per_forward']} images x "
+                     f"accumulation {rows[run]['train_accumulation']})" for run in marked)
+                 + ". Its learning rate and warm-up were set for 32, so it is a different "
+                 "experiment from the paper's.")
+        L.append("")
     L.append("Paper: COCO val2017 (minival)." + (
         " Ours: embedded synthetic val split — not comparable." if preset == "embedded" else ""))
     L.append("")
@@ -337,13 +365,17 @@ def render_markdown(preset: str, runs, metrics: dict, rows: dict, now: str,
     L.append("## Box detection, speed and anchors, every run (ours)")
     L.append("")
     header = ["Run", "box AP", "AP50", "AP75", "APS", "APM", "APL",
-              "box oLRP", "oLRP loc", "oLRP FP", "oLRP FN", "fps", "anchors / image"]
+              "box oLRP", "oLRP loc", "oLRP FP", "oLRP FN", "fps", "anchors / image",
+              "images / optimizer step (processes x images x accumulation)"]
     body = []
     for run in runs:
         r = rows[run]
-        body.append([run] + [fmt(r[f"bbox_{k}"]) for k in COCO_KEYS + OLRP_KEYS]
+        batch = DASH if r["train_images_per_step"] is None else (
+            f"{r['train_images_per_step']} ({r['train_gpus']} x {r['train_images_per_forward']}"
+            f" x {r['train_accumulation']})")
+        body.append([run_label(run, r)] + [fmt(r[f"bbox_{k}"]) for k in COCO_KEYS + OLRP_KEYS]
                     + [fmt(r["fps"]), DASH if r["anchors_per_image"] is None
-                       else str(r["anchors_per_image"])])
+                       else str(r["anchors_per_image"]), batch])
     L += _table(header, body)
     L.append("")
     L.append("fps: images/s at batch 1 on the device above (model forward + post-processing); "
@@ -355,7 +387,8 @@ def render_markdown(preset: str, runs, metrics: dict, rows: dict, now: str,
     L.append("")
     header = ["Run", "mask AP", "AP50", "AP75", "APS", "APM", "APL",
               "mask oLRP", "oLRP loc", "oLRP FP", "oLRP FN"]
-    L += _table(header, [[run] + [fmt(rows[run][f"segm_{k}"]) for k in COCO_KEYS + OLRP_KEYS]
+    L += _table(header, [[run_label(run, rows[run])]
+                         + [fmt(rows[run][f"segm_{k}"]) for k in COCO_KEYS + OLRP_KEYS]
                          for run in runs])
     L.append("")
 
@@ -371,7 +404,7 @@ def render_markdown(preset: str, runs, metrics: dict, rows: dict, now: str,
         body = []
         for run in mayolact:
             r = rows[run]
-            cells = [run, f"{fmt(r['paper_segm_AP'])} / {fmt(r['segm_AP'])} / "
+            cells = [run_label(run, r), f"{fmt(r['paper_segm_AP'])} / {fmt(r['segm_AP'])} / "
                           f"{fmt(r['delta_segm_AP'], signed=True)}"]
             for k in ("AP50", "AP75", "APs", "APm", "APl"):
                 cells.append(f"{fmt(r[f'paper_segm_{k}'])} / {fmt(r[f'segm_{k}'])}")

@@ -13,6 +13,10 @@
 * ``--log``: the authors' training log of a run (Google Drive id from maiou/runs.py, or
   ``--log-url``), checked to be an mmcv training log (text or ``.log.json``), not an HTML
   page (``download_log``).
+* ``--torch-checkpoint``: the file must load through maiou's safe loader (tensors only;
+  implied by ``--run``).
+* ``--hash-in-name``: the file's sha256 must start with the hex part of the URL's file name
+  (torchvision's convention: ``resnet50-19c8e357.pth``).
 * Only a complete, checked file is renamed to PATH, so PATH never holds a partial file.
 * Offline / failed: a message naming the URL and where to place the file by hand (after which
   Snakemake finds it present and goes on).
@@ -102,6 +106,35 @@ def check_checkpoint(path: Path) -> None:
                             "Google Drive may have served a quota or login page)")
 
 
+def check_loads_as_tensors(path: Path) -> None:
+    """The file must be a torch checkpoint whose content is tensors (maiou.checkpoint)."""
+    from maiou.checkpoint import CheckpointError, load_untrusted_checkpoint
+
+    check_checkpoint(path)
+    try:
+        load_untrusted_checkpoint(path)
+    except CheckpointError as exc:
+        raise DownloadError(str(exc)) from None
+
+
+def check_hash_in_name(path: Path, url: str) -> None:
+    from maiou.pretrained import sha256_prefix_in_name
+
+    prefix = sha256_prefix_in_name(url)
+    if prefix is None:
+        raise DownloadError(f"{url}: the file name carries no sha256 prefix to check "
+                            "(expected NAME-<hex>.pth)")
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            digest.update(block)
+    if not digest.hexdigest().startswith(prefix):
+        path.unlink()
+        raise DownloadError(f"sha256 mismatch for {url}: got {digest.hexdigest()[:len(prefix)]}"
+                            f"..., the file name says {prefix} (the partial file was deleted; "
+                            "run again)")
+
+
 def _place_by_hand(url: str, out: Path, part: Path, exc: Exception) -> None:
     print(f"\nerror: could not download {url}: {exc}\n"
           f"If this machine is offline, fetch that URL elsewhere and place the log at\n"
@@ -154,6 +187,10 @@ def main(argv=None) -> int:
                         help="the authors' training log of this run (Google Drive)")
     parser.add_argument("--log-url", help="with --log: fetch the log from this URL instead")
     parser.add_argument("--md5", help="expected md5 of the whole file")
+    parser.add_argument("--hash-in-name", action="store_true",
+                        help="check the sha256 prefix in the URL's file name")
+    parser.add_argument("--torch-checkpoint", action="store_true",
+                        help="the file must load as a tensors-only torch checkpoint")
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args(argv)
     if args.log:
@@ -169,16 +206,25 @@ def main(argv=None) -> int:
             http_download(args.url, part)
         else:
             drive_download(CHECKPOINT_DRIVE_IDS[args.run], part)
-            check_checkpoint(part)
         if args.md5:
             got = md5sum(part)
             if got != args.md5:
                 part.unlink()
                 raise DownloadError(f"md5 mismatch for {url}: got {got}, expected {args.md5} "
                                     "(the partial file was deleted; run again)")
+        if args.hash_in_name:
+            check_hash_in_name(part, url)
+        if args.run or args.torch_checkpoint:
+            try:
+                check_loads_as_tensors(part)
+            except DownloadError:
+                part.unlink()
+                raise
         os.replace(part, out)
     except Exception as exc:  # any failure gets the place-it-by-hand message
-        print(f"\nerror: could not download {url}: {exc}\n"
+        hint = (" (is the server or mirror up?)" if isinstance(exc, urllib.error.URLError)
+                and not isinstance(exc, urllib.error.HTTPError) else "")
+        print(f"\nerror: could not download {url}: {exc}{hint}\n"
               f"If this machine is offline, fetch that URL elsewhere and place the file at\n"
               f"  {out.resolve()}\n"
               f"(COCO zips under <data_root>/downloads/, checkpoints under <checkpoint_dir>/"

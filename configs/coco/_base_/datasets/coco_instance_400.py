@@ -13,7 +13,9 @@ img_norm_cfg = dict(
 train_pipeline = [
     dict(type='LoadImageFromFile', to_float32=True),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='FilterAnnotations', min_gt_bbox_wh=(4.0, 4.0)),
+    # As the authors' fork: an image left without instances (crowd-only, or every box
+    # under 4 px) is skipped and another drawn (maiou/data/skip_empty.py).
+    dict(type='FilterAnnotationsOrSkip', min_gt_bbox_wh=(4.0, 4.0)),
     dict(
         type='PhotoMetricDistortion',
         brightness_delta=32,

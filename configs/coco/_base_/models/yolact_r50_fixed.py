@@ -5,7 +5,16 @@ Source of every value: docs/paper-facts.md ("Shared by all nine assigner x size 
 by the dataset base, not here: as in the published runs, the fixed-IoU anchors stay
 550-based at every input size.
 """
+import os
+
 custom_imports = dict(imports=['maiou.models'], allow_failed_imports=False)
+
+# torchvision's ImageNet ResNet-50, the file `torchvision://resnet50` gave the authors'
+# stack (resnet50-19c8e357.pth), read from disk: training never downloads (cluster compute
+# nodes are usually offline); the pipeline's imagenet_backbone rule fetches it beforehand.
+# MAIOU_RESNET50 names another location.
+resnet50_checkpoint = os.environ.get('MAIOU_RESNET50',
+                                     'checkpoints/imagenet/resnet50-19c8e357.pth')
 
 num_classes = 80
 # Fixed-IoU anchors are laid out for a 550 x 550 input at every image size: the stride of
@@ -26,7 +35,7 @@ model = dict(
         norm_eval=False,  # BN statistics are trained too
         zero_init_residual=False,
         style='pytorch',
-        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
+        init_cfg=dict(type='Pretrained', checkpoint=resnet50_checkpoint)),
     neck=dict(
         type='FPN',
         in_channels=[256, 512, 1024, 2048],
@@ -63,7 +72,11 @@ model = dict(
         num_protos=32,
         use_ohem=True),
     mask_head=dict(
-        type='YOLACTProtonet',
+        # mmdet's YOLACTProtonet pasting test-time masks as the authors' fork does (OpenCV
+        # bilinear per mask, then > 0.5; mmdet 2.28 uses F.interpolate and flips a few
+        # pixels per million: maiou/models/dense_heads/yolact_protonet.py).
+        type='MaskAwareYOLACTProtonet',
+        mask_upsample='opencv',
         in_channels=256,
         num_protos=32,
         num_classes=num_classes,

@@ -38,3 +38,6 @@ cudnn_benchmark = False
 # faster (docs/performance.md) with the same losses and gradients up to rounding
 # (tests/test_train_step.py). GPUs are left as they are (not measured there).
 cpu_channels_last = True
+# One optimizer step per forward pass of `samples_per_gpu` images (COCO: 32 images per
+# step, by accumulation if needed): the embedded runs train one process at batch 8.
+images_per_step = None

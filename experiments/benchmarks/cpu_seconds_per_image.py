@@ -1,0 +1,119 @@
+"""CPU seconds per image of the COCO models: the numbers behind maiou/device.py's estimate.
+
+For YOLACT (atss_maiou_<size>; the assigners differ by a few %) at 400 / 550 / 700 and
+maYOLACT at 550 / 700, random weights, one process:
+
+* train: forward + backward + SGD step of a batch of ``--images`` (default 2) COCO-like
+  images (550-px-style occluded masks, 15 ground truths), per image;
+* test: inference of one 640 x 480 image at batch 1 with post-processing (masks pasted at
+  640 x 480), as maiou.evaluate times it.
+
+Median of ``--repeats`` after one warm-up, in CPU time of this process
+(``time.process_time``, one thread), which other work on a shared machine disturbs far less
+than wall time. Prints a dict to paste into maiou/device.py.
+
+    OMP_NUM_THREADS=1 python -m experiments.benchmarks.cpu_seconds_per_image [--threads 1]
+"""
+import argparse
+import copy
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from experiments.benchmarks.coco_like import occluded_instances
+
+ROOT = Path(__file__).resolve().parents[2]
+CASES = (("yolact", 400, "atss_maiou_400"), ("yolact", 550, "atss_maiou_550"),
+         ("yolact", 700, "atss_maiou_700"), ("mayolact", 550, "mayolact_550"),
+         ("mayolact", 700, "mayolact_700"))
+
+
+def build(run):
+    from mmcv import Config
+    from mmdet.models import build_detector
+
+    import maiou.models  # noqa: F401
+
+    cfg = Config.fromfile(str(ROOT / "configs" / "coco" / f"{run}.py"))
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.backbone.init_cfg = None
+    torch.manual_seed(0)
+    return build_detector(model_cfg)
+
+
+def train_batch(size, num_images, num_gts=15):
+    from mmdet.core import BitmapMasks
+
+    generator = torch.Generator().manual_seed(0)
+    img = torch.randn(num_images, 3, size, size, generator=generator)
+    metas, boxes, labels, masks = [], [], [], []
+    for i in range(num_images):
+        gt_bboxes, gt_masks = occluded_instances(size, num_gts, seed=100 + i)
+        shape = (size, size, 3)
+        metas.append(dict(img_shape=shape, pad_shape=shape, ori_shape=shape, scale_factor=1.0,
+                          flip=False, batch_input_shape=(size, size)))
+        boxes.append(gt_bboxes)
+        labels.append(torch.randint(0, 80, (len(gt_bboxes),), generator=generator))
+        masks.append(BitmapMasks(gt_masks.numpy().astype("uint8"), size, size))
+    return dict(img=img, img_metas=metas, gt_bboxes=boxes, gt_labels=labels, gt_masks=masks)
+
+
+def seconds(fn, repeats):
+    times = []
+    for step in range(repeats + 1):
+        start = time.process_time()
+        fn()
+        if step:
+            times.append(time.process_time() - start)
+    return statistics.median(times)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    out = {}
+    for family, size, run in CASES:
+        model = build(run)
+        model.train()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9)
+        data = train_batch(size, args.images)
+
+        def step():
+            losses = model(return_loss=True, **data)
+            loss, _ = model._parse_losses(losses)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        train = seconds(step, args.repeats) / args.images
+        model.eval()
+        img = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1))
+        meta = dict(img_shape=(size, size, 3), pad_shape=(size, size, 3),
+                    ori_shape=(480, 640, 3), flip=False, batch_input_shape=(size, size),
+                    scale_factor=np.array([size / 640, size / 480] * 2, dtype=np.float32))
+
+        def infer():
+            with torch.no_grad():
+                model(return_loss=False, rescale=True, img=[img], img_metas=[[meta]])
+
+        test = seconds(infer, args.repeats)
+        out[(family, size)] = {"test": round(test, 2), "train": round(train, 2)}
+        print(f"{run:<16} train {train:6.2f} CPU s/image   test {test:6.2f} CPU s/image",
+              flush=True)
+    print(f"CPU time, {args.threads} thread(s), median of {args.repeats}, torch "
+          f"{torch.__version__}")
+    print("CPU_SECONDS_PER_IMAGE = {")
+    for key, value in out.items():
+        print(f"    {key!r}: {value!r},")
+    print("}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,286 @@
+"""A stand-in for everything the coco presets download, served by a loopback HTTP mirror.
+
+* :func:`write_tiny_coco`: COCO 2017 in its real layout and archive names, a handful of
+  small images drawn by the synthetic generator (``maiou/data/synthetic.py``) with COCO's 80
+  categories and ids: ``val2017.zip`` (``val2017/000000xxxxxx.jpg``), ``train2017.zip`` and
+  ``annotations_trainval2017.zip`` (``annotations/instances_{train,val}2017.json``), with a
+  crowd annotation (uncompressed RLE, as COCO stores crowds) and a training image whose only
+  annotation is a crowd.
+* :func:`write_released_checkpoint`: a checkpoint laid out as mmcv's ``save_checkpoint``
+  writes it (``meta`` with mmdet/mmcv versions, CLASSES, config text, epoch, iter, time;
+  ``state_dict``; ``optimizer`` with SGD momentum buffers), in torch's zip format or in the
+  legacy pickle format torch 1.5 wrote (the authors trained with mmdet 2.1 / mmcv 0.6).
+* :func:`write_resnet50_standin`: a torchvision-layout ResNet-50 state dict named like
+  torchvision's files, ``resnet50-<first 8 hex of its sha256>.pth``.
+* :class:`Mirror`: a threaded HTTP server on 127.0.0.1 serving a folder, honouring Range
+  requests, cutting chosen files half way on their first request, and recording requests.
+* :data:`NETWORK_GUARD`: a ``sitecustomize`` that makes every Python process refuse (and
+  log) any connection or name lookup that is not loopback.
+"""
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import os
+import re
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+# COCO's category ids (1..90 with gaps), in the order of mmdet's CocoDataset.CLASSES.
+COCO_CATEGORY_IDS = [i for i in range(1, 91)
+                     if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
+
+# (split, image number, crowd) per image: a crowd on val image 2 and train image 3; train
+# image 4 has a crowd and nothing else.
+IMAGE_SIZE = (96, 72)  # width, height: small and not square, as COCO's (640 x 480) are not
+
+
+def _uncompressed_rle(mask: np.ndarray) -> dict:
+    """COCO's crowd encoding: run lengths over the column-major mask, starting with zeros."""
+    flat = mask.astype(np.uint8).flatten(order="F")
+    counts, value, run = [], 0, 0
+    for pixel in flat:
+        if pixel == value:
+            run += 1
+        else:
+            counts.append(run)
+            value, run = pixel, 1
+    counts.append(run)
+    return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": counts}
+
+
+def _image_and_annotations(seed: int, split: int, index: int, image_id: int, ann_start: int,
+                           crowd: bool, only_crowd: bool):
+    import cv2
+
+    from maiou.data.synthetic import generate_image, mask_to_annotation
+
+    width, height = IMAGE_SIZE
+    rng = np.random.default_rng([seed, split, index])
+    image, instances = generate_image(rng, image_size=width, min_objects=3, max_objects=4)
+    image = image[:height]
+    annotations = []
+    if not only_crowd:
+        for inst in instances:
+            mask = inst["mask"][:height]
+            if mask.sum() < 30:
+                continue
+            ann = mask_to_annotation(mask)
+            ann.update(id=ann_start + len(annotations), image_id=image_id,
+                       category_id=COCO_CATEGORY_IDS[inst["category_id"] - 1], iscrowd=0)
+            annotations.append(ann)
+    if crowd or only_crowd:
+        mask = np.zeros((height, width), dtype=bool)
+        mask[40:66, 10:50] = True
+        annotations.append(dict(id=ann_start + len(annotations), image_id=image_id,
+                                category_id=1, iscrowd=1, area=int(mask.sum()),
+                                bbox=[10, 40, 40, 26], segmentation=_uncompressed_rle(mask)))
+    ok, jpg = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert ok
+    info = dict(id=image_id, file_name=f"{image_id:012d}.jpg", width=width, height=height)
+    return info, annotations, jpg.tobytes()
+
+
+def write_tiny_coco(out_dir: Path, num_val: int = 3, num_train: int = 4, seed: int = 0) -> dict:
+    """Write the three archives to ``out_dir``; return {archive name: path} and the JSONs."""
+    from mmdet.datasets import CocoDataset
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    categories = [dict(id=i, name=name, supercategory="thing")
+                  for i, name in zip(COCO_CATEGORY_IDS, CocoDataset.CLASSES)]
+    jsons, files = {}, {}
+    next_ann = 1
+    for split, count, first_id in (("val2017", num_val, 1), ("train2017", num_train, 1001)):
+        images, annotations = [], []
+        archive = out_dir / f"{split}.zip"
+        with zipfile.ZipFile(archive, "w") as zf:
+            for index in range(count):
+                image_id = first_id + index
+                crowd = index == 1 if split == "val2017" else index == 2
+                only_crowd = split == "train2017" and index == count - 1
+                info, anns, jpg = _image_and_annotations(
+                    seed, int(split == "train2017"), index, image_id, next_ann, crowd,
+                    only_crowd)
+                next_ann += len(anns)
+                images.append(info)
+                annotations += anns
+                zf.writestr(f"{split}/{info['file_name']}", jpg)
+        files[f"{split}.zip"] = archive
+        jsons[split] = dict(info=dict(description="maiou tiny COCO stand-in"),
+                            images=images, annotations=annotations, categories=categories)
+    archive = out_dir / "annotations_trainval2017.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for split, data in jsons.items():
+            zf.writestr(f"annotations/instances_{split}.json", json.dumps(data))
+    files["annotations_trainval2017.zip"] = archive
+    return dict(files=files, jsons=jsons)
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def write_released_checkpoint(config: str, out: Path, legacy: bool, seed: int = 0) -> Path:
+    """An mmcv-0.6-style checkpoint of ``config``'s model with random weights."""
+    import torch
+    from mmcv import Config
+    from mmcv.runner.checkpoint import get_state_dict, weights_to_cpu
+    from mmdet.datasets import CocoDataset
+    from mmdet.models import build_detector
+
+    import maiou.models  # noqa: F401
+
+    torch.manual_seed(seed)
+    cfg = Config.fromfile(config)
+    cfg.model.backbone.init_cfg = None
+    model = build_detector(cfg.model)
+    model.init_weights()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=4e-3, momentum=0.9, weight_decay=5e-4)
+    for p in params:
+        p.grad = torch.randn_like(p) * 1e-3
+    optimizer.step()  # fills the momentum buffers
+    checkpoint = dict(
+        meta=dict(mmdet_version="2.1.0+unknown", mmcv_version="0.6.0", CLASSES=CocoDataset.CLASSES,
+                  config=cfg.pretty_text, epoch=55, iter=55 * 3665,
+                  time=time.asctime()),
+        state_dict=weights_to_cpu(get_state_dict(model)),
+        optimizer=optimizer.state_dict())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # torch 1.5 wrote the legacy format (pickle protocol 2); torch >= 1.6 a zip.
+    torch.save(checkpoint, out, _use_new_zipfile_serialization=not legacy)
+    return out
+
+
+def write_resnet50_standin(out_dir: Path, seed: int = 0) -> Path:
+    """torchvision's ResNet-50 layout (random weights), legacy format as torchvision's file,
+    named ``resnet50-<sha256 prefix>.pth``."""
+    import torch
+    import torchvision
+
+    torch.manual_seed(seed)
+    state = torchvision.models.resnet50(weights=None).state_dict()
+    tmp = out_dir / "resnet50.tmp"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.save(state, tmp, _use_new_zipfile_serialization=False)
+    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    path = out_dir / f"resnet50-{digest[:8]}.pth"
+    os.replace(tmp, path)
+    return path
+
+
+class Mirror:
+    """Serve ``root`` on 127.0.0.1 (a free port) until :meth:`close`.
+
+    ``cut`` names files whose first request is answered with the full Content-Length but
+    only half the bytes before the connection closes (an interrupted transfer). Every request
+    is recorded as (path, Range header or None) in :attr:`requests`.
+    """
+
+    def __init__(self, root: Path, cut=(), timeout: float = 30):
+        self.root = Path(root)
+        self.cut = set(cut)
+        self.requests: list[tuple[str, str | None]] = []
+        mirror = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                mirror.requests.append((self.path, self.headers.get("Range")))
+                path = mirror.root / self.path.lstrip("/")
+                if ".." in self.path or not path.is_file():
+                    self.send_error(404)
+                    return
+                data = path.read_bytes()
+                start = 0
+                match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
+                if match:
+                    start = int(match.group(1))
+                    if start >= len(data):
+                        self.send_error(416)
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                else:
+                    self.send_response(200)
+                self.send_header("Content-Length", str(len(data) - start))
+                self.end_headers()
+                body = data[start:]
+                if path.name in mirror.cut:
+                    mirror.cut.discard(path.name)
+                    body = body[:len(body) // 2]
+                    self.close_connection = True
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.timeout = timeout
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+# Loaded by every Python process started with its folder on PYTHONPATH.
+NETWORK_GUARD = r'''
+"""Test network guard: only loopback connections and name lookups are allowed."""
+import os
+import socket
+
+_LOG = os.environ.get("MAIOU_NETWORK_GUARD_LOG")
+_LOCAL_NAMES = {"localhost", "127.0.0.1", "::1", "", None, socket.gethostname()}
+
+
+def _refuse(what):
+    message = f"network guard: refused {what} (only the loopback mirror may be reached)"
+    if _LOG:
+        with open(_LOG, "a") as f:
+            f.write(f"{os.getpid()} {message}\n")
+    raise OSError(message)
+
+
+def _local(host):
+    if isinstance(host, bytes):
+        host = host.decode()
+    return host in _LOCAL_NAMES or str(host).startswith("127.")
+
+
+def _check(address):
+    if isinstance(address, tuple) and not _local(address[0]):
+        _refuse(f"a connection to {address!r}")
+
+
+_connect, _connect_ex, _getaddrinfo = (socket.socket.connect, socket.socket.connect_ex,
+                                       socket.getaddrinfo)
+
+
+def connect(self, address):
+    _check(address)
+    return _connect(self, address)
+
+
+def connect_ex(self, address):
+    _check(address)
+    return _connect_ex(self, address)
+
+
+def getaddrinfo(host, *args, **kwargs):
+    if not _local(host):
+        _refuse(f"a name lookup of {host!r}")
+    return _getaddrinfo(host, *args, **kwargs)
+
+
+socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = (connect, connect_ex,
+                                                                       getaddrinfo)
+'''

@@ -1,0 +1,422 @@
+"""Both coco presets end to end, from nothing, against a loopback mirror (tests/coco_mirror.py).
+
+* ``coco-released`` (fixed_550 and mayolact_550): downloads (one transfer cut half way and
+  resumed), md5 checks, unpacking, released-format checkpoints (zip and legacy torch
+  format), evaluation, the table and the figures; each metrics.json equals what
+  ``python -m maiou.evaluate`` gives on the same checkpoint and data.
+* ``coco-train`` (atss_maiou_400 and mayolact_550) on the CPU with ``gpus_per_run=2`` (two
+  gloo processes) and accumulation 2 (images_per_step=4, one image per forward pass), killed
+  after its first epoch, resumed, evaluated, compiled; the table marks the runs as not
+  trained at 32.
+* Every Python process of the pipeline runs under a network guard (a ``sitecustomize`` that
+  refuses and logs any non-loopback connection or name lookup) with an empty TORCH_HOME, so
+  a job that tried the internet (e.g. ``torchvision://`` weights at training time) fails the
+  test.
+* Bad input on these paths gets one clear line: a truncated zip, an md5 mismatch, an
+  annotation file that is not COCO, a checkpoint that does not fit the config, a mirror
+  that is down; and the batch / device checks of the planner.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+from coco_mirror import (
+    NETWORK_GUARD,
+    Mirror,
+    md5,
+    write_released_checkpoint,
+    write_resnet50_standin,
+    write_tiny_coco,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+RELEASED_RUNS = ["fixed_550", "mayolact_550"]
+TRAIN_RUNS = ["atss_maiou_400", "mayolact_550"]
+
+
+@pytest.fixture(scope="module")
+def mirror(tmp_path_factory):
+    """The mirror's files, the server (val2017.zip cut once), and a guarded environment."""
+    base = tmp_path_factory.mktemp("coco_mirror")
+    served = base / "served"
+    coco = write_tiny_coco(served)
+    # Released checkpoints in both formats; the mirror serves fixed_550 as a zip and
+    # mayolact_550 in the legacy format.
+    checkpoints = {}
+    for run, legacy in (("fixed_550", False), ("mayolact_550", True)):
+        config = str(ROOT / "configs/coco" / f"{run}.py")
+        checkpoints[run] = write_released_checkpoint(
+            config, served / "checkpoints" / f"{run}.pth", legacy=legacy)
+        write_released_checkpoint(config, base / "other_format" / f"{run}.pth",
+                                  legacy=not legacy)
+    resnet50 = write_resnet50_standin(served / "models")
+    guard = base / "guard"
+    guard.mkdir()
+    (guard / "sitecustomize.py").write_text(NETWORK_GUARD)
+    torch_home = base / "torch_home"
+    torch_home.mkdir()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(guard), str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+               MAIOU_NETWORK_GUARD_LOG=str(base / "network_guard.log"),
+               TORCH_HOME=str(torch_home), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               CUDA_VISIBLE_DEVICES="")
+    server = Mirror(served, cut={"val2017.zip"})
+    try:
+        yield dict(server=server, url=server.url, coco=coco, checkpoints=checkpoints,
+                   other_format={run: base / "other_format" / f"{run}.pth" for run in checkpoints},
+                   resnet50=resnet50, env=env, guard_log=base / "network_guard.log",
+                   torch_home=torch_home)
+    finally:
+        server.close()
+
+
+def coco_config(mirror, work: Path, **extra) -> Path:
+    config = dict(coco_mirror=mirror["url"], device="cpu", data_root=str(work / "data/coco"),
+                  threads_per_run=1, speed_images=1,
+                  coco_md5={name: md5(path) for name, path in mirror["coco"]["files"].items()},
+                  **extra)
+    path = work / "test_config.yaml"
+    work.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def snakemake_cmd(work: Path, configfile: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+            "--directory", str(work), "--configfile", str(configfile), *args]
+
+
+def snakemake(work, configfile, *args, env, timeout=600):
+    return subprocess.run(snakemake_cmd(work, configfile, *args), capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+def logs(work: Path) -> str:
+    return "\n".join(f"--- {p}\n{p.read_text()[-3000:]}"
+                     for p in sorted((work / "logs").rglob("*.log")))
+
+
+def assert_no_network(mirror):
+    log = mirror["guard_log"]
+    assert not log.exists(), log.read_text()
+    assert not any(mirror["torch_home"].iterdir()), list(mirror["torch_home"].rglob("*"))
+
+
+def assert_cut_and_resumed(mirror, first_request: int, work: Path) -> None:
+    """val2017.zip was cut half way and the rule's retry resumed it with a Range request."""
+    val = [rng for path, rng in mirror["server"].requests[first_request:]
+           if path == "/val2017.zip"]
+    assert len(val) == 2 and val[0] is None and val[1].startswith("bytes="), val
+    zipped = work / "data/coco/downloads/val2017.zip"
+    assert zipped.read_bytes() == mirror["coco"]["files"]["val2017.zip"].read_bytes()
+
+
+def same_metrics(a: dict, b: dict) -> None:
+    for kind in ("bbox", "segm"):
+        assert a[kind] == b[kind], kind
+    assert a["checkpoint_sha256"] == b["checkpoint_sha256"]
+    assert a["dataset"] == b["dataset"] and a["anchors_per_image"] == b["anchors_per_image"]
+
+
+def evaluate_by_hand(run: str, checkpoint: Path, data_root: Path, out: Path, env) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-m", "maiou.evaluate", str(ROOT / "configs/coco" / f"{run}.py"),
+         str(checkpoint), "--out", str(out), "--device", "cpu", "--speed-images", "1",
+         "--no-progress"], capture_output=True, text=True, timeout=300,
+        env=dict(env, MAIOU_COCO_ROOT=str(data_root)))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads((out / "metrics.json").read_text())
+
+
+def test_the_guard_refuses_the_internet(mirror):
+    """The guard itself works: a non-loopback connection fails in a guarded process."""
+    code = ("import socket, urllib.request\n"
+            "for attempt in (lambda: socket.socket().connect(('192.0.2.1', 80)),\n"
+            "                lambda: urllib.request.urlopen('http://example.org/', timeout=1)):\n"
+            "    try:\n        attempt()\n    except OSError as e:\n        print(e)\n")
+    env = dict(mirror["env"], MAIOU_NETWORK_GUARD_LOG=str(mirror["guard_log"]) + ".probe")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert "network guard: refused a connection to ('192.0.2.1', 80)" in proc.stdout
+    assert "network guard: refused a name lookup of 'example.org'" in proc.stdout
+    assert Path(env["MAIOU_NETWORK_GUARD_LOG"]).read_text().count("refused") == 2
+
+
+def test_both_checkpoint_formats_load_safely(mirror):
+    from maiou.checkpoint import load_untrusted_checkpoint, read_checkpoint_meta
+    for run in RELEASED_RUNS:
+        served, other = mirror["checkpoints"][run], mirror["other_format"][run]
+        assert zipfile.is_zipfile(served) != zipfile.is_zipfile(other)  # one of each format
+        a, b = load_untrusted_checkpoint(served), load_untrusted_checkpoint(other)
+        assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+        meta = read_checkpoint_meta(other)
+        assert meta["mmcv_version"] == "0.6.0" and meta["epoch"] == 55
+        assert len(meta["CLASSES"]) == 80 and "MaskAwareYOLACT" in meta["config"]
+
+
+@pytest.mark.slow
+def test_coco_released_from_nothing(mirror, tmp_path):
+    work = tmp_path / "work"
+    config = coco_config(mirror, work, preset="coco-released", runs=RELEASED_RUNS,
+                         checkpoint_urls={run: f"{mirror['url']}/checkpoints/{run}.pth"
+                                          for run in RELEASED_RUNS})
+    first_request = len(mirror["server"].requests)
+    mirror["server"].cut.add("val2017.zip")
+    start = time.monotonic()
+    result = snakemake(work, config, "--cores", "2", env=mirror["env"])
+    elapsed = time.monotonic() - start
+    assert result.returncode == 0, result.stderr[-4000:] + logs(work)
+    print(f"coco-released end to end: {elapsed:.0f} s")
+    assert_no_network(mirror)
+    assert_cut_and_resumed(mirror, first_request, work)
+    assert (work / "data/coco/val2017/000000000001.jpg").is_file()
+    assert not (work / "data/coco/train2017").exists()  # coco-released needs no train split
+
+    md = (work / "results/table.md").read_text()
+    assert "released checkpoints" in md and "runs with results: 2 of 2" in md
+    assert "Not trained at the paper's" not in md  # released files carry no batch record
+    from PIL import Image
+    for name in ("ap_olrp_vs_size", "speed_accuracy", "assignment_iou_vs_maiou"):
+        with Image.open(work / f"reports/{name}.png") as image:
+            image.verify()
+    for run in RELEASED_RUNS:
+        checkpoint = work / "checkpoints/coco" / f"{run}.pth"
+        assert checkpoint.read_bytes() == mirror["checkpoints"][run].read_bytes()
+        ours = json.loads((work / f"results/coco-released/{run}/metrics.json").read_text())
+        assert ours["dataset"]["images"] == 3 and ours["training"] is None
+        by_hand = evaluate_by_hand(run, checkpoint, work / "data/coco", tmp_path / f"eval_{run}",
+                                   mirror["env"])
+        same_metrics(ours, by_hand)
+
+
+def _descendants(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
+    children: dict[int, list[int]] = {}
+    for line in out.splitlines():
+        child, parent = map(int, line.split())
+        children.setdefault(parent, []).append(child)
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _kill_tree(proc: subprocess.Popen) -> None:
+    """SIGKILL snakemake and every process it started (by id), as a crash would."""
+    pids = _descendants(proc.pid)
+    for pid in [proc.pid] + pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait(timeout=60)
+
+
+@pytest.mark.slow
+def test_coco_train_from_nothing_resumes_after_a_kill(mirror, tmp_path):
+    from maiou.checkpoint import read_checkpoint_meta
+    from maiou.train import checkpoint_progress
+
+    work = tmp_path / "work"
+    config = coco_config(mirror, work, preset="coco-train", runs=TRAIN_RUNS, gpus_per_run=2,
+                         images_per_step=4, samples_per_gpu=1, workers_per_gpu=0,
+                         max_epochs_override=2, resnet50_url=f"{mirror['url']}/models/"
+                         f"{mirror['resnet50'].name}")
+    first_request = len(mirror["server"].requests)
+    mirror["server"].cut.add("val2017.zip")
+    start = time.monotonic()
+    proc = subprocess.Popen(snakemake_cmd(work, config, "--cores", "2"), env=mirror["env"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    killed = None
+    try:
+        deadline = time.monotonic() + 900
+        while killed is None and proc.poll() is None and time.monotonic() < deadline:
+            for path in (work / "work_dirs/coco-train").glob("*/epoch_1.pth"):
+                if checkpoint_progress(str(path), by_epoch=True) == 1:
+                    killed = path.parent.name
+                    break
+            time.sleep(0.5)
+    finally:
+        if proc.poll() is None:
+            _kill_tree(proc)
+    first_output = proc.stdout.read()
+    assert killed, ("no epoch-1 checkpoint before snakemake ended:\n" + first_output[-4000:]
+                    + logs(work))
+    assert not (work / f"work_dirs/coco-train/{killed}/final.pth").exists()
+
+    assert snakemake(work, config, "--unlock", env=mirror["env"]).returncode == 0
+    result = snakemake(work, config, "--cores", "2", env=mirror["env"], timeout=900)
+    elapsed = time.monotonic() - start
+    assert result.returncode == 0, result.stderr[-4000:] + logs(work)
+    print(f"coco-train end to end (killed once): {elapsed:.0f} s")
+    assert_no_network(mirror)
+    assert_cut_and_resumed(mirror, first_request, work)
+    assert "2 GPU(s) x 1 images x accumulation 2 = 4 images per optimizer step" in first_output
+    assert (work / "checkpoints/imagenet" / mirror["resnet50"].name).is_file()
+
+    train_log = (work / f"logs/coco-train/train/{killed}.log").read_text()
+    assert "resuming from" in train_log and "epoch_1.pth (epoch 1/2)" in train_log, train_log
+    for run in TRAIN_RUNS:
+        final = work / f"work_dirs/coco-train/{run}/final.pth"
+        meta = read_checkpoint_meta(final)
+        assert meta["epoch"] == 2
+        batch = dict(gpus=2, images_per_forward=1, accumulation=2, images_per_step=4)
+        assert meta["batch"] == batch
+        # 4 train images, one of them crowd-only: 2 forward passes per process per epoch.
+        assert meta["iter"] == 4
+        metrics = json.loads((work / f"results/coco-train/{run}/metrics.json").read_text())
+        assert metrics["training"] == batch and metrics["dataset"]["images"] == 3
+    md = (work / "results/table.md").read_text()
+    assert "trained with this code" in md
+    assert "† Not trained at the paper's 32 images per optimizer step" in md
+    assert "atss_maiou_400 at 4 (2 process(es) x 1 images x accumulation 2)" in md
+    assert "| mayolact_550† |" in md
+
+
+# --------------------------------------------------------------------------------------
+# Bad input: one line naming the file or key and what to do.
+# --------------------------------------------------------------------------------------
+def _script(name, *args, env=None):
+    return subprocess.run([sys.executable, str(ROOT / "experiments/scripts" / name), *args],
+                          capture_output=True, text=True, timeout=120, env=env)
+
+
+def _error_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if "error" in line]
+    assert lines, stderr
+    return lines[0]
+
+
+def test_truncated_zip_is_named(mirror, tmp_path):
+    data = mirror["coco"]["files"]["val2017.zip"].read_bytes()
+    cut = tmp_path / "val2017.zip"
+    cut.write_bytes(data[:len(data) // 2])
+    result = _script("unpack_coco.py", str(cut), "--root", str(tmp_path / "coco"))
+    assert result.returncode == 1
+    line = _error_line(result.stderr)
+    assert str(cut) in line and "not a complete zip archive" in line and "delete it" in line
+    assert not (tmp_path / "coco/val2017").exists()
+
+
+def test_annotation_that_is_not_coco_is_named(tmp_path):
+    archive = tmp_path / "annotations_trainval2017.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("annotations/instances_val2017.json", json.dumps({"images": [], "foo": 1}))
+    result = _script("unpack_coco.py", str(archive), "--root", str(tmp_path / "coco"))
+    assert result.returncode == 1
+    line = _error_line(result.stderr)
+    assert "annotations/instances_val2017.json is not a COCO instances annotation file" in line
+    assert "'annotations', 'categories'" in line
+    assert not (tmp_path / "coco/annotations").exists()
+
+
+def test_md5_mismatch_and_a_mirror_that_is_down(mirror, tmp_path):
+    out = tmp_path / "annotations_trainval2017.zip"
+    result = _script("download.py", "--url", f"{mirror['url']}/annotations_trainval2017.zip",
+                     "--md5", "0" * 32, "--out", str(out))
+    assert result.returncode == 1 and not out.exists()
+    assert "md5 mismatch for" in _error_line(result.stderr)
+
+    result = _script("download.py", "--url", "http://127.0.0.1:9/val2017.zip", "--out", str(out))
+    line = _error_line(result.stderr)
+    assert result.returncode == 1 and "http://127.0.0.1:9/val2017.zip" in line
+    assert "is the server or mirror up?" in line and str(out) in result.stderr
+
+
+def test_checkpoint_that_does_not_fit_the_config(mirror, tmp_path):
+    root = tmp_path / "coco"
+    for name in ("annotations_trainval2017.zip", "val2017.zip"):
+        result = _script("unpack_coco.py", str(mirror["coco"]["files"][name]), "--root", str(root))
+        assert result.returncode == 0, result.stderr
+    checkpoint = mirror["checkpoints"]["mayolact_550"]  # maYOLACT weights, fixed-IoU config
+    proc = subprocess.run(
+        [sys.executable, "-m", "maiou.evaluate", str(ROOT / "configs/coco/fixed_550.py"),
+         str(checkpoint), "--out", str(tmp_path / "out"), "--device", "cpu", "--no-progress"],
+        capture_output=True, text=True, timeout=300,
+        env=dict(mirror["env"], MAIOU_COCO_ROOT=str(root)))
+    assert proc.returncode == 2
+    line = _error_line(proc.stderr)
+    assert line.startswith(f"maiou.evaluate: error: {checkpoint} does not match the model")
+    assert "unexpected (in the" in line and "Check that the config matches" in line
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out/metrics.json").exists()
+
+
+def test_training_names_a_missing_imagenet_backbone(tmp_path, monkeypatch, capsys):
+    """A COCO training whose ResNet-50 file is absent stops with one line, before building
+    anything (and never downloads it)."""
+    from maiou import train
+
+    missing = tmp_path / "nowhere/resnet50-19c8e357.pth"
+    monkeypatch.setenv("MAIOU_RESNET50", str(missing))
+    code = train.main([str(ROOT / "configs/coco/atss_maiou_400.py"), "--work-dir",
+                       str(tmp_path / "w")])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        f"maiou.train: error: model.backbone.init_cfg.checkpoint: {missing} does not exist")
+    assert "imagenet_backbone rule" in err[0] and "MAIOU_RESNET50" in err[0]
+
+
+def test_hash_in_name_is_checked(mirror, tmp_path):
+    wrong = mirror["resnet50"].with_name("resnet50-00000000.pth")
+    wrong.write_bytes(mirror["resnet50"].read_bytes())
+    try:
+        out = tmp_path / "r.pth"
+        result = _script("download.py", "--url", f"{mirror['url']}/models/{wrong.name}",
+                         "--hash-in-name", "--torch-checkpoint", "--out", str(out))
+        assert result.returncode == 1 and not out.exists()
+        assert "sha256 mismatch" in _error_line(result.stderr)
+        right = f"{mirror['url']}/models/{mirror['resnet50'].name}"
+        result = _script("download.py", "--url", right,
+                         "--hash-in-name", "--torch-checkpoint", "--out", str(out))
+        assert result.returncode == 0, result.stderr
+    finally:
+        wrong.unlink()
+
+
+# --------------------------------------------------------------------------------------
+# The planner: the published batch, and no GPU.
+# --------------------------------------------------------------------------------------
+def _dry_run(tmp_path, *config, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+         "--directory", str(tmp_path), "-n", "--config", *config],
+        capture_output=True, text=True, timeout=180, env=env)
+
+
+def test_one_gpu_plans_32_images_per_step_and_three_are_refused(tmp_path):
+    result = _dry_run(tmp_path, "preset=coco-train", "gpus_per_run=1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert ("coco-train: 1 GPU(s) x 8 images x accumulation 4 = 32 images per optimizer step"
+            in result.stderr)
+    result = _dry_run(tmp_path, "preset=coco-train", "gpus_per_run=3")
+    assert result.returncode != 0
+    message = result.stdout + result.stderr
+    assert ("gpus_per_run=3 with samples_per_gpu=8 gives 24 images per forward pass, which "
+            "does not divide images_per_step=32") in message
+    assert "Use gpus_per_run 1 (accumulation 4), 2 (accumulation 2), 4 (accumulation 1)" in message
+
+
+def test_coco_preset_without_a_gpu_stops_with_an_estimate(tmp_path):
+    # Not a dry run: with device auto and no GPU, nothing may start (no download either).
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+         "--directory", str(tmp_path), "--cores", "1", "--config", "preset=coco-released",
+         "runs=[fixed_550]"], capture_output=True, text=True, timeout=180, env=env)
+    assert result.returncode != 0
+    message = result.stdout + result.stderr
+    assert "device=auto: torch sees no GPU here" in message, message[-3000:]
+    assert "pass --config device=cpu to go on anyway" in message
+    assert not (tmp_path / "data").exists()
