@@ -174,6 +174,24 @@ def write_resnet50_standin(out_dir: Path, seed: int = 0) -> Path:
     return path
 
 
+def write_authors_log(out: Path, epochs: int, iters_per_epoch: int = 2) -> Path:
+    """A training log in the text format of the authors' mmdet 2.1 / mmcv 0.6 runs
+    (TextLoggerHook: ``Epoch [e][i/n]\tlr: ..., loss_*: ..., loss: ...``), with made-up
+    values, as the mirror's stand-in for a released log."""
+    lines = ["2021-03-01 10:00:00,000 - mmdet - INFO - Distributed training: True"]
+    for epoch in range(1, epochs + 1):
+        for it in range(1, iters_per_epoch + 1):
+            loss = 9.0 / (epoch + it / iters_per_epoch)
+            lines.append(
+                f"2021-03-01 10:{epoch:02d}:{it:02d},000 - mmdet - INFO - Epoch [{epoch}]"
+                f"[{it}/{iters_per_epoch}]\tlr: 4.000e-03, eta: 1 day, 0:00:00, time: 0.500, "
+                f"data_time: 0.010, memory: 7000, loss_cls: {loss / 3:.4f}, "
+                f"loss_bbox: {loss / 3:.4f}, loss_mask: {loss / 3:.4f}, loss: {loss:.4f}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
 class Mirror:
     """Serve ``root`` on 127.0.0.1 (a free port) until :meth:`close`.
 

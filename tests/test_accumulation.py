@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_yolact import tiny_yolact
 
 from maiou.batching import BatchError, accumulation_steps, configure_batch, working_process_counts
 
@@ -76,38 +77,7 @@ def test_configure_batch_scales_iteration_counts():
 CONFIG = '''
 data_root = {data_root!r}
 images_per_step = 2
-model = dict(
-    type='YOLACT',
-    backbone=dict(type='ResNet', depth=50, base_channels=8, num_stages=4,
-                  out_indices=(0, 1, 2, 3), frozen_stages=-1,
-                  norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False,
-                  style='pytorch'),
-    neck=dict(type='FPN', in_channels=[32, 64, 128, 256], out_channels=16, start_level=1,
-              add_extra_convs='on_input', num_outs=5, upsample_cfg=dict(mode='bilinear')),
-    bbox_head=dict(
-        type='YOLACTHead', num_classes=2, in_channels=16, feat_channels=16,
-        anchor_generator=dict(type='AnchorGenerator', octave_base_scale=3,
-                              scales_per_octave=1, ratios=[0.5, 1.0, 2.0],
-                              strides=[8, 16, 32, 64, 128]),
-        bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[.0, .0, .0, .0],
-                        target_stds=[0.1, 0.1, 0.2, 0.2]),
-        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, reduction='none',
-                      loss_weight=1.0),
-        loss_bbox=dict(type='SmoothL1Loss', beta=1.0, loss_weight=1.5),
-        num_head_convs=1, num_protos=4, use_ohem=True),
-    mask_head=dict(type='YOLACTProtonet', in_channels=16, num_protos=4,
-                   proto_channels=(16, 16, 16, None, 16, 4), num_classes=2,
-                   max_masks_to_train=1000, loss_mask_weight=6.125),
-    segm_head=dict(type='YOLACTSegmHead', num_classes=2, in_channels=16,
-                   loss_segm=dict(type='CrossEntropyLoss', use_sigmoid=True,
-                                  loss_weight=1.0)),
-    train_cfg=dict(assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.4,
-                                 min_pos_iou=0., ignore_iof_thr=-1,
-                                 gt_max_assign_all=False),
-                   allowed_border=-1, pos_weight=-1, neg_pos_ratio=3, debug=False),
-    test_cfg=dict(nms_pre=100, min_bbox_size=0, score_thr=0.05, iou_thr=0.5, top_k=20,
-                  max_per_img=10))
-img_norm_cfg = dict(mean=[123.68, 116.78, 103.94], std=[58.40, 57.12, 57.38], to_rgb=True)
+{model}img_norm_cfg = dict(mean=[123.68, 116.78, 103.94], std=[58.40, 57.12, 57.38], to_rgb=True)
 train_pipeline = [
     dict(type='LoadImageFromFile', to_float32=True),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
@@ -194,7 +164,8 @@ def _lrs(work: Path) -> list[float]:
 def test_one_process_accumulating_matches_two_gloo_processes(tmp_path):
     _write_data(tmp_path / "data")
     config = tmp_path / "tiny.py"
-    config.write_text(CONFIG.format(data_root=str(tmp_path / "data")))
+    config.write_text(CONFIG.format(data_root=str(tmp_path / "data"),
+                                    model=tiny_yolact(num_classes=2, max_masks=1000)))
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
     one, two = tmp_path / "one", tmp_path / "two"
     # 2 images, 1 per forward pass: 2 forward passes per epoch in one process (accumulation

@@ -33,6 +33,7 @@ from coco_mirror import (
     NETWORK_GUARD,
     Mirror,
     md5,
+    write_authors_log,
     write_released_checkpoint,
     write_resnet50_standin,
     write_tiny_coco,
@@ -59,6 +60,8 @@ def mirror(tmp_path_factory):
         write_released_checkpoint(config, base / "other_format" / f"{run}.pth",
                                   legacy=not legacy)
     resnet50 = write_resnet50_standin(served / "models")
+    for run in TRAIN_RUNS:  # the authors' released training logs, for the curve check
+        write_authors_log(served / "logs" / f"{run}.log", epochs=2)
     guard = base / "guard"
     guard.mkdir()
     (guard / "sitecustomize.py").write_text(NETWORK_GUARD)
@@ -73,7 +76,7 @@ def mirror(tmp_path_factory):
     try:
         yield dict(server=server, url=server.url, coco=coco, checkpoints=checkpoints,
                    other_format={run: base / "other_format" / f"{run}.pth" for run in checkpoints},
-                   resnet50=resnet50, env=env, guard_log=base / "network_guard.log",
+                   resnet50=resnet50, logs=served / "logs", env=env, guard_log=base / "network_guard.log",
                    torch_home=torch_home)
     finally:
         server.close()
@@ -232,7 +235,8 @@ def test_coco_train_from_nothing_resumes_after_a_kill(mirror, tmp_path):
     config = coco_config(mirror, work, preset="coco-train", runs=TRAIN_RUNS, gpus_per_run=2,
                          images_per_step=4, samples_per_gpu=1, workers_per_gpu=0,
                          max_epochs_override=2, resnet50_url=f"{mirror['url']}/models/"
-                         f"{mirror['resnet50'].name}")
+                         f"{mirror['resnet50'].name}",
+                         log_urls={run: f"{mirror['url']}/logs/{run}.log" for run in TRAIN_RUNS})
     first_request = len(mirror["server"].requests)
     mirror["server"].cut.add("val2017.zip")
     start = time.monotonic()
@@ -282,13 +286,21 @@ def test_coco_train_from_nothing_resumes_after_a_kill(mirror, tmp_path):
     assert "† Not trained at the paper's 32 images per optimizer step" in md
     assert "atss_maiou_400 at 4 (2 process(es) x 1 images x accumulation 2)" in md
     assert "| mayolact_550† |" in md
+    # Each run was checked epoch by epoch against the (stand-in) authors' log it downloaded.
+    assert "## Training curves against the authors' logs" in md
+    for run in TRAIN_RUNS:
+        assert (work / "checkpoints/coco/logs" / f"{run}.log").read_bytes() == (
+            mirror["logs"] / f"{run}.log").read_bytes()
+        check = json.loads((work / f"work_dirs/coco-train/{run}/curve_check.json").read_text())
+        assert [e["epoch"] for e in check["epochs"]] == [1, 2], check
+    assert (work / "reports/training_curves.png").is_file()
 
 
 # --------------------------------------------------------------------------------------
 # Bad input: one line naming the file or key and what to do.
 # --------------------------------------------------------------------------------------
 def _script(name, *args, env=None):
-    return subprocess.run([sys.executable, str(ROOT / "experiments/scripts" / name), *args],
+    return subprocess.run([sys.executable, "-m", f"experiments.scripts.{Path(name).stem}", *args],
                           capture_output=True, text=True, timeout=120, env=env)
 
 

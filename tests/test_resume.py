@@ -20,6 +20,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from tiny_yolact import tiny_yolact
 
 from maiou.checkpoint import read_checkpoint_meta
 from maiou.config import ConfigError, check_cfg_options, load_config
@@ -85,38 +86,7 @@ data = dict(samples_per_gpu=2, workers_per_gpu=0)
 CONFIG = '''
 custom_imports = dict(imports=['crash_hook'], allow_failed_imports=False)
 data_root = {data_root!r}
-model = dict(
-    type='YOLACT',
-    backbone=dict(type='ResNet', depth=50, base_channels=8, num_stages=4,
-                  out_indices=(0, 1, 2, 3), frozen_stages=-1,
-                  norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False,
-                  style='pytorch'),
-    neck=dict(type='FPN', in_channels=[32, 64, 128, 256], out_channels=16, start_level=1,
-              add_extra_convs='on_input', num_outs=5, upsample_cfg=dict(mode='bilinear')),
-    bbox_head=dict(
-        type='YOLACTHead', num_classes=3, in_channels=16, feat_channels=16,
-        anchor_generator=dict(type='AnchorGenerator', octave_base_scale=3,
-                              scales_per_octave=1, ratios=[0.5, 1.0, 2.0],
-                              strides=[8, 16, 32, 64, 128]),
-        bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[.0, .0, .0, .0],
-                        target_stds=[0.1, 0.1, 0.2, 0.2]),
-        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, reduction='none',
-                      loss_weight=1.0),
-        loss_bbox=dict(type='SmoothL1Loss', beta=1.0, loss_weight=1.5),
-        num_head_convs=1, num_protos=4, use_ohem=True),
-    mask_head=dict(type='YOLACTProtonet', in_channels=16, num_protos=4,
-                   proto_channels=(16, 16, 16, None, 16, 4), num_classes=3,
-                   max_masks_to_train=10, loss_mask_weight=6.125),
-    segm_head=dict(type='YOLACTSegmHead', num_classes=3, in_channels=16,
-                   loss_segm=dict(type='CrossEntropyLoss', use_sigmoid=True,
-                                  loss_weight=1.0)),
-    train_cfg=dict(assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.4,
-                                 min_pos_iou=0., ignore_iof_thr=-1,
-                                 gt_max_assign_all=False),
-                   allowed_border=-1, pos_weight=-1, neg_pos_ratio=3, debug=False),
-    test_cfg=dict(nms_pre=100, min_bbox_size=0, score_thr=0.05, iou_thr=0.5, top_k=20,
-                  max_per_img=10))
-img_norm_cfg = dict(mean=[123.68, 116.78, 103.94], std=[58.40, 57.12, 57.38], to_rgb=True)
+{model}img_norm_cfg = dict(mean=[123.68, 116.78, 103.94], std=[58.40, 57.12, 57.38], to_rgb=True)
 train_pipeline = [
     dict(type='LoadImageFromFile', to_float32=True),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
@@ -195,7 +165,8 @@ def setup(tmp_path_factory):
     write_dataset(str(root / 'data'))
     (root / 'crash_hook.py').write_text(CRASH_HOOK)
     config = root / 'tiny_yolact.py'
-    config.write_text(CONFIG.format(data_root=str(root / 'data'), img=IMG, classes=CLASSES))
+    config.write_text(CONFIG.format(data_root=str(root / 'data'), img=IMG, classes=CLASSES,
+                                    model=tiny_yolact(num_classes=3, max_masks=10)))
     sys.path.insert(0, str(root))  # in-process tests load the config's custom_imports too
     yield str(config), str(root)
     sys.path.remove(str(root))

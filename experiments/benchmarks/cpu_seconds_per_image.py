@@ -24,11 +24,12 @@ import numpy as np
 import torch
 
 from experiments.benchmarks.coco_like import occluded_instances
+from maiou import runs as registry
 
 ROOT = Path(__file__).resolve().parents[2]
-CASES = (("yolact", 400, "atss_maiou_400"), ("yolact", 550, "atss_maiou_550"),
-         ("yolact", 700, "atss_maiou_700"), ("mayolact", 550, "mayolact_550"),
-         ("mayolact", 700, "mayolact_700"))
+# (family, size, run): YOLACT timed as its ATSS-maIoU runs, maYOLACT as itself.
+CASES = tuple((("mayolact" if run.assigner == "mayolact" else "yolact"), run.coco_size, run.name)
+              for run in registry.RUNS if run.assigner in ("atss_maiou", "mayolact"))
 
 
 def build(run):

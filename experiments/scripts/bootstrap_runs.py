@@ -1,7 +1,7 @@
 """Paired bootstrap intervals for every run and for the table's comparisons, into one JSON.
 
     python -m experiments.scripts.bootstrap_runs --results results/embedded \
-        --runs atss_iou_400 atss_maiou_400 [--seeds 0] [--resamples 1000] [--seed 0] \
+        --runs RUN [RUN ...] [--seeds 0] [--resamples 1000] [--seed 0] \
         --out results/embedded/bootstrap.json
 
 Reads each run's ``matches.segm.npz`` / ``matches.bbox.npz`` (written by maiou.evaluate; one

@@ -1,7 +1,7 @@
 """Our training curves beside the authors' (coco-train), and which runs left their course.
 
     python -m experiments.scripts.plot_training_curves --work work_dirs/coco-train \
-        --reference-dir checkpoints/coco/logs --runs atss_maiou_550 ... \
+        --reference-dir checkpoints/coco/logs --runs RUN ... \
         --out reports/training_curves.png --check results/coco-train/curve_check.json
 
 For every run: our loss components and total loss (from the ``*.log.json`` files mmcv's
