@@ -4,6 +4,7 @@ Seed 0 (the default) uses the folders every earlier release used, ``<root>/<run>
 other seed ``s`` gets ``<root>/seed<s>/<run>``. Adding seeds to a finished single-seed
 benchmark therefore reuses its seed-0 runs instead of training them again.
 """
+
 from __future__ import annotations
 
 import re

@@ -4,6 +4,7 @@
 that ``maiou.runs`` can be read by the workflow without torch. The mmdet components register
 themselves when ``maiou.models`` is imported, which configs do through ``custom_imports``.
 """
+
 import importlib
 
 __all__ = ["mask_aware_iou"]

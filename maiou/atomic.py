@@ -4,6 +4,7 @@ Every file this package and its pipeline write (datasets, checkpoints, metrics, 
 figures) goes through :func:`atomic_path`, so a crash or an interrupted job never leaves a
 half-written file under the final name for the next step (or a rerun) to trust.
 """
+
 from __future__ import annotations
 
 import contextlib

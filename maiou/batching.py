@@ -19,12 +19,19 @@ by ``accumulation``). A process count that cannot reach N this way is refused wi
 ``images_per_step = None`` (the embedded configs) trains with whatever batch the processes
 give, one optimizer step per forward pass, as mmdet does.
 """
+
 from __future__ import annotations
 
 import contextlib
 
-__all__ = ["BatchError", "DEFAULT_IMAGES_PER_STEP", "working_process_counts",
-           "accumulation_steps", "configure_batch", "count_lr_in_optimizer_steps"]
+__all__ = [
+    "BatchError",
+    "DEFAULT_IMAGES_PER_STEP",
+    "working_process_counts",
+    "accumulation_steps",
+    "configure_batch",
+    "count_lr_in_optimizer_steps",
+]
 
 DEFAULT_IMAGES_PER_STEP = 32  # the paper's 4 GPUs x 8 images
 
@@ -35,8 +42,11 @@ class BatchError(ValueError):
 
 def working_process_counts(samples_per_gpu: int, images_per_step: int) -> list[int]:
     """Process counts ``g`` with ``images_per_step`` a multiple of ``g * samples_per_gpu``."""
-    return [g for g in range(1, images_per_step // samples_per_gpu + 1)
-            if images_per_step % (g * samples_per_gpu) == 0]
+    return [
+        g
+        for g in range(1, images_per_step // samples_per_gpu + 1)
+        if images_per_step % (g * samples_per_gpu) == 0
+    ]
 
 
 def accumulation_steps(processes: int, samples_per_gpu: int, images_per_step: int) -> int:
@@ -44,21 +54,28 @@ def accumulation_steps(processes: int, samples_per_gpu: int, images_per_step: in
 
     Raises :class:`BatchError` (one line naming the counts that work) when there is none.
     """
-    for name, value in (("processes (gpus_per_run)", processes),
-                        ("samples_per_gpu", samples_per_gpu),
-                        ("images_per_step", images_per_step)):
+    for name, value in (
+        ("processes (gpus_per_run)", processes),
+        ("samples_per_gpu", samples_per_gpu),
+        ("images_per_step", images_per_step),
+    ):
         if not isinstance(value, int) or value < 1:
             raise BatchError(f"{name} must be a positive integer, got {value!r}")
     per_round = processes * samples_per_gpu
     if images_per_step % per_round:
         counts = working_process_counts(samples_per_gpu, images_per_step)
-        options = ", ".join(f"{g} (accumulation {images_per_step // (g * samples_per_gpu)})"
-                            for g in counts) or "none"
+        options = (
+            ", ".join(
+                f"{g} (accumulation {images_per_step // (g * samples_per_gpu)})" for g in counts
+            )
+            or "none"
+        )
         raise BatchError(
             f"gpus_per_run={processes} with samples_per_gpu={samples_per_gpu} gives "
             f"{per_round} images per forward pass, which does not divide images_per_step="
             f"{images_per_step} (the paper's batch). Use gpus_per_run {options}, or set "
-            f"images_per_step to a multiple of {per_round} to train a different batch")
+            f"images_per_step to a multiple of {per_round} to train a different batch"
+        )
     return images_per_step // per_round
 
 
@@ -79,30 +96,39 @@ def configure_batch(cfg, processes: int) -> dict:
         steps = accumulation_steps(processes, samples, int(target))
         if (cfg.get("auto_scale_lr") or {}).get("enable"):
             # mmdet scales the lr by processes x samples_per_gpu / base, blind to accumulation.
-            raise BatchError(f"auto_scale_lr.enable=True with images_per_step={target}: the "
-                             "batch is already the configs' own; leave auto_scale_lr off, or "
-                             "set images_per_step=None to scale the lr to another batch")
-    record = dict(gpus=processes, images_per_forward=samples, accumulation=steps,
-                  images_per_step=processes * samples * steps)
+            raise BatchError(
+                f"auto_scale_lr.enable=True with images_per_step={target}: the "
+                "batch is already the configs' own; leave auto_scale_lr off, or "
+                "set images_per_step=None to scale the lr to another batch"
+            )
+    record = dict(
+        gpus=processes,
+        images_per_forward=samples,
+        accumulation=steps,
+        images_per_step=processes * samples * steps,
+    )
     cfg.batch = record  # read back by train_detector (count_lr_in_optimizer_steps)
     if steps == 1:
         return record
     optimizer_config = dict(cfg.get("optimizer_config") or {})
     if optimizer_config.get("type") not in (None, "OptimizerHook"):
-        raise BatchError(f"images_per_step={target} needs gradient accumulation, which "
-                         f"replaces optimizer_config, but the config sets its type to "
-                         f"{optimizer_config['type']!r}")
+        raise BatchError(
+            f"images_per_step={target} needs gradient accumulation, which "
+            f"replaces optimizer_config, but the config sets its type to "
+            f"{optimizer_config['type']!r}"
+        )
     optimizer_config.update(type="GradientCumulativeOptimizerHook", cumulative_iters=steps)
     cfg.optimizer_config = optimizer_config
     if cfg.get("fp16") is not None:
-        raise BatchError("gradient accumulation with fp16 is not supported here; remove the "
-                         "fp16 section or train with gpus_per_run x samples_per_gpu = "
-                         f"images_per_step ({target})")
+        raise BatchError(
+            "gradient accumulation with fp16 is not supported here; remove the "
+            "fp16 section or train with gpus_per_run x samples_per_gpu = "
+            f"images_per_step ({target})"
+        )
     # Iteration-counted settings: forward passes = optimizer steps x accumulation.
     if cfg.get("log_config") is not None:
         cfg.log_config.interval = int(cfg.log_config.interval) * steps
-    if cfg.get("checkpoint_config") is not None and not cfg.checkpoint_config.get(
-            "by_epoch", True):
+    if cfg.get("checkpoint_config") is not None and not cfg.checkpoint_config.get("by_epoch", True):
         cfg.checkpoint_config.interval = int(cfg.checkpoint_config.interval) * steps
     if cfg.runner.get("type") == "IterBasedRunner":
         cfg.runner.max_iters = int(cfg.runner.max_iters) * steps

@@ -14,6 +14,7 @@ into ours and verifies the result against the model (exact key set and shapes);
 :func:`load_released_checkpoint` chains the safe load, the mapping and a strict
 ``load_state_dict``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,11 +34,23 @@ from torch import nn
 from maiou.cli import UserError
 
 __all__ = [
-    "CheckpointError", "CheckpointNotFoundError", "CorruptCheckpointError",
-    "UnsafeCheckpointError", "NotACheckpointError", "ChecksumMismatchError",
-    "KeyMappingError", "META_SAFE_GLOBALS", "KeyRule", "RELEASED_KEY_RULES",
-    "file_digest", "verify_checksum", "load_untrusted_checkpoint", "read_checkpoint_meta",
-    "map_released_keys", "to_released_layout", "check_state_dict_matches",
+    "CheckpointError",
+    "CheckpointNotFoundError",
+    "CorruptCheckpointError",
+    "UnsafeCheckpointError",
+    "NotACheckpointError",
+    "ChecksumMismatchError",
+    "KeyMappingError",
+    "META_SAFE_GLOBALS",
+    "KeyRule",
+    "RELEASED_KEY_RULES",
+    "file_digest",
+    "verify_checksum",
+    "load_untrusted_checkpoint",
+    "read_checkpoint_meta",
+    "map_released_keys",
+    "to_released_layout",
+    "check_state_dict_matches",
     "load_released_checkpoint",
 ]
 
@@ -100,8 +113,21 @@ def _numpy_scalar_globals() -> list:
     except ImportError:  # numpy 1.x
         from numpy.core.multiarray import scalar
     entries: list = [scalar, (scalar, "numpy.core.multiarray.scalar"), np.dtype]
-    for name in ("Bool", "Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32",
-                 "UInt64", "Float16", "Float32", "Float64", "LongDouble"):
+    for name in (
+        "Bool",
+        "Int8",
+        "Int16",
+        "Int32",
+        "Int64",
+        "UInt8",
+        "UInt16",
+        "UInt32",
+        "UInt64",
+        "Float16",
+        "Float32",
+        "Float64",
+        "LongDouble",
+    ):
         entries.append(getattr(np.dtypes, f"{name}DType"))
     return entries
 
@@ -150,15 +176,18 @@ def verify_checksum(path: str | os.PathLike, expected: str) -> str:
         want = expected
         algo = _DIGEST_LENGTHS.get(len(want), "")
         if not algo:
-            raise ValueError(f"cannot infer the hash algorithm of {expected!r} "
-                             f"(length {len(want)}); write it as 'sha256:<hex>' or 'md5:<hex>'")
+            raise ValueError(
+                f"cannot infer the hash algorithm of {expected!r} "
+                f"(length {len(want)}); write it as 'sha256:<hex>' or 'md5:<hex>'"
+            )
     want = want.lower()
     got = file_digest(path, algo)
     if got != want:
         raise ChecksumMismatchError(
             f"{os.fspath(path)}: {algo} checksum mismatch: expected {want}, got {got}. "
             "The download is incomplete or a different file; delete it and download again.",
-            path)
+            path,
+        )
     return algo
 
 
@@ -169,9 +198,15 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_PROTO = 0x80  # first byte of a protocol>=2 pickle (legacy, pre-zip torch.save)
 # Substrings of the restricted unpickler's messages that mean "refused", as opposed to
 # "could not parse" (torch wraps both into one UnpicklingError).
-_REFUSAL_MARKERS = ("Unsupported global", "unrecognized function", "Can only build",
-                    "Can only create new object", "is blocked", "persistent_load",
-                    "must be imported to load")
+_REFUSAL_MARKERS = (
+    "Unsupported global",
+    "unrecognized function",
+    "Can only build",
+    "Can only create new object",
+    "is blocked",
+    "persistent_load",
+    "must be imported to load",
+)
 
 
 def _existing_file(path: str | os.PathLike) -> str:
@@ -179,10 +214,13 @@ def _existing_file(path: str | os.PathLike) -> str:
     if not os.path.exists(path):
         raise CheckpointNotFoundError(
             f"{path}: checkpoint file not found; check the path, or download it first "
-            "(links in the authors' README).", path)
+            "(links in the authors' README).",
+            path,
+        )
     if not os.path.isfile(path):
-        raise CheckpointNotFoundError(f"{path}: not a regular file; pass the .pth file itself.",
-                                      path)
+        raise CheckpointNotFoundError(
+            f"{path}: not a regular file; pass the .pth file itself.", path
+        )
     return path
 
 
@@ -190,8 +228,11 @@ def _sniff_format(path: str) -> str:
     """'zip' (torch>=1.6 format), 'legacy' (older torch.save pickle stream); raises otherwise."""
     size = os.path.getsize(path)
     if size == 0:
-        raise CorruptCheckpointError(f"{path}: empty file (0 bytes); the download or save "
-                                     "was interrupted. Delete it and download/save again.", path)
+        raise CorruptCheckpointError(
+            f"{path}: empty file (0 bytes); the download or save "
+            "was interrupted. Delete it and download/save again.",
+            path,
+        )
     with open(path, "rb") as f:
         head = f.read(512)
     if head.startswith(_ZIP_MAGIC):
@@ -200,7 +241,9 @@ def _sniff_format(path: str) -> str:
             # was cut short (interrupted download or save).
             raise CorruptCheckpointError(
                 f"{path}: truncated or corrupt checkpoint ({size} bytes; zip archive without "
-                "its central directory). Delete it and download/save it again.", path)
+                "its central directory). Delete it and download/save it again.",
+                path,
+            )
         return "zip"
     if head[:1] == bytes([_PICKLE_PROTO]):
         return "legacy"
@@ -209,9 +252,13 @@ def _sniff_format(path: str) -> str:
         raise NotACheckpointError(
             f"{path}: this is an HTML page, not a checkpoint (Google Drive serves a "
             "confirmation page for large files). Download again, e.g. "
-            "`gdown --fuzzy <drive-link>`, and check the file size.", path)
-    raise NotACheckpointError(f"{path}: not a PyTorch checkpoint (neither a torch.save zip "
-                              "archive nor a pickle stream).", path)
+            "`gdown --fuzzy <drive-link>`, and check the file size.",
+            path,
+        )
+    raise NotACheckpointError(
+        f"{path}: not a PyTorch checkpoint (neither a torch.save zip archive nor a pickle stream).",
+        path,
+    )
 
 
 def _refused_globals(message: str) -> list[str]:
@@ -253,8 +300,15 @@ def _scan_pickle_globals(path: str, fmt: str) -> list[str]:
     except Exception:  # truncated/garbage stream: report what was seen so far
         pass
     safe = _allowlisted_names()
-    return sorted({n for n in names if not n.startswith("torch.") and n not in safe
-                   and n not in ("collections.OrderedDict", "_codecs.encode")})
+    return sorted(
+        {
+            n
+            for n in names
+            if not n.startswith("torch.")
+            and n not in safe
+            and n not in ("collections.OrderedDict", "_codecs.encode")
+        }
+    )
 
 
 def _refused(path: str, names: list[str]) -> UnsafeCheckpointError:
@@ -264,7 +318,9 @@ def _refused(path: str, names: list[str]) -> UnsafeCheckpointError:
         "does not unpickle because unpickling it could execute code. Nothing from the file "
         "was executed. If you trust its origin, re-save only the tensors "
         "(torch.save(ckpt['state_dict'], ...)) in a trusted environment; this loader will "
-        "not fall back to unsafe loading.", path)
+        "not fall back to unsafe loading.",
+        path,
+    )
 
 
 def _safe_torch_load(path: str | os.PathLike, mmap: bool = False):
@@ -280,15 +336,18 @@ def _safe_torch_load(path: str | os.PathLike, mmap: bool = False):
             # torch warns about pickle protocols it did not write; the outcome is reported
             # by the errors below instead.
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
-            return torch.load(path, map_location="cpu", weights_only=True,
-                              mmap=mmap and fmt == "zip")
+            return torch.load(
+                path, map_location="cpu", weights_only=True, mmap=mmap and fmt == "zip"
+            )
     except pickle.UnpicklingError as exc:
         message = str(exc)
         if any(marker in message for marker in _REFUSAL_MARKERS):
             names = set(_refused_globals(message))
             if fmt == "zip":
-                names |= (set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
-                          - _allowlisted_names())
+                names |= (
+                    set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+                    - _allowlisted_names()
+                )
             raise _refused(path, sorted(names)) from None
         if "Unsupported operand" in message:
             # Opcodes torch.save never writes (e.g. protocol-4 STACK_GLOBAL): if the stream
@@ -299,18 +358,22 @@ def _safe_torch_load(path: str | os.PathLike, mmap: bool = False):
         raise CorruptCheckpointError(
             f"{path}: could not be parsed as a torch.save checkpoint ({_first_line(message)}). "
             "It is corrupt, truncated, or was not written by torch.save; nothing in it was "
-            "executed. Download/save it again.", path) from None
+            "executed. Download/save it again.",
+            path,
+        ) from None
     except (EOFError, zipfile.BadZipFile) as exc:
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise CorruptCheckpointError(
-            f"{path}: truncated checkpoint ({detail}). Delete it and download/save it "
-            "again.", path) from None
+            f"{path}: truncated checkpoint ({detail}). Delete it and download/save it again.", path
+        ) from None
     except Exception as exc:  # noqa: BLE001 - every other failure of the reader is damage
         # The zip reader (PytorchStreamReader) and the legacy reader ("Invalid magic
         # number") raise RuntimeError; a malformed pickle can raise IndexError/ValueError.
         raise CorruptCheckpointError(
             f"{path}: corrupt checkpoint ({type(exc).__name__}: {_first_line(str(exc))}). "
-            "Delete it and download/save it again.", path) from None
+            "Delete it and download/save it again.",
+            path,
+        ) from None
 
 
 def _first_line(text: str) -> str:
@@ -319,8 +382,11 @@ def _first_line(text: str) -> str:
         match = re.search(pattern, text)
         if match:
             return (match.group(1) if match.groups() else match.group(0)).strip()
-    lines = [line.strip() for line in text.splitlines()
-             if line.strip() and "pytorch.org/docs" not in line]
+    lines = [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and "pytorch.org/docs" not in line
+    ]
     return lines[0] if lines else (text.strip() or "no detail")
 
 
@@ -334,16 +400,22 @@ def _extract_state_dict(obj, path: str) -> "OrderedDict[str, torch.Tensor]":
         raise NotACheckpointError(
             f"{path}: not a model checkpoint: expected a state dict (or a dict with a "
             f"'state_dict' entry) of tensors, found {type(state_dict).__name__}"
-            f"{' (empty)' if isinstance(state_dict, Mapping) else ''}.", path)
+            f"{' (empty)' if isinstance(state_dict, Mapping) else ''}.",
+            path,
+        )
     not_tensors = [k for k, v in state_dict.items() if not isinstance(v, torch.Tensor)]
     if len(not_tensors) == len(state_dict):
         raise NotACheckpointError(
             f"{path}: not a model checkpoint: none of its {len(state_dict)} entries is a "
-            f"tensor (keys: {_preview(state_dict.keys())}).", path)
+            f"tensor (keys: {_preview(state_dict.keys())}).",
+            path,
+        )
     if not_tensors:
         raise NotACheckpointError(
             f"{path}: the state dict mixes tensors with other values at "
-            f"{_preview(not_tensors)}; it is not a model state dict.", path)
+            f"{_preview(not_tensors)}; it is not a model state dict.",
+            path,
+        )
     out: OrderedDict[str, torch.Tensor] = OrderedDict(state_dict)
     # Module versions (e.g. BN/DCN ``version``) steer ``_load_from_state_dict`` upgrades.
     metadata = getattr(state_dict, "_metadata", None)
@@ -425,7 +497,7 @@ def _rename(key: str, rules: Iterable[KeyRule], forward: bool) -> str:
     for rule in rules:
         src, dst = (rule.released, rule.ours) if forward else (rule.ours, rule.released)
         if key.startswith(src):
-            return dst + key[len(src):]
+            return dst + key[len(src) :]
     return key
 
 
@@ -457,36 +529,47 @@ def _preview(keys: Iterable[str], n: int = 8) -> str:
     return f"{shown}{f', ... ({len(keys) - n} more)' if len(keys) > n else ''}"
 
 
-def check_state_dict_matches(state_dict: Mapping[str, torch.Tensor], model: nn.Module,
-                             source: str = "checkpoint") -> None:
+def check_state_dict_matches(
+    state_dict: Mapping[str, torch.Tensor], model: nn.Module, source: str = "checkpoint"
+) -> None:
     """Raise :class:`KeyMappingError` unless the keys are exactly ``model.state_dict()``'s
     and every shape matches; the message lists the first offenders of each kind."""
     expected = model.state_dict()
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
-    mismatched = [f"{k}: {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}"
-                  for k, v in expected.items()
-                  if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)]
+    mismatched = [
+        f"{k}: {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)
+    ]
     if missing or unexpected or mismatched:
         parts = []
         if missing:
-            parts.append(f"{len(missing)} missing (in the model, not in the {source}): "
-                         f"{_preview(missing)}")
+            parts.append(
+                f"{len(missing)} missing (in the model, not in the {source}): {_preview(missing)}"
+            )
         if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (in the {source}, not in the model): "
-                         f"{_preview(unexpected)}")
+            parts.append(
+                f"{len(unexpected)} unexpected (in the {source}, not in the model): "
+                f"{_preview(unexpected)}"
+            )
         if mismatched:
             parts.append(f"{len(mismatched)} shape mismatches: {_preview(mismatched, 5)}")
         raise KeyMappingError(
-            f"{source} does not match the model ({type(model).__name__}): " + "; ".join(parts)
+            f"{source} does not match the model ({type(model).__name__}): "
+            + "; ".join(parts)
             + ". Check that the config matches the released model (image size, anchors per "
             "location, DCN/CARAFE for maYOLACT, number of classes).",
-            source if os.path.exists(str(source)) else None)
+            source if os.path.exists(str(source)) else None,
+        )
 
 
-def map_released_keys(state_dict: Mapping[str, torch.Tensor], model: nn.Module,
-                      rules: Iterable[KeyRule] = RELEASED_KEY_RULES,
-                      source: str = "released checkpoint") -> "OrderedDict[str, torch.Tensor]":
+def map_released_keys(
+    state_dict: Mapping[str, torch.Tensor],
+    model: nn.Module,
+    rules: Iterable[KeyRule] = RELEASED_KEY_RULES,
+    source: str = "released checkpoint",
+) -> "OrderedDict[str, torch.Tensor]":
     """Translate a released (authors' layout) state dict to ``model``'s keys and verify it.
 
     A uniform ``module.`` prefix (state dict of a DDP-wrapped model) is stripped first; then
@@ -497,12 +580,15 @@ def map_released_keys(state_dict: Mapping[str, torch.Tensor], model: nn.Module,
     rules = tuple(rules)
     keys = list(state_dict)
     model_keys = model.state_dict().keys()
-    strip = (bool(keys) and all(k.startswith(_WRAPPER_PREFIX) for k in keys)
-             and not any(k.startswith(_WRAPPER_PREFIX) for k in model_keys))
+    strip = (
+        bool(keys)
+        and all(k.startswith(_WRAPPER_PREFIX) for k in keys)
+        and not any(k.startswith(_WRAPPER_PREFIX) for k in model_keys)
+    )
 
     def forward(key: str) -> str:
         if strip:
-            key = key[len(_WRAPPER_PREFIX):]
+            key = key[len(_WRAPPER_PREFIX) :]
         return _rename(key, rules, forward=True)
 
     mapped = _apply(state_dict, forward)
@@ -510,17 +596,20 @@ def map_released_keys(state_dict: Mapping[str, torch.Tensor], model: nn.Module,
     return mapped
 
 
-def to_released_layout(state_dict: Mapping[str, torch.Tensor],
-                       rules: Iterable[KeyRule] = RELEASED_KEY_RULES
-                       ) -> "OrderedDict[str, torch.Tensor]":
+def to_released_layout(
+    state_dict: Mapping[str, torch.Tensor], rules: Iterable[KeyRule] = RELEASED_KEY_RULES
+) -> "OrderedDict[str, torch.Tensor]":
     """Inverse of the renames in :func:`map_released_keys` (ours -> authors' layout)."""
     rules = tuple(rules)
     return _apply(state_dict, lambda key: _rename(key, rules, forward=False))
 
 
-def load_released_checkpoint(model: nn.Module, path: str | os.PathLike,
-                             expected_checksum: str | None = None,
-                             rules: Iterable[KeyRule] = RELEASED_KEY_RULES) -> nn.Module:
+def load_released_checkpoint(
+    model: nn.Module,
+    path: str | os.PathLike,
+    expected_checksum: str | None = None,
+    rules: Iterable[KeyRule] = RELEASED_KEY_RULES,
+) -> nn.Module:
     """Safely load a released checkpoint into ``model`` (strict) and return the model.
 
     Args:

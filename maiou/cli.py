@@ -10,6 +10,7 @@ command line (or ``MAIOU_DEBUG=1``) shows the traceback of expected errors too.
 Every command's ``main`` is decorated with ``@entry_point(PROG)``; its ``__main__`` block is
 ``sys.exit(main())``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -20,8 +21,7 @@ from typing import Callable, Sequence
 ERROR_STATUS = 2  # as argparse's usage errors
 DEBUG_FLAG = "--debug"
 # For argparse's epilog: the flag is taken off the command line before argparse sees it.
-DEBUG_HELP = ("--debug (anywhere on the command line): show the traceback of an expected "
-              "error too")
+DEBUG_HELP = "--debug (anywhere on the command line): show the traceback of an expected error too"
 
 
 class UserError(Exception):
@@ -41,8 +41,9 @@ def one_line(exc: BaseException) -> str:
     return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
-def run(main: Callable[[list[str]], int | None], prog: str,
-        argv: Sequence[str] | None = None) -> int:
+def run(
+    main: Callable[[list[str]], int | None], prog: str, argv: Sequence[str] | None = None
+) -> int:
     """Call ``main(argv)`` (``argv`` without ``--debug``) and return its exit status; an
     expected error returns ERROR_STATUS after printing ``prog: error: message``."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -65,9 +66,12 @@ def run(main: Callable[[list[str]], int | None], prog: str,
 def entry_point(prog: str):
     """Decorator for a command line's ``main(argv)``: the decorated ``main(argv=None)``
     returns an exit status (see :func:`run`), for ``sys.exit(main())``."""
+
     def wrap(main: Callable[[list[str]], int | None]) -> Callable[..., int]:
         @functools.wraps(main)
         def wrapped(argv: Sequence[str] | None = None) -> int:
             return run(main, prog, argv)
+
         return wrapped
+
     return wrap

@@ -5,10 +5,19 @@ on a machine without a GPU, ``auto`` stops before any job with an estimate of th
 (images x measured CPU seconds per image, :data:`CPU_SECONDS_PER_IMAGE`) and the presets go
 on only with an explicit ``device=cpu``.
 """
+
 from __future__ import annotations
 
-__all__ = ["DeviceError", "resolve_device", "cpu_estimate_seconds", "check_coco_device",
-           "CPU_SECONDS_PER_IMAGE", "COCO_TRAIN_IMAGES", "COCO_VAL_IMAGES", "COCO_EPOCHS"]
+__all__ = [
+    "DeviceError",
+    "resolve_device",
+    "cpu_estimate_seconds",
+    "check_coco_device",
+    "CPU_SECONDS_PER_IMAGE",
+    "COCO_TRAIN_IMAGES",
+    "COCO_VAL_IMAGES",
+    "COCO_EPOCHS",
+]
 
 COCO_VAL_IMAGES = 5000
 COCO_TRAIN_IMAGES = 117266  # train2017 images with at least one annotation (of 118287)
@@ -78,10 +87,14 @@ def check_coco_device(device: str, preset: str, runs, processes: int = 1) -> str
         return resolve_device(device)
     seconds = cpu_estimate_seconds(preset, runs)
     what = "train and evaluate" if preset == "coco-train" else "evaluate"
-    parallel = (f", {_human(seconds / processes)} with {processes} processes per run"
-                if processes > 1 else "")
+    parallel = (
+        f", {_human(seconds / processes)} with {processes} processes per run"
+        if processes > 1
+        else ""
+    )
     raise DeviceError(
         f"device={device}: torch sees no GPU here. To {what} {len(runs)} run(s) on this CPU "
         f"would take about {_human(seconds)} of one core{parallel} (images x measured CPU "
         f"seconds per image, maiou/device.py). Run on a GPU machine, or pass --config "
-        f"device=cpu to go on anyway")
+        f"device=cpu to go on anyway"
+    )

@@ -11,6 +11,7 @@ post-processing, after a warm-up), anchors per image, the config, the checkpoint
 package versions and the device. Every file is written to a temporary name and renamed, so
 a killed run leaves no half-written output.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,7 @@ def anchors_per_image(model, image_size: tuple[int, int], device) -> int:
     with torch.no_grad():
         feats = model.extract_feat(torch.zeros(1, 3, *image_size, device=device))
     generator = model.bbox_head.prior_generator
-    return int(sum(n * f.shape[-2] * f.shape[-1]
-                   for n, f in zip(generator.num_base_priors, feats)))
+    return int(sum(n * f.shape[-2] * f.shape[-1] for n, f in zip(generator.num_base_priors, feats)))
 
 
 def _subset(coco, img_ids):
@@ -52,10 +52,14 @@ def _subset(coco, img_ids):
 
     keep = set(img_ids)
     data = coco.dataset
-    return coco_gt_from_dict({
-        "images": [i for i in data["images"] if i["id"] in keep],
-        "annotations": [a for a in data["annotations"] if a["image_id"] in keep],
-        "categories": data["categories"]}, name=f"first {len(keep)} images")
+    return coco_gt_from_dict(
+        {
+            "images": [i for i in data["images"] if i["id"] in keep],
+            "annotations": [a for a in data["annotations"] if a["image_id"] in keep],
+            "categories": data["categories"],
+        },
+        name=f"first {len(keep)} images",
+    )
 
 
 def _versions() -> dict:
@@ -65,13 +69,19 @@ def _versions() -> dict:
     import mmdet
 
     import maiou
+
     try:
         pycocotools = version("pycocotools")  # the module has no __version__
     except PackageNotFoundError:
         pycocotools = "unknown"
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "mmcv-full": mmcv.__version__, "mmdet": mmdet.__version__,
-            "pycocotools": pycocotools, "maiou": maiou.__version__}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "mmcv-full": mmcv.__version__,
+        "mmdet": mmdet.__version__,
+        "pycocotools": pycocotools,
+        "maiou": maiou.__version__,
+    }
 
 
 def _device_name(device: torch.device) -> str:
@@ -85,8 +95,9 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def build_for_inference(config: str, checkpoint: str, device: torch.device,
-                        cfg_options: dict | None = None):
+def build_for_inference(
+    config: str, checkpoint: str, device: torch.device, cfg_options: dict | None = None
+):
     """The config, its test dataset and the detector with the checkpoint's weights, on
     ``device`` in eval mode; returns ``(cfg, dataset, model)``."""
     from mmdet.datasets import build_dataset
@@ -107,8 +118,14 @@ def build_for_inference(config: str, checkpoint: str, device: torch.device,
     return cfg, dataset, model.to(device).eval()
 
 
-def infer(model, dataset, num_images: int, device: torch.device, desc: str = "evaluate",
-          progress: bool = True) -> tuple[list, list[float]]:
+def infer(
+    model,
+    dataset,
+    num_images: int,
+    device: torch.device,
+    desc: str = "evaluate",
+    progress: bool = True,
+) -> tuple[list, list[float]]:
     """Detections of the first ``num_images`` images, one at a time, and the seconds each
     took (model forward + post-processing); masks RLE-encoded as COCO results want them."""
     from mmcv.parallel import collate, scatter
@@ -117,8 +134,7 @@ def infer(model, dataset, num_images: int, device: torch.device, desc: str = "ev
 
     target = [device.index or 0] if device.type == "cuda" else [-1]  # -1: mmcv's CPU scatter
     results, seconds = [], []
-    iterator = tqdm(range(num_images), desc=desc, unit="img", disable=not progress,
-                    file=sys.stderr)
+    iterator = tqdm(range(num_images), desc=desc, unit="img", disable=not progress, file=sys.stderr)
     with torch.no_grad():
         for index in iterator:
             data = scatter(collate([dataset[index]], samples_per_gpu=1), target)[0]
@@ -165,9 +181,17 @@ def score(dataset, num_images: int, out_dir: Path) -> dict:
     return metrics
 
 
-def evaluate(config: str, checkpoint: str, out_dir: str, device: str = "auto",
-             speed_images: int = 50, warmup: int = 5, max_images: int | None = None,
-             cfg_options: dict | None = None, progress: bool = True) -> dict:
+def evaluate(
+    config: str,
+    checkpoint: str,
+    out_dir: str,
+    device: str = "auto",
+    speed_images: int = 50,
+    warmup: int = 5,
+    max_images: int | None = None,
+    cfg_options: dict | None = None,
+    progress: bool = True,
+) -> dict:
     """Run inference of ``checkpoint`` on ``config``'s test split and write metrics.json.
 
     Returns the metrics dict that was written.
@@ -178,13 +202,14 @@ def evaluate(config: str, checkpoint: str, out_dir: str, device: str = "auto",
     device = torch.device(resolve_device(device) if isinstance(device, str) else device)
     cfg, dataset, model = build_for_inference(config, checkpoint, device, cfg_options)
     num_images = len(dataset) if max_images is None else min(max_images, len(dataset))
-    results, seconds = infer(model, dataset, num_images, device,
-                             desc=f"evaluate {Path(config).stem}", progress=progress)
+    results, seconds = infer(
+        model, dataset, num_images, device, desc=f"evaluate {Path(config).stem}", progress=progress
+    )
     out_dir = Path(out_dir)
     write_coco_results(dataset, results, num_images, out_dir)
     metrics = score(dataset, num_images, out_dir)
 
-    timed = seconds[warmup:warmup + speed_images] if len(seconds) > warmup else seconds
+    timed = seconds[warmup : warmup + speed_images] if len(seconds) > warmup else seconds
     image_size = inference_image_size(cfg)
     record = {
         "config": str(config),
@@ -194,10 +219,14 @@ def evaluate(config: str, checkpoint: str, out_dir: str, device: str = "auto",
         "dataset": {"ann_file": cfg.data.test.ann_file, "images": num_images},
         "bbox": metrics["bbox"],
         "segm": metrics["segm"],
-        "speed": {"images_per_s": len(timed) / sum(timed), "batch_size": 1,
-                  "measured_images": len(timed), "warmup_images": min(warmup, len(seconds)),
-                  "image_size": list(image_size),
-                  "what": "model forward + post-processing (NMS, mask assembly), batch 1"},
+        "speed": {
+            "images_per_s": len(timed) / sum(timed),
+            "batch_size": 1,
+            "measured_images": len(timed),
+            "warmup_images": min(warmup, len(seconds)),
+            "image_size": list(image_size),
+            "what": "model forward + post-processing (NMS, mask assembly), batch 1",
+        },
         "anchors_per_image": anchors_per_image(model, image_size, device),
         "device": _device_name(device),
         # How the checkpoint was trained (maiou.train writes it; released files lack it):
@@ -214,32 +243,57 @@ def evaluate(config: str, checkpoint: str, out_dir: str, device: str = "auto",
 def main(argv=None) -> int:
     from mmcv import DictAction
 
-    parser = argparse.ArgumentParser(prog=f"python -m {PROG}", description=__doc__.splitlines()[0],
-                                     epilog=DEBUG_HELP)
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {PROG}", description=__doc__.splitlines()[0], epilog=DEBUG_HELP
+    )
     parser.add_argument("config")
     parser.add_argument("checkpoint")
     parser.add_argument("--out", required=True, help="output folder for metrics.json and results")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                        help="auto: CUDA when torch sees a GPU, else the CPU")
-    parser.add_argument("--speed-images", type=int, default=50,
-                        help="images timed for images/s after the warm-up (default 50)")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda"],
+        help="auto: CUDA when torch sees a GPU, else the CPU",
+    )
+    parser.add_argument(
+        "--speed-images",
+        type=int,
+        default=50,
+        help="images timed for images/s after the warm-up (default 50)",
+    )
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--max-images", type=int, default=None)
-    parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
-                        metavar="KEY=VALUE", help="override config entries, as mmdet's tools")
+    parser.add_argument(
+        "--cfg-options",
+        nargs="+",
+        action=DictAction,
+        default={},
+        metavar="KEY=VALUE",
+        help="override config entries, as mmdet's tools",
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     for path, what in ((args.config, "config"), (args.checkpoint, "checkpoint")):
         if not Path(path).is_file():
             parser.error(f"{what} file not found: {path}")
-    record = evaluate(args.config, args.checkpoint, args.out, args.device,
-                      args.speed_images, args.warmup, args.max_images, args.cfg_options,
-                      progress=not args.no_progress)
+    record = evaluate(
+        args.config,
+        args.checkpoint,
+        args.out,
+        args.device,
+        args.speed_images,
+        args.warmup,
+        args.max_images,
+        args.cfg_options,
+        progress=not args.no_progress,
+    )
     print(record["segm"]["summary"])
-    print(f"mask AP {100 * record['segm']['AP']:.1f}  "
-          f"mask oLRP {100 * record['segm']['oLRP']:.1f}  "
-          f"box AP {100 * record['bbox']['AP']:.1f}  {record['speed']['images_per_s']:.1f} img/s "
-          f"on {record['device']}  -> {Path(args.out) / 'metrics.json'}")
+    print(
+        f"mask AP {100 * record['segm']['AP']:.1f}  "
+        f"mask oLRP {100 * record['segm']['oLRP']:.1f}  "
+        f"box AP {100 * record['bbox']['AP']:.1f}  {record['speed']['images_per_s']:.1f} img/s "
+        f"on {record['device']}  -> {Path(args.out) / 'metrics.json'}"
+    )
     return 0
 
 

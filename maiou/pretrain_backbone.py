@@ -18,6 +18,7 @@ crops are normalised with its ``img_norm_cfg``. Output: ``{"state_dict": backbon
     python -m maiou.pretrain_backbone --data-root data/embedded --out data/embedded/backbone.pth
         [--config configs/embedded/fixed_550.py] [--iters N] [--seed S]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,7 +35,7 @@ import numpy as np
 from maiou.atomic import atomic_path
 from maiou.cli import DEBUG_HELP, UserError, entry_point
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / 'configs' / 'embedded' / 'fixed_550.py'
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "embedded" / "fixed_550.py"
 DEFAULT_ITERS = 1000
 """Optimiser steps (about 170 s on 2 cores)."""
 BATCH_SIZE = 64
@@ -72,29 +73,32 @@ class ObjectCrops:
         try:
             coco = json.loads(ann_file.read_text())
         except FileNotFoundError:
-            raise PretrainError(f'{ann_file}: no such annotation file (generate the dataset '
-                                'first: python -m maiou.data.synthetic --out DIR --seed 0)'
-                                ) from None
+            raise PretrainError(
+                f"{ann_file}: no such annotation file (generate the dataset "
+                "first: python -m maiou.data.synthetic --out DIR --seed 0)"
+            ) from None
         except json.JSONDecodeError as err:
-            raise PretrainError(f'{ann_file}: not JSON ({err})') from None
-        if not isinstance(coco, dict) or not {'images', 'annotations', 'categories'} <= set(coco):
-            raise PretrainError(f'{ann_file}: not a COCO annotation file (needs images, '
-                                'annotations and categories)')
-        self.category_ids = sorted(c['id'] for c in coco['categories'])
+            raise PretrainError(f"{ann_file}: not JSON ({err})") from None
+        if not isinstance(coco, dict) or not {"images", "annotations", "categories"} <= set(coco):
+            raise PretrainError(
+                f"{ann_file}: not a COCO annotation file (needs images, annotations and categories)"
+            )
+        self.category_ids = sorted(c["id"] for c in coco["categories"])
         label_of = {cid: i for i, cid in enumerate(self.category_ids)}
-        files = {im['id']: im['file_name'] for im in coco['images']}
-        self.objects = [(a['image_id'], tuple(float(v) for v in a['bbox']),
-                         label_of[a['category_id']])
-                        for a in coco['annotations']
-                        if not a.get('iscrowd', 0) and a['bbox'][2] >= 1 and a['bbox'][3] >= 1]
+        files = {im["id"]: im["file_name"] for im in coco["images"]}
+        self.objects = [
+            (a["image_id"], tuple(float(v) for v in a["bbox"]), label_of[a["category_id"]])
+            for a in coco["annotations"]
+            if not a.get("iscrowd", 0) and a["bbox"][2] >= 1 and a["bbox"][3] >= 1
+        ]
         if not self.objects:
-            raise PretrainError(f'{ann_file}: no (non-crowd) annotated objects to crop')
+            raise PretrainError(f"{ann_file}: no (non-crowd) annotated objects to crop")
         self.images = {}
         for image_id in {obj[0] for obj in self.objects}:
             path = img_dir / files[image_id]
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if image is None:
-                raise PretrainError(f'{path}: missing or not an image (listed in {ann_file})')
+                raise PretrainError(f"{path}: missing or not an image (listed in {ann_file})")
             self.images[image_id] = (image[:, :, ::-1] if to_rgb else image).astype(np.float32)
         self.mean = np.asarray(mean, np.float32)
         self.std = np.asarray(std, np.float32)
@@ -111,10 +115,20 @@ class ObjectCrops:
         scale = self.crop_size / side
         half = self.crop_size / 2
         # Pixel centres: output pixel (i + 0.5) maps to cx + (i + 0.5 - half) / scale.
-        affine = np.array([[scale, 0, half - scale * cx - 0.5 + 0.5 * scale],
-                           [0, scale, half - scale * cy - 0.5 + 0.5 * scale]], np.float32)
-        patch = cv2.warpAffine(self.images[image_id], affine, (self.crop_size, self.crop_size),
-                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        affine = np.array(
+            [
+                [scale, 0, half - scale * cx - 0.5 + 0.5 * scale],
+                [0, scale, half - scale * cy - 0.5 + 0.5 * scale],
+            ],
+            np.float32,
+        )
+        patch = cv2.warpAffine(
+            self.images[image_id],
+            affine,
+            (self.crop_size, self.crop_size),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REFLECT_101,
+        )
         if rng.random() < 0.5:
             patch = patch[:, ::-1]
         patch = patch + rng.uniform(-32, 32)
@@ -133,13 +147,20 @@ class ObjectCrops:
 def backbone_config(cfg):
     """The config's ``model.backbone`` as pretrained: no DCN, no init checkpoint."""
     backbone = copy.deepcopy(cfg.model.backbone)
-    for key in ('dcn', 'stage_with_dcn', 'init_cfg', 'pretrained'):
+    for key in ("dcn", "stage_with_dcn", "init_cfg", "pretrained"):
         backbone.pop(key, None)
     return backbone
 
 
-def pretrain(cfg, data_root, iters: int = DEFAULT_ITERS, seed: int = 0,
-             batch_size: int = BATCH_SIZE, crop_size: int = CROP_SIZE, progress: bool = True):
+def pretrain(
+    cfg,
+    data_root,
+    iters: int = DEFAULT_ITERS,
+    seed: int = 0,
+    batch_size: int = BATCH_SIZE,
+    crop_size: int = CROP_SIZE,
+    progress: bool = True,
+):
     """Train the backbone of ``cfg`` (an mmcv Config) on crops of ``data_root``'s train split.
 
     Returns ``(state_dict, history)``: the backbone's weights and one ``(loss, accuracy)``
@@ -151,11 +172,17 @@ def pretrain(cfg, data_root, iters: int = DEFAULT_ITERS, seed: int = 0,
     from tqdm import tqdm
 
     if iters < 1:
-        raise PretrainError(f'--iters must be >= 1, got {iters}')
+        raise PretrainError(f"--iters must be >= 1, got {iters}")
     norm = cfg.img_norm_cfg
     data_root = Path(data_root)
-    crops = ObjectCrops(data_root / 'annotations' / 'instances_train.json', data_root / 'train',
-                        norm['mean'], norm['std'], norm.get('to_rgb', True), crop_size)
+    crops = ObjectCrops(
+        data_root / "annotations" / "instances_train.json",
+        data_root / "train",
+        norm["mean"],
+        norm["std"],
+        norm.get("to_rgb", True),
+        crop_size,
+    )
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     backbone = build_backbone(backbone_config(cfg))
@@ -166,12 +193,16 @@ def pretrain(cfg, data_root, iters: int = DEFAULT_ITERS, seed: int = 0,
     warmup = max(1, round(iters / 20))
     backbone.train()
     history = []
-    bar = tqdm(range(iters), desc='pretrain backbone', disable=not progress, mininterval=2)
+    bar = tqdm(range(iters), desc="pretrain backbone", disable=not progress, mininterval=2)
     for step in bar:
-        lr = (LEARNING_RATE * min(1.0, (step + 1) / warmup)
-              * 0.5 * (1 + math.cos(math.pi * step / iters)))
+        lr = (
+            LEARNING_RATE
+            * min(1.0, (step + 1) / warmup)
+            * 0.5
+            * (1 + math.cos(math.pi * step / iters))
+        )
         for group in optimizer.param_groups:
-            group['lr'] = lr
+            group["lr"] = lr
         images, labels = crops.sample(batch_size, rng)
         logits = classifier(backbone(images)[-1].mean(dim=(2, 3)))
         loss = F.cross_entropy(logits, labels)
@@ -182,10 +213,12 @@ def pretrain(cfg, data_root, iters: int = DEFAULT_ITERS, seed: int = 0,
         if step % 25 == 0 or step == iters - 1:
             recent = history[-25:]
             loss_avg, acc_avg = np.mean([h[0] for h in recent]), np.mean([h[1] for h in recent])
-            bar.set_postfix(loss=f'{loss_avg:.3f}', acc=f'{acc_avg:.2f}')
+            bar.set_postfix(loss=f"{loss_avg:.3f}", acc=f"{acc_avg:.2f}")
             if not progress and (step % 100 == 0 or step == iters - 1):  # a log file's progress
-                print(f'step {step + 1}/{iters}: loss {loss_avg:.3f}, crop accuracy {acc_avg:.2f}',
-                      flush=True)
+                print(
+                    f"step {step + 1}/{iters}: loss {loss_avg:.3f}, crop accuracy {acc_avg:.2f}",
+                    flush=True,
+                )
     return backbone.state_dict(), history
 
 
@@ -194,20 +227,26 @@ def save_checkpoint(state_dict, meta: dict, out) -> None:
     import torch
 
     with atomic_path(out) as tmp:
-        torch.save({'state_dict': state_dict, 'meta': meta}, tmp)
+        torch.save({"state_dict": state_dict, "meta": meta}, tmp)
 
 
-@entry_point('maiou.pretrain_backbone')
+@entry_point("maiou.pretrain_backbone")
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog='python -m maiou.pretrain_backbone',
-                                     description=__doc__.split('\n\n')[0], epilog=DEBUG_HELP)
-    parser.add_argument('--data-root', required=True, help='synthetic dataset directory')
-    parser.add_argument('--out', required=True, help='checkpoint to write')
-    parser.add_argument('--config', default=str(DEFAULT_CONFIG),
-                        help='embedded config whose backbone and img_norm_cfg are used')
-    parser.add_argument('--iters', type=int, default=DEFAULT_ITERS)
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--no-progress', action='store_true', help='no tqdm bar')
+    parser = argparse.ArgumentParser(
+        prog="python -m maiou.pretrain_backbone",
+        description=__doc__.split("\n\n")[0],
+        epilog=DEBUG_HELP,
+    )
+    parser.add_argument("--data-root", required=True, help="synthetic dataset directory")
+    parser.add_argument("--out", required=True, help="checkpoint to write")
+    parser.add_argument(
+        "--config",
+        default=str(DEFAULT_CONFIG),
+        help="embedded config whose backbone and img_norm_cfg are used",
+    )
+    parser.add_argument("--iters", type=int, default=DEFAULT_ITERS)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     args = parser.parse_args(argv)
 
     from mmcv import Config
@@ -215,22 +254,31 @@ def main(argv=None) -> int:
     from maiou.data.synthetic import read_marker
 
     if not os.path.isfile(args.config):
-        raise PretrainError(f'config {args.config} does not exist')
+        raise PretrainError(f"config {args.config} does not exist")
     cfg = Config.fromfile(args.config)
     start = time.perf_counter()
-    state_dict, history = pretrain(cfg, args.data_root, args.iters, args.seed,
-                                   progress=not args.no_progress)
+    state_dict, history = pretrain(
+        cfg, args.data_root, args.iters, args.seed, progress=not args.no_progress
+    )
     tail = history[-50:]
-    meta = {'config': args.config, 'data_root': str(args.data_root),
-            'dataset': read_marker(args.data_root), 'iters': args.iters,
-            'seed': args.seed, 'batch_size': BATCH_SIZE, 'crop_size': CROP_SIZE,
-            'final_loss': float(np.mean([h[0] for h in tail])),
-            'final_accuracy': float(np.mean([h[1] for h in tail]))}
+    meta = {
+        "config": args.config,
+        "data_root": str(args.data_root),
+        "dataset": read_marker(args.data_root),
+        "iters": args.iters,
+        "seed": args.seed,
+        "batch_size": BATCH_SIZE,
+        "crop_size": CROP_SIZE,
+        "final_loss": float(np.mean([h[0] for h in tail])),
+        "final_accuracy": float(np.mean([h[1] for h in tail])),
+    }
     save_checkpoint(state_dict, meta, args.out)
-    print(f'wrote {args.out} in {time.perf_counter() - start:.0f} s: crop accuracy '
-          f'{meta["final_accuracy"]:.2f} over the last {len(tail)} steps')
+    print(
+        f"wrote {args.out} in {time.perf_counter() - start:.0f} s: crop accuracy "
+        f"{meta['final_accuracy']:.2f} over the last {len(tail)} steps"
+    )
     return 0
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     sys.exit(main())

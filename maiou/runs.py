@@ -13,6 +13,7 @@ not the split our coco presets evaluate (val2017).
 
 Importing this module is cheap (no torch): the Snakefile reads it at every start.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -31,12 +32,17 @@ class Assigner:
     in_table: bool = True
 
 
-ASSIGNERS: Mapping[str, Assigner] = MappingProxyType({a.key: a for a in (
-    Assigner("fixed", "Fixed IoU", "tab:blue"),
-    Assigner("atss_iou", "ATSS w. IoU", "tab:orange"),
-    Assigner("atss_maiou", "ATSS w. maIoU", "tab:green"),
-    Assigner("mayolact", "maYOLACT", "tab:red", in_table=False),
-)})
+ASSIGNERS: Mapping[str, Assigner] = MappingProxyType(
+    {
+        a.key: a
+        for a in (
+            Assigner("fixed", "Fixed IoU", "tab:blue"),
+            Assigner("atss_iou", "ATSS w. IoU", "tab:orange"),
+            Assigner("atss_maiou", "ATSS w. maIoU", "tab:green"),
+            Assigner("mayolact", "maYOLACT", "tab:red", in_table=False),
+        )
+    }
+)
 
 # COCO image size -> input size of its embedded counterpart (configs/embedded/_base_/datasets)
 # and the figures' marker for it.
@@ -101,40 +107,129 @@ def _val(ap, olrp):
 # and V100 fps from its own table. Drive ids: the "model" and "log" links of the authors'
 # README; maYOLACT-700 was never released ("Coming Soon").
 RUNS: tuple[Run, ...] = (
-    _run("fixed_400", "fixed", 400, "val2017", _val(24.8, 78.3),
-         "1juGIBsbyxb-FPKpssSSYQniTDUt8XRac", "1WxebikClTJIaHYxTfw7BUSOS3wZFlOOh"),
-    _run("fixed_550", "fixed", 550, "val2017", _val(28.5, 75.2),
-         "1nUyT2rhnYxVa4vNd3BccOwchWKYAnLJp", "1FGR-uxeABGcvX8GSy56vCiowQZWbl5F8"),
-    _run("fixed_700", "fixed", 700, "val2017", _val(29.7, 74.3),
-         "1X6iwNV39-1juMfzbwaJxBqLcrERleiQK", "17fFPT_40tAFjwbmdlgQrBRfdo4txpc8p"),
-    _run("atss_iou_400", "atss_iou", 400, "val2017", _val(25.3, 77.7),
-         "1ZofI86srVyHwhEeOKGg8gIbGJiTZjW2f", "1R-uHrZtvZ3loei0cP2FN8higOnP2ERgv"),
-    _run("atss_iou_550", "atss_iou", 550, "val2017", _val(29.3, 74.5),
-         "1j2eqLPWzmNOtD5M5E1igMDgVhllQGezk", "1MLzwxnKLrYT3rJ17QciOFTEVvMYR2vMY"),
-    _run("atss_iou_700", "atss_iou", 700, "val2017", _val(30.8, 73.3),
-         "1jOoiPLguZ4x6dihDNuHurI4iTLawCtVw", "1QQQhD_47vkYZYEXKCliC9fzJHabaXEpY"),
-    _run("atss_maiou_400", "atss_maiou", 400, "val2017", _val(26.1, 77.1),
-         "1ZM6izGY_zPDwuPSTienYpJCW9zFxZKIk", "1nkHcvveQSrVhPzMIsmDjhUZagfbg4NF7"),
-    _run("atss_maiou_550", "atss_maiou", 550, "val2017", _val(30.4, 73.7),
-         "16Q_MjLsA-vMHpvU_CNxG94Qd4U2P1kjA", "1x1Rqh9CP-XxfU3LKqVfXCe438KtEN8jM"),
-    _run("atss_maiou_700", "atss_maiou", 700, "val2017", _val(31.8, 72.5),
-         "1uUMUOQoes-biTIMx3JeFcwMnhGMIBxYH", "1YuglESo8gt8fEbDavaCKoPd-gSAVDLs6"),
-    _run("mayolact_550", "mayolact", 550, "test-dev",
-         {"segm_AP": 35.2, "segm_AP50": 56.2, "segm_AP75": 37.1, "segm_APs": 14.7,
-          "segm_APm": 38.0, "segm_APl": 51.4, "fps": 30.0},
-         "13xdrvp3QvNIBJ1OHGUuxMemEogFHrriF", "1fUA4zyP-glXheWcdIC3zasn8LSKad1v4",
-         lr_schedule="cosine"),
-    _run("mayolact_700", "mayolact", 700, "test-dev",
-         {"segm_AP": 37.7, "segm_AP50": 59.4, "segm_AP75": 39.9, "segm_APs": 18.1,
-          "segm_APm": 40.8, "segm_APl": 52.5, "fps": 25.0},
-         lr_schedule="cosine"),
+    _run(
+        "fixed_400",
+        "fixed",
+        400,
+        "val2017",
+        _val(24.8, 78.3),
+        "1juGIBsbyxb-FPKpssSSYQniTDUt8XRac",
+        "1WxebikClTJIaHYxTfw7BUSOS3wZFlOOh",
+    ),
+    _run(
+        "fixed_550",
+        "fixed",
+        550,
+        "val2017",
+        _val(28.5, 75.2),
+        "1nUyT2rhnYxVa4vNd3BccOwchWKYAnLJp",
+        "1FGR-uxeABGcvX8GSy56vCiowQZWbl5F8",
+    ),
+    _run(
+        "fixed_700",
+        "fixed",
+        700,
+        "val2017",
+        _val(29.7, 74.3),
+        "1X6iwNV39-1juMfzbwaJxBqLcrERleiQK",
+        "17fFPT_40tAFjwbmdlgQrBRfdo4txpc8p",
+    ),
+    _run(
+        "atss_iou_400",
+        "atss_iou",
+        400,
+        "val2017",
+        _val(25.3, 77.7),
+        "1ZofI86srVyHwhEeOKGg8gIbGJiTZjW2f",
+        "1R-uHrZtvZ3loei0cP2FN8higOnP2ERgv",
+    ),
+    _run(
+        "atss_iou_550",
+        "atss_iou",
+        550,
+        "val2017",
+        _val(29.3, 74.5),
+        "1j2eqLPWzmNOtD5M5E1igMDgVhllQGezk",
+        "1MLzwxnKLrYT3rJ17QciOFTEVvMYR2vMY",
+    ),
+    _run(
+        "atss_iou_700",
+        "atss_iou",
+        700,
+        "val2017",
+        _val(30.8, 73.3),
+        "1jOoiPLguZ4x6dihDNuHurI4iTLawCtVw",
+        "1QQQhD_47vkYZYEXKCliC9fzJHabaXEpY",
+    ),
+    _run(
+        "atss_maiou_400",
+        "atss_maiou",
+        400,
+        "val2017",
+        _val(26.1, 77.1),
+        "1ZM6izGY_zPDwuPSTienYpJCW9zFxZKIk",
+        "1nkHcvveQSrVhPzMIsmDjhUZagfbg4NF7",
+    ),
+    _run(
+        "atss_maiou_550",
+        "atss_maiou",
+        550,
+        "val2017",
+        _val(30.4, 73.7),
+        "16Q_MjLsA-vMHpvU_CNxG94Qd4U2P1kjA",
+        "1x1Rqh9CP-XxfU3LKqVfXCe438KtEN8jM",
+    ),
+    _run(
+        "atss_maiou_700",
+        "atss_maiou",
+        700,
+        "val2017",
+        _val(31.8, 72.5),
+        "1uUMUOQoes-biTIMx3JeFcwMnhGMIBxYH",
+        "1YuglESo8gt8fEbDavaCKoPd-gSAVDLs6",
+    ),
+    _run(
+        "mayolact_550",
+        "mayolact",
+        550,
+        "test-dev",
+        {
+            "segm_AP": 35.2,
+            "segm_AP50": 56.2,
+            "segm_AP75": 37.1,
+            "segm_APs": 14.7,
+            "segm_APm": 38.0,
+            "segm_APl": 51.4,
+            "fps": 30.0,
+        },
+        "13xdrvp3QvNIBJ1OHGUuxMemEogFHrriF",
+        "1fUA4zyP-glXheWcdIC3zasn8LSKad1v4",
+        lr_schedule="cosine",
+    ),
+    _run(
+        "mayolact_700",
+        "mayolact",
+        700,
+        "test-dev",
+        {
+            "segm_AP": 37.7,
+            "segm_AP50": 59.4,
+            "segm_AP75": 39.9,
+            "segm_APs": 18.1,
+            "segm_APm": 40.8,
+            "segm_APl": 52.5,
+            "fps": 25.0,
+        },
+        lr_schedule="cosine",
+    ),
 )
 BY_NAME: Mapping[str, Run] = MappingProxyType({run.name: run for run in RUNS})
 NAMES: tuple[str, ...] = tuple(BY_NAME)
 
 # The rows of the paper's table: the COCO sizes of the table's assigners.
-SIZES: tuple[int, ...] = tuple(sorted({run.coco_size for run in RUNS
-                                       if ASSIGNERS[run.assigner].in_table}))
+SIZES: tuple[int, ...] = tuple(
+    sorted({run.coco_size for run in RUNS if ASSIGNERS[run.assigner].in_table})
+)
 
 # maIoU against IoU inside the same assigner, ATSS: the pair the mask-over-box-ratio figure
 # compares, and the run whose config draws the assignment picture.
@@ -154,7 +249,8 @@ def check_names(names: Iterable[str]) -> list[str]:
     if unknown:
         raise UnknownRunError(
             f"unknown run{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-            f"the runs are: {', '.join(NAMES)} (maiou/runs.py)")
+            f"the runs are: {', '.join(NAMES)} (maiou/runs.py)"
+        )
     return names
 
 

@@ -31,6 +31,7 @@ Beyond mmdet's script:
 * **One-line errors** (:mod:`maiou.cli`): expected failures print ``maiou.train: error: ...``
   and exit with status 2; ``--debug`` shows the traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,8 @@ from maiou.atomic import atomic_path
 from maiou.cli import DEBUG_HELP, UserError, entry_point
 from maiou.config import check_pretrained_backbone, load_config, run_length
 
-PROG = 'maiou.train'
-FINAL_NAME = 'final.pth'
+PROG = "maiou.train"
+FINAL_NAME = "final.pth"
 
 
 class TrainError(UserError, RuntimeError):
@@ -62,30 +63,48 @@ class TrainError(UserError, RuntimeError):
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     from mmcv import DictAction
 
-    parser = argparse.ArgumentParser(prog=f'python -m {PROG}',
-                                     description='Train a detector (auto-resumes).',
-                                     epilog=DEBUG_HELP)
-    parser.add_argument('config', help='config file, e.g. configs/coco/<run>.py')
-    parser.add_argument('--work-dir', required=True,
-                        help='directory for logs and checkpoints (also where resuming looks)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
-                        help='override config entries, key=value with dotted keys, '
-                        'e.g. runner.max_epochs=2 data.samples_per_gpu=4')
-    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
-                        help="'pytorch' when started by torchrun (one process per device)")
-    parser.add_argument('--seed', type=int, default=None,
-                        help='random seed (default: the resumed run\'s seed, else random)')
-    parser.add_argument('--deterministic', action='store_true',
-                        help='deterministic cuDNN kernels')
-    parser.add_argument('--no-validate', action='store_true',
-                        help='skip the evaluation hook during training')
-    parser.add_argument('--no-auto-resume', action='store_true',
-                        help='start from scratch even if DIR holds checkpoints')
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {PROG}", description="Train a detector (auto-resumes).", epilog=DEBUG_HELP
+    )
+    parser.add_argument("config", help="config file, e.g. configs/coco/<run>.py")
+    parser.add_argument(
+        "--work-dir",
+        required=True,
+        help="directory for logs and checkpoints (also where resuming looks)",
+    )
+    parser.add_argument(
+        "--cfg-options",
+        nargs="+",
+        action=DictAction,
+        default=None,
+        help="override config entries, key=value with dotted keys, "
+        "e.g. runner.max_epochs=2 data.samples_per_gpu=4",
+    )
+    parser.add_argument(
+        "--launcher",
+        choices=["none", "pytorch"],
+        default="none",
+        help="'pytorch' when started by torchrun (one process per device)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="random seed (default: the resumed run's seed, else random)",
+    )
+    parser.add_argument("--deterministic", action="store_true", help="deterministic cuDNN kernels")
+    parser.add_argument(
+        "--no-validate", action="store_true", help="skip the evaluation hook during training"
+    )
+    parser.add_argument(
+        "--no-auto-resume",
+        action="store_true",
+        help="start from scratch even if DIR holds checkpoints",
+    )
     # torch.distributed.launch passes --local_rank; torchrun sets LOCAL_RANK instead.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
-                        help=argparse.SUPPRESS)
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
     return args
 
 
@@ -104,7 +123,7 @@ def checkpoint_progress(path: str, by_epoch: bool) -> int | None:
         meta = read_checkpoint_meta(path)
     except CheckpointError:
         return None  # e.g. cut short by the interruption we are recovering from
-    key = 'epoch' if by_epoch else 'iter'
+    key = "epoch" if by_epoch else "iter"
     if not isinstance(meta.get(key), int):
         return None
     return meta[key] if by_epoch else meta[key] + 1
@@ -119,14 +138,14 @@ def find_resume_checkpoint(work_dir: str, by_epoch: bool) -> tuple[str, int] | N
     """
     if not osp.isdir(work_dir):
         return None
-    pattern = re.compile(r'(epoch|iter)_(\d+)\.pth')
+    pattern = re.compile(r"(epoch|iter)_(\d+)\.pth")
     numbered = []
     for name in os.listdir(work_dir):
         match = pattern.fullmatch(name)
-        if match and (match.group(1) == 'epoch') == by_epoch:
+        if match and (match.group(1) == "epoch") == by_epoch:
             numbered.append((int(match.group(2)), osp.join(work_dir, name)))
     found = []
-    latest = osp.join(work_dir, 'latest.pth')
+    latest = osp.join(work_dir, "latest.pth")
     if osp.exists(latest):
         progress = checkpoint_progress(osp.realpath(latest), by_epoch)
         if progress is not None:
@@ -142,7 +161,7 @@ def find_resume_checkpoint(work_dir: str, by_epoch: bool) -> tuple[str, int] | N
 def final_checkpoint(work_dir: str, by_epoch: bool, length: int) -> str | None:
     """The checkpoint of a finished run: ``latest.pth``'s target, else ``epoch_<length>.pth``
     (``iter_<length>.pth``), provided it is complete and records exactly ``length``."""
-    latest = osp.join(work_dir, 'latest.pth')
+    latest = osp.join(work_dir, "latest.pth")
     numbered = osp.join(work_dir, f"{'epoch' if by_epoch else 'iter'}_{length}.pth")
     for path in (osp.realpath(latest), numbered):
         if osp.exists(path) and checkpoint_progress(path, by_epoch) == length:
@@ -151,7 +170,7 @@ def final_checkpoint(work_dir: str, by_epoch: bool, length: int) -> str | None:
 
 
 def _same_bytes(a: str, b: str, chunk: int = 16 << 20) -> bool:
-    with open(a, 'rb') as fa, open(b, 'rb') as fb:
+    with open(a, "rb") as fa, open(b, "rb") as fb:
         while True:
             block = fa.read(chunk)
             if block != fb.read(chunk):
@@ -169,10 +188,13 @@ def mark_final(work_dir: str, checkpoint: str) -> str:
     in place must not alter the marked file.
     """
     final = osp.join(work_dir, FINAL_NAME)
-    if (osp.isfile(final) and osp.getsize(final) == osp.getsize(checkpoint)
-            and _same_bytes(final, checkpoint)):
+    if (
+        osp.isfile(final)
+        and osp.getsize(final) == osp.getsize(checkpoint)
+        and _same_bytes(final, checkpoint)
+    ):
         return final  # already marked (a finished run started again)
-    with atomic_path(final) as tmp, open(checkpoint, 'rb') as src, open(tmp, 'wb') as dst:
+    with atomic_path(final) as tmp, open(checkpoint, "rb") as src, open(tmp, "wb") as dst:
         shutil.copyfileobj(src, dst, 16 << 20)
         dst.flush()
         os.fsync(dst.fileno())
@@ -187,15 +209,16 @@ def init_distributed(cfg) -> None:
     import torch
     import torch.distributed as dist
 
-    params = dict(cfg.get('dist_params', {}) or {})
-    backend = params.pop('backend', 'nccl')
+    params = dict(cfg.get("dist_params", {}) or {})
+    backend = params.pop("backend", "nccl")
     if torch.cuda.is_available():
         from mmcv.runner import init_dist
-        init_dist('pytorch', backend=backend, **params)
+
+        init_dist("pytorch", backend=backend, **params)
     else:
         # mmcv's init_dist calls torch.cuda.set_device(rank % device_count), which fails
         # without GPUs; torchrun's env:// variables are all gloo needs.
-        dist.init_process_group(backend='gloo', **params)
+        dist.init_process_group(backend="gloo", **params)
 
 
 def _ddp_class():
@@ -236,8 +259,9 @@ def _ddp_class():
     return DistributedDataParallel
 
 
-def train_detector(model, datasets, cfg, distributed: bool, validate: bool, timestamp: str,
-                   meta: dict) -> None:
+def train_detector(
+    model, datasets, cfg, distributed: bool, validate: bool, timestamp: str, meta: dict
+) -> None:
     """``mmdet.apis.train_detector`` (2.28.2) step for step, with three fixes.
 
     The data loaders, optimizer, runner, hooks (in the same order and priorities), eval hook
@@ -266,64 +290,87 @@ def train_detector(model, datasets, cfg, distributed: bool, validate: bool, time
 
     cfg = compat_cfg(cfg)
     logger = get_root_logger(log_level=cfg.log_level)
-    runner_type = cfg.runner['type']
-    loader_cfg = dict(samples_per_gpu=2, workers_per_gpu=2, num_gpus=len(cfg.gpu_ids),
-                      dist=distributed, seed=cfg.seed, runner_type=runner_type,
-                      persistent_workers=False)
-    loader_cfg.update(cfg.data.get('train_dataloader', {}))
+    runner_type = cfg.runner["type"]
+    loader_cfg = dict(
+        samples_per_gpu=2,
+        workers_per_gpu=2,
+        num_gpus=len(cfg.gpu_ids),
+        dist=distributed,
+        seed=cfg.seed,
+        runner_type=runner_type,
+        persistent_workers=False,
+    )
+    loader_cfg.update(cfg.data.get("train_dataloader", {}))
     data_loaders = [build_dataloader(ds, **loader_cfg) for ds in datasets]
 
     if not distributed:
         model = build_dp(model, cfg.device, device_ids=cfg.gpu_ids)
-    elif cfg.device in ('cuda', 'cpu'):
-        device_ids = [int(os.environ['LOCAL_RANK'])] if cfg.device == 'cuda' else None
-        model = _ddp_class()(model.cuda() if cfg.device == 'cuda' else model,
-                             device_ids=device_ids, broadcast_buffers=False,
-                             find_unused_parameters=cfg.get('find_unused_parameters', False))
+    elif cfg.device in ("cuda", "cpu"):
+        device_ids = [int(os.environ["LOCAL_RANK"])] if cfg.device == "cuda" else None
+        model = _ddp_class()(
+            model.cuda() if cfg.device == "cuda" else model,
+            device_ids=device_ids,
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get("find_unused_parameters", False),
+        )
     else:
-        raise TrainError(f'distributed training on {cfg.device!r} is not supported here')
+        raise TrainError(f"distributed training on {cfg.device!r} is not supported here")
 
     auto_scale_lr(cfg, distributed, logger)
     optimizer = build_optimizer(model, cfg.optimizer)
-    runner = build_runner(cfg.runner, default_args=dict(
-        model=model, optimizer=optimizer, work_dir=cfg.work_dir, logger=logger, meta=meta))
+    runner = build_runner(
+        cfg.runner,
+        default_args=dict(
+            model=model, optimizer=optimizer, work_dir=cfg.work_dir, logger=logger, meta=meta
+        ),
+    )
     runner.timestamp = timestamp  # makes the .log and .log.json names match
 
-    fp16_cfg = cfg.get('fp16', None)
-    if fp16_cfg is not None and cfg.device == 'cpu':
-        raise TrainError('fp16 training needs a GPU; remove the fp16 section for CPU runs')
+    fp16_cfg = cfg.get("fp16", None)
+    if fp16_cfg is not None and cfg.device == "cpu":
+        raise TrainError("fp16 training needs a GPU; remove the fp16 section for CPU runs")
     if fp16_cfg is not None:
-        optimizer_config = Fp16OptimizerHook(**cfg.optimizer_config, **fp16_cfg,
-                                             distributed=distributed)
-    elif distributed and 'type' not in cfg.optimizer_config:
+        optimizer_config = Fp16OptimizerHook(
+            **cfg.optimizer_config, **fp16_cfg, distributed=distributed
+        )
+    elif distributed and "type" not in cfg.optimizer_config:
         optimizer_config = OptimizerHook(**cfg.optimizer_config)
     else:
         optimizer_config = cfg.optimizer_config
-    runner.register_training_hooks(cfg.lr_config, optimizer_config, cfg.checkpoint_config,
-                                   cfg.log_config, cfg.get('momentum_config', None),
-                                   custom_hooks_config=cfg.get('custom_hooks', None))
+    runner.register_training_hooks(
+        cfg.lr_config,
+        optimizer_config,
+        cfg.checkpoint_config,
+        cfg.log_config,
+        cfg.get("momentum_config", None),
+        custom_hooks_config=cfg.get("custom_hooks", None),
+    )
     if distributed and isinstance(runner, EpochBasedRunner):
         runner.register_hook(DistSamplerSeedHook())
     from maiou.batching import count_lr_in_optimizer_steps
-    count_lr_in_optimizer_steps(runner, cfg.get('batch', {}).get('accumulation', 1))
+
+    count_lr_in_optimizer_steps(runner, cfg.get("batch", {}).get("accumulation", 1))
 
     if validate:
-        val_args = dict(samples_per_gpu=1, workers_per_gpu=2, dist=distributed,
-                        shuffle=False, persistent_workers=False)
-        val_args.update(cfg.data.get('val_dataloader', {}))
-        if val_args['samples_per_gpu'] > 1:
+        val_args = dict(
+            samples_per_gpu=1,
+            workers_per_gpu=2,
+            dist=distributed,
+            shuffle=False,
+            persistent_workers=False,
+        )
+        val_args.update(cfg.data.get("val_dataloader", {}))
+        if val_args["samples_per_gpu"] > 1:
             cfg.data.val.pipeline = replace_ImageToTensor(cfg.data.val.pipeline)
-        val_loader = build_dataloader(build_dataset(cfg.data.val, dict(test_mode=True)),
-                                      **val_args)
-        eval_cfg = cfg.get('evaluation', {})
-        eval_cfg['by_epoch'] = runner_type != 'IterBasedRunner'
+        val_loader = build_dataloader(build_dataset(cfg.data.val, dict(test_mode=True)), **val_args)
+        eval_cfg = cfg.get("evaluation", {})
+        eval_cfg["by_epoch"] = runner_type != "IterBasedRunner"
         # DistEvalHook gathers results through files in work_dir/.eval_hook (no CUDA).
         eval_hook = DistEvalHook if distributed else EvalHook
-        runner.register_hook(eval_hook(val_loader, **eval_cfg), priority='LOW')
+        runner.register_hook(eval_hook(val_loader, **eval_cfg), priority="LOW")
 
     if cfg.resume_from:
-        runner.resume(cfg.resume_from,
-                      map_location='cpu' if cfg.device == 'cpu' else 'default')
+        runner.resume(cfg.resume_from, map_location="cpu" if cfg.device == "cpu" else "default")
     elif cfg.load_from:
         runner.load_checkpoint(cfg.load_from)
     runner.run(data_loaders, cfg.workflow)
@@ -338,16 +385,17 @@ def _resume_seed(args, resume_from: str | None) -> int | None:
     if args.seed is not None or not resume_from:
         return args.seed
     from maiou.checkpoint import read_checkpoint_meta
-    seed = read_checkpoint_meta(resume_from).get('seed')
+
+    seed = read_checkpoint_meta(resume_from).get("seed")
     return seed if isinstance(seed, int) else None
 
 
 class Start(enum.Enum):
     """Where a training run starts, decided from its work dir (:func:`choose_start`)."""
 
-    FRESH = 'fresh'  # from the first iteration
-    RESUME = 'resume'  # from ``cfg.resume_from``
-    FINISHED = 'finished'  # nothing to train: the run reached its length
+    FRESH = "fresh"  # from the first iteration
+    RESUME = "resume"  # from ``cfg.resume_from``
+    FINISHED = "finished"  # nothing to train: the run reached its length
 
 
 def choose_start(cfg, args, work_dir: str, rank: int) -> Start:
@@ -357,22 +405,24 @@ def choose_start(cfg, args, work_dir: str, rank: int) -> Start:
     A finished run gets (rank 0) its ``final.pth`` marker if it lacks one.
     """
     by_epoch, length = run_length(cfg)
-    unit = 'epoch' if by_epoch else 'iter'
+    unit = "epoch" if by_epoch else "iter"
 
     def say(message: str) -> None:  # once, not once per torchrun process
         if rank == 0:
-            print(f'{PROG}: {message}', flush=True)
+            print(f"{PROG}: {message}", flush=True)
 
-    if cfg.get('resume_from'):
-        say(f'resuming from {cfg.resume_from} (set in the config)')
+    if cfg.get("resume_from"):
+        say(f"resuming from {cfg.resume_from} (set in the config)")
         return Start.RESUME
     if args.no_auto_resume:
         return Start.FRESH
     final = osp.join(work_dir, FINAL_NAME)
     done = checkpoint_progress(final, by_epoch) if osp.isfile(final) else None
     if done is not None and done >= length:  # e.g. intermediate checkpoints were deleted
-        say(f'{work_dir} already finished ({unit} {done}/{length}); '
-            f'final checkpoint: {final}. Nothing to train.')
+        say(
+            f"{work_dir} already finished ({unit} {done}/{length}); "
+            f"final checkpoint: {final}. Nothing to train."
+        )
         return Start.FINISHED
     resume = find_resume_checkpoint(work_dir, by_epoch)
     if resume is None:
@@ -381,11 +431,13 @@ def choose_start(cfg, args, work_dir: str, rank: int) -> Start:
     if progress >= length:
         if rank == 0:
             final = mark_final(work_dir, final_checkpoint(work_dir, by_epoch, length) or path)
-        say(f'{work_dir} already finished ({unit} {progress}/{length}); '
-            f'final checkpoint: {final}. Nothing to train.')
+        say(
+            f"{work_dir} already finished ({unit} {progress}/{length}); "
+            f"final checkpoint: {final}. Nothing to train."
+        )
         return Start.FINISHED
     cfg.resume_from = path
-    say(f'resuming from {path} ({unit} {progress}/{length})')
+    say(f"resuming from {path} ({unit} {progress}/{length})")
     return Start.RESUME
 
 
@@ -399,13 +451,14 @@ def set_up_run(cfg, args, work_dir: str, distributed: bool, batch: dict):
     from mmdet.utils import collect_env, get_device, get_root_logger, setup_multi_processes
 
     setup_multi_processes(cfg)
-    if cfg.get('cudnn_benchmark', False):
+    if cfg.get("cudnn_benchmark", False):
         torch.backends.cudnn.benchmark = True
     rank = 0
     cfg.gpu_ids = [0]
     if distributed:
         init_distributed(cfg)
         from mmcv.runner import get_dist_info
+
         rank, world_size = get_dist_info()
         cfg.gpu_ids = range(world_size)
 
@@ -415,24 +468,30 @@ def set_up_run(cfg, args, work_dir: str, distributed: bool, batch: dict):
         stale = osp.join(work_dir, FINAL_NAME)
         if osp.exists(stale):  # a new or extended run: the old marker no longer applies
             os.remove(stale)
-    timestamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
-    logger = get_root_logger(log_file=osp.join(work_dir, f'{timestamp}.log'),
-                             log_level=cfg.log_level)
-    env_info = '\n'.join(f'{k}: {v}' for k, v in collect_env().items())
-    logger.info('Environment info:\n' + '-' * 60 + '\n' + env_info + '\n' + '-' * 60)
-    logger.info(f'Distributed training: {distributed}')
-    logger.info(f'Config:\n{cfg.pretty_text}')
+    timestamp = time.strftime("%Y%m%d_%H%M%S", time.localtime())
+    logger = get_root_logger(
+        log_file=osp.join(work_dir, f"{timestamp}.log"), log_level=cfg.log_level
+    )
+    env_info = "\n".join(f"{k}: {v}" for k, v in collect_env().items())
+    logger.info("Environment info:\n" + "-" * 60 + "\n" + env_info + "\n" + "-" * 60)
+    logger.info(f"Distributed training: {distributed}")
+    logger.info(f"Config:\n{cfg.pretty_text}")
     if cfg.resume_from:
-        logger.info(f'Auto-resume: continuing from {cfg.resume_from}')
+        logger.info(f"Auto-resume: continuing from {cfg.resume_from}")
 
     cfg.device = get_device()
     seed = init_random_seed(_resume_seed(args, cfg.resume_from), device=cfg.device)
-    logger.info(f'Set random seed to {seed}, deterministic: {args.deterministic}')
+    logger.info(f"Set random seed to {seed}, deterministic: {args.deterministic}")
     set_random_seed(seed, deterministic=args.deterministic)
     cfg.seed = seed
-    meta = dict(env_info=env_info, config=cfg.pretty_text, seed=seed,
-                exp_name=osp.basename(args.config), batch=batch)
-    logger.info(f'Batch: {batch}')
+    meta = dict(
+        env_info=env_info,
+        config=cfg.pretty_text,
+        seed=seed,
+        exp_name=osp.basename(args.config),
+        batch=batch,
+    )
+    logger.info(f"Batch: {batch}")
     return rank, logger, timestamp, meta
 
 
@@ -448,24 +507,24 @@ def build_model_and_datasets(cfg):
 
     import maiou.models  # noqa: F401  (fills mmdet's registries with our components)
 
-    model = build_detector(cfg.model, train_cfg=cfg.get('train_cfg'),
-                           test_cfg=cfg.get('test_cfg'))
+    model = build_detector(cfg.model, train_cfg=cfg.get("train_cfg"), test_cfg=cfg.get("test_cfg"))
     model.init_weights()
     rfnext_init_model(model, cfg=cfg)
-    if cfg.get('cpu_channels_last', False) and cfg.device == 'cpu':
+    if cfg.get("cpu_channels_last", False) and cfg.device == "cpu":
         # NHWC weights make oneDNN pick its channels-last convolutions, and every conv
         # output follows the weights' layout; the numbers are the same up to rounding.
         model = model.to(memory_format=torch.channels_last)
     datasets = [build_dataset(cfg.data.train)]
     if len(cfg.workflow) == 2:
         val_dataset = copy.deepcopy(cfg.data.val)
-        val_dataset.pipeline = cfg.data.train.get('pipeline',
-                                                  cfg.data.train.get('dataset', {}).get(
-                                                      'pipeline'))
+        val_dataset.pipeline = cfg.data.train.get(
+            "pipeline", cfg.data.train.get("dataset", {}).get("pipeline")
+        )
         datasets.append(build_dataset(val_dataset))
     if cfg.checkpoint_config is not None:
-        cfg.checkpoint_config.meta = dict(mmdet_version=mmdet_version + get_git_hash()[:7],
-                                          CLASSES=datasets[0].CLASSES)
+        cfg.checkpoint_config.meta = dict(
+            mmdet_version=mmdet_version + get_git_hash()[:7], CLASSES=datasets[0].CLASSES
+        )
     model.CLASSES = datasets[0].CLASSES
     return model, datasets
 
@@ -473,13 +532,15 @@ def build_model_and_datasets(cfg):
 def mark_finished(work_dir: str, cfg, logger) -> str:
     """Copy the checkpoint that reached the run's length to ``final.pth`` (rank 0)."""
     by_epoch, length = run_length(cfg)
-    unit = 'epoch' if by_epoch else 'iter'
+    unit = "epoch" if by_epoch else "iter"
     done = final_checkpoint(work_dir, by_epoch, length)
     if done is None:
-        raise TrainError(f'training returned but no complete checkpoint in {work_dir} '
-                         f'records {unit} {length} (checkpoint_config.save_last off?)')
+        raise TrainError(
+            f"training returned but no complete checkpoint in {work_dir} "
+            f"records {unit} {length} (checkpoint_config.save_last off?)"
+        )
     final = mark_final(work_dir, done)
-    logger.info(f'Finished {unit} {length}/{length}; final checkpoint: {final}')
+    logger.info(f"Finished {unit} {length}/{length}; final checkpoint: {final}")
     return final
 
 
@@ -491,12 +552,12 @@ def train(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.cfg_options, prog=PROG)
     work_dir = osp.abspath(args.work_dir)
     cfg.work_dir = work_dir
-    distributed = args.launcher == 'pytorch'
-    rank = int(os.environ.get('RANK', 0)) if distributed else 0
+    distributed = args.launcher == "pytorch"
+    rank = int(os.environ.get("RANK", 0)) if distributed else 0
     try:  # images_per_step: accumulation and iteration counts (maiou/batching.py)
-        batch = configure_batch(cfg, int(os.environ.get('WORLD_SIZE', 1)) if distributed else 1)
+        batch = configure_batch(cfg, int(os.environ.get("WORLD_SIZE", 1)) if distributed else 1)
     except BatchError as exc:
-        raise TrainError(f'{args.config}: {exc}') from None
+        raise TrainError(f"{args.config}: {exc}") from None
     if choose_start(cfg, args, work_dir, rank) is Start.FINISHED:
         return 0
     check_pretrained_backbone(cfg)
@@ -510,8 +571,15 @@ def train(args: argparse.Namespace) -> int:
     # mmcv resumes with a bare torch.load, which in torch>=2.6 is weights_only: admit the
     # same numpy-scalar meta entries our own loader admits (see maiou.checkpoint).
     with torch.serialization.safe_globals(META_SAFE_GLOBALS):
-        train_detector(model, datasets, cfg, distributed=distributed,
-                       validate=not args.no_validate, timestamp=timestamp, meta=meta)
+        train_detector(
+            model,
+            datasets,
+            cfg,
+            distributed=distributed,
+            validate=not args.no_validate,
+            timestamp=timestamp,
+            meta=meta,
+        )
     if distributed:
         torch.distributed.barrier()
     if rank == 0:
@@ -526,5 +594,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     return train(parse_args(argv))
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     sys.exit(main())

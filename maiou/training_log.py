@@ -16,6 +16,7 @@ whose first line may be the run's meta data (no "mode"). ``read_log`` takes eith
 averages one value per epoch. Values are floats as logged (text: 4 decimals, lr 3
 significant digits; JSON: 5 decimals).
 """
+
 from __future__ import annotations
 
 import json
@@ -85,8 +86,12 @@ def parse_json_log(lines) -> list[dict]:
         if lr is not None:
             rec["lr"] = float(lr)
         for key, value in item.items():
-            if key not in rec and key not in _SKIP and key not in ("mode",) \
-                    and isinstance(value, (int, float)):
+            if (
+                key not in rec
+                and key not in _SKIP
+                and key not in ("mode",)
+                and isinstance(value, (int, float))
+            ):
                 rec[key] = float(value)
         records.append(rec)
     return records
@@ -102,13 +107,16 @@ def read_log(path: str | Path) -> list[dict]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise LogFormatError(f"{path}: not a text file ({exc}); expected an mmcv training "
-                             "log") from exc
+        raise LogFormatError(
+            f"{path}: not a text file ({exc}); expected an mmcv training log"
+        ) from exc
     head = text.lstrip()[:200].lower()
     if head.startswith(("<!doctype html", "<html")) or "<html" in head:
-        raise LogFormatError(f"{path}: an HTML page, not a training log (a Google Drive "
-                             "download that returned a web page); download it again or "
-                             "place the log there by hand")
+        raise LogFormatError(
+            f"{path}: an HTML page, not a training log (a Google Drive "
+            "download that returned a web page); download it again or "
+            "place the log there by hand"
+        )
     lines = text.splitlines()
     first = next((line.strip() for line in lines if line.strip()), "")
     try:
@@ -116,8 +124,10 @@ def read_log(path: str | Path) -> list[dict]:
     except LogFormatError as exc:
         raise LogFormatError(f"{path}: {exc}") from exc
     if not records:
-        raise LogFormatError(f"{path}: no training record (lines like 'Epoch [1][50/...]' "
-                             "or JSON with \"mode\": \"train\"); not an mmcv training log")
+        raise LogFormatError(
+            f"{path}: no training record (lines like 'Epoch [1][50/...]' "
+            'or JSON with "mode": "train"); not an mmcv training log'
+        )
     return records
 
 

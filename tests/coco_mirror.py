@@ -17,6 +17,7 @@
 * :data:`NETWORK_GUARD`: a ``sitecustomize`` that makes every Python process refuse (and
   log) any connection or name lookup that is not loopback.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -32,8 +33,7 @@ from pathlib import Path
 import numpy as np
 
 # COCO's category ids (1..90 with gaps), in the order of mmdet's CocoDataset.CLASSES.
-COCO_CATEGORY_IDS = [i for i in range(1, 91)
-                     if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
+COCO_CATEGORY_IDS = [i for i in range(1, 91) if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
 
 # (split, image number, crowd) per image: a crowd on val image 2 and train image 3; train
 # image 4 has a crowd and nothing else.
@@ -54,8 +54,9 @@ def _uncompressed_rle(mask: np.ndarray) -> dict:
     return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": counts}
 
 
-def _image_and_annotations(seed: int, split: int, index: int, image_id: int, ann_start: int,
-                           crowd: bool, only_crowd: bool):
+def _image_and_annotations(
+    seed: int, split: int, index: int, image_id: int, ann_start: int, crowd: bool, only_crowd: bool
+):
     import cv2
 
     from maiou.data.synthetic import generate_image, mask_to_annotation
@@ -71,15 +72,27 @@ def _image_and_annotations(seed: int, split: int, index: int, image_id: int, ann
             if mask.sum() < 30:
                 continue
             ann = mask_to_annotation(mask)
-            ann.update(id=ann_start + len(annotations), image_id=image_id,
-                       category_id=COCO_CATEGORY_IDS[inst["category_id"] - 1], iscrowd=0)
+            ann.update(
+                id=ann_start + len(annotations),
+                image_id=image_id,
+                category_id=COCO_CATEGORY_IDS[inst["category_id"] - 1],
+                iscrowd=0,
+            )
             annotations.append(ann)
     if crowd or only_crowd:
         mask = np.zeros((height, width), dtype=bool)
         mask[40:66, 10:50] = True
-        annotations.append(dict(id=ann_start + len(annotations), image_id=image_id,
-                                category_id=1, iscrowd=1, area=int(mask.sum()),
-                                bbox=[10, 40, 40, 26], segmentation=_uncompressed_rle(mask)))
+        annotations.append(
+            dict(
+                id=ann_start + len(annotations),
+                image_id=image_id,
+                category_id=1,
+                iscrowd=1,
+                area=int(mask.sum()),
+                bbox=[10, 40, 40, 26],
+                segmentation=_uncompressed_rle(mask),
+            )
+        )
     ok, jpg = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
     assert ok
     info = dict(id=image_id, file_name=f"{image_id:012d}.jpg", width=width, height=height)
@@ -91,8 +104,10 @@ def write_tiny_coco(out_dir: Path, num_val: int = 3, num_train: int = 4, seed: i
     from mmdet.datasets import CocoDataset
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    categories = [dict(id=i, name=name, supercategory="thing")
-                  for i, name in zip(COCO_CATEGORY_IDS, CocoDataset.CLASSES)]
+    categories = [
+        dict(id=i, name=name, supercategory="thing")
+        for i, name in zip(COCO_CATEGORY_IDS, CocoDataset.CLASSES)
+    ]
     jsons, files = {}, {}
     next_ann = 1
     for split, count, first_id in (("val2017", num_val, 1), ("train2017", num_train, 1001)):
@@ -104,15 +119,19 @@ def write_tiny_coco(out_dir: Path, num_val: int = 3, num_train: int = 4, seed: i
                 crowd = index == 1 if split == "val2017" else index == 2
                 only_crowd = split == "train2017" and index == count - 1
                 info, anns, jpg = _image_and_annotations(
-                    seed, int(split == "train2017"), index, image_id, next_ann, crowd,
-                    only_crowd)
+                    seed, int(split == "train2017"), index, image_id, next_ann, crowd, only_crowd
+                )
                 next_ann += len(anns)
                 images.append(info)
                 annotations += anns
                 zf.writestr(f"{split}/{info['file_name']}", jpg)
         files[f"{split}.zip"] = archive
-        jsons[split] = dict(info=dict(description="maiou tiny COCO stand-in"),
-                            images=images, annotations=annotations, categories=categories)
+        jsons[split] = dict(
+            info=dict(description="maiou tiny COCO stand-in"),
+            images=images,
+            annotations=annotations,
+            categories=categories,
+        )
     archive = out_dir / "annotations_trainval2017.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
         for split, data in jsons.items():
@@ -146,11 +165,18 @@ def write_released_checkpoint(config: str, out: Path, legacy: bool, seed: int = 
         p.grad = torch.randn_like(p) * 1e-3
     optimizer.step()  # fills the momentum buffers
     checkpoint = dict(
-        meta=dict(mmdet_version="2.1.0+unknown", mmcv_version="0.6.0", CLASSES=CocoDataset.CLASSES,
-                  config=cfg.pretty_text, epoch=55, iter=55 * 3665,
-                  time=time.asctime()),
+        meta=dict(
+            mmdet_version="2.1.0+unknown",
+            mmcv_version="0.6.0",
+            CLASSES=CocoDataset.CLASSES,
+            config=cfg.pretty_text,
+            epoch=55,
+            iter=55 * 3665,
+            time=time.asctime(),
+        ),
         state_dict=weights_to_cpu(get_state_dict(model)),
-        optimizer=optimizer.state_dict())
+        optimizer=optimizer.state_dict(),
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     # torch 1.5 wrote the legacy format (pickle protocol 2); torch >= 1.6 a zip.
     torch.save(checkpoint, out, _use_new_zipfile_serialization=not legacy)
@@ -186,7 +212,8 @@ def write_authors_log(out: Path, epochs: int, iters_per_epoch: int = 2) -> Path:
                 f"2021-03-01 10:{epoch:02d}:{it:02d},000 - mmdet - INFO - Epoch [{epoch}]"
                 f"[{it}/{iters_per_epoch}]\tlr: 4.000e-03, eta: 1 day, 0:00:00, time: 0.500, "
                 f"data_time: 0.010, memory: 7000, loss_cls: {loss / 3:.4f}, "
-                f"loss_bbox: {loss / 3:.4f}, loss_mask: {loss / 3:.4f}, loss: {loss:.4f}")
+                f"loss_bbox: {loss / 3:.4f}, loss_mask: {loss / 3:.4f}, loss: {loss:.4f}"
+            )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")
     return out
@@ -230,7 +257,7 @@ class Mirror:
                 body = data[start:]
                 if path.name in mirror.cut:
                     mirror.cut.discard(path.name)
-                    body = body[:len(body) // 2]
+                    body = body[: len(body) // 2]
                     self.close_connection = True
                 self.wfile.write(body)
 

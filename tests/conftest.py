@@ -9,8 +9,11 @@ def pytest_addoption(parser):
     # CI has no GPU, so the operator's tests run on the CPU; on a GPU machine
     # `pytest tests/test_mask_aware_iou.py --maiou-device cuda` reruns the comparisons
     # against brute force and the published algorithm with CUDA inputs.
-    parser.addoption("--maiou-device", default="cpu",
-                     help="device of the maIoU operator's inputs in its comparison tests")
+    parser.addoption(
+        "--maiou-device",
+        default="cpu",
+        help="device of the maIoU operator's inputs in its comparison tests",
+    )
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """Brute-force maIoU straight from the definition (pixel counting), for tests only."""
+
 import math
 
 import numpy as np
@@ -24,8 +25,9 @@ def brute_force_maiou(gt_bboxes, gt_masks, bboxes) -> np.ndarray:
             continue
         mob = mask_pixels / (box_area + 1e-6)
         for j, (ax1, ay1, ax2, ay2) in enumerate(bboxes.tolist()):
-            inter = (max(0.0, min(bx2, ax2) - max(bx1, ax1))
-                     * max(0.0, min(by2, ay2) - max(by1, ay1)))
+            inter = max(0.0, min(bx2, ax2) - max(bx1, ax1)) * max(
+                0.0, min(by2, ay2) - max(by1, ay1)
+            )
             union = max(box_area + (ax2 - ax1) * (ay2 - ay1) - inter, 1e-6)
             if not inter / union > 0:
                 continue

@@ -16,6 +16,7 @@ plugin's query (``--name``, ``--format``, ``--parsable2``, ``--noheader``) from
 ``scontrol show job`` (slurmctld keeps finished jobs for ``MinJobAge`` = 15 minutes) and
 from the jobcomp file. Submission, scheduling, execution and cancellation are all real.
 """
+
 from __future__ import annotations
 
 import os
@@ -144,8 +145,7 @@ PartitionName={partition} Nodes=localhost Default=YES MaxTime=INFINITE State=UP 
 class SlurmCluster:
     """One node (localhost, ``cpus`` CPUs), one partition. Root only."""
 
-    def __init__(self, root: Path, cpus: int = 2, partition: str = "debug",
-                 memory_mb: int = 64000):
+    def __init__(self, root: Path, cpus: int = 2, partition: str = "debug", memory_mb: int = 64000):
         self.root = Path(root)
         self.memory_mb = memory_mb
         self.cpus = cpus
@@ -167,11 +167,14 @@ class SlurmCluster:
         return env
 
     def run(self, *cmd: str, check: bool = True, timeout: float = 30) -> str:
-        result = subprocess.run(list(cmd), env=self.env, capture_output=True, text=True,
-                                timeout=timeout)
+        result = subprocess.run(
+            list(cmd), env=self.env, capture_output=True, text=True, timeout=timeout
+        )
         if check and result.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed ({result.returncode}): "
-                               f"{result.stderr.strip()}\n{self.logs_tail()}")
+            raise RuntimeError(
+                f"{' '.join(cmd)} failed ({result.returncode}): "
+                f"{result.stderr.strip()}\n{self.logs_tail()}"
+            )
         return result.stdout
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -184,26 +187,49 @@ class SlurmCluster:
         key = self.root / "munge" / "munge.key"
         key.write_bytes(os.urandom(1024))
         os.chmod(key, 0o400)
-        self.conf.write_text(SLURM_CONF.format(
-            root=self.root, ctld_port=_free_port(), slurmd_port=_free_port(),
-            munge_socket=self.munge_socket, cpus=self.cpus, memory=self.memory_mb,
-            partition=self.partition))
+        self.conf.write_text(
+            SLURM_CONF.format(
+                root=self.root,
+                ctld_port=_free_port(),
+                slurmd_port=_free_port(),
+                munge_socket=self.munge_socket,
+                cpus=self.cpus,
+                memory=self.memory_mb,
+                partition=self.partition,
+            )
+        )
 
         shim = self.root / "bin" / "sacct"
-        shim.write_text(SACCT_SHIM.format(python=sys.executable, scontrol=which("scontrol"),
-                                          jobcomp=self.root / "log" / "jobcomp.txt"))
+        shim.write_text(
+            SACCT_SHIM.format(
+                python=sys.executable,
+                scontrol=which("scontrol"),
+                jobcomp=self.root / "log" / "jobcomp.txt",
+            )
+        )
         shim.chmod(0o755)
 
         munge_pid = self.root / "run" / "munged.pid"
-        self._daemon("munged", munge_pid, "--force", f"--socket={self.munge_socket}",
-                     f"--key-file={key}", f"--pid-file={munge_pid}",
-                     f"--log-file={self.root / 'log' / 'munged.log'}",
-                     f"--seed-file={self.root / 'munge' / 'munged.seed'}")
+        self._daemon(
+            "munged",
+            munge_pid,
+            "--force",
+            f"--socket={self.munge_socket}",
+            f"--key-file={key}",
+            f"--pid-file={munge_pid}",
+            f"--log-file={self.root / 'log' / 'munged.log'}",
+            f"--seed-file={self.root / 'munge' / 'munged.seed'}",
+        )
         self._wait(lambda: self.munge_socket.exists(), timeout, "munged's socket")
         # -i: ignore saved state; -c would clear it (a fresh folder has none anyway).
         self._daemon("slurmctld", self.root / "run" / "slurmctld.pid", "-i")
-        self._wait(lambda: self._ok("scontrol", "ping") and
-                   "UP" in self.run("scontrol", "ping", check=False), timeout, "slurmctld")
+        self._wait(
+            lambda: (
+                self._ok("scontrol", "ping") and "UP" in self.run("scontrol", "ping", check=False)
+            ),
+            timeout,
+            "slurmctld",
+        )
         self._daemon("slurmd", self.root / "run" / "slurmd.pid")
         self._wait(lambda: self.node_state() == "idle", timeout, "the node to be idle in sinfo")
         return self
@@ -242,8 +268,16 @@ class SlurmCluster:
         """Every job of this cluster (running or finished), as the plugin's status query
         (``sacct``, here the stand-in) sees them."""
         fields = ["JobIDRaw", "JobName", "State", "ExitCode", "Comment"]
-        out = self.run("sacct", "-X", "--parsable2", "--noheader", "--allusers",
-                       f"--format={','.join(fields)}", "--starttime", "now-1days")
+        out = self.run(
+            "sacct",
+            "-X",
+            "--parsable2",
+            "--noheader",
+            "--allusers",
+            f"--format={','.join(fields)}",
+            "--starttime",
+            "now-1days",
+        )
         return [dict(zip(fields, line.split("|"))) for line in out.splitlines() if line]
 
     def job_info(self, job_id: str) -> dict[str, str]:
@@ -270,13 +304,15 @@ class SlurmCluster:
         log = (self.root / "log" / f"{name}.stderr").open("w")
         # The daemons fork into the background and write their pid files; remember
         # them so stop() ends exactly these processes.
-        subprocess.run(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, check=True,
-                       timeout=30)
+        subprocess.run(
+            cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, check=True, timeout=30
+        )
         self._procs.append((name, pid_file))
 
     def _ok(self, *cmd: str) -> bool:
-        return subprocess.run(list(cmd), env=self.env, capture_output=True,
-                              timeout=30).returncode == 0
+        return (
+            subprocess.run(list(cmd), env=self.env, capture_output=True, timeout=30).returncode == 0
+        )
 
     def _wait(self, condition, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout

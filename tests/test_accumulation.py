@@ -8,6 +8,7 @@
   image per forward pass, no random augmentation: each optimizer step then sees both images
   in either setting (the samplers differ only in order, and a sum does not depend on it).
 """
+
 from __future__ import annotations
 
 import json
@@ -32,49 +33,81 @@ def test_accumulation_arithmetic():
     for g in (3, 5, 8):
         with pytest.raises(BatchError, match=f"gpus_per_run={g} with samples_per_gpu=8"):
             accumulation_steps(g, 8, 32)
-    with pytest.raises(BatchError, match="Use gpus_per_run 1 .accumulation 4., 2 .accumulation "
-                                         "2., 4 .accumulation 1."):
+    with pytest.raises(
+        BatchError,
+        match="Use gpus_per_run 1 .accumulation 4., 2 .accumulation 2., 4 .accumulation 1.",
+    ):
         accumulation_steps(3, 8, 32)
 
 
 def test_configure_batch_scales_iteration_counts():
     from mmcv import Config
 
-    cfg = Config(dict(
-        data=dict(samples_per_gpu=8), images_per_step=32,
-        optimizer_config=dict(grad_clip=dict(max_norm=35, norm_type=2)),
-        log_config=dict(interval=50), checkpoint_config=dict(interval=1),
-        runner=dict(type='EpochBasedRunner', max_epochs=55)))
+    cfg = Config(
+        dict(
+            data=dict(samples_per_gpu=8),
+            images_per_step=32,
+            optimizer_config=dict(grad_clip=dict(max_norm=35, norm_type=2)),
+            log_config=dict(interval=50),
+            checkpoint_config=dict(interval=1),
+            runner=dict(type="EpochBasedRunner", max_epochs=55),
+        )
+    )
     record = configure_batch(cfg, 1)
     assert record == dict(gpus=1, images_per_forward=8, accumulation=4, images_per_step=32)
-    assert cfg.optimizer_config == dict(type='GradientCumulativeOptimizerHook',
-                                        cumulative_iters=4,
-                                        grad_clip=dict(max_norm=35, norm_type=2))
+    assert cfg.optimizer_config == dict(
+        type="GradientCumulativeOptimizerHook",
+        cumulative_iters=4,
+        grad_clip=dict(max_norm=35, norm_type=2),
+    )
     assert cfg.log_config.interval == 200 and cfg.checkpoint_config.interval == 1  # by epoch
 
-    it = Config(dict(data=dict(samples_per_gpu=2), images_per_step=8, optimizer_config=dict(),
-                     log_config=dict(interval=5),
-                     checkpoint_config=dict(interval=10, by_epoch=False),
-                     evaluation=dict(interval=10), runner=dict(type='IterBasedRunner',
-                                                               max_iters=30)))
+    it = Config(
+        dict(
+            data=dict(samples_per_gpu=2),
+            images_per_step=8,
+            optimizer_config=dict(),
+            log_config=dict(interval=5),
+            checkpoint_config=dict(interval=10, by_epoch=False),
+            evaluation=dict(interval=10),
+            runner=dict(type="IterBasedRunner", max_iters=30),
+        )
+    )
     assert configure_batch(it, 2)["accumulation"] == 2
-    assert (it.log_config.interval, it.checkpoint_config.interval, it.evaluation.interval,
-            it.runner.max_iters) == (10, 20, 20, 60)
+    assert (
+        it.log_config.interval,
+        it.checkpoint_config.interval,
+        it.evaluation.interval,
+        it.runner.max_iters,
+    ) == (10, 20, 20, 60)
 
-    scaled = Config(dict(data=dict(samples_per_gpu=8), images_per_step=32,
-                         auto_scale_lr=dict(enable=True, base_batch_size=32),
-                         optimizer_config=dict(), runner=dict(type='EpochBasedRunner')))
+    scaled = Config(
+        dict(
+            data=dict(samples_per_gpu=8),
+            images_per_step=32,
+            auto_scale_lr=dict(enable=True, base_batch_size=32),
+            optimizer_config=dict(),
+            runner=dict(type="EpochBasedRunner"),
+        )
+    )
     with pytest.raises(BatchError, match="auto_scale_lr.enable=True with images_per_step=32"):
         configure_batch(scaled, 2)
 
-    unset = Config(dict(data=dict(samples_per_gpu=8), images_per_step=None,
-                        optimizer_config=dict(), runner=dict(type='EpochBasedRunner')))
-    assert configure_batch(unset, 3) == dict(gpus=3, images_per_forward=8, accumulation=1,
-                                             images_per_step=24)
+    unset = Config(
+        dict(
+            data=dict(samples_per_gpu=8),
+            images_per_step=None,
+            optimizer_config=dict(),
+            runner=dict(type="EpochBasedRunner"),
+        )
+    )
+    assert configure_batch(unset, 3) == dict(
+        gpus=3, images_per_forward=8, accumulation=1, images_per_step=24
+    )
     assert unset.optimizer_config == dict()
 
 
-CONFIG = '''
+CONFIG = """
 data_root = {data_root!r}
 images_per_step = 2
 {model}img_norm_cfg = dict(mean=[123.68, 116.78, 103.94], std=[58.40, 57.12, 57.38], to_rgb=True)
@@ -121,12 +154,13 @@ resume_from = None
 workflow = [('train', 1)]
 opencv_num_threads = 0
 mp_start_method = 'fork'
-'''
+"""
 
 
 def _write_data(root: Path) -> None:
     """Two 64 x 64 images, one or two rectangles each (polygons)."""
     import cv2
+
     rng = np.random.default_rng(0)
     (root / "images").mkdir(parents=True)
     images, annotations = [], []
@@ -136,53 +170,94 @@ def _write_data(root: Path) -> None:
             x, y = (int(v) for v in rng.integers(2, 30, 2))
             w, h = (int(v) for v in rng.integers(12, 30, 2))
             label = int(rng.integers(1, 3))
-            img[y:y + h, x:x + w] = 90 * label
-            annotations.append(dict(id=len(annotations) + 1, image_id=image_id,
-                                    category_id=label, bbox=[x, y, w, h], area=w * h,
-                                    iscrowd=0, segmentation=[[x, y, x + w, y, x + w, y + h,
-                                                              x, y + h]]))
+            img[y : y + h, x : x + w] = 90 * label
+            annotations.append(
+                dict(
+                    id=len(annotations) + 1,
+                    image_id=image_id,
+                    category_id=label,
+                    bbox=[x, y, w, h],
+                    area=w * h,
+                    iscrowd=0,
+                    segmentation=[[x, y, x + w, y, x + w, y + h, x, y + h]],
+                )
+            )
         cv2.imwrite(str(root / "images" / f"{image_id}.png"), img)
         images.append(dict(id=image_id, file_name=f"{image_id}.png", width=64, height=64))
-    (root / "ann.json").write_text(json.dumps(dict(
-        images=images, annotations=annotations,
-        categories=[dict(id=1, name="square"), dict(id=2, name="bar")])))
+    (root / "ann.json").write_text(
+        json.dumps(
+            dict(
+                images=images,
+                annotations=annotations,
+                categories=[dict(id=1, name="square"), dict(id=2, name="bar")],
+            )
+        )
+    )
 
 
 def _train(args, env):
-    proc = subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
 
 
 def _lrs(work: Path) -> list[float]:
     log = next(work.glob("*.log.json"))
-    return [entry["lr"] for entry in map(json.loads, log.read_text().splitlines()[1:])
-            if entry.get("mode") == "train"]
+    return [
+        entry["lr"]
+        for entry in map(json.loads, log.read_text().splitlines()[1:])
+        if entry.get("mode") == "train"
+    ]
 
 
 @pytest.mark.slow
 def test_one_process_accumulating_matches_two_gloo_processes(tmp_path):
     _write_data(tmp_path / "data")
     config = tmp_path / "tiny.py"
-    config.write_text(CONFIG.format(data_root=str(tmp_path / "data"),
-                                    model=tiny_yolact(num_classes=2, max_masks=1000)))
+    config.write_text(
+        CONFIG.format(
+            data_root=str(tmp_path / "data"), model=tiny_yolact(num_classes=2, max_masks=1000)
+        )
+    )
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
     one, two = tmp_path / "one", tmp_path / "two"
     # 2 images, 1 per forward pass: 2 forward passes per epoch in one process (accumulation
     # 2: 1 optimizer step), 1 per process in two (1 optimizer step); each step sees both.
-    _train(["-m", "maiou.train", str(config), "--work-dir", str(one), "--seed", "0",
-            "--no-validate"], env)
-    _train(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
-            "maiou.train", str(config), "--work-dir", str(two), "--seed", "0",
-            "--no-validate", "--launcher", "pytorch"], env)
+    _train(
+        ["-m", "maiou.train", str(config), "--work-dir", str(one), "--seed", "0", "--no-validate"],
+        env,
+    )
+    _train(
+        [
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "maiou.train",
+            str(config),
+            "--work-dir",
+            str(two),
+            "--seed",
+            "0",
+            "--no-validate",
+            "--launcher",
+            "pytorch",
+        ],
+        env,
+    )
 
     from maiou.checkpoint import load_untrusted_checkpoint, read_checkpoint_meta
+
     meta_one = read_checkpoint_meta(one / "final.pth")
     meta_two = read_checkpoint_meta(two / "final.pth")
-    assert meta_one["batch"] == dict(gpus=1, images_per_forward=1, accumulation=2,
-                                     images_per_step=2)
-    assert meta_two["batch"] == dict(gpus=2, images_per_forward=1, accumulation=1,
-                                     images_per_step=2)
+    assert meta_one["batch"] == dict(
+        gpus=1, images_per_forward=1, accumulation=2, images_per_step=2
+    )
+    assert meta_two["batch"] == dict(
+        gpus=2, images_per_forward=1, accumulation=1, images_per_step=2
+    )
     assert (meta_one["iter"], meta_two["iter"]) == (8, 4)  # forward passes per process
 
     # The same lr at each optimizer step, logged every optimizer step (log interval 1 step =
@@ -197,14 +272,12 @@ def test_one_process_accumulating_matches_two_gloo_processes(tmp_path):
     # the two-process run keeps statistics of its own images only.
     a = load_untrusted_checkpoint(one / "final.pth")
     b = load_untrusted_checkpoint(two / "final.pth")
-    names = [k for k in a if not k.endswith(("running_mean", "running_var",
-                                             "num_batches_tracked"))]
+    names = [k for k in a if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
     worst = max(float((a[k] - b[k]).abs().max()) for k in names)
     # What the last optimizer step moved: a wrong accumulation (summed instead of averaged
     # gradients, a step per forward pass) would differ by about this.
     first = load_untrusted_checkpoint(one / "epoch_3.pth")
     moved = max(float((a[k] - first[k]).abs().max()) for k in names)
-    print(f"max |weight difference| {worst:.2e}; the last step moved weights by up to "
-          f"{moved:.2e}")
+    print(f"max |weight difference| {worst:.2e}; the last step moved weights by up to {moved:.2e}")
     assert moved > 1e-4, moved
     assert worst < 1e-5, (worst, moved)

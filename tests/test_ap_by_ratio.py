@@ -1,4 +1,5 @@
 """Mask AP by mask-over-box-ratio bin: hand-worked cases and agreement with pycocotools."""
+
 import numpy as np
 import pytest
 from pycocotools.cocoeval import COCOeval
@@ -12,33 +13,46 @@ SIZE = 64
 
 def square(x, y, side):
     mask = np.zeros((SIZE, SIZE), bool)
-    mask[y:y + side, x:x + side] = True
+    mask[y : y + side, x : x + side] = True
     return mask
 
 
 def ell(x, y, side, thickness=2):
     """An L: mask over box = (2 * side - thickness) * thickness / side**2, low."""
     mask = np.zeros((SIZE, SIZE), bool)
-    mask[y:y + side, x:x + thickness] = True
-    mask[y + side - thickness:y + side, x:x + side] = True
+    mask[y : y + side, x : x + thickness] = True
+    mask[y + side - thickness : y + side, x : x + side] = True
     return mask
 
 
 def ground_truth(masks_per_image):
     images, anns = [], []
     for image_id, masks in enumerate(masks_per_image, start=1):
-        images.append({"id": image_id, "width": SIZE, "height": SIZE,
-                       "file_name": f"{image_id}.png"})
+        images.append(
+            {"id": image_id, "width": SIZE, "height": SIZE, "file_name": f"{image_id}.png"}
+        )
         for mask in masks:
-            anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": 1,
-                         "iscrowd": 0, **mask_to_annotation(mask)})
-    return coco_gt_from_dict({"images": images, "annotations": anns,
-                              "categories": [{"id": 1, "name": "thing"}]})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": image_id,
+                    "category_id": 1,
+                    "iscrowd": 0,
+                    **mask_to_annotation(mask),
+                }
+            )
+    return coco_gt_from_dict(
+        {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "thing"}]}
+    )
 
 
 def detection(image_id, mask, score):
-    return {"image_id": image_id, "category_id": 1, "score": score,
-            "segmentation": mask_to_annotation(mask)["segmentation"]}
+    return {
+        "image_id": image_id,
+        "category_id": 1,
+        "score": score,
+        "segmentation": mask_to_annotation(mask)["segmentation"],
+    }
 
 
 @pytest.fixture
@@ -64,8 +78,11 @@ def test_each_bin_scores_only_its_objects(two_objects):
 def test_unmatched_detection_counts_only_in_its_own_bin(two_objects):
     # A confident false positive shaped like an L (low ratio): it costs precision in the
     # low bin only, as a small false positive costs only APs in COCO.
-    dets = [detection(1, ell(2, 40, 16), 0.95), detection(1, square(4, 4, 16), 0.9),
-            detection(1, ell(30, 30, 20), 0.8)]
+    dets = [
+        detection(1, ell(2, 40, 16), 0.95),
+        detection(1, square(4, 4, 16), 0.9),
+        detection(1, ell(30, 30, 20), 0.8),
+    ]
     low, high = mask_ap_by_ratio(two_objects, dets, [0.0, 0.5, 1.0])
     assert high["AP"] == pytest.approx(1.0)
     assert 0.4 < low["AP"] < 0.6  # recall 1 reached at precision 1/2
@@ -75,8 +92,10 @@ def test_one_bin_equals_pycocotools_ap():
     rng = np.random.default_rng(0)
     images, dets = [], []
     for image_id in range(1, 6):
-        masks = [square(*rng.integers(0, 40, 2), int(rng.integers(5, 20))),
-                 ell(*rng.integers(0, 40, 2), int(rng.integers(6, 20)))]
+        masks = [
+            square(*rng.integers(0, 40, 2), int(rng.integers(5, 20))),
+            ell(*rng.integers(0, 40, 2), int(rng.integers(6, 20))),
+        ]
         images.append(masks)
         for mask in masks:
             shifted = np.roll(mask, int(rng.integers(-2, 3)), axis=1)

@@ -7,6 +7,7 @@ most mmdet ATSS's host syncs and at most 50 operations more than it
 tensors with the code's CUDA branch forced (``device_side_checks``), which dispatches what
 a CUDA call dispatches.
 """
+
 import numpy as np
 import pytest
 import torch
@@ -21,8 +22,9 @@ EXTRA_OPS = 50
 
 
 def atss_anchors(image_size):
-    generator = AnchorGenerator(strides=[8, 16, 32, 64, 128], ratios=[1.0],
-                                octave_base_scale=4, scales_per_octave=1)
+    generator = AnchorGenerator(
+        strides=[8, 16, 32, 64, 128], ratios=[1.0], octave_base_scale=4, scales_per_octave=1
+    )
     sizes = [(int(np.ceil(image_size / s)),) * 2 for s in (8, 16, 32, 64, 128)]
     per_level = generator.grid_priors(sizes, device="cpu")
     return torch.cat(per_level), [len(a) for a in per_level]
@@ -37,8 +39,10 @@ def ellipse_instances(image_size, num_gts, seed=0):
     ys, xs = np.mgrid[0:image_size, 0:image_size] + 0.5
     cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
     ax, ay = (boxes[:, 2] - boxes[:, 0]) / 2, (boxes[:, 3] - boxes[:, 1]) / 2
-    masks = (((xs - cx[:, None, None]) / ax[:, None, None]) ** 2
-             + ((ys - cy[:, None, None]) / ay[:, None, None]) ** 2) <= 1
+    masks = (
+        ((xs - cx[:, None, None]) / ax[:, None, None]) ** 2
+        + ((ys - cy[:, None, None]) / ay[:, None, None]) ** 2
+    ) <= 1
     return torch.tensor(boxes, dtype=torch.float32), torch.from_numpy(masks)
 
 
@@ -48,8 +52,10 @@ def counts(image_size, num_gts):
     anchors, num_level = atss_anchors(image_size)
     gt, masks = ellipse_instances(image_size, num_gts, seed=num_gts)
     stock, dense = ATSSAssigner(topk=9), ATSSmaIoUAssigner(topk=9, maiou_impl="dense")
-    calls = dict(mmdet=lambda: stock.assign(anchors, num_level, gt),
-                 dense=lambda: dense.assign(anchors, num_level, gt, gt_masks=masks))
+    calls = dict(
+        mmdet=lambda: stock.assign(anchors, num_level, gt),
+        dense=lambda: dense.assign(anchors, num_level, gt, gt_masks=masks),
+    )
     out = {}
     with device_side_checks():
         for name, call in calls.items():
@@ -101,9 +107,14 @@ def test_counter_excludes_views_and_sees_every_kind_of_sync():
         x.tolist()
         torch.arange(3).repeat_interleave(torch.tensor([1, 2, 0]))
         torch.arange(3).repeat_interleave(torch.tensor([1, 2, 0]), output_size=3)
-    assert count.sync_names == {"index (boolean mask)": 1, "index_put_ (boolean mask)": 1,
-                                "_local_scalar_dense": 1, "nonzero": 1, "tolist": 1,
-                                "repeat_interleave": 1}
+    assert count.sync_names == {
+        "index (boolean mask)": 1,
+        "index_put_ (boolean mask)": 1,
+        "_local_scalar_dense": 1,
+        "nonzero": 1,
+        "tolist": 1,
+        "repeat_interleave": 1,
+    }
 
 
 @pytest.mark.parametrize("name", ["unique", "bincount"])
@@ -121,9 +132,20 @@ def test_counting_script_prints_the_bound_case():
 
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run(
-        [sys.executable, "-m", "experiments.benchmarks.count_assigner_ops",
-         "--sizes", "550", "--gts", "15"], capture_output=True, text=True, check=True,
-        cwd=root)
+        [
+            sys.executable,
+            "-m",
+            "experiments.benchmarks.count_assigner_ops",
+            "--sizes",
+            "550",
+            "--gts",
+            "15",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=root,
+    )
     lines = out.stdout.splitlines()
     assert lines[-1].startswith("dense path at 550 px / 15 GT: 0 syncs")
     assert lines[-1].endswith("within the bounds")

@@ -1,4 +1,5 @@
 """maiou.atomic: a file appears whole under its name, or the old one stays."""
+
 from __future__ import annotations
 
 import os

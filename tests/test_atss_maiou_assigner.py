@@ -1,4 +1,5 @@
 """ATSSmaIoUAssigner against mmdet's ATSSAssigner, the published algorithm and hand cases."""
+
 import numpy as np
 import pytest
 import torch
@@ -14,8 +15,9 @@ IMAGE = 128
 
 def atss_anchors(image_size=IMAGE):
     """YOLACT-ATSS anchors (octave base scale 4, ratio 1, strides 8..128) and level sizes."""
-    generator = AnchorGenerator(strides=[8, 16, 32, 64, 128], ratios=[1.0],
-                                octave_base_scale=4, scales_per_octave=1)
+    generator = AnchorGenerator(
+        strides=[8, 16, 32, 64, 128], ratios=[1.0], octave_base_scale=4, scales_per_octave=1
+    )
     sizes = [(int(np.ceil(image_size / s)),) * 2 for s in (8, 16, 32, 64, 128)]
     per_level = generator.grid_priors([(h, w) for h, w in sizes], device="cpu")
     return torch.cat(per_level), [len(a) for a in per_level]
@@ -64,9 +66,11 @@ def test_full_box_masks_reduce_to_mmdet_atss(impl, ignore):
         gt = torch.tensor(boxes, dtype=torch.float32)
         labels = torch.from_numpy(rng.integers(0, 80, size=6))
         ours = ATSSmaIoUAssigner(topk=9, ignore_iof_thr=thr, maiou_impl=impl).assign(
-            anchors, num_level, gt, ignored, labels, gt_masks=box_masks(boxes))
-        stock = ATSSAssigner(topk=9, ignore_iof_thr=thr).assign(anchors, num_level, gt, ignored,
-                                                                labels)
+            anchors, num_level, gt, ignored, labels, gt_masks=box_masks(boxes)
+        )
+        stock = ATSSAssigner(topk=9, ignore_iof_thr=thr).assign(
+            anchors, num_level, gt, ignored, labels
+        )
         assert_same_assignment(ours, stock)
         assert (ours.gt_inds > 0).sum() > 0
         assert ((ours.gt_inds == -1).sum() > 0) == ignore
@@ -79,8 +83,9 @@ def test_equals_published_algorithm_on_occluded_masks(seed):
     labels = torch.arange(len(gt))
     expected = published_atss_maiou(gt, masks, anchors, num_level, labels)
     for impl in ("dense", "extent"):
-        ours = ATSSmaIoUAssigner(topk=9, maiou_impl=impl).assign(anchors, num_level, gt, None,
-                                                                 labels, gt_masks=masks)
+        ours = ATSSmaIoUAssigner(topk=9, maiou_impl=impl).assign(
+            anchors, num_level, gt, None, labels, gt_masks=masks
+        )
         assert_same_assignment(ours, expected)
 
 
@@ -94,9 +99,12 @@ def test_dense_and_extent_give_identical_assignments(num_gts, maiou_device):
     anchors, gt, masks = anchors.to(maiou_device), gt.to(maiou_device), masks.to(maiou_device)
     labels = torch.arange(num_gts, device=maiou_device)
     for given in (None, labels):
-        results = [ATSSmaIoUAssigner(topk=9, maiou_impl=impl).assign(
-            anchors, num_level, gt, None, given, gt_masks=masks)
-            for impl in ("dense", "extent", "auto")]
+        results = [
+            ATSSmaIoUAssigner(topk=9, maiou_impl=impl).assign(
+                anchors, num_level, gt, None, given, gt_masks=masks
+            )
+            for impl in ("dense", "extent", "auto")
+        ]
         assert_identical(results[0], results[1])
         assert_identical(results[0], results[2])
         assert results[0].gt_inds.device.type == maiou_device.type
@@ -135,8 +143,10 @@ def test_occlusion_moves_positives_onto_the_visible_mask():
     assert not torch.equal(iou_pos, maiou_pos)
     # Anchors chosen only by IoU sit over the empty (occluded) part; maIoU favours the mask.
     assert centre_x[maiou_pos].mean() < centre_x[iou_pos].mean()
-    assert (mask_aware_iou(gt, masks, anchors[iou_pos & ~maiou_pos]) <
-            mask_aware_iou(gt, masks, anchors[maiou_pos]).min()).all()
+    assert (
+        mask_aware_iou(gt, masks, anchors[iou_pos & ~maiou_pos])
+        < mask_aware_iou(gt, masks, anchors[maiou_pos]).min()
+    ).all()
 
 
 def test_empty_masks_and_degenerate_boxes_get_no_positives_and_no_nan():
@@ -145,8 +155,9 @@ def test_empty_masks_and_degenerate_boxes_get_no_positives_and_no_nan():
     masks = box_masks(boxes)
     masks[1] = False  # an empty mask with a real box
     gt = torch.tensor(boxes, dtype=torch.float32)
-    result = ATSSmaIoUAssigner(topk=9).assign(anchors, num_level, gt, None, torch.arange(4),
-                                              gt_masks=masks)
+    result = ATSSmaIoUAssigner(topk=9).assign(
+        anchors, num_level, gt, None, torch.arange(4), gt_masks=masks
+    )
     assigned = set(result.gt_inds[result.gt_inds > 0].tolist())
     assert assigned == {1}
     positives = result.gt_inds > 0
@@ -156,12 +167,18 @@ def test_empty_masks_and_degenerate_boxes_get_no_positives_and_no_nan():
 
 def test_no_ground_truth_and_no_anchor():
     anchors, num_level = atss_anchors()
-    result = ATSSmaIoUAssigner().assign(anchors, num_level, torch.zeros(0, 4), None,
-                                        torch.zeros(0, dtype=torch.long),
-                                        gt_masks=torch.zeros(0, IMAGE, IMAGE))
+    result = ATSSmaIoUAssigner().assign(
+        anchors,
+        num_level,
+        torch.zeros(0, 4),
+        None,
+        torch.zeros(0, dtype=torch.long),
+        gt_masks=torch.zeros(0, IMAGE, IMAGE),
+    )
     assert (result.gt_inds == 0).all() and (result.labels == -1).all()
-    result = ATSSmaIoUAssigner().assign(torch.zeros(0, 4), [0, 0], torch.tensor([[0.0, 0, 9, 9]]),
-                                        gt_masks=torch.ones(1, 16, 16))
+    result = ATSSmaIoUAssigner().assign(
+        torch.zeros(0, 4), [0, 0], torch.tensor([[0.0, 0, 9, 9]]), gt_masks=torch.ones(1, 16, 16)
+    )
     assert result.gt_inds.numel() == 0
 
 
@@ -181,8 +198,9 @@ def test_masks_are_required_and_levels_checked():
     with pytest.raises(ValueError, match="needs gt_masks"):
         ATSSmaIoUAssigner().assign(anchors, num_level, gt)
     with pytest.raises(ValueError, match="num_level_bboxes sums"):
-        ATSSmaIoUAssigner().assign(anchors, num_level[:-1], gt,
-                                   gt_masks=torch.ones(1, IMAGE, IMAGE))
+        ATSSmaIoUAssigner().assign(
+            anchors, num_level[:-1], gt, gt_masks=torch.ones(1, IMAGE, IMAGE)
+        )
 
 
 def test_registered_under_published_name():

@@ -5,6 +5,7 @@ The claims checked: with all weights 1 the weighted accumulate is pycocotools'
 image of weight k scores like k copies of it (and weight 0 like no image); pooling two
 evaluations is the evaluation of the two image sets together.
 """
+
 import contextlib
 import copy
 import io
@@ -61,13 +62,16 @@ def replicated(gtd, dets, counts):
 def with_crowds(gtd):
     """Every third box a crowd region: detections matched to one are ignored (neither TP nor
     FP), at some IoU thresholds and not at others."""
-    return dict(gtd, annotations=[dict(a, iscrowd=int(i % 3 == 2))
-                                  for i, a in enumerate(gtd["annotations"])])
+    return dict(
+        gtd,
+        annotations=[dict(a, iscrowd=int(i % 3 == 2)) for i, a in enumerate(gtd["annotations"])],
+    )
 
 
-@pytest.mark.parametrize("iou_type,seeds,crowds", [("bbox", range(20), False),
-                                                   ("bbox", range(20, 35), True),
-                                                   ("segm", range(100, 106), False)])
+@pytest.mark.parametrize(
+    "iou_type,seeds,crowds",
+    [("bbox", range(20), False), ("bbox", range(20, 35), True), ("segm", range(100, 106), False)],
+)
 def test_weights_one_equal_pycocotools_and_optimal_lrp(iou_type, seeds, crowds):
     # random_case has coarse scores, so ties within and across images are common.
     ignored = 0
@@ -91,22 +95,24 @@ def test_weights_one_equal_pycocotools_and_optimal_lrp(iou_type, seeds, crowds):
 def test_weights_equal_copies_of_images(iou_type):
     checked = 0
     for seed in range(8):
-        gtd, dets = cases.random_case(seed + (100 if iou_type == "segm" else 0),
-                                      iou_type == "segm")
+        gtd, dets = cases.random_case(seed + (100 if iou_type == "segm" else 0), iou_type == "segm")
         dets = distinct_scores(dets, seed)
         if iou_type == "bbox" and seed % 2:
             gtd = with_crowds(gtd)
         m = matches_from_cocoeval(evaluated(gtd, dets, iou_type))
         rng = np.random.default_rng(seed)
-        for counts in ([2] + [1] * (m.num_images - 1),        # one image of weight 2
-                       [0] + [1] * (m.num_images - 1),        # one image left out
-                       rng.integers(0, 4, m.num_images)):     # a resample-like draw
-            counts = [int(c) for c in counts[:m.num_images]]
+        for counts in (
+            [2] + [1] * (m.num_images - 1),  # one image of weight 2
+            [0] + [1] * (m.num_images - 1),  # one image left out
+            rng.integers(0, 4, m.num_images),
+        ):  # a resample-like draw
+            counts = [int(c) for c in counts[: m.num_images]]
             if sum(counts) == 0:
                 continue
             E = evaluated(*replicated(gtd, dets, counts), iou_type)
-            assert np.array_equal(weighted_precision(m, counts),
-                                  E.eval["precision"][:, :, :, 0, -1]), (seed, counts)
+            assert np.array_equal(
+                weighted_precision(m, counts), E.eval["precision"][:, :, :, 0, -1]
+            ), (seed, counts)
             ap = weighted_ap(m, counts)
             assert (ap is None and E.stats[0] == -1) or ap == E.stats[0]
             # oLRP sums IoUs: 2 * x and x + x may round apart in the last bit.
@@ -122,15 +128,26 @@ def test_pooled_matchings_equal_one_evaluation_of_both_image_sets():
     gtd2, dets2 = cases.random_case(4, False)
     # The second set's images get ids after the first's (COCOeval orders images by id).
     shift = max(im["id"] for im in gtd1["images"])
-    gtd2 = dict(gtd2, images=[dict(im, id=im["id"] + shift) for im in gtd2["images"]],
-                annotations=[dict(a, id=a["id"] + 1000, image_id=a["image_id"] + shift)
-                             for a in gtd2["annotations"]])
+    gtd2 = dict(
+        gtd2,
+        images=[dict(im, id=im["id"] + shift) for im in gtd2["images"]],
+        annotations=[
+            dict(a, id=a["id"] + 1000, image_id=a["image_id"] + shift) for a in gtd2["annotations"]
+        ],
+    )
     dets2 = [dict(d, image_id=d["image_id"] + shift) for d in dets2]
-    both = dict(gtd1, images=gtd1["images"] + gtd2["images"],
-                annotations=gtd1["annotations"] + gtd2["annotations"])
+    both = dict(
+        gtd1,
+        images=gtd1["images"] + gtd2["images"],
+        annotations=gtd1["annotations"] + gtd2["annotations"],
+    )
     E = evaluated(both, dets1 + dets2, "bbox")
-    pooled = pool_matches([matches_from_cocoeval(evaluated(gtd1, dets1, "bbox")),
-                           matches_from_cocoeval(evaluated(gtd2, dets2, "bbox"))])
+    pooled = pool_matches(
+        [
+            matches_from_cocoeval(evaluated(gtd1, dets1, "bbox")),
+            matches_from_cocoeval(evaluated(gtd2, dets2, "bbox")),
+        ]
+    )
     ones = np.ones(pooled.num_images)
     assert np.array_equal(weighted_precision(pooled, ones), E.eval["precision"][:, :, :, 0, -1])
     assert weighted_olrp(pooled, ones) == optimal_lrp(E.cocoGt, E.cocoDt, "bbox")["oLRP"]
@@ -153,9 +170,13 @@ def test_bootstrap_pairs_and_intervals():
     worse = copy.deepcopy(dets)
     for d in worse[::2]:
         d["bbox"] = [d["bbox"][0] + 0.4 * d["bbox"][2]] + d["bbox"][1:]  # shifted: worse IoU
-    runs = {name: {"segm": m, "bbox": m} for name, m in (
-        ("a", matches_from_cocoeval(evaluated(gtd, dets, "bbox"))),
-        ("b", matches_from_cocoeval(evaluated(gtd, worse, "bbox"))))}
+    runs = {
+        name: {"segm": m, "bbox": m}
+        for name, m in (
+            ("a", matches_from_cocoeval(evaluated(gtd, dets, "bbox"))),
+            ("b", matches_from_cocoeval(evaluated(gtd, worse, "bbox"))),
+        )
+    }
     n = runs["a"]["bbox"].num_images
     out = bootstrap(runs, [("a", "b"), ("a", "a")], [n], resamples=200, seed=1)
     again = bootstrap(runs, [("a", "b"), ("a", "a")], [n], resamples=200, seed=1)
@@ -164,8 +185,9 @@ def test_bootstrap_pairs_and_intervals():
     assert a_ap["value"] == weighted_ap(runs["a"]["bbox"], np.ones(n))
     assert a_ap["lo"] <= a_ap["value"] <= a_ap["hi"]
     ab, aa = out["pairs"]
-    assert ab["bbox_AP"]["delta"] == pytest.approx(out["runs"]["b"]["bbox_AP"]["value"]
-                                                  - a_ap["value"])
+    assert ab["bbox_AP"]["delta"] == pytest.approx(
+        out["runs"]["b"]["bbox_AP"]["value"] - a_ap["value"]
+    )
     assert ab["bbox_AP"]["lo"] <= ab["bbox_AP"]["delta"] <= ab["bbox_AP"]["hi"]
     # A run against itself: every resample's difference is exactly 0.
     assert (aa["segm_oLRP"]["lo"], aa["segm_oLRP"]["hi"]) == (0.0, 0.0)
@@ -183,8 +205,12 @@ def test_unpaired_runs_and_bad_files_are_refused(tmp_path):
     m1 = matches_from_cocoeval(evaluated(*cases.random_case(1, False), "bbox"))
     m2 = matches_from_cocoeval(evaluated(*cases.random_case(2, False), "bbox"))
     with pytest.raises(ValueError, match="different images|images, the blocks"):
-        bootstrap({"a": {"segm": m1, "bbox": m1}, "b": {"segm": m2, "bbox": m2}},
-                  [("a", "b")], [m1.num_images], resamples=2)
+        bootstrap(
+            {"a": {"segm": m1, "bbox": m1}, "b": {"segm": m2, "bbox": m2}},
+            [("a", "b")],
+            [m1.num_images],
+            resamples=2,
+        )
     path = tmp_path / "m.npz"
     save_matches(m1, path)
     back = load_matches(path)

@@ -1,4 +1,5 @@
 """Tests for the device-portable CARAFE (maiou/ops/carafe.py)."""
+
 import pytest
 import torch
 from mmcv.cnn import UPSAMPLE_LAYERS, build_upsample_layer
@@ -9,8 +10,14 @@ import maiou.ops.carafe as carafe_module
 from maiou.ops.carafe import CARAFEPackPortable, carafe, convert_carafe_to_portable
 
 # maYOLACT's upsampler settings (FPN_CARAFE upsample_cfg).
-PACK_ARGS = dict(scale_factor=2, up_kernel=5, up_group=1, encoder_kernel=3,
-                 encoder_dilation=1, compressed_channels=64)
+PACK_ARGS = dict(
+    scale_factor=2,
+    up_kernel=5,
+    up_group=1,
+    encoder_kernel=3,
+    encoder_dilation=1,
+    compressed_channels=64,
+)
 
 # (kernel_size, group_size, scale_factor): maYOLACT's (5, 1, 2) first, then grouped
 # channels, k = 1, scale 1 and 3, and a kernel wider than the map (all taps near borders).
@@ -36,14 +43,14 @@ def reference_carafe(features, masks, k, group, s):
                         for j in range(k):
                             sy, sx = y // s + i - k // 2, x // s + j - k // 2
                             if 0 <= sy < h and 0 <= sx < w:
-                                total += (masks[n, g * k * k + i * k + j, y, x]
-                                          * features[n, c, sy, sx])
+                                total += (
+                                    masks[n, g * k * k + i * k + j, y, x] * features[n, c, sy, sx]
+                                )
                     out[n, c, y, x] = total
     return out
 
 
-def random_inputs(k, group, s, n=2, channels_per_group=2, h=3, w=4, dtype=torch.float64,
-                  seed=0):
+def random_inputs(k, group, s, n=2, channels_per_group=2, h=3, w=4, dtype=torch.float64, seed=0):
     """Features (n, group*cpg, h, w) and per-group softmaxed masks (n, k*k*group, h*s, w*s)."""
     gen = torch.Generator().manual_seed(seed)
     features = torch.randn(n, group * channels_per_group, h, w, generator=gen, dtype=dtype)
@@ -57,15 +64,17 @@ def test_carafe_matches_definition(k, group, s):
     features, masks = random_inputs(k, group, s)
     out = carafe(features, masks, k, group, s)
     assert out.shape == (2, 2 * group, 3 * s, 4 * s)
-    torch.testing.assert_close(out, reference_carafe(features, masks, k, group, s),
-                               rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        out, reference_carafe(features, masks, k, group, s), rtol=1e-12, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("k,group,s", CASES)
 def test_carafe_gradients_match_definition(k, group, s):
     features, masks = random_inputs(k, group, s, n=1)
-    upstream = torch.randn(1, 2 * group, 3 * s, 4 * s, dtype=torch.float64,
-                           generator=torch.Generator().manual_seed(1))
+    upstream = torch.randn(
+        1, 2 * group, 3 * s, 4 * s, dtype=torch.float64, generator=torch.Generator().manual_seed(1)
+    )
     grads = []
     for fn in (carafe, reference_carafe):
         f = features.clone().requires_grad_()
@@ -79,25 +88,29 @@ def test_carafe_gradients_match_definition(k, group, s):
 def test_carafe_gradcheck(k, group, s):
     features, masks = random_inputs(k, group, s, n=1, channels_per_group=1, h=2, w=3)
     assert torch.autograd.gradcheck(
-        lambda f, m: carafe(f, m, k, group, s),
-        (features.requires_grad_(), masks.requires_grad_()))
+        lambda f, m: carafe(f, m, k, group, s), (features.requires_grad_(), masks.requires_grad_())
+    )
 
 
 def test_carafe_noncontiguous_masks_and_float32():
     features, masks = random_inputs(3, 2, 2, dtype=torch.float32)
     # Same values, channels-last memory: reshape, not view, must handle it.
     masks_cl = masks.contiguous(memory_format=torch.channels_last)
-    torch.testing.assert_close(carafe(features, masks_cl, 3, 2, 2),
-                               reference_carafe(features, masks, 3, 2, 2))
+    torch.testing.assert_close(
+        carafe(features, masks_cl, 3, 2, 2), reference_carafe(features, masks, 3, 2, 2)
+    )
 
 
-@pytest.mark.parametrize("features_shape,masks_shape,k,group,s", [
-    ((1, 4, 3, 3), (1, 25, 6, 6), 4, 1, 2),   # even kernel
-    ((1, 3, 3, 3), (1, 50, 6, 6), 5, 2, 2),   # channels not divisible by groups
-    ((1, 4, 3, 3), (1, 25, 6, 6), 5, 2, 2),   # mask channels != k*k*group
-    ((1, 4, 3, 3), (1, 25, 6, 7), 5, 1, 2),   # mask size != feature size * s
-    ((4, 3, 3), (1, 25, 6, 6), 5, 1, 2),      # not 4-D
-])
+@pytest.mark.parametrize(
+    "features_shape,masks_shape,k,group,s",
+    [
+        ((1, 4, 3, 3), (1, 25, 6, 6), 4, 1, 2),  # even kernel
+        ((1, 3, 3, 3), (1, 50, 6, 6), 5, 2, 2),  # channels not divisible by groups
+        ((1, 4, 3, 3), (1, 25, 6, 6), 5, 2, 2),  # mask channels != k*k*group
+        ((1, 4, 3, 3), (1, 25, 6, 7), 5, 1, 2),  # mask size != feature size * s
+        ((4, 3, 3), (1, 25, 6, 6), 5, 1, 2),  # not 4-D
+    ],
+)
 def test_carafe_rejects_bad_shapes(features_shape, masks_shape, k, group, s):
     with pytest.raises(ValueError):
         carafe(torch.zeros(features_shape), torch.zeros(masks_shape), k, group, s)
@@ -156,15 +169,21 @@ def test_fpn_carafe_rejects_portable_type():
     # mmdet 2.28.2 FPN_CARAFE asserts the upsample type is one of its own names, which is
     # why convert_carafe_to_portable exists.
     with pytest.raises(AssertionError):
-        FPN_CARAFE([8, 16, 32], 16, num_outs=5,
-                   upsample_cfg=dict(type="carafe_portable", **PACK_ARGS))
+        FPN_CARAFE(
+            [8, 16, 32], 16, num_outs=5, upsample_cfg=dict(type="carafe_portable", **PACK_ARGS)
+        )
 
 
 def test_fpn_carafe_converted_runs_on_cpu():
-    upsample_cfg = dict(type="carafe", up_kernel=5, up_group=1, encoder_kernel=3,
-                        encoder_dilation=1, compressed_channels=64)
-    neck = FPN_CARAFE([8, 16, 32], 16, num_outs=5, start_level=0,
-                      upsample_cfg=upsample_cfg)
+    upsample_cfg = dict(
+        type="carafe",
+        up_kernel=5,
+        up_group=1,
+        encoder_kernel=3,
+        encoder_dilation=1,
+        compressed_channels=64,
+    )
+    neck = FPN_CARAFE([8, 16, 32], 16, num_outs=5, start_level=0, upsample_cfg=upsample_cfg)
     neck.init_weights()
     keys_before = list(neck.state_dict())
     assert convert_carafe_to_portable(neck) is neck
@@ -174,7 +193,12 @@ def test_fpn_carafe_converted_runs_on_cpu():
     assert list(neck.state_dict()) == keys_before
 
     outs = neck(fpn_inputs())
-    assert [tuple(o.shape) for o in outs] == [(1, 16, 9, 9), (1, 16, 5, 5), (1, 16, 3, 3),
-                                             (1, 16, 2, 2), (1, 16, 1, 1)]
+    assert [tuple(o.shape) for o in outs] == [
+        (1, 16, 9, 9),
+        (1, 16, 5, 5),
+        (1, 16, 3, 3),
+        (1, 16, 2, 2),
+        (1, 16, 1, 1),
+    ]
     assert all(torch.isfinite(o).all() for o in outs)
     sum(o.sum() for o in outs).backward()

@@ -6,6 +6,7 @@ stages 2-4, FPN_CARAFE, 2 anchors per location), so the key layouts cover every 
 family of the released checkpoints; each builds in well under a second. The full-size
 configs/coco models are checked against the authors' layout too (about 1-2 s each).
 """
+
 import hashlib
 import os
 import os.path as osp
@@ -49,46 +50,109 @@ def tiny_yolact_cfg(num_anchors=3, mayolact=False):
     ratios = [0.5, 1.0, 2.0] if num_anchors == 3 else [1.0]
     scales_per_octave = 2 if mayolact else 1
     # ResNet-50's layout (Bottleneck blocks, which DCN needs) at 1/8 of the width.
-    backbone = dict(type='ResNet', depth=50, base_channels=8, num_stages=4,
-                    out_indices=(0, 1, 2, 3),
-                    frozen_stages=-1, norm_cfg=dict(type='BN', requires_grad=True),
-                    norm_eval=False, style='pytorch')
-    neck = dict(type='FPN', in_channels=IN_CHANNELS, out_channels=CH,
-                start_level=1, add_extra_convs='on_input', num_outs=5,
-                upsample_cfg=dict(mode='bilinear'))
+    backbone = dict(
+        type="ResNet",
+        depth=50,
+        base_channels=8,
+        num_stages=4,
+        out_indices=(0, 1, 2, 3),
+        frozen_stages=-1,
+        norm_cfg=dict(type="BN", requires_grad=True),
+        norm_eval=False,
+        style="pytorch",
+    )
+    neck = dict(
+        type="FPN",
+        in_channels=IN_CHANNELS,
+        out_channels=CH,
+        start_level=1,
+        add_extra_convs="on_input",
+        num_outs=5,
+        upsample_cfg=dict(mode="bilinear"),
+    )
     if mayolact:
-        backbone.update(dcn=dict(type='DCNv2', deform_groups=4, fallback_on_stride=False),
-                        stage_with_dcn=(False, True, True, True))
-        neck = dict(type='FPN_CARAFE', in_channels=IN_CHANNELS, out_channels=CH,
-                    num_outs=5, start_level=1, order=('conv', 'norm', 'act'),
-                    upsample_cfg=dict(type='carafe', up_kernel=5, up_group=1,
-                                      encoder_kernel=3, encoder_dilation=1,
-                                      compressed_channels=8))
+        backbone.update(
+            dcn=dict(type="DCNv2", deform_groups=4, fallback_on_stride=False),
+            stage_with_dcn=(False, True, True, True),
+        )
+        neck = dict(
+            type="FPN_CARAFE",
+            in_channels=IN_CHANNELS,
+            out_channels=CH,
+            num_outs=5,
+            start_level=1,
+            order=("conv", "norm", "act"),
+            upsample_cfg=dict(
+                type="carafe",
+                up_kernel=5,
+                up_group=1,
+                encoder_kernel=3,
+                encoder_dilation=1,
+                compressed_channels=8,
+            ),
+        )
     return dict(
-        type='YOLACT', backbone=backbone, neck=neck,
+        type="YOLACT",
+        backbone=backbone,
+        neck=neck,
         bbox_head=dict(
-            type='YOLACTHead', num_classes=NUM_CLASSES, in_channels=CH, feat_channels=CH,
-            anchor_generator=dict(type='AnchorGenerator', octave_base_scale=3,
-                                  scales_per_octave=scales_per_octave, ratios=ratios,
-                                  strides=[8, 16, 32, 64, 128]),
-            bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[.0, .0, .0, .0],
-                            target_stds=[0.1, 0.1, 0.2, 0.2]),
-            loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, reduction='none',
-                          loss_weight=1.0),
-            loss_bbox=dict(type='SmoothL1Loss', beta=1.0, loss_weight=1.5),
-            num_head_convs=1, num_protos=4, use_ohem=True),
-        mask_head=dict(type='YOLACTProtonet', in_channels=CH, num_protos=4,
-                       proto_channels=(CH, CH, CH, None, CH, 4), num_classes=NUM_CLASSES,
-                       max_masks_to_train=10, loss_mask_weight=6.125),
-        segm_head=dict(type='YOLACTSegmHead', num_classes=NUM_CLASSES, in_channels=CH,
-                       loss_segm=dict(type='CrossEntropyLoss', use_sigmoid=True,
-                                      loss_weight=1.0)),
-        train_cfg=dict(assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5,
-                                     neg_iou_thr=0.4, min_pos_iou=0., ignore_iof_thr=-1,
-                                     gt_max_assign_all=False),
-                       allowed_border=-1, pos_weight=-1, neg_pos_ratio=3, debug=False),
-        test_cfg=dict(nms_pre=100, min_bbox_size=0, score_thr=0.05, iou_thr=0.5, top_k=20,
-                      max_per_img=10))
+            type="YOLACTHead",
+            num_classes=NUM_CLASSES,
+            in_channels=CH,
+            feat_channels=CH,
+            anchor_generator=dict(
+                type="AnchorGenerator",
+                octave_base_scale=3,
+                scales_per_octave=scales_per_octave,
+                ratios=ratios,
+                strides=[8, 16, 32, 64, 128],
+            ),
+            bbox_coder=dict(
+                type="DeltaXYWHBBoxCoder",
+                target_means=[0.0, 0.0, 0.0, 0.0],
+                target_stds=[0.1, 0.1, 0.2, 0.2],
+            ),
+            loss_cls=dict(
+                type="CrossEntropyLoss", use_sigmoid=False, reduction="none", loss_weight=1.0
+            ),
+            loss_bbox=dict(type="SmoothL1Loss", beta=1.0, loss_weight=1.5),
+            num_head_convs=1,
+            num_protos=4,
+            use_ohem=True,
+        ),
+        mask_head=dict(
+            type="YOLACTProtonet",
+            in_channels=CH,
+            num_protos=4,
+            proto_channels=(CH, CH, CH, None, CH, 4),
+            num_classes=NUM_CLASSES,
+            max_masks_to_train=10,
+            loss_mask_weight=6.125,
+        ),
+        segm_head=dict(
+            type="YOLACTSegmHead",
+            num_classes=NUM_CLASSES,
+            in_channels=CH,
+            loss_segm=dict(type="CrossEntropyLoss", use_sigmoid=True, loss_weight=1.0),
+        ),
+        train_cfg=dict(
+            assigner=dict(
+                type="MaxIoUAssigner",
+                pos_iou_thr=0.5,
+                neg_iou_thr=0.4,
+                min_pos_iou=0.0,
+                ignore_iof_thr=-1,
+                gt_max_assign_all=False,
+            ),
+            allowed_border=-1,
+            pos_weight=-1,
+            neg_pos_ratio=3,
+            debug=False,
+        ),
+        test_cfg=dict(
+            nms_pre=100, min_bbox_size=0, score_thr=0.05, iou_thr=0.5, top_k=20, max_per_img=10
+        ),
+    )
 
 
 def build(num_anchors=3, mayolact=False, seed=0):
@@ -98,12 +162,12 @@ def build(num_anchors=3, mayolact=False, seed=0):
     return model
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope="module")
 def yolact():
     return build()
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope="module")
 def mayolact():
     return build(num_anchors=1, mayolact=True)
 
@@ -113,9 +177,12 @@ def randomized(state_dict, seed=1):
     gen = torch.Generator().manual_seed(seed)
     out = type(state_dict)()
     for k, v in state_dict.items():
-        out[k] = (torch.randn(v.shape, generator=gen).to(v.dtype)
-                  if v.is_floating_point() else v.clone() + 1)
-    if hasattr(state_dict, '_metadata'):
+        out[k] = (
+            torch.randn(v.shape, generator=gen).to(v.dtype)
+            if v.is_floating_point()
+            else v.clone() + 1
+        )
+    if hasattr(state_dict, "_metadata"):
         out._metadata = state_dict._metadata
     return out
 
@@ -133,13 +200,13 @@ class Evil:
         self.marker = str(marker)
 
     def __reduce__(self):
-        return (os.system, (f'touch {self.marker}', ))
+        return (os.system, (f"touch {self.marker}",))
 
 
 # ------------------------------------------------------------------------------------------
 # Key mapping
 # ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize('which', ['yolact', 'mayolact'])
+@pytest.mark.parametrize("which", ["yolact", "mayolact"])
 def test_released_layout_round_trip(which, request):
     model = request.getfixturevalue(which)
     ours = randomized(model.state_dict())
@@ -152,26 +219,35 @@ def test_released_layout_round_trip(which, request):
 def test_layout_covers_every_module_family(mayolact):
     """The families compared against the authors' fork are all present in the keys."""
     keys = set(mayolact.state_dict())
-    for key in ['backbone.conv1.weight', 'backbone.layer2.0.conv2.conv_offset.weight',
-                'neck.upsample_modules.0.channel_compressor.weight',
-                'neck.upsample_modules.0.content_encoder.weight',
-                'neck.lateral_convs.0.conv.weight', 'neck.fpn_convs.4.conv.weight',
-                'bbox_head.head_convs.0.conv.weight', 'bbox_head.conv_cls.weight',
-                'bbox_head.conv_reg.weight', 'bbox_head.conv_coeff.weight',
-                'segm_head.segm_conv.weight', 'mask_head.protonet.10.weight']:
+    for key in [
+        "backbone.conv1.weight",
+        "backbone.layer2.0.conv2.conv_offset.weight",
+        "neck.upsample_modules.0.channel_compressor.weight",
+        "neck.upsample_modules.0.content_encoder.weight",
+        "neck.lateral_convs.0.conv.weight",
+        "neck.fpn_convs.4.conv.weight",
+        "bbox_head.head_convs.0.conv.weight",
+        "bbox_head.conv_cls.weight",
+        "bbox_head.conv_reg.weight",
+        "bbox_head.conv_coeff.weight",
+        "segm_head.segm_conv.weight",
+        "mask_head.protonet.10.weight",
+    ]:
         assert key in keys, key
     # maYOLACT: 2 scales per octave x 1 ratio = 2 anchors, (num_classes + 1) logits each.
-    assert mayolact.state_dict()['bbox_head.conv_cls.weight'].shape[0] == 2 * (NUM_CLASSES + 1)
+    assert mayolact.state_dict()["bbox_head.conv_cls.weight"].shape[0] == 2 * (NUM_CLASSES + 1)
 
 
 def test_custom_rules_round_trip_and_rename_metadata(yolact):
-    rules = (KeyRule('box_head.', 'bbox_head.', 'test rename'),
-             KeyRule('proto.', 'mask_head.protonet.', 'test rename'))
+    rules = (
+        KeyRule("box_head.", "bbox_head.", "test rename"),
+        KeyRule("proto.", "mask_head.protonet.", "test rename"),
+    )
     ours = yolact.state_dict()
     released = to_released_layout(ours, rules)
-    assert 'box_head.conv_cls.weight' in released and 'proto.0.weight' in released
-    assert not any(k.startswith(('bbox_head.', 'mask_head.protonet.')) for k in released)
-    assert 'box_head' in released._metadata and 'proto.0' in released._metadata
+    assert "box_head.conv_cls.weight" in released and "proto.0.weight" in released
+    assert not any(k.startswith(("bbox_head.", "mask_head.protonet.")) for k in released)
+    assert "box_head" in released._metadata and "proto.0" in released._metadata
     mapped = map_released_keys(released, yolact, rules)
     assert_same_tensors(mapped, ours)
     assert mapped._metadata == ours._metadata
@@ -179,26 +255,26 @@ def test_custom_rules_round_trip_and_rename_metadata(yolact):
 
 def test_ddp_module_prefix_is_stripped(yolact):
     ours = yolact.state_dict()
-    wrapped = type(ours)((f'module.{k}', v) for k, v in ours.items())
+    wrapped = type(ours)((f"module.{k}", v) for k, v in ours.items())
     assert_same_tensors(map_released_keys(wrapped, yolact), ours)
 
 
 def test_missing_and_unexpected_keys_are_listed(yolact):
     released = to_released_layout(yolact.state_dict())
-    released.pop('bbox_head.conv_coeff.bias')
-    released['bbox_head.extra_branch.weight'] = torch.zeros(1)
+    released.pop("bbox_head.conv_coeff.bias")
+    released["bbox_head.extra_branch.weight"] = torch.zeros(1)
     with pytest.raises(KeyMappingError) as info:
         map_released_keys(released, yolact)
     msg = str(info.value)
-    assert '1 missing' in msg and 'bbox_head.conv_coeff.bias' in msg
-    assert '1 unexpected' in msg and 'bbox_head.extra_branch.weight' in msg
+    assert "1 missing" in msg and "bbox_head.conv_coeff.bias" in msg
+    assert "1 unexpected" in msg and "bbox_head.extra_branch.weight" in msg
 
 
 def test_long_listings_are_truncated(yolact):
     released = to_released_layout(yolact.state_dict())
-    for k in [k for k in released if k.startswith('backbone.layer1.')]:
+    for k in [k for k in released if k.startswith("backbone.layer1.")]:
         released.pop(k)
-    with pytest.raises(KeyMappingError, match=r'\.\.\. \(\d+ more\)'):
+    with pytest.raises(KeyMappingError, match=r"\.\.\. \(\d+ more\)"):
         map_released_keys(released, yolact)
 
 
@@ -208,9 +284,9 @@ def test_shape_mismatch_names_key_and_shapes(yolact, tmp_path):
     with pytest.raises(KeyMappingError) as info:
         map_released_keys(yolact.state_dict(), atss_model)
     msg = str(info.value)
-    assert 'shape mismatches' in msg and 'bbox_head.conv_cls.weight' in msg
-    assert '(12, 16, 3, 3) vs model (4, 16, 3, 3)' in msg
-    path = tmp_path / 'fixed.pth'
+    assert "shape mismatches" in msg and "bbox_head.conv_cls.weight" in msg
+    assert "(12, 16, 3, 3) vs model (4, 16, 3, 3)" in msg
+    path = tmp_path / "fixed.pth"
     torch.save(yolact.state_dict(), path)
     with pytest.raises(KeyMappingError, match=str(path)):
         load_released_checkpoint(atss_model, path)
@@ -218,7 +294,7 @@ def test_shape_mismatch_names_key_and_shapes(yolact, tmp_path):
 
 def test_released_key_rules_are_invertible_prefixes():
     for rule in RELEASED_KEY_RULES:
-        assert rule.released.endswith('.') and rule.ours.endswith('.') and rule.why
+        assert rule.released.endswith(".") and rule.ours.endswith(".") and rule.why
 
 
 # The authors' model settings, transcribed from kemaloksuz/Mask-aware-IoU
@@ -231,48 +307,87 @@ RUNS = list(registry.NAMES)
 
 def authors_model_cfg(run):
     assigner = registry.get(run).assigner
-    fixed, mayolact = assigner == 'fixed', assigner == 'mayolact'
+    fixed, mayolact = assigner == "fixed", assigner == "mayolact"
     model = dict(
-        type='YOLACT',
-        backbone=dict(type='ResNet', depth=50, num_stages=4, out_indices=(0, 1, 2, 3),
-                      frozen_stages=-1, norm_cfg=dict(type='BN', requires_grad=True),
-                      norm_eval=False, zero_init_residual=False, style='pytorch'),
-        neck=dict(type='FPN', in_channels=[256, 512, 1024, 2048], out_channels=256,
-                  start_level=1, add_extra_convs='on_input', num_outs=5,
-                  upsample_cfg=dict(mode='bilinear')),
+        type="YOLACT",
+        backbone=dict(
+            type="ResNet",
+            depth=50,
+            num_stages=4,
+            out_indices=(0, 1, 2, 3),
+            frozen_stages=-1,
+            norm_cfg=dict(type="BN", requires_grad=True),
+            norm_eval=False,
+            zero_init_residual=False,
+            style="pytorch",
+        ),
+        neck=dict(
+            type="FPN",
+            in_channels=[256, 512, 1024, 2048],
+            out_channels=256,
+            start_level=1,
+            add_extra_convs="on_input",
+            num_outs=5,
+            upsample_cfg=dict(mode="bilinear"),
+        ),
         bbox_head=dict(
-            type='YOLACTHead', num_classes=80, in_channels=256, feat_channels=256,
-            anchor_generator=dict(type='AnchorGenerator',
-                                  octave_base_scale=3 if fixed else 4,
-                                  scales_per_octave=2 if mayolact else 1,
-                                  ratios=[0.5, 1.0, 2.0] if fixed else [1.0],
-                                  strides=[8, 16, 32, 64, 128]),
-            loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, reduction='none',
-                          loss_weight=1.0),
-            num_head_convs=1, num_protos=32, use_ohem=True),
-        mask_head=dict(type='YOLACTProtonet', in_channels=256, num_protos=32,
-                       num_classes=80, max_masks_to_train=100),
-        segm_head=dict(type='YOLACTSegmHead', num_classes=80, in_channels=256))
+            type="YOLACTHead",
+            num_classes=80,
+            in_channels=256,
+            feat_channels=256,
+            anchor_generator=dict(
+                type="AnchorGenerator",
+                octave_base_scale=3 if fixed else 4,
+                scales_per_octave=2 if mayolact else 1,
+                ratios=[0.5, 1.0, 2.0] if fixed else [1.0],
+                strides=[8, 16, 32, 64, 128],
+            ),
+            loss_cls=dict(
+                type="CrossEntropyLoss", use_sigmoid=False, reduction="none", loss_weight=1.0
+            ),
+            num_head_convs=1,
+            num_protos=32,
+            use_ohem=True,
+        ),
+        mask_head=dict(
+            type="YOLACTProtonet",
+            in_channels=256,
+            num_protos=32,
+            num_classes=80,
+            max_masks_to_train=100,
+        ),
+        segm_head=dict(type="YOLACTSegmHead", num_classes=80, in_channels=256),
+    )
     if mayolact:
         # the authors' spelling, `deformable_groups`, is mmcv's deprecated alias
-        model['backbone'].update(
-            dcn=dict(type='DCNv2', deformable_groups=4, fallback_on_stride=False),
-            stage_with_dcn=(False, True, True, True))
-        model['neck'] = dict(type='FPN_CARAFE', in_channels=[256, 512, 1024, 2048],
-                             out_channels=256, num_outs=5, start_level=1,
-                             order=('conv', 'norm', 'act'),
-                             upsample_cfg=dict(type='carafe', up_kernel=5, up_group=1,
-                                               encoder_kernel=3, encoder_dilation=1,
-                                               compressed_channels=64))
+        model["backbone"].update(
+            dcn=dict(type="DCNv2", deformable_groups=4, fallback_on_stride=False),
+            stage_with_dcn=(False, True, True, True),
+        )
+        model["neck"] = dict(
+            type="FPN_CARAFE",
+            in_channels=[256, 512, 1024, 2048],
+            out_channels=256,
+            num_outs=5,
+            start_level=1,
+            order=("conv", "norm", "act"),
+            upsample_cfg=dict(
+                type="carafe",
+                up_kernel=5,
+                up_group=1,
+                encoder_kernel=3,
+                encoder_dilation=1,
+                compressed_channels=64,
+            ),
+        )
     return model
 
 
-@pytest.mark.parametrize('run', RUNS)
+@pytest.mark.parametrize("run", RUNS)
 def test_coco_configs_take_the_released_layout(run):
     """Our full-size configs/coco models accept a state dict in the authors' layout."""
     cfg = Config.fromfile(osp.join(REPO, registry.get(run).coco_config))
-    ours = build_detector(cfg.model, train_cfg=cfg.get('train_cfg'),
-                          test_cfg=cfg.get('test_cfg'))
+    ours = build_detector(cfg.model, train_cfg=cfg.get("train_cfg"), test_cfg=cfg.get("test_cfg"))
     authors = build_detector(Config(dict(model=authors_model_cfg(run))).model)
     released = authors.state_dict()
     mapped = map_released_keys(released, ours)
@@ -286,13 +401,18 @@ def test_coco_configs_take_the_released_layout(run):
 def test_mmcv_save_checkpoint_with_meta_loads(yolact, tmp_path):
     """mmcv's own output (meta with config text, time string, numpy scalar, optimizer)."""
     source = build(seed=3)
-    source.CLASSES = ('a', 'b', 'c')
+    source.CLASSES = ("a", "b", "c")
     optimizer = torch.optim.SGD(source.parameters(), lr=0.01, momentum=0.9)
-    path = tmp_path / 'epoch_3.pth'
-    meta = dict(epoch=3, iter=12, config="model = dict(type='YOLACT')\n", seed=7,
-                exp_name='tiny.py', time=time.asctime(),
-                hook_msgs=dict(last_ckpt=str(path), best_score=np.float64(0.25),
-                               best_iter=np.int64(12)))
+    path = tmp_path / "epoch_3.pth"
+    meta = dict(
+        epoch=3,
+        iter=12,
+        config="model = dict(type='YOLACT')\n",
+        seed=7,
+        exp_name="tiny.py",
+        time=time.asctime(),
+        hook_msgs=dict(last_ckpt=str(path), best_score=np.float64(0.25), best_iter=np.int64(12)),
+    )
     save_checkpoint(source, str(path), optimizer=optimizer, meta=meta)
 
     target = build(seed=4)
@@ -300,25 +420,28 @@ def test_mmcv_save_checkpoint_with_meta_loads(yolact, tmp_path):
     assert_same_tensors(target.state_dict(), source.state_dict())
 
     loaded_meta = read_checkpoint_meta(path)
-    assert loaded_meta['epoch'] == 3 and loaded_meta['iter'] == 12
-    assert loaded_meta['CLASSES'] == ('a', 'b', 'c')
-    assert float(loaded_meta['hook_msgs']['best_score']) == 0.25
-    assert 'mmcv_version' in loaded_meta
+    assert loaded_meta["epoch"] == 3 and loaded_meta["iter"] == 12
+    assert loaded_meta["CLASSES"] == ("a", "b", "c")
+    assert float(loaded_meta["hook_msgs"]["best_score"]) == 0.25
+    assert "mmcv_version" in loaded_meta
 
 
 def test_legacy_format_checkpoint_loads(yolact, tmp_path):
     """torch<1.6 (the authors' era) wrote the non-zip format."""
     ours = randomized(yolact.state_dict(), seed=5)
-    path = tmp_path / 'legacy.pth'
-    torch.save({'state_dict': ours, 'meta': {'epoch': 55, 'CLASSES': ('a', )}}, path,
-               _use_new_zipfile_serialization=False)
+    path = tmp_path / "legacy.pth"
+    torch.save(
+        {"state_dict": ours, "meta": {"epoch": 55, "CLASSES": ("a",)}},
+        path,
+        _use_new_zipfile_serialization=False,
+    )
     loaded = load_untrusted_checkpoint(path)
     assert_same_tensors(loaded, ours)
     assert loaded._metadata == ours._metadata
 
 
 def test_raw_state_dict_loads(yolact, tmp_path):
-    path = tmp_path / 'raw.pth'
+    path = tmp_path / "raw.pth"
     torch.save(yolact.state_dict(), path)
     assert_same_tensors(load_untrusted_checkpoint(path), yolact.state_dict())
     assert read_checkpoint_meta(path) == {}
@@ -328,16 +451,19 @@ def test_raw_state_dict_loads(yolact, tmp_path):
 # Refusing unsafe content
 # ------------------------------------------------------------------------------------------
 def _evil_files(tmp_path, marker):
-    weights = {'w': torch.zeros(2)}
-    zip_path, legacy_path = tmp_path / 'evil_zip.pth', tmp_path / 'evil_legacy.pth'
-    torch.save({'state_dict': weights, 'meta': {'x': Evil(marker)}}, zip_path)
-    torch.save({'state_dict': weights, 'meta': Evil(marker)}, legacy_path,
-               _use_new_zipfile_serialization=False)
-    nested = tmp_path / 'evil_in_state_dict.pth'
-    torch.save({'state_dict': {'w': torch.zeros(2), 'v': Evil(marker)}}, nested)
+    weights = {"w": torch.zeros(2)}
+    zip_path, legacy_path = tmp_path / "evil_zip.pth", tmp_path / "evil_legacy.pth"
+    torch.save({"state_dict": weights, "meta": {"x": Evil(marker)}}, zip_path)
+    torch.save(
+        {"state_dict": weights, "meta": Evil(marker)},
+        legacy_path,
+        _use_new_zipfile_serialization=False,
+    )
+    nested = tmp_path / "evil_in_state_dict.pth"
+    torch.save({"state_dict": {"w": torch.zeros(2), "v": Evil(marker)}}, nested)
     files = [zip_path, legacy_path, nested]
     for protocol in (2, 4):  # plain pickles, as a hand-made "checkpoint" would be
-        path = tmp_path / f'evil_p{protocol}.pkl'
+        path = tmp_path / f"evil_p{protocol}.pkl"
         path.write_bytes(pickle.dumps(Evil(marker), protocol=protocol))
         files.append(path)
     return files
@@ -345,19 +471,19 @@ def _evil_files(tmp_path, marker):
 
 def test_payload_is_live_under_plain_pickle(tmp_path):
     """Sanity check of the test itself: unrestricted unpickling does run the payload."""
-    marker = tmp_path / 'ran'
+    marker = tmp_path / "ran"
     pickle.loads(pickle.dumps(Evil(marker)))
     assert marker.exists()
 
 
 def test_malicious_pickles_are_refused_and_never_run(tmp_path):
-    marker = tmp_path / 'MARKER'
+    marker = tmp_path / "MARKER"
     for path in _evil_files(tmp_path, marker):
         with pytest.raises(UnsafeCheckpointError) as info:
             load_untrusted_checkpoint(path)
         msg = str(info.value)
-        assert str(path) in msg and 'refused on purpose' in msg, msg
-        assert 'posix.system' in msg or 'os.system' in msg, msg
+        assert str(path) in msg and "refused on purpose" in msg, msg
+        assert "posix.system" in msg or "os.system" in msg, msg
         with pytest.raises(UnsafeCheckpointError):
             read_checkpoint_meta(path)
         assert not marker.exists(), path
@@ -365,8 +491,8 @@ def test_malicious_pickles_are_refused_and_never_run(tmp_path):
 
 def test_malicious_checkpoint_refused_even_with_env_override(tmp_path, monkeypatch):
     """TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD must not turn the safe path unsafe."""
-    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
-    marker = tmp_path / 'MARKER'
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    marker = tmp_path / "MARKER"
     path = _evil_files(tmp_path, marker)[0]
     with pytest.raises(UnsafeCheckpointError):
         load_untrusted_checkpoint(path)
@@ -375,59 +501,68 @@ def test_malicious_checkpoint_refused_even_with_env_override(tmp_path, monkeypat
 
 def test_object_dtype_numpy_is_refused(tmp_path):
     """The numpy allow-list covers numeric scalars only, not object arrays."""
-    path = tmp_path / 'objarray.pth'
-    torch.save({'state_dict': {'w': torch.zeros(1)},
-                'meta': {'a': np.array([None, 'x'], dtype=object)}}, path)
-    with pytest.raises(UnsafeCheckpointError, match='refused on purpose'):
+    path = tmp_path / "objarray.pth"
+    torch.save(
+        {"state_dict": {"w": torch.zeros(1)}, "meta": {"a": np.array([None, "x"], dtype=object)}},
+        path,
+    )
+    with pytest.raises(UnsafeCheckpointError, match="refused on purpose"):
         load_untrusted_checkpoint(path)
 
 
 # ------------------------------------------------------------------------------------------
 # Damaged or wrong files
 # ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize('fmt', ['zip', 'legacy'])
-@pytest.mark.parametrize('fraction', [0.5, 0.02])
+@pytest.mark.parametrize("fmt", ["zip", "legacy"])
+@pytest.mark.parametrize("fraction", [0.5, 0.02])
 def test_truncated_file_is_reported_by_name(yolact, tmp_path, fmt, fraction):
-    full = tmp_path / 'full.pth'
-    torch.save({'state_dict': yolact.state_dict(), 'meta': {'epoch': 1}}, full,
-               _use_new_zipfile_serialization=(fmt == 'zip'))
+    full = tmp_path / "full.pth"
+    torch.save(
+        {"state_dict": yolact.state_dict(), "meta": {"epoch": 1}},
+        full,
+        _use_new_zipfile_serialization=(fmt == "zip"),
+    )
     data = full.read_bytes()
-    cut = tmp_path / f'cut_{fmt}.pth'
-    cut.write_bytes(data[:int(len(data) * fraction)])
+    cut = tmp_path / f"cut_{fmt}.pth"
+    cut.write_bytes(data[: int(len(data) * fraction)])
     with pytest.raises(CorruptCheckpointError) as info:
         load_untrusted_checkpoint(cut)
     msg = str(info.value)
-    assert str(cut) in msg and ('truncated' in msg or 'corrupt' in msg), msg
-    assert 'again' in msg
+    assert str(cut) in msg and ("truncated" in msg or "corrupt" in msg), msg
+    assert "again" in msg
 
 
 def test_missing_empty_html_and_garbage_files(tmp_path):
-    with pytest.raises(CheckpointNotFoundError, match='not found'):
-        load_untrusted_checkpoint(tmp_path / 'nope.pth')
-    with pytest.raises(CheckpointNotFoundError, match='not a regular file'):
+    with pytest.raises(CheckpointNotFoundError, match="not found"):
+        load_untrusted_checkpoint(tmp_path / "nope.pth")
+    with pytest.raises(CheckpointNotFoundError, match="not a regular file"):
         load_untrusted_checkpoint(tmp_path)
-    empty = tmp_path / 'empty.pth'
-    empty.write_bytes(b'')
-    with pytest.raises(CorruptCheckpointError, match='empty file'):
+    empty = tmp_path / "empty.pth"
+    empty.write_bytes(b"")
+    with pytest.raises(CorruptCheckpointError, match="empty file"):
         load_untrusted_checkpoint(empty)
-    html = tmp_path / 'drive.pth'
-    html.write_text('<!DOCTYPE html><html><head><title>Google Drive - Virus scan warning')
-    with pytest.raises(NotACheckpointError, match='HTML page'):
+    html = tmp_path / "drive.pth"
+    html.write_text("<!DOCTYPE html><html><head><title>Google Drive - Virus scan warning")
+    with pytest.raises(NotACheckpointError, match="HTML page"):
         load_untrusted_checkpoint(html)
-    text = tmp_path / 'notes.pth'
-    text.write_text('just some text')
-    with pytest.raises(NotACheckpointError, match='not a PyTorch checkpoint'):
+    text = tmp_path / "notes.pth"
+    text.write_text("just some text")
+    with pytest.raises(NotACheckpointError, match="not a PyTorch checkpoint"):
         load_untrusted_checkpoint(text)
-    garbage = tmp_path / 'garbage.pth'
-    garbage.write_bytes(b'\x80' + bytes(range(256)) * 4)
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"\x80" + bytes(range(256)) * 4)
     with pytest.raises(CorruptCheckpointError, match=str(garbage)):
         load_untrusted_checkpoint(garbage)
 
 
 def test_files_without_tensors_are_not_checkpoints(tmp_path):
-    for name, obj in [('meta_only', {'meta': {'epoch': 1}}), ('empty_sd', {'state_dict': {}}),
-                      ('list', [1, 2, 3]), ('mixed', {'w': torch.zeros(1), 'note': 'x'})]:
-        path = tmp_path / f'{name}.pth'
+    for name, obj in [
+        ("meta_only", {"meta": {"epoch": 1}}),
+        ("empty_sd", {"state_dict": {}}),
+        ("list", [1, 2, 3]),
+        ("mixed", {"w": torch.zeros(1), "note": "x"}),
+    ]:
+        path = tmp_path / f"{name}.pth"
         torch.save(obj, path)
         with pytest.raises(NotACheckpointError, match=str(path)):
             load_untrusted_checkpoint(path)
@@ -437,28 +572,28 @@ def test_files_without_tensors_are_not_checkpoints(tmp_path):
 # Checksums
 # ------------------------------------------------------------------------------------------
 def test_file_digest_and_verify_checksum(tmp_path):
-    path = tmp_path / 'blob.pth'
+    path = tmp_path / "blob.pth"
     data = os.urandom(3 << 20)  # spans several read chunks when chunk_mib=1
     path.write_bytes(data)
     sha, md5 = hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest()
     assert file_digest(path) == sha
-    assert file_digest(path, 'md5', chunk_mib=1) == md5
-    assert verify_checksum(path, f'sha256:{sha}') == 'sha256'
-    assert verify_checksum(path, md5.upper()) == 'md5'  # bare hex, algo from length
-    wrong = '0' * 64
+    assert file_digest(path, "md5", chunk_mib=1) == md5
+    assert verify_checksum(path, f"sha256:{sha}") == "sha256"
+    assert verify_checksum(path, md5.upper()) == "md5"  # bare hex, algo from length
+    wrong = "0" * 64
     with pytest.raises(ChecksumMismatchError) as info:
         verify_checksum(path, wrong)
     msg = str(info.value)
     assert wrong in msg and sha in msg and str(path) in msg
-    with pytest.raises(ValueError, match='cannot infer'):
-        verify_checksum(path, 'abc')
+    with pytest.raises(ValueError, match="cannot infer"):
+        verify_checksum(path, "abc")
 
 
 def test_load_released_checkpoint_checks_checksum_first(yolact, tmp_path):
-    path = tmp_path / 'released.pth'
-    torch.save({'state_dict': yolact.state_dict()}, path)
+    path = tmp_path / "released.pth"
+    torch.save({"state_dict": yolact.state_dict()}, path)
     target = build(seed=9)
     with pytest.raises(ChecksumMismatchError):
-        load_released_checkpoint(target, path, expected_checksum='md5:' + '0' * 32)
-    load_released_checkpoint(target, path, expected_checksum='md5:' + file_digest(path, 'md5'))
+        load_released_checkpoint(target, path, expected_checksum="md5:" + "0" * 32)
+    load_released_checkpoint(target, path, expected_checksum="md5:" + file_digest(path, "md5"))
     assert_same_tensors(target.state_dict(), yolact.state_dict())

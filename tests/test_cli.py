@@ -1,4 +1,5 @@
 """Command lines end in one line for an expected error (maiou.cli), a traceback with --debug."""
+
 from __future__ import annotations
 
 import subprocess
@@ -56,11 +57,28 @@ def _one_error_line(status, err, prog, *fragments):
 def test_train_bad_key_from_the_command_line(tmp_path):
     """The real `python -m` path: one line, no traceback, nothing started."""
     proc = subprocess.run(
-        [sys.executable, "-m", "maiou.train", "configs/embedded/fixed_550.py",
-         "--work-dir", str(tmp_path / "w"), "--cfg-options", "model.bbox_hed.num_classes=5"],
-        capture_output=True, text=True, timeout=300, cwd=ROOT)
-    _one_error_line(proc.returncode, proc.stderr, "maiou.train", "'model' has no key 'bbox_hed'",
-                    "did you mean 'bbox_head'")
+        [
+            sys.executable,
+            "-m",
+            "maiou.train",
+            "configs/embedded/fixed_550.py",
+            "--work-dir",
+            str(tmp_path / "w"),
+            "--cfg-options",
+            "model.bbox_hed.num_classes=5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    _one_error_line(
+        proc.returncode,
+        proc.stderr,
+        "maiou.train",
+        "'model' has no key 'bbox_hed'",
+        "did you mean 'bbox_head'",
+    )
     assert not (tmp_path / "w").exists()
 
 
@@ -69,8 +87,16 @@ def test_train_debug_raises(tmp_path):
     from maiou.config import ConfigError
 
     with pytest.raises(ConfigError, match="bbox_hed"):
-        train.main([str(ROOT / "configs/embedded/fixed_550.py"), "--work-dir", str(tmp_path),
-                    "--cfg-options", "model.bbox_hed.num_classes=5", "--debug"])
+        train.main(
+            [
+                str(ROOT / "configs/embedded/fixed_550.py"),
+                "--work-dir",
+                str(tmp_path),
+                "--cfg-options",
+                "model.bbox_hed.num_classes=5",
+                "--debug",
+            ]
+        )
 
 
 def test_evaluate_bad_checkpoint(tmp_path, monkeypatch, capsys):
@@ -82,8 +108,15 @@ def test_evaluate_bad_checkpoint(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MAIOU_EMBEDDED_ROOT", str(data))
     checkpoint = tmp_path / "model.pth"
     checkpoint.write_text("<!DOCTYPE html><html>quota exceeded</html>")
-    status = evaluate.main([str(ROOT / "configs/embedded/fixed_550.py"), str(checkpoint),
-                            "--out", str(tmp_path / "out"), "--no-progress"])
+    status = evaluate.main(
+        [
+            str(ROOT / "configs/embedded/fixed_550.py"),
+            str(checkpoint),
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ]
+    )
     _one_error_line(status, capsys.readouterr().err, "maiou.evaluate", str(checkpoint))
     assert not (tmp_path / "out" / "metrics.json").exists()
 
@@ -92,11 +125,15 @@ def test_pretrain_and_synthetic_bad_input(tmp_path, capsys):
     from maiou import pretrain_backbone
     from maiou.data import synthetic
 
-    status = pretrain_backbone.main(["--data-root", str(tmp_path / "none"),
-                                     "--out", str(tmp_path / "b.pth"), "--no-progress"])
-    _one_error_line(status, capsys.readouterr().err, "maiou.pretrain_backbone",
-                    "no such annotation file")
-    status = synthetic.main(["--out", str(tmp_path / "d"), "--seed", "0", "--min-objects", "5",
-                             "--max-objects", "2"])
-    _one_error_line(status, capsys.readouterr().err, "maiou.data.synthetic",
-                    "min_objects <= max_objects")
+    status = pretrain_backbone.main(
+        ["--data-root", str(tmp_path / "none"), "--out", str(tmp_path / "b.pth"), "--no-progress"]
+    )
+    _one_error_line(
+        status, capsys.readouterr().err, "maiou.pretrain_backbone", "no such annotation file"
+    )
+    status = synthetic.main(
+        ["--out", str(tmp_path / "d"), "--seed", "0", "--min-objects", "5", "--max-objects", "2"]
+    )
+    _one_error_line(
+        status, capsys.readouterr().err, "maiou.data.synthetic", "min_objects <= max_objects"
+    )

@@ -16,6 +16,7 @@
   annotation file that is not COCO, a checkpoint that does not fit the config, a mirror
   that is down; and the batch / device checks of the planner.
 """
+
 from __future__ import annotations
 
 import json
@@ -56,9 +57,9 @@ def mirror(tmp_path_factory):
     for run, legacy in (("fixed_550", False), ("mayolact_550", True)):
         config = str(ROOT / "configs/coco" / f"{run}.py")
         checkpoints[run] = write_released_checkpoint(
-            config, served / "checkpoints" / f"{run}.pth", legacy=legacy)
-        write_released_checkpoint(config, base / "other_format" / f"{run}.pth",
-                                  legacy=not legacy)
+            config, served / "checkpoints" / f"{run}.pth", legacy=legacy
+        )
+        write_released_checkpoint(config, base / "other_format" / f"{run}.pth", legacy=not legacy)
     resnet50 = write_resnet50_standin(served / "models")
     for run in TRAIN_RUNS:  # the authors' released training logs, for the curve check
         write_authors_log(served / "logs" / f"{run}.log", epochs=2)
@@ -67,26 +68,45 @@ def mirror(tmp_path_factory):
     (guard / "sitecustomize.py").write_text(NETWORK_GUARD)
     torch_home = base / "torch_home"
     torch_home.mkdir()
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(guard), str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-               MAIOU_NETWORK_GUARD_LOG=str(base / "network_guard.log"),
-               TORCH_HOME=str(torch_home), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               CUDA_VISIBLE_DEVICES="")
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(
+            [str(guard), str(ROOT), os.environ.get("PYTHONPATH", "")]
+        ).rstrip(os.pathsep),
+        MAIOU_NETWORK_GUARD_LOG=str(base / "network_guard.log"),
+        TORCH_HOME=str(torch_home),
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        CUDA_VISIBLE_DEVICES="",
+    )
     server = Mirror(served, cut={"val2017.zip"})
     try:
-        yield dict(server=server, url=server.url, coco=coco, checkpoints=checkpoints,
-                   other_format={run: base / "other_format" / f"{run}.pth" for run in checkpoints},
-                   resnet50=resnet50, logs=served / "logs", env=env, guard_log=base / "network_guard.log",
-                   torch_home=torch_home)
+        yield dict(
+            server=server,
+            url=server.url,
+            coco=coco,
+            checkpoints=checkpoints,
+            other_format={run: base / "other_format" / f"{run}.pth" for run in checkpoints},
+            resnet50=resnet50,
+            logs=served / "logs",
+            env=env,
+            guard_log=base / "network_guard.log",
+            torch_home=torch_home,
+        )
     finally:
         server.close()
 
 
 def coco_config(mirror, work: Path, **extra) -> Path:
-    config = dict(coco_mirror=mirror["url"], device="cpu", data_root=str(work / "data/coco"),
-                  threads_per_run=1, speed_images=1,
-                  coco_md5={name: md5(path) for name, path in mirror["coco"]["files"].items()},
-                  **extra)
+    config = dict(
+        coco_mirror=mirror["url"],
+        device="cpu",
+        data_root=str(work / "data/coco"),
+        threads_per_run=1,
+        speed_images=1,
+        coco_md5={name: md5(path) for name, path in mirror["coco"]["files"].items()},
+        **extra,
+    )
     path = work / "test_config.yaml"
     work.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config))
@@ -94,18 +114,34 @@ def coco_config(mirror, work: Path, **extra) -> Path:
 
 
 def snakemake_cmd(work: Path, configfile: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
-            "--directory", str(work), "--configfile", str(configfile), *args]
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(work),
+        "--configfile",
+        str(configfile),
+        *args,
+    ]
 
 
 def snakemake(work, configfile, *args, env, timeout=600):
-    return subprocess.run(snakemake_cmd(work, configfile, *args), capture_output=True,
-                          text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        snakemake_cmd(work, configfile, *args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def logs(work: Path) -> str:
-    return "\n".join(f"--- {p}\n{p.read_text()[-3000:]}"
-                     for p in sorted((work / "logs").rglob("*.log")))
+    return "\n".join(
+        f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted((work / "logs").rglob("*.log"))
+    )
 
 
 def assert_no_network(mirror):
@@ -116,8 +152,7 @@ def assert_no_network(mirror):
 
 def assert_cut_and_resumed(mirror, first_request: int, work: Path) -> None:
     """val2017.zip was cut half way and the rule's retry resumed it with a Range request."""
-    val = [rng for path, rng in mirror["server"].requests[first_request:]
-           if path == "/val2017.zip"]
+    val = [rng for path, rng in mirror["server"].requests[first_request:] if path == "/val2017.zip"]
     assert len(val) == 2 and val[0] is None and val[1].startswith("bytes="), val
     zipped = work / "data/coco/downloads/val2017.zip"
     assert zipped.read_bytes() == mirror["coco"]["files"]["val2017.zip"].read_bytes()
@@ -132,23 +167,41 @@ def same_metrics(a: dict, b: dict) -> None:
 
 def evaluate_by_hand(run: str, checkpoint: Path, data_root: Path, out: Path, env) -> dict:
     proc = subprocess.run(
-        [sys.executable, "-m", "maiou.evaluate", str(ROOT / "configs/coco" / f"{run}.py"),
-         str(checkpoint), "--out", str(out), "--device", "cpu", "--speed-images", "1",
-         "--no-progress"], capture_output=True, text=True, timeout=300,
-        env=dict(env, MAIOU_COCO_ROOT=str(data_root)))
+        [
+            sys.executable,
+            "-m",
+            "maiou.evaluate",
+            str(ROOT / "configs/coco" / f"{run}.py"),
+            str(checkpoint),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--speed-images",
+            "1",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(env, MAIOU_COCO_ROOT=str(data_root)),
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads((out / "metrics.json").read_text())
 
 
 def test_the_guard_refuses_the_internet(mirror):
     """The guard itself works: a non-loopback connection fails in a guarded process."""
-    code = ("import socket, urllib.request\n"
-            "for attempt in (lambda: socket.socket().connect(('192.0.2.1', 80)),\n"
-            "                lambda: urllib.request.urlopen('http://example.org/', timeout=1)):\n"
-            "    try:\n        attempt()\n    except OSError as e:\n        print(e)\n")
+    code = (
+        "import socket, urllib.request\n"
+        "for attempt in (lambda: socket.socket().connect(('192.0.2.1', 80)),\n"
+        "                lambda: urllib.request.urlopen('http://example.org/', timeout=1)):\n"
+        "    try:\n        attempt()\n    except OSError as e:\n        print(e)\n"
+    )
     env = dict(mirror["env"], MAIOU_NETWORK_GUARD_LOG=str(mirror["guard_log"]) + ".probe")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+    )
     assert "network guard: refused a connection to ('192.0.2.1', 80)" in proc.stdout
     assert "network guard: refused a name lookup of 'example.org'" in proc.stdout
     assert Path(env["MAIOU_NETWORK_GUARD_LOG"]).read_text().count("refused") == 2
@@ -156,6 +209,7 @@ def test_the_guard_refuses_the_internet(mirror):
 
 def test_both_checkpoint_formats_load_safely(mirror):
     from maiou.checkpoint import load_untrusted_checkpoint, read_checkpoint_meta
+
     for run in RELEASED_RUNS:
         served, other = mirror["checkpoints"][run], mirror["other_format"][run]
         assert zipfile.is_zipfile(served) != zipfile.is_zipfile(other)  # one of each format
@@ -169,9 +223,13 @@ def test_both_checkpoint_formats_load_safely(mirror):
 @pytest.mark.slow
 def test_coco_released_from_nothing(mirror, tmp_path):
     work = tmp_path / "work"
-    config = coco_config(mirror, work, preset="coco-released", runs=RELEASED_RUNS,
-                         checkpoint_urls={run: f"{mirror['url']}/checkpoints/{run}.pth"
-                                          for run in RELEASED_RUNS})
+    config = coco_config(
+        mirror,
+        work,
+        preset="coco-released",
+        runs=RELEASED_RUNS,
+        checkpoint_urls={run: f"{mirror['url']}/checkpoints/{run}.pth" for run in RELEASED_RUNS},
+    )
     first_request = len(mirror["server"].requests)
     mirror["server"].cut.add("val2017.zip")
     start = time.monotonic()
@@ -188,6 +246,7 @@ def test_coco_released_from_nothing(mirror, tmp_path):
     assert "released checkpoints" in md and "runs with results: 2 of 2" in md
     assert "Not trained at the paper's" not in md  # released files carry no batch record
     from PIL import Image
+
     for name in ("ap_olrp_vs_size", "speed_accuracy", "assignment_iou_vs_maiou"):
         with Image.open(work / f"reports/{name}.png") as image:
             image.verify()
@@ -196,8 +255,9 @@ def test_coco_released_from_nothing(mirror, tmp_path):
         assert checkpoint.read_bytes() == mirror["checkpoints"][run].read_bytes()
         ours = json.loads((work / f"results/coco-released/{run}/metrics.json").read_text())
         assert ours["dataset"]["images"] == 3 and ours["training"] is None
-        by_hand = evaluate_by_hand(run, checkpoint, work / "data/coco", tmp_path / f"eval_{run}",
-                                   mirror["env"])
+        by_hand = evaluate_by_hand(
+            run, checkpoint, work / "data/coco", tmp_path / f"eval_{run}", mirror["env"]
+        )
         same_metrics(ours, by_hand)
 
 
@@ -232,16 +292,29 @@ def test_coco_train_from_nothing_resumes_after_a_kill(mirror, tmp_path):
     from maiou.train import checkpoint_progress
 
     work = tmp_path / "work"
-    config = coco_config(mirror, work, preset="coco-train", runs=TRAIN_RUNS, gpus_per_run=2,
-                         images_per_step=4, samples_per_gpu=1, workers_per_gpu=0,
-                         max_epochs_override=2, resnet50_url=f"{mirror['url']}/models/"
-                         f"{mirror['resnet50'].name}",
-                         log_urls={run: f"{mirror['url']}/logs/{run}.log" for run in TRAIN_RUNS})
+    config = coco_config(
+        mirror,
+        work,
+        preset="coco-train",
+        runs=TRAIN_RUNS,
+        gpus_per_run=2,
+        images_per_step=4,
+        samples_per_gpu=1,
+        workers_per_gpu=0,
+        max_epochs_override=2,
+        resnet50_url=f"{mirror['url']}/models/{mirror['resnet50'].name}",
+        log_urls={run: f"{mirror['url']}/logs/{run}.log" for run in TRAIN_RUNS},
+    )
     first_request = len(mirror["server"].requests)
     mirror["server"].cut.add("val2017.zip")
     start = time.monotonic()
-    proc = subprocess.Popen(snakemake_cmd(work, config, "--cores", "2"), env=mirror["env"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        snakemake_cmd(work, config, "--cores", "2"),
+        env=mirror["env"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     killed = None
     try:
         deadline = time.monotonic() + 900
@@ -255,8 +328,9 @@ def test_coco_train_from_nothing_resumes_after_a_kill(mirror, tmp_path):
         if proc.poll() is None:
             _kill_tree(proc)
     first_output = proc.stdout.read()
-    assert killed, ("no epoch-1 checkpoint before snakemake ended:\n" + first_output[-4000:]
-                    + logs(work))
+    assert killed, (
+        "no epoch-1 checkpoint before snakemake ended:\n" + first_output[-4000:] + logs(work)
+    )
     assert not (work / f"work_dirs/coco-train/{killed}/final.pth").exists()
 
     assert snakemake(work, config, "--unlock", env=mirror["env"]).returncode == 0
@@ -290,7 +364,8 @@ def test_coco_train_from_nothing_resumes_after_a_kill(mirror, tmp_path):
     assert "## Training curves against the authors' logs" in md
     for run in TRAIN_RUNS:
         assert (work / "checkpoints/coco/logs" / f"{run}.log").read_bytes() == (
-            mirror["logs"] / f"{run}.log").read_bytes()
+            mirror["logs"] / f"{run}.log"
+        ).read_bytes()
         check = json.loads((work / f"work_dirs/coco-train/{run}/curve_check.json").read_text())
         assert [e["epoch"] for e in check["epochs"]] == [1, 2], check
     assert (work / "reports/training_curves.png").is_file()
@@ -300,8 +375,13 @@ def test_coco_train_from_nothing_resumes_after_a_kill(mirror, tmp_path):
 # Bad input: one line naming the file or key and what to do.
 # --------------------------------------------------------------------------------------
 def _script(name, *args, env=None):
-    return subprocess.run([sys.executable, "-m", f"experiments.scripts.{Path(name).stem}", *args],
-                          capture_output=True, text=True, timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", f"experiments.scripts.{Path(name).stem}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
 def _error_line(stderr: str) -> str:
@@ -313,7 +393,7 @@ def _error_line(stderr: str) -> str:
 def test_truncated_zip_is_named(mirror, tmp_path):
     data = mirror["coco"]["files"]["val2017.zip"].read_bytes()
     cut = tmp_path / "val2017.zip"
-    cut.write_bytes(data[:len(data) // 2])
+    cut.write_bytes(data[: len(data) // 2])
     result = _script("unpack_coco.py", str(cut), "--root", str(tmp_path / "coco"))
     assert result.returncode == 1
     line = _error_line(result.stderr)
@@ -335,8 +415,15 @@ def test_annotation_that_is_not_coco_is_named(tmp_path):
 
 def test_md5_mismatch_and_a_mirror_that_is_down(mirror, tmp_path):
     out = tmp_path / "annotations_trainval2017.zip"
-    result = _script("download.py", "--url", f"{mirror['url']}/annotations_trainval2017.zip",
-                     "--md5", "0" * 32, "--out", str(out))
+    result = _script(
+        "download.py",
+        "--url",
+        f"{mirror['url']}/annotations_trainval2017.zip",
+        "--md5",
+        "0" * 32,
+        "--out",
+        str(out),
+    )
     assert result.returncode == 1 and not out.exists()
     assert "md5 mismatch for" in _error_line(result.stderr)
 
@@ -353,10 +440,23 @@ def test_checkpoint_that_does_not_fit_the_config(mirror, tmp_path):
         assert result.returncode == 0, result.stderr
     checkpoint = mirror["checkpoints"]["mayolact_550"]  # maYOLACT weights, fixed-IoU config
     proc = subprocess.run(
-        [sys.executable, "-m", "maiou.evaluate", str(ROOT / "configs/coco/fixed_550.py"),
-         str(checkpoint), "--out", str(tmp_path / "out"), "--device", "cpu", "--no-progress"],
-        capture_output=True, text=True, timeout=300,
-        env=dict(mirror["env"], MAIOU_COCO_ROOT=str(root)))
+        [
+            sys.executable,
+            "-m",
+            "maiou.evaluate",
+            str(ROOT / "configs/coco/fixed_550.py"),
+            str(checkpoint),
+            "--out",
+            str(tmp_path / "out"),
+            "--device",
+            "cpu",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(mirror["env"], MAIOU_COCO_ROOT=str(root)),
+    )
     assert proc.returncode == 2
     line = _error_line(proc.stderr)
     assert line.startswith(f"maiou.evaluate: error: {checkpoint} does not match the model")
@@ -371,12 +471,14 @@ def test_training_names_a_missing_imagenet_backbone(tmp_path, monkeypatch, capsy
 
     missing = tmp_path / "nowhere/resnet50-19c8e357.pth"
     monkeypatch.setenv("MAIOU_RESNET50", str(missing))
-    code = train.main([str(ROOT / "configs/coco/atss_maiou_400.py"), "--work-dir",
-                       str(tmp_path / "w")])
+    code = train.main(
+        [str(ROOT / "configs/coco/atss_maiou_400.py"), "--work-dir", str(tmp_path / "w")]
+    )
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(
-        f"maiou.train: error: model.backbone.init_cfg.checkpoint: {missing} does not exist")
+        f"maiou.train: error: model.backbone.init_cfg.checkpoint: {missing} does not exist"
+    )
     assert "imagenet_backbone rule" in err[0] and "MAIOU_RESNET50" in err[0]
 
 
@@ -385,13 +487,21 @@ def test_hash_in_name_is_checked(mirror, tmp_path):
     wrong.write_bytes(mirror["resnet50"].read_bytes())
     try:
         out = tmp_path / "r.pth"
-        result = _script("download.py", "--url", f"{mirror['url']}/models/{wrong.name}",
-                         "--hash-in-name", "--torch-checkpoint", "--out", str(out))
+        result = _script(
+            "download.py",
+            "--url",
+            f"{mirror['url']}/models/{wrong.name}",
+            "--hash-in-name",
+            "--torch-checkpoint",
+            "--out",
+            str(out),
+        )
         assert result.returncode == 1 and not out.exists()
         assert "sha256 mismatch" in _error_line(result.stderr)
         right = f"{mirror['url']}/models/{mirror['resnet50'].name}"
-        result = _script("download.py", "--url", right,
-                         "--hash-in-name", "--torch-checkpoint", "--out", str(out))
+        result = _script(
+            "download.py", "--url", right, "--hash-in-name", "--torch-checkpoint", "--out", str(out)
+        )
         assert result.returncode == 0, result.stderr
     finally:
         wrong.unlink()
@@ -402,21 +512,39 @@ def test_hash_in_name_is_checked(mirror, tmp_path):
 # --------------------------------------------------------------------------------------
 def _dry_run(tmp_path, *config, env=None):
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
-         "--directory", str(tmp_path), "-n", "--config", *config],
-        capture_output=True, text=True, timeout=180, env=env)
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "-n",
+            "--config",
+            *config,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
 
 
 def test_one_gpu_plans_32_images_per_step_and_three_are_refused(tmp_path):
     result = _dry_run(tmp_path, "preset=coco-train", "gpus_per_run=1")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert ("coco-train: 1 GPU(s) x 8 images x accumulation 4 = 32 images per optimizer step"
-            in result.stderr)
+    assert (
+        "coco-train: 1 GPU(s) x 8 images x accumulation 4 = 32 images per optimizer step"
+        in result.stderr
+    )
     result = _dry_run(tmp_path, "preset=coco-train", "gpus_per_run=3")
     assert result.returncode != 0
     message = result.stdout + result.stderr
-    assert ("gpus_per_run=3 with samples_per_gpu=8 gives 24 images per forward pass, which "
-            "does not divide images_per_step=32") in message
+    assert (
+        "gpus_per_run=3 with samples_per_gpu=8 gives 24 images per forward pass, which "
+        "does not divide images_per_step=32"
+    ) in message
     assert "Use gpus_per_run 1 (accumulation 4), 2 (accumulation 2), 4 (accumulation 1)" in message
 
 
@@ -424,9 +552,25 @@ def test_coco_preset_without_a_gpu_stops_with_an_estimate(tmp_path):
     # Not a dry run: with device auto and no GPU, nothing may start (no download either).
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
-         "--directory", str(tmp_path), "--cores", "1", "--config", "preset=coco-released",
-         "runs=[fixed_550]"], capture_output=True, text=True, timeout=180, env=env)
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--cores",
+            "1",
+            "--config",
+            "preset=coco-released",
+            "runs=[fixed_550]",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
     assert result.returncode != 0
     message = result.stdout + result.stderr
     assert "device=auto: torch sees no GPU here" in message, message[-3000:]

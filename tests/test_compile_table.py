@@ -1,4 +1,5 @@
 """experiments.scripts.compile_table on hand-made metrics.json files."""
+
 from __future__ import annotations
 
 import csv
@@ -11,19 +12,37 @@ from maiou import runs as registry
 
 
 def _metrics(segm_ap, segm_olrp, fps=12.5, anchors=341, **extra):
-    coco = dict(AP=segm_ap, AP50=0.5, AP75=0.25, APs=0.1, APm=0.2, APl=None,
-                oLRP=segm_olrp, oLRP_loc=0.2, oLRP_FP=0.3, oLRP_FN=0.4)
-    return {"segm": coco, "bbox": dict(coco, AP=0.4, oLRP=0.6),
-            "speed": {"images_per_s": fps}, "anchors_per_image": anchors,
-            "device": "CPU (test)", "dataset": {"images": 8},
-            "versions": {"torch": "9.9", "mmdet": "2.28.2"}, **extra}
+    coco = dict(
+        AP=segm_ap,
+        AP50=0.5,
+        AP75=0.25,
+        APs=0.1,
+        APm=0.2,
+        APl=None,
+        oLRP=segm_olrp,
+        oLRP_loc=0.2,
+        oLRP_FP=0.3,
+        oLRP_FN=0.4,
+    )
+    return {
+        "segm": coco,
+        "bbox": dict(coco, AP=0.4, oLRP=0.6),
+        "speed": {"images_per_s": fps},
+        "anchors_per_image": anchors,
+        "device": "CPU (test)",
+        "dataset": {"images": 8},
+        "versions": {"torch": "9.9", "mmdet": "2.28.2"},
+        **extra,
+    }
 
 
 @pytest.fixture
 def results(tmp_path):
-    made = {"fixed_550": _metrics(0.3012, 0.7431),        # paper 28.5 / 75.2
-            "atss_maiou_550": _metrics(0.2951, 0.7420),   # paper 30.4 / 73.7
-            "mayolact_550": _metrics(0.3345, 0.7100, fps=7.0)}  # paper 35.2 (test-dev)
+    made = {
+        "fixed_550": _metrics(0.3012, 0.7431),  # paper 28.5 / 75.2
+        "atss_maiou_550": _metrics(0.2951, 0.7420),  # paper 30.4 / 73.7
+        "mayolact_550": _metrics(0.3345, 0.7100, fps=7.0),
+    }  # paper 35.2 (test-dev)
     for run, m in made.items():
         (tmp_path / "results" / run).mkdir(parents=True)
         (tmp_path / "results" / run / "metrics.json").write_text(json.dumps(m))
@@ -32,9 +51,19 @@ def results(tmp_path):
 
 def _compile(tmp_path, preset="coco-released", runs=None):
     md, csv_path = tmp_path / "out/table.md", tmp_path / "out/table.csv"
-    rc = compile_table.main(["--preset", preset, "--results", str(tmp_path / "results"),
-                             "--md", str(md), "--csv", str(csv_path)]
-                            + (["--runs", *runs] if runs else []))
+    rc = compile_table.main(
+        [
+            "--preset",
+            preset,
+            "--results",
+            str(tmp_path / "results"),
+            "--md",
+            str(md),
+            "--csv",
+            str(csv_path),
+        ]
+        + (["--runs", *runs] if runs else [])
+    )
     assert rc == 0
     return md.read_text(), list(csv.DictReader(csv_path.open()))
 
@@ -53,7 +82,7 @@ def test_paper_layout_cells(results):
     row = _row(md, "550")
     assert row[1] == "28.5 / 30.1 / +1.6"
     assert row[2] == "75.2 / 74.3 / -0.9"
-    assert row[3] == "29.3 / — / —" and row[4] == "74.5 / — / —"   # missing run
+    assert row[3] == "29.3 / — / —" and row[4] == "74.5 / — / —"  # missing run
     assert row[5] == "30.4 / 29.5 / -0.9"
     assert row[6] == "73.7 / 74.2 / +0.5"
     assert _row(md, "400")[1] == "24.8 / — / —"
@@ -62,10 +91,10 @@ def test_paper_layout_cells(results):
 def test_detail_and_mayolact_tables(results):
     md, _ = _compile(results)
     box = _row(md, "fixed_550")  # first table listing the run: box detail
-    assert box[1] == "40.0" and box[6] == "—"            # box AP; APL None -> dash
-    assert box[-3] == "12.5" and box[-2] == "341"        # fps, anchors
-    assert box[-1] == "—"                                # no training record (released)
-    assert _row(md, "atss_iou_550")[1:] == ["—"] * 13    # missing run: all dashes
+    assert box[1] == "40.0" and box[6] == "—"  # box AP; APL None -> dash
+    assert box[-3] == "12.5" and box[-2] == "341"  # fps, anchors
+    assert box[-1] == "—"  # no training record (released)
+    assert _row(md, "atss_iou_550")[1:] == ["—"] * 13  # missing run: all dashes
     assert "test-dev" in md
     mayolact = [line for line in md.splitlines() if line.startswith("| mayolact_550")][-1]
     assert "35.2 / 33.5 / -1.7" in mayolact and "30 / 7.0" in mayolact
@@ -112,25 +141,49 @@ def test_unreadable_metrics_counts_as_missing(results):
 
 def _bootstrap_record():
     ci = {"value": 0.30, "lo": 0.28, "hi": 0.32}
-    return {"resamples": 1000, "seed": 0, "confidence": 0.95, "training_seeds": [0],
-            "images_per_seed": [300],
-            "runs": {"fixed_550": {"segm_AP": ci, "bbox_AP": ci, "segm_oLRP": ci},
-                     "atss_maiou_550": {"segm_AP": ci, "bbox_AP": ci, "segm_oLRP": ci}},
-            "pairs": [{"a": "fixed_550", "b": "atss_iou_550",
-                       "segm_AP": {"delta": 0.021, "lo": 0.008, "hi": 0.034, "excludes_0": True},
-                       "bbox_AP": {"delta": -0.004, "lo": -0.012, "hi": 0.005,
-                                   "excludes_0": False},
-                       "segm_oLRP": {"delta": None, "lo": None, "hi": None,
-                                     "excludes_0": None}}]}
+    return {
+        "resamples": 1000,
+        "seed": 0,
+        "confidence": 0.95,
+        "training_seeds": [0],
+        "images_per_seed": [300],
+        "runs": {
+            "fixed_550": {"segm_AP": ci, "bbox_AP": ci, "segm_oLRP": ci},
+            "atss_maiou_550": {"segm_AP": ci, "bbox_AP": ci, "segm_oLRP": ci},
+        },
+        "pairs": [
+            {
+                "a": "fixed_550",
+                "b": "atss_iou_550",
+                "segm_AP": {"delta": 0.021, "lo": 0.008, "hi": 0.034, "excludes_0": True},
+                "bbox_AP": {"delta": -0.004, "lo": -0.012, "hi": 0.005, "excludes_0": False},
+                "segm_oLRP": {"delta": None, "lo": None, "hi": None, "excludes_0": None},
+            }
+        ],
+    }
 
 
 def test_bootstrap_comparisons_in_markdown_and_csv(results):
     path = results / "bootstrap.json"
     path.write_text(json.dumps(_bootstrap_record()))
     md, csv_path = results / "out/table.md", results / "out/table.csv"
-    assert compile_table.main(["--preset", "embedded", "--results", str(results / "results"),
-                               "--bootstrap", str(path), "--md", str(md),
-                               "--csv", str(csv_path)]) == 0
+    assert (
+        compile_table.main(
+            [
+                "--preset",
+                "embedded",
+                "--results",
+                str(results / "results"),
+                "--bootstrap",
+                str(path),
+                "--md",
+                str(md),
+                "--csv",
+                str(csv_path),
+            ]
+        )
+        == 0
+    )
     text = md.read_text()
     row = _row(text, "550 (embedded 128 px)")  # first match: the paper-layout table
     assert row[1] == "28.5 / 30.1 / +1.6"
@@ -151,9 +204,20 @@ def test_bootstrap_comparisons_in_markdown_and_csv(results):
 def test_bad_bootstrap_file_is_one_clear_error(results, capsys):
     path = results / "bootstrap.json"
     path.write_text("[1, 2]")
-    status = compile_table.main(["--preset", "embedded", "--results", str(results / "results"),
-                                 "--bootstrap", str(path), "--md", str(results / "t.md"),
-                                 "--csv", str(results / "t.csv")])
+    status = compile_table.main(
+        [
+            "--preset",
+            "embedded",
+            "--results",
+            str(results / "results"),
+            "--bootstrap",
+            str(path),
+            "--md",
+            str(results / "t.md"),
+            "--csv",
+            str(results / "t.csv"),
+        ]
+    )
     err = capsys.readouterr().err
     assert status != 0 and len(err.splitlines()) == 1
     assert "compile_table: error:" in err and "bootstrap.json: not a bootstrap record" in err
@@ -166,17 +230,50 @@ def test_seeds_give_mean_and_sd(tmp_path):
         folder.mkdir(parents=True)
         (folder / "metrics.json").write_text(json.dumps(_metrics(ap, 0.70 + ap / 10)))
     md, csv_path = tmp_path / "t.md", tmp_path / "t.csv"
-    assert compile_table.main(["--preset", "coco-released", "--results", str(tmp_path / "results"),
-                               "--runs", "fixed_550", "--seeds", "0", "1", "2",
-                               "--md", str(md), "--csv", str(csv_path)]) == 0
+    assert (
+        compile_table.main(
+            [
+                "--preset",
+                "coco-released",
+                "--results",
+                str(tmp_path / "results"),
+                "--runs",
+                "fixed_550",
+                "--seeds",
+                "0",
+                "1",
+                "2",
+                "--md",
+                str(md),
+                "--csv",
+                str(csv_path),
+            ]
+        )
+        == 0
+    )
     text = md.read_text()
-    assert _row(text, "550")[1] == "28.5 / 32.0 ± 2.0 / +3.5"   # mean 32.0, sd 2.0
+    assert _row(text, "550")[1] == "28.5 / 32.0 ± 2.0 / +3.5"  # mean 32.0, sd 2.0
     assert "Training seeds: 0, 1, 2" in text
     row = next(csv.DictReader(csv_path.open()))
     assert row["seeds"] == "3" and float(row["segm_AP_sd"]) == pytest.approx(2.0)
     # Only seed 0 asked: the single-seed numbers, no ±.
-    assert compile_table.main(["--preset", "coco-released", "--results", str(tmp_path / "results"),
-                               "--runs", "fixed_550", "--md", str(md), "--csv", str(csv_path)]) == 0
+    assert (
+        compile_table.main(
+            [
+                "--preset",
+                "coco-released",
+                "--results",
+                str(tmp_path / "results"),
+                "--runs",
+                "fixed_550",
+                "--md",
+                str(md),
+                "--csv",
+                str(csv_path),
+            ]
+        )
+        == 0
+    )
     assert _row(md.read_text(), "550")[1] == "28.5 / 30.0 / +1.5"
 
 
@@ -188,19 +285,23 @@ def test_interval_cell_never_shows_minus_zero():
 def test_runs_not_trained_at_32_images_per_step_are_marked(tmp_path):
     at_32 = dict(gpus=1, images_per_forward=8, accumulation=4, images_per_step=32)
     at_16 = dict(gpus=2, images_per_forward=8, accumulation=1, images_per_step=16)
-    for run, training in (("fixed_550", at_32), ("atss_maiou_550", at_16),
-                          ("mayolact_550", None)):  # None: a released checkpoint
+    for run, training in (
+        ("fixed_550", at_32),
+        ("atss_maiou_550", at_16),
+        ("mayolact_550", None),
+    ):  # None: a released checkpoint
         (tmp_path / "results" / run).mkdir(parents=True)
         (tmp_path / "results" / run / "metrics.json").write_text(
-            json.dumps(_metrics(0.3, 0.7, training=training)))
+            json.dumps(_metrics(0.3, 0.7, training=training))
+        )
     md, rows = _compile(tmp_path, preset="coco-train")
     assert "atss_maiou_550 at 16 (2 process(es) x 8 images x accumulation 1)" in md
     assert md.count("† Not trained at the paper's 32 images per optimizer step") == 1
     assert _row(md, "atss_maiou_550†")[-1] == "16 (2 x 8 x 1)"
     assert _row(md, "fixed_550")[-1] == "32 (1 x 8 x 4)"
     assert _row(md, "mayolact_550")[-1] == "—"
-    assert _row(md, "550")[5].split(" / ")[1] == "30.0†"      # ATSS w. maIoU: mask AP
-    assert "†" not in _row(md, "550")[1]                      # fixed IoU at 32
+    assert _row(md, "550")[5].split(" / ")[1] == "30.0†"  # ATSS w. maIoU: mask AP
+    assert "†" not in _row(md, "550")[1]  # fixed IoU at 32
     by_run = {row["run"]: row for row in rows}
     assert by_run["atss_maiou_550"]["train_images_per_step"] == "16"
     assert by_run["mayolact_550"]["train_images_per_step"] == ""

@@ -1,4 +1,5 @@
 """The vectorised DCNv2 against mmcv's CPU kernel, and the portable Pack."""
+
 import pytest
 import torch
 from mmcv.ops import ModulatedDeformConv2dPack

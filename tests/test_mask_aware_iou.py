@@ -1,4 +1,5 @@
 """maiou.mask_aware_iou against brute force from the definition and the published loop."""
+
 import importlib
 
 import numpy as np
@@ -41,8 +42,9 @@ def assert_matches_brute_force(gt, masks, anchors, device=torch.device("cpu")):
     assert out.dtype == torch.float32 and out.shape == (len(gt), len(anchors))
     assert out.device.type == device.type and torch.isfinite(out).all()
     out = out.cpu()
-    np.testing.assert_allclose(out.numpy(), brute_force_maiou(gt, masks, anchors),
-                               atol=1e-5, rtol=0)
+    np.testing.assert_allclose(
+        out.numpy(), brute_force_maiou(gt, masks, anchors), atol=1e-5, rtol=0
+    )
     return out
 
 
@@ -67,8 +69,9 @@ def test_masks_in_mmdet_formats():
 
 
 def test_no_ground_truths_or_no_anchors():
-    assert mask_aware_iou(torch.zeros(0, 4), torch.zeros(0, 7, 9, dtype=torch.bool),
-                          torch.rand(5, 4)).shape == (0, 5)
+    assert mask_aware_iou(
+        torch.zeros(0, 4), torch.zeros(0, 7, 9, dtype=torch.bool), torch.rand(5, 4)
+    ).shape == (0, 5)
     out = mask_aware_iou(torch.tensor([[0.0, 0, 3, 3]]), torch.ones(1, 7, 9), torch.zeros(0, 4))
     assert out.shape == (1, 0) and out.dtype == torch.float32
 
@@ -78,8 +81,9 @@ def test_empty_mask_gives_zero_where_published_gives_nan(maiou_device):
     masks = torch.zeros(2, 8, 8, dtype=torch.bool)
     masks[1, 2:5, 2:5] = True
     anchors = torch.tensor([[0.0, 0, 4, 4], [2.0, 2, 7, 7]])
-    out = mask_aware_iou(gt.to(maiou_device), masks.to(maiou_device),
-                         anchors.to(maiou_device)).cpu()
+    out = mask_aware_iou(
+        gt.to(maiou_device), masks.to(maiou_device), anchors.to(maiou_device)
+    ).cpu()
     assert torch.equal(out[0], torch.zeros(2)) and (out[1] > 0).all()
     assert torch.isnan(published_mask_aware_iou(gt, anchors, masks)[0]).all()
 
@@ -98,18 +102,20 @@ def test_zero_area_boxes_and_anchors(maiou_device):
 def test_anchors_outside_the_image_and_masks_on_its_borders(maiou_device):
     height, width = 12, 15
     masks = torch.zeros(3, height, width, dtype=torch.bool)
-    masks[0, :, 0] = True          # left column, full height
+    masks[0, :, 0] = True  # left column, full height
     masks[1, height - 1, :] = True  # bottom row
-    masks[2, :4, width - 3:] = True  # top-right corner
+    masks[2, :4, width - 3 :] = True  # top-right corner
     gt = torch.tensor([[0.0, 0, 1, 12], [0.0, 11, 15, 12], [12.0, 0, 15, 4]])
-    anchors = torch.tensor([
-        [-20.0, -20, 40, 40],  # covers everything, far beyond every border
-        [-5.0, -5, 2.4, 30],   # partly left of the image
-        [10.0, 10, 50, 50],    # partly beyond bottom-right
-        [13.6, -3, 30, 2.5],   # partly above / right
-        [16.0, 0, 30, 12],     # entirely right of the image (touches gt 2 only if it overlaps)
-        [-9.0, -9, -1, -1],    # entirely above-left
-    ])
+    anchors = torch.tensor(
+        [
+            [-20.0, -20, 40, 40],  # covers everything, far beyond every border
+            [-5.0, -5, 2.4, 30],  # partly left of the image
+            [10.0, 10, 50, 50],  # partly beyond bottom-right
+            [13.6, -3, 30, 2.5],  # partly above / right
+            [16.0, 0, 30, 12],  # entirely right of the image (touches gt 2 only if it overlaps)
+            [-9.0, -9, -1, -1],  # entirely above-left
+        ]
+    )
     out = assert_matches_brute_force(gt, masks, anchors, maiou_device)
     assert (out[:, 0] > 0).all()
     assert torch.equal(out[:, 5], torch.zeros(3))
@@ -150,9 +156,10 @@ def test_shifting_an_anchor_off_the_mask_lowers_maiou_at_equal_iou():
     masks[0, 10:30, 10:20] = True
     masks[0, 26:30, 20:30] = True
     gt = torch.tensor([[10.0, 10, 30, 30]])
-    on_mask = torch.tensor([[6.0, 10, 26, 30]])   # shifted left by 4 px
+    on_mask = torch.tensor([[6.0, 10, 26, 30]])  # shifted left by 4 px
     off_mask = torch.tensor([[14.0, 10, 34, 30]])  # shifted right by 4 px: same IoU
     from mmdet.core import bbox_overlaps
+
     assert bbox_overlaps(gt, on_mask) == bbox_overlaps(gt, off_mask)
     assert mask_aware_iou(gt, masks, on_mask) > mask_aware_iou(gt, masks, off_mask)
 
@@ -170,8 +177,9 @@ def test_equals_published_algorithm_on_coco_like_image(maiou_device):
     candidates = torch.randint(0, len(anchors), (45, len(gt)), generator=generator).to(maiou_device)
     gt_index = torch.arange(len(gt), device=maiou_device)
     for impl in ("dense", "extent"):
-        pairs, pixels = mask_aware_iou_pairs(gt, masks, anchors, gt_index, candidates,
-                                             return_mask_pixels=True, impl=impl)
+        pairs, pixels = mask_aware_iou_pairs(
+            gt, masks, anchors, gt_index, candidates, return_mask_pixels=True, impl=impl
+        )
         assert torch.equal(pairs, out[gt_index, candidates]), impl
         assert torch.equal(pixels.long(), masks.flatten(1).sum(1)), impl
 
@@ -180,35 +188,44 @@ def test_uint8_and_numpy_masks_and_float_boxes_on_other_dtype():
     gt, masks, anchors = random_case(11)
     expected = mask_aware_iou(gt, masks, anchors)
     assert torch.equal(
-        mask_aware_iou(gt.double(), masks.to(torch.uint8) * 255, anchors.double()), expected)
+        mask_aware_iou(gt.double(), masks.to(torch.uint8) * 255, anchors.double()), expected
+    )
     assert torch.equal(mask_aware_iou(gt.numpy(), masks.numpy(), anchors.numpy()), expected)
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(gt=torch.tensor([[0.0, 0, float("nan"), 3]])), "gt_bboxes contains NaN"),
-    (dict(anchors=torch.tensor([[0.0, float("inf"), 1, 3]])), "bboxes contains NaN"),
-    (dict(masks=torch.ones(2, 8, 8)), "2 masks but gt_bboxes 1"),
-    (dict(masks=torch.ones(8, 8)), r"shape \(G, H, W\)"),
-    (dict(anchors=torch.ones(3)), r"bboxes must have shape \(N, 4\)"),
-    (dict(masks=[[1]]), "gt_masks must be"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(gt=torch.tensor([[0.0, 0, float("nan"), 3]])), "gt_bboxes contains NaN"),
+        (dict(anchors=torch.tensor([[0.0, float("inf"), 1, 3]])), "bboxes contains NaN"),
+        (dict(masks=torch.ones(2, 8, 8)), "2 masks but gt_bboxes 1"),
+        (dict(masks=torch.ones(8, 8)), r"shape \(G, H, W\)"),
+        (dict(anchors=torch.ones(3)), r"bboxes must have shape \(N, 4\)"),
+        (dict(masks=[[1]]), "gt_masks must be"),
+    ],
+)
 def test_bad_input_raises_clear_errors(bad, match):
-    args = dict(gt=torch.tensor([[0.0, 0, 4, 4]]), masks=torch.ones(1, 8, 8),
-                anchors=torch.rand(3, 4))
+    args = dict(
+        gt=torch.tensor([[0.0, 0, 4, 4]]), masks=torch.ones(1, 8, 8), anchors=torch.rand(3, 4)
+    )
     args.update(bad)
     with pytest.raises((ValueError, TypeError), match=match):
         mask_aware_iou(args["gt"], args["masks"], args["anchors"])
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(gt=torch.tensor([[0.0, 0, float("nan"), 3]])), "gt_bboxes contains NaN"),
-    (dict(anchors=torch.tensor([[0.0, float("inf"), 1, 3]])), "bboxes contains NaN"),
-    (dict(masks=torch.full((1, 8, 8), float("nan"))), "gt_masks contains NaN"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(gt=torch.tensor([[0.0, 0, float("nan"), 3]])), "gt_bboxes contains NaN"),
+        (dict(anchors=torch.tensor([[0.0, float("inf"), 1, 3]])), "bboxes contains NaN"),
+        (dict(masks=torch.full((1, 8, 8), float("nan"))), "gt_masks contains NaN"),
+    ],
+)
 def test_device_side_checks_on_cpu_raise_with_the_same_message(bad, match):
     # What CUDA tensors get (a device-side assert, no host read), run on the CPU.
-    args = dict(gt=torch.tensor([[0.0, 0, 4, 4]]), masks=torch.ones(1, 8, 8),
-                anchors=torch.rand(3, 4))
+    args = dict(
+        gt=torch.tensor([[0.0, 0, 4, 4]]), masks=torch.ones(1, 8, 8), anchors=torch.rand(3, 4)
+    )
     args.update(bad)
     with device_side_checks(), pytest.raises(RuntimeError, match=match):
         mask_aware_iou(args["gt"], args["masks"], args["anchors"], impl="dense")
@@ -220,8 +237,9 @@ def test_impl_selection():
     assert resolve_impl("dense", 15, 550, 550, "cpu") == "dense"
     assert resolve_impl("extent", 15, 550, 550, "cuda") == "extent"
     with pytest.raises(ValueError, match="impl must be one of 'auto', 'dense', 'extent'"):
-        mask_aware_iou(torch.tensor([[0.0, 0, 4, 4]]), torch.ones(1, 8, 8), torch.rand(3, 4),
-                       impl="fused")
+        mask_aware_iou(
+            torch.tensor([[0.0, 0, 4, 4]]), torch.ones(1, 8, 8), torch.rand(3, 4), impl="fused"
+        )
 
 
 def test_dense_falls_back_to_extent_above_its_budget_counted_and_logged_once(monkeypatch, caplog):
@@ -234,10 +252,24 @@ def test_dense_falls_back_to_extent_above_its_budget_counted_and_logged_once(mon
     expected = mask_aware_iou(gt, masks, anchors, impl="extent")
     with caplog.at_level("WARNING", logger="maiou.ops.mask_aware_iou"):
         out = mask_aware_iou(gt, masks, anchors, impl="dense", dense_budget_mib=table_mib * 0.999)
-        pairs = mask_aware_iou_pairs(gt, masks, anchors, torch.tensor([0, 5]), torch.tensor([1, 2]),
-                                     impl="auto", dense_budget_mib=0)  # extent on CPU anyway
-        mask_aware_iou_pairs(gt, masks, anchors, torch.tensor([0, 5]), torch.tensor([1, 2]),
-                             impl="dense", dense_budget_mib=0)
+        pairs = mask_aware_iou_pairs(
+            gt,
+            masks,
+            anchors,
+            torch.tensor([0, 5]),
+            torch.tensor([1, 2]),
+            impl="auto",
+            dense_budget_mib=0,
+        )  # extent on CPU anyway
+        mask_aware_iou_pairs(
+            gt,
+            masks,
+            anchors,
+            torch.tensor([0, 5]),
+            torch.tensor([1, 2]),
+            impl="dense",
+            dense_budget_mib=0,
+        )
     assert torch.equal(out, expected) and torch.equal(pairs, expected[[0, 5], [1, 2]])
     assert maiou_op.dense_fallbacks["count"] == 2
     records = [r for r in caplog.records if "exceed the budget" in r.getMessage()]

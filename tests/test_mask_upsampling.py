@@ -3,6 +3,7 @@
 'opencv' is the authors' fork: ``mmcv.imresize`` (OpenCV bilinear) per mask, then > 0.5;
 'torch' must reduce to stock mmdet 2.28 ``YOLACTProtonet.get_seg_masks``.
 """
+
 from __future__ import annotations
 
 import mmcv
@@ -19,20 +20,24 @@ def _soft_masks(n=6, h=35, w=35, seed=0):
     # Smooth blobs: what sigmoid(prototypes x coefficients) looks like. The last two masks
     # stay within 1e-6 of 0.5, where the two ways' rounding (values differ by ~1e-7) decides.
     low = torch.rand(n, 1, 5, 5, generator=generator)
-    masks = torch.nn.functional.interpolate(low, (h, w), mode='bicubic',
-                                            align_corners=False).squeeze(1).clamp(0, 1)
+    masks = (
+        torch.nn.functional.interpolate(low, (h, w), mode="bicubic", align_corners=False)
+        .squeeze(1)
+        .clamp(0, 1)
+    )
     masks[-2:] = 0.5 + 1e-6 * (2 * torch.rand(2, h, w, generator=generator) - 1)
     return masks
 
 
-@pytest.mark.parametrize('rescale', [True, False])
+@pytest.mark.parametrize("rescale", [True, False])
 def test_torch_way_is_stock_mmdet_and_opencv_way_is_the_forks(rescale):
     masks = _soft_masks()
     labels = torch.tensor([0, 2, 2, 1, 0, 3])
     meta = dict(ori_shape=(97, 130, 3), scale_factor=np.array([0.9, 1.1, 0.9, 1.1]))
     stock = YOLACTProtonet(num_classes=4).get_seg_masks(masks, labels, meta, rescale)
-    ours = MaskAwareYOLACTProtonet(num_classes=4, mask_upsample='torch').get_seg_masks(
-        masks, labels, meta, rescale)
+    ours = MaskAwareYOLACTProtonet(num_classes=4, mask_upsample="torch").get_seg_masks(
+        masks, labels, meta, rescale
+    )
     fork = MaskAwareYOLACTProtonet(num_classes=4).get_seg_masks(masks, labels, meta, rescale)
     height, width = (97, 130) if rescale else (107, 117)
     differ = 0
@@ -54,6 +59,6 @@ def test_torch_way_is_stock_mmdet_and_opencv_way_is_the_forks(rescale):
 
 
 def test_empty_and_bad_method():
-    assert upsample_masks(torch.zeros(0, 5, 5), (7, 9), 'opencv').shape == (0, 7, 9)
+    assert upsample_masks(torch.zeros(0, 5, 5), (7, 9), "opencv").shape == (0, 7, 9)
     with pytest.raises(ValueError, match="mask_upsample must be one of"):
-        MaskAwareYOLACTProtonet(num_classes=2, mask_upsample='nearest')
+        MaskAwareYOLACTProtonet(num_classes=2, mask_upsample="nearest")

@@ -2,6 +2,7 @@
 
 Every case is a tiny hand-made COCO dict. Boxes are [x, y, w, h] in pixels.
 """
+
 import contextlib
 import copy
 import io
@@ -28,14 +29,19 @@ def gt_dict(anns, img_ids=(1,), cat_ids=(1, 2, 3)):
     out = []
     for i, (img, cat, geom, crowd) in enumerate(anns):
         if isinstance(geom, dict):  # RLE mask
-            a = {"segmentation": geom, "area": float(mask_utils.area(geom)),
-                 "bbox": mask_utils.toBbox(geom).tolist()}
+            a = {
+                "segmentation": geom,
+                "area": float(mask_utils.area(geom)),
+                "bbox": mask_utils.toBbox(geom).tolist(),
+            }
         else:
             a = {"bbox": list(geom), "area": float(geom[2] * geom[3])}
         out.append({"id": i + 1, "image_id": img, "category_id": cat, "iscrowd": crowd, **a})
-    return {"images": [{"id": i, "height": H, "width": W} for i in img_ids],
-            "categories": [{"id": c, "name": f"c{c}"} for c in cat_ids],
-            "annotations": out}
+    return {
+        "images": [{"id": i, "height": H, "width": W} for i in img_ids],
+        "categories": [{"id": c, "name": f"c{c}"} for c in cat_ids],
+        "annotations": out,
+    }
 
 
 def gt(anns, **kw):
@@ -44,13 +50,17 @@ def gt(anns, **kw):
 
 def det(img, cat, geom, score):
     key = "segmentation" if isinstance(geom, dict) else "bbox"
-    return {"image_id": img, "category_id": cat, key: geom if key == "segmentation"
-            else list(geom), "score": score}
+    return {
+        "image_id": img,
+        "category_id": cat,
+        key: geom if key == "segmentation" else list(geom),
+        "score": score,
+    }
 
 
 def rect_rle(x, y, w, h):
     m = np.zeros((H, W), np.uint8)
-    m[y:y + h, x:x + w] = 1
+    m[y : y + h, x : x + w] = 1
     return mask_utils.encode(np.asfortranarray(m))
 
 
@@ -62,16 +72,14 @@ def check_class(res, cat, olrp, loc, fp, fn, thr):
 
 
 def test_perfect_detection():
-    res = optimal_lrp(gt([(1, 1, [10, 10, 20, 20], 0)]), [det(1, 1, [10, 10, 20, 20], 0.9)],
-                      "bbox")
+    res = optimal_lrp(gt([(1, 1, [10, 10, 20, 20], 0)]), [det(1, 1, [10, 10, 20, 20], 0.9)], "bbox")
     check_class(res, 1, 0.0, 0.0, 0.0, 0.0, 0.9)
     assert (res["oLRP"], res["oLRP_loc"], res["oLRP_FP"], res["oLRP_FN"]) == (0, 0, 0, 0)
 
 
 def test_known_iou_bbox():
     # IoU = 75*100 / (100*100) = 0.75 exactly: loc 0.25, oLRP = (0.25 / 0.5) / 1 = 0.5.
-    res = optimal_lrp(gt([(1, 1, [0, 0, 100, 100], 0)]), [det(1, 1, [0, 0, 75, 100], 0.6)],
-                      "bbox")
+    res = optimal_lrp(gt([(1, 1, [0, 0, 100, 100], 0)]), [det(1, 1, [0, 0, 75, 100], 0.6)], "bbox")
     assert res["per_class"][1]["oLRP"] == 0.5 and res["per_class"][1]["oLRP_loc"] == 0.25
     check_class(res, 1, 0.5, 0.25, 0.0, 0.0, 0.6)
 
@@ -87,8 +95,11 @@ def test_known_iou_segm_rle():
 
 
 def test_all_fp_class():
-    res = optimal_lrp(gt([(1, 1, [0, 0, 10, 10], 0)]),
-                      [det(1, 1, [50, 50, 10, 10], 0.9), det(1, 1, [5, 5, 10, 10], 0.8)], "bbox")
+    res = optimal_lrp(
+        gt([(1, 1, [0, 0, 10, 10], 0)]),
+        [det(1, 1, [50, 50, 10, 10], 0.9), det(1, 1, [5, 5, 10, 10], 0.8)],
+        "bbox",
+    )
     check_class(res, 1, 1.0, None, None, 1.0, None)
     assert res["oLRP_loc"] is None and res["oLRP_FP"] is None
 
@@ -109,8 +120,9 @@ def test_score_tie_across_two_images():
     # prefix 1: (0 + 1 FP + 1 FN) / 2 = 1; prefix 2: (0 + 1 + 0) / 2 = 0.5 -> oLRP 0.5.
     # TP first (file order, or an order-swapping sort) would give 0 at prefix 1.
     coco = gt([(2, 1, [0, 0, 10, 10], 0)], img_ids=(2, 1))
-    res = optimal_lrp(coco, [det(2, 1, [0, 0, 10, 10], 0.8), det(1, 1, [0, 0, 10, 10], 0.8)],
-                      "bbox")
+    res = optimal_lrp(
+        coco, [det(2, 1, [0, 0, 10, 10], 0.8), det(1, 1, [0, 0, 10, 10], 0.8)], "bbox"
+    )
     check_class(res, 1, 0.5, 0.0, 0.5, 0.0, 0.8)
 
 
@@ -130,15 +142,17 @@ def test_crowd_region_detection_ignored():
     # The 0.95 detection lies in a crowd region: neither TP nor FP, and the crowd gt is
     # not counted as a gt. Counted as a FP it would leave oLRP at (1 + 0) / 2 = 0.5.
     coco = gt([(1, 1, [50, 50, 40, 40], 1), (1, 1, [0, 0, 10, 10], 0)])
-    res = optimal_lrp(coco, [det(1, 1, [55, 55, 10, 10], 0.95),
-                             det(1, 1, [0, 0, 10, 10], 0.9)], "bbox")
+    res = optimal_lrp(
+        coco, [det(1, 1, [55, 55, 10, 10], 0.95), det(1, 1, [0, 0, 10, 10], 0.9)], "bbox"
+    )
     check_class(res, 1, 0.0, 0.0, 0.0, 0.0, 0.9)
 
 
 def test_crowd_only_class_is_skipped():
     coco = gt([(1, 1, [0, 0, 10, 10], 0), (1, 2, [50, 50, 40, 40], 1)])
-    res = optimal_lrp(coco, [det(1, 1, [0, 0, 10, 10], 0.9), det(1, 2, [55, 55, 10, 10], 0.9)],
-                      "bbox")
+    res = optimal_lrp(
+        coco, [det(1, 1, [0, 0, 10, 10], 0.9), det(1, 2, [55, 55, 10, 10], 0.9)], "bbox"
+    )
     assert set(res["per_class"]) == {1}
 
 
@@ -147,10 +161,12 @@ def test_tp_iou_found_despite_gt_reordering():
     # ignore flag (small, large, crowd), and after evaluate() the '_ignore' flags are those
     # of the "large" range (crowd, small ignored), so neither order indexes E.ious' columns.
     # TPs: large gt at IoU 0.75 (score 0.9), small gt at IoU 1 (score 0.8).
-    coco = gt([(1, 1, [200, 200, 50, 50], 1), (1, 1, [100, 100, 10, 10], 0),
-               (1, 1, [0, 0, 100, 100], 0)])
-    res = optimal_lrp(coco, [det(1, 1, [0, 0, 75, 100], 0.9),
-                             det(1, 1, [100, 100, 10, 10], 0.8)], "bbox")
+    coco = gt(
+        [(1, 1, [200, 200, 50, 50], 1), (1, 1, [100, 100, 10, 10], 0), (1, 1, [0, 0, 100, 100], 0)]
+    )
+    res = optimal_lrp(
+        coco, [det(1, 1, [0, 0, 75, 100], 0.9), det(1, 1, [100, 100, 10, 10], 0.8)], "bbox"
+    )
     # prefix 1: (0.25/0.5 + 0 + 1) / 2 = 0.75; prefix 2: (0.25/0.5 + 0 + 0) / 2 = 0.25
     check_class(res, 1, 0.25, 0.125, 0.0, 0.0, 0.8)
 
@@ -160,8 +176,12 @@ def test_first_minimum_wins():
     # 1/2, 2/3, 3/4, 2/4 -> two exact minima 0.5; the first (score 0.9, FN 0.5, FP 0)
     # is taken, not the last (score 0.6, FN 0, FP 0.5).
     coco = gt([(1, 1, [0, 0, 10, 10], 0), (1, 1, [100, 100, 10, 10], 0)])
-    dets = [det(1, 1, [0, 0, 10, 10], 0.9), det(1, 1, [50, 50, 10, 10], 0.8),
-            det(1, 1, [60, 0, 10, 10], 0.7), det(1, 1, [100, 100, 10, 10], 0.6)]
+    dets = [
+        det(1, 1, [0, 0, 10, 10], 0.9),
+        det(1, 1, [50, 50, 10, 10], 0.8),
+        det(1, 1, [60, 0, 10, 10], 0.7),
+        det(1, 1, [100, 100, 10, 10], 0.6),
+    ]
     check_class(optimal_lrp(coco, dets, "bbox"), 1, 0.5, 0.0, 0.0, 0.5, 0.9)
 
 
@@ -170,14 +190,17 @@ def test_minimum_of_one_on_leading_fp():
     # The first minimum is the FP prefix; like the authors' code (NaN there), no
     # localisation component, FP component 1, threshold 0.9.
     coco = gt([(1, 1, [0, 0, 100, 100], 0)])
-    res = optimal_lrp(coco, [det(1, 1, [200, 0, 10, 10], 0.9), det(1, 1, [0, 0, 50, 100], 0.8)],
-                      "bbox")
+    res = optimal_lrp(
+        coco, [det(1, 1, [200, 0, 10, 10], 0.9), det(1, 1, [0, 0, 50, 100], 0.8)], "bbox"
+    )
     check_class(res, 1, 1.0, None, 1.0, 1.0, 0.9)
 
 
 def test_empty_results_score_worst():
-    for iou_type, coco in (("bbox", gt([(1, 1, [0, 0, 10, 10], 0), (1, 2, [40, 40, 20, 20], 0)])),
-                           ("segm", gt([(1, 1, rect_rle(0, 0, 10, 10), 0)]))):
+    for iou_type, coco in (
+        ("bbox", gt([(1, 1, [0, 0, 10, 10], 0), (1, 2, [40, 40, 20, 20], 0)])),
+        ("segm", gt([(1, 1, rect_rle(0, 0, 10, 10), 0)])),
+    ):
         res = coco_metrics(coco, [], iou_type)
         assert set(res["per_class"]) == {c["category_id"] for c in coco.anns.values()}
         assert res["AP"] == 0.0 and res["oLRP"] == 1.0 and res["oLRP_FN"] == 1.0
@@ -186,8 +209,10 @@ def test_empty_results_score_worst():
 
 def test_unknown_ids_name_the_file(tmp_path):
     coco = gt([(1, 1, [0, 0, 10, 10], 0)])
-    for bad, word, bad_id in ((det(7, 1, [0, 0, 1, 1], 0.5), "image", 7),
-                              (det(1, 99, [0, 0, 1, 1], 0.5), "category", 99)):
+    for bad, word, bad_id in (
+        (det(7, 1, [0, 0, 1, 1], 0.5), "image", 7),
+        (det(1, 99, [0, 0, 1, 1], 0.5), "category", 99),
+    ):
         f = tmp_path / f"bad_{word}.json"
         f.write_text(json.dumps([det(1, 1, [0, 0, 10, 10], 0.9), bad]))
         with pytest.raises(ValueError, match=rf"bad_{word}\.json.*{word} ids.*\[{bad_id}\]"):
@@ -234,6 +259,7 @@ def test_bad_ground_truth_names_file_and_key(tmp_path):
 
 # ---- cross-checks against independent computations --------------------------------------
 
+
 def random_case(seed, segm):
     """Random small case: shuffled, non-contiguous image ids, 3 classes, coarse scores (ties)."""
     rng = np.random.default_rng(seed)
@@ -254,9 +280,14 @@ def random_case(seed, segm):
             gts.append((img, cat, shape(x, y, w, h), 0))
             if rng.random() < 0.8:  # a detection near it, sometimes of another class
                 j = rng.normal(0, 0.12, 4) * [w, h, w, h]
-                dets.append(det(img, cat if rng.random() < 0.85 else int(rng.integers(1, 4)),
-                                shape(x + j[0], y + j[1], w + j[2], h + j[3]),
-                                round(float(rng.random()), 1)))
+                dets.append(
+                    det(
+                        img,
+                        cat if rng.random() < 0.85 else int(rng.integers(1, 4)),
+                        shape(x + j[0], y + j[1], w + j[2], h + j[3]),
+                        round(float(rng.random()), 1),
+                    )
+                )
         for _ in range(rng.integers(0, 3)):  # clutter
             b = rng.uniform(0, 80, 2).tolist() + rng.uniform(6, 40, 2).tolist()
             dets.append(det(img, int(rng.integers(1, 4)), shape(*b), round(float(rng.random()), 1)))
@@ -281,11 +312,16 @@ def brute_force_olrp(gtd, dets, segm):
     for cat in {a["category_id"] for a in gtd["annotations"]}:
         n_gt, rows = 0, []  # rows: (-score, image id, rank in image, is TP, IoU)
         for img in sorted(i["id"] for i in gtd["images"]):
-            g = [a[key] for a in gtd["annotations"]
-                 if a["image_id"] == img and a["category_id"] == cat]
+            g = [
+                a[key]
+                for a in gtd["annotations"]
+                if a["image_id"] == img and a["category_id"] == cat
+            ]
             n_gt += len(g)
-            d = sorted((x for x in dets if x["image_id"] == img and x["category_id"] == cat),
-                       key=lambda x: -x["score"])[:100]
+            d = sorted(
+                (x for x in dets if x["image_id"] == img and x["category_id"] == cat),
+                key=lambda x: -x["score"],
+            )[:100]
             used = set()
             for r, x in enumerate(d):
                 best, best_iou = None, 0.5
@@ -297,8 +333,13 @@ def brute_force_olrp(gtd, dets, segm):
                     used.add(best)
                 rows.append((-x["score"], img, r, best is not None, best_iou))
         rows.sort(key=lambda t: t[:3])
-        out[cat] = {"oLRP": 1.0, "oLRP_loc": None, "oLRP_FP": None, "oLRP_FN": 1.0,
-                    "threshold": None}
+        out[cat] = {
+            "oLRP": 1.0,
+            "oLRP_loc": None,
+            "oLRP_FP": None,
+            "oLRP_FN": 1.0,
+            "threshold": None,
+        }
         if not any(r[3] for r in rows):
             continue
         tp = fp = 0
@@ -311,9 +352,13 @@ def brute_force_olrp(gtd, dets, segm):
         lrp, tp, fp, loc, score = next(c for c in curve if c[0] <= low + 1e-12)
         # A minimum of 1 can fall on a prefix without TP (e.g. a leading FP, then only
         # TPs at IoU exactly 0.5): no localisation component there.
-        out[cat] = {"oLRP": lrp, "oLRP_loc": loc / tp if tp else None,
-                    "oLRP_FP": fp / (tp + fp), "oLRP_FN": (n_gt - tp) / n_gt,
-                    "threshold": score}
+        out[cat] = {
+            "oLRP": lrp,
+            "oLRP_loc": loc / tp if tp else None,
+            "oLRP_FP": fp / (tp + fp),
+            "oLRP_FN": (n_gt - tp) / n_gt,
+            "threshold": score,
+        }
     return out
 
 
@@ -331,8 +376,11 @@ def test_brute_force_cross_check(segm, seeds):
             got = res["per_class"][cat]
             n_tp_classes += w["oLRP_loc"] is not None
             for k, v in w.items():
-                assert (got[k] is None) if v is None else got[k] == pytest.approx(v, abs=1e-9), \
-                    (seed, cat, k)
+                assert (got[k] is None) if v is None else got[k] == pytest.approx(v, abs=1e-9), (
+                    seed,
+                    cat,
+                    k,
+                )
         if want:
             assert res["oLRP"] == pytest.approx(np.mean([w["oLRP"] for w in want.values()]))
     assert n_tp_classes >= len(seeds)  # the cases do exercise the TP path

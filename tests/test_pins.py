@@ -1,4 +1,5 @@
 """requirements.txt is the one place for pins; environment.yml must agree with it."""
+
 import re
 from pathlib import Path
 

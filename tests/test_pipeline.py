@@ -3,6 +3,7 @@
 Every snakemake call runs with ``--directory`` in a tmp folder, so the repository's data/,
 work_dirs/, results/ and reports/ are never touched.
 """
+
 from __future__ import annotations
 
 import csv
@@ -22,10 +23,19 @@ ALL_RUNS = len(registry.RUNS)
 RELEASED = len(registry.released())  # the runs coco-released evaluates
 
 
-def snakemake(workdir: Path, *args: str, snakefile: Path = ROOT / "Snakefile",
-              timeout: int = 120) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile),
-           "--directory", str(workdir), *args]
+def snakemake(
+    workdir: Path, *args: str, snakefile: Path = ROOT / "Snakefile", timeout: int = 120
+) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(snakefile),
+        "--directory",
+        str(workdir),
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
@@ -51,46 +61,87 @@ def dry_run(workdir: Path, *config: str, **kw) -> dict[str, int]:
 
 def test_embedded_dry_run_lists_every_job(tmp_path):
     counts = dry_run(tmp_path)
-    assert counts == {"embedded_dataset": 1, "embedded_backbone": 1, "contact_sheet": 1,
-                      "train": ALL_RUNS, "evaluate": ALL_RUNS, "bootstrap": 1,
-                      "compile_table": 1, "plot_results": 1, "ratio_gain": 1,
-                      "assignment_picture": 1, "all": 1, "total": 2 * ALL_RUNS + 9}
+    assert counts == {
+        "embedded_dataset": 1,
+        "embedded_backbone": 1,
+        "contact_sheet": 1,
+        "train": ALL_RUNS,
+        "evaluate": ALL_RUNS,
+        "bootstrap": 1,
+        "compile_table": 1,
+        "plot_results": 1,
+        "ratio_gain": 1,
+        "assignment_picture": 1,
+        "all": 1,
+        "total": 2 * ALL_RUNS + 9,
+    }
 
 
 def test_table_target_builds_only_its_dependencies(tmp_path):
     result = snakemake(tmp_path, "-n", "results/table.md", "--config", "runs=[fixed_550]")
     assert result.returncode == 0, result.stderr
     assert job_counts(result.stdout + result.stderr) == {
-        "embedded_dataset": 1, "embedded_backbone": 1, "train": 1, "evaluate": 1,
-        "bootstrap": 1, "compile_table": 1, "total": 6}
+        "embedded_dataset": 1,
+        "embedded_backbone": 1,
+        "train": 1,
+        "evaluate": 1,
+        "bootstrap": 1,
+        "compile_table": 1,
+        "total": 6,
+    }
 
 
 def test_coco_released_dry_run(tmp_path):
     counts = dry_run(tmp_path, "preset=coco-released")
     # val2017 + annotations (no train2017), the released checkpoints (no maYOLACT-700).
     assert RELEASED == ALL_RUNS - 1
-    assert counts == {"coco_download": 2, "coco_unpack": 2, "download_checkpoint": RELEASED,
-                      "evaluate": RELEASED, "bootstrap": 1, "compile_table": 1,
-                      "plot_results": 1, "ratio_gain": 1, "assignment_picture": 1, "all": 1,
-                      "total": 2 * RELEASED + 10}
+    assert counts == {
+        "coco_download": 2,
+        "coco_unpack": 2,
+        "download_checkpoint": RELEASED,
+        "evaluate": RELEASED,
+        "bootstrap": 1,
+        "compile_table": 1,
+        "plot_results": 1,
+        "ratio_gain": 1,
+        "assignment_picture": 1,
+        "all": 1,
+        "total": 2 * RELEASED + 10,
+    }
 
 
 def test_coco_train_dry_run(tmp_path):
     counts = dry_run(tmp_path, "preset=coco-train")
     # The authors' training logs of the ten released runs, for the curve check and figure,
     # and the ImageNet ResNet-50, fetched before any training (imagenet_backbone).
-    assert counts == {"coco_download": 3, "coco_unpack": 3, "imagenet_backbone": 1,
-                      "train": ALL_RUNS,
-                      "evaluate": ALL_RUNS, "bootstrap": 1, "compile_table": 1,
-                      "plot_results": 1, "ratio_gain": 1, "assignment_picture": 1,
-                      "download_log": 10, "training_curves": 1, "all": 1,
-                      "total": 2 * ALL_RUNS + 24}
+    assert counts == {
+        "coco_download": 3,
+        "coco_unpack": 3,
+        "imagenet_backbone": 1,
+        "train": ALL_RUNS,
+        "evaluate": ALL_RUNS,
+        "bootstrap": 1,
+        "compile_table": 1,
+        "plot_results": 1,
+        "ratio_gain": 1,
+        "assignment_picture": 1,
+        "download_log": 10,
+        "training_curves": 1,
+        "all": 1,
+        "total": 2 * ALL_RUNS + 24,
+    }
 
 
 def test_coco_train_log_url_override_and_reference(tmp_path):
-    result = snakemake(tmp_path, "-n", "-p", "--config", "preset=coco-train",
-                       "runs=[atss_maiou_550,mayolact_700]",
-                       "log_urls={atss_maiou_550: 'http://127.0.0.1:9/a.log'}")
+    result = snakemake(
+        tmp_path,
+        "-n",
+        "-p",
+        "--config",
+        "preset=coco-train",
+        "runs=[atss_maiou_550,mayolact_700]",
+        "log_urls={atss_maiou_550: 'http://127.0.0.1:9/a.log'}",
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "--log atss_maiou_550 --log-url http://127.0.0.1:9/a.log" in out
@@ -101,8 +152,9 @@ def test_coco_train_log_url_override_and_reference(tmp_path):
 
 
 def test_seeds_train_and_evaluate_every_run_per_seed(tmp_path):
-    result = snakemake(tmp_path, "-n", "-p", "--config", "runs=[atss_iou_400,atss_maiou_400]",
-                       "seeds=[0,1,2]")
+    result = snakemake(
+        tmp_path, "-n", "-p", "--config", "runs=[atss_iou_400,atss_maiou_400]", "seeds=[0,1,2]"
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout + result.stderr
     counts = job_counts(out)
@@ -115,15 +167,18 @@ def test_seeds_train_and_evaluate_every_run_per_seed(tmp_path):
     assert "--seeds 0 1 2" in out  # bootstrap, table and ratio figure pool the seeds
 
 
-@pytest.mark.parametrize("override, named", [
-    ("bogus_key=1", "bogus_key"),
-    ("runs=fixed_999", "fixed_999"),
-    ("preset=coco-everything", "coco-everything"),
-    ("threads_per_run=0", "threads_per_run"),
-    ("bootstrap_resamples=5", "bootstrap_resamples"),
-    ("seeds=[0,-1]", "seeds"),
-    ("log_urls={fixed_550: 'ftp://x/y.log'}", "log_urls"),
-])
+@pytest.mark.parametrize(
+    "override, named",
+    [
+        ("bogus_key=1", "bogus_key"),
+        ("runs=fixed_999", "fixed_999"),
+        ("preset=coco-everything", "coco-everything"),
+        ("threads_per_run=0", "threads_per_run"),
+        ("bootstrap_resamples=5", "bootstrap_resamples"),
+        ("seeds=[0,-1]", "seeds"),
+        ("log_urls={fixed_550: 'ftp://x/y.log'}", "log_urls"),
+    ],
+)
 def test_schema_rejects_bad_config(tmp_path, override, named):
     result = snakemake(tmp_path, "-n", "--config", override)
     assert result.returncode != 0
@@ -131,10 +186,13 @@ def test_schema_rejects_bad_config(tmp_path, override, named):
     assert "ValidationError" in message and named in message, message
 
 
-@pytest.mark.parametrize("key, override", [
-    ("runs", "runs=[fixed_550,fixed_999]"),
-    ("log_urls", "log_urls={fixed_999: 'http://x/y.log'}"),
-])
+@pytest.mark.parametrize(
+    "key, override",
+    [
+        ("runs", "runs=[fixed_550,fixed_999]"),
+        ("log_urls", "log_urls={fixed_999: 'http://x/y.log'}"),
+    ],
+)
 def test_unknown_run_is_named_with_the_valid_ones(tmp_path, key, override):
     result = snakemake(tmp_path, "-n", "--config", override)
     assert result.returncode != 0
@@ -151,9 +209,15 @@ def test_runs_default_to_the_registry(tmp_path):
 # ------------------------------------------------------------------------------------
 # One real run: two runs, 3 iterations, 16 + 8 synthetic images.
 # ------------------------------------------------------------------------------------
-SMOKE = ["runs=[atss_iou_550,atss_maiou_550]", "num_train=16", "num_val=8",
-         "max_iters_override=3", "pretrain_iters_override=2", "samples_per_gpu=2",
-         "speed_images=4"]
+SMOKE = [
+    "runs=[atss_iou_550,atss_maiou_550]",
+    "num_train=16",
+    "num_val=8",
+    "max_iters_override=3",
+    "pretrain_iters_override=2",
+    "samples_per_gpu=2",
+    "speed_images=4",
+]
 
 
 @pytest.mark.slow
@@ -162,16 +226,19 @@ def test_embedded_end_to_end(tmp_path):
     repo = tmp_path / "repo"
     repo.mkdir()
     shutil.copy(ROOT / "Snakefile", repo)
-    shutil.copytree(ROOT / "experiments", repo / "experiments",
-                    ignore=shutil.ignore_patterns("__pycache__", "benchmarks"))
-    shutil.copytree(ROOT / "configs", repo / "configs",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "experiments",
+        repo / "experiments",
+        ignore=shutil.ignore_patterns("__pycache__", "benchmarks"),
+    )
+    shutil.copytree(
+        ROOT / "configs", repo / "configs", ignore=shutil.ignore_patterns("__pycache__")
+    )
     work = tmp_path / "work"
     snakefile = repo / "Snakefile"
 
     start = time.monotonic()
-    result = snakemake(work, "--cores", "2", "--config", *SMOKE, snakefile=snakefile,
-                       timeout=600)
+    result = snakemake(work, "--cores", "2", "--config", *SMOKE, snakefile=snakefile, timeout=600)
     elapsed = time.monotonic() - start
     logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in (work / "logs").rglob("*.log"))
     assert result.returncode == 0, result.stderr[-5000:] + logs
@@ -180,8 +247,7 @@ def test_embedded_end_to_end(tmp_path):
     md = (work / "results/table.md").read_text()
     assert "Embedded mini-benchmark" in md and "runs with results: 2 of 2" in md
     # The maIoU-vs-IoU comparison carries its bootstrap interval.
-    cmp_row = next(line for line in md.splitlines()
-                   if "ATSS w. maIoU − ATSS w. IoU" in line)
+    cmp_row = next(line for line in md.splitlines() if "ATSS w. maIoU − ATSS w. IoU" in line)
     assert re.search(r"[+-]\d+\.\d \[[+-]\d+\.\d, [+-]\d+\.\d\] \| (yes|no)", cmp_row), cmp_row
     rows = list(csv.DictReader((work / "results/table.csv").open()))
     assert [r["run"] for r in rows] == ["atss_iou_550", "atss_maiou_550"]
@@ -190,8 +256,14 @@ def test_embedded_end_to_end(tmp_path):
         assert 0.0 <= float(row["segm_oLRP"]) <= 100.0
         assert float(row["fps"]) > 0 and int(row["anchors_per_image"]) > 0
     from PIL import Image
-    for name in ("ap_olrp_vs_size", "speed_accuracy", "embedded_contact_sheet",
-                 "ap_gain_by_mask_box_ratio", "assignment_iou_vs_maiou"):
+
+    for name in (
+        "ap_olrp_vs_size",
+        "speed_accuracy",
+        "embedded_contact_sheet",
+        "ap_gain_by_mask_box_ratio",
+        "assignment_iou_vs_maiou",
+    ):
         with Image.open(work / f"reports/{name}.png") as image:
             image.verify()
             assert image.format == "PNG" and min(image.size) > 200
@@ -209,8 +281,15 @@ def test_embedded_end_to_end(tmp_path):
     with (repo / "configs/embedded/atss_iou_550.py").open("a") as f:
         f.write("\n# edited by test_pipeline\n")
     assert dry_run(work, *SMOKE, snakefile=snakefile) == {
-        "train": 1, "evaluate": 1, "bootstrap": 1, "compile_table": 1, "plot_results": 1,
-        "ratio_gain": 1, "all": 1, "total": 7}
+        "train": 1,
+        "evaluate": 1,
+        "bootstrap": 1,
+        "compile_table": 1,
+        "plot_results": 1,
+        "ratio_gain": 1,
+        "all": 1,
+        "total": 7,
+    }
     result = snakemake(work, "-n", "--config", *SMOKE, snakefile=snakefile)
     assert "wildcards: run=atss_iou_550" in result.stdout
     assert "run=atss_maiou_550" not in result.stdout
@@ -244,12 +323,17 @@ def _serve(payload: bytes):
 
 
 def _download(*args):
-    return subprocess.run([sys.executable, "-m", "experiments.scripts.download", *args],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.scripts.download", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_download_resumes_and_checks_md5(tmp_path):
     import hashlib
+
     payload = bytes(range(256)) * 20000
     md5 = hashlib.md5(payload).hexdigest()
     server, url = _serve(payload)

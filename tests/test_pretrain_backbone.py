@@ -1,5 +1,6 @@
 """Backbone pretraining on object crops (maiou/pretrain_backbone.py): crop geometry, the
 checkpoint loading into every embedded model, determinism, learning, bad input."""
+
 import json
 from pathlib import Path
 
@@ -18,25 +19,36 @@ FAMILIES = tuple(registry.run_at(assigner, 550).name for assigner in registry.AS
 RED = (220, 20, 20)
 
 
-def _config(run='fixed_550'):
+def _config(run="fixed_550"):
     from mmcv import Config
-    return Config.fromfile(str(REPO / 'configs' / 'embedded' / f'{run}.py'))
+
+    return Config.fromfile(str(REPO / "configs" / "embedded" / f"{run}.py"))
 
 
 def _one_square(root: Path, box=(30, 40, 24, 16)):
     """A 100 x 100 grey image with one red rectangle (x, y, w, h) of category 2 of 2."""
     x, y, w, h = box
     image = np.full((100, 100, 3), 100, np.uint8)
-    image[y:y + h, x:x + w] = RED
-    (root / 'train').mkdir(parents=True)
-    (root / 'annotations').mkdir()
-    cv2.imwrite(str(root / 'train' / 'a.png'), image[:, :, ::-1])
-    coco = {'images': [{'id': 1, 'file_name': 'a.png', 'width': 100, 'height': 100}],
-            'annotations': [{'id': 1, 'image_id': 1, 'category_id': 2, 'bbox': list(box),
-                             'area': w * h, 'iscrowd': 0}],
-            'categories': [{'id': 1, 'name': 'a'}, {'id': 2, 'name': 'b'}]}
-    (root / 'annotations' / 'instances_train.json').write_text(json.dumps(coco))
-    return root / 'annotations' / 'instances_train.json', root / 'train'
+    image[y : y + h, x : x + w] = RED
+    (root / "train").mkdir(parents=True)
+    (root / "annotations").mkdir()
+    cv2.imwrite(str(root / "train" / "a.png"), image[:, :, ::-1])
+    coco = {
+        "images": [{"id": 1, "file_name": "a.png", "width": 100, "height": 100}],
+        "annotations": [
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 2,
+                "bbox": list(box),
+                "area": w * h,
+                "iscrowd": 0,
+            }
+        ],
+        "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
+    }
+    (root / "annotations" / "instances_train.json").write_text(json.dumps(coco))
+    return root / "annotations" / "instances_train.json", root / "train"
 
 
 def test_crops_are_centred_on_their_object(tmp_path):
@@ -69,22 +81,23 @@ def test_crop_of_an_untransformed_window_is_the_image(tmp_path):
             return 1.0
 
     patch = crops.crop(0, Fixed())
-    image = cv2.imread(str(img_dir / 'a.png'))[:, :, ::-1].astype(np.float32)
+    image = cv2.imread(str(img_dir / "a.png"))[:, :, ::-1].astype(np.float32)
     # Box centre (42, 48); side 24 -> window columns 30..53, rows 36..59.
     np.testing.assert_allclose(patch, image[36:60, 30:54], atol=1e-3)
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope="module")
 def tiny_dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp('pretrain')
+    root = tmp_path_factory.mktemp("pretrain")
     generate_dataset(root, seed=3, num_train=4, num_val=1, progress=False)
     return root
 
 
 def test_pretraining_is_deterministic_and_learns(tiny_dataset):
     cfg = _config()
-    first, history = pretrain(cfg, tiny_dataset, iters=60, batch_size=16, crop_size=32,
-                              progress=False)
+    first, history = pretrain(
+        cfg, tiny_dataset, iters=60, batch_size=16, crop_size=32, progress=False
+    )
     second, _ = pretrain(cfg, tiny_dataset, iters=60, batch_size=16, crop_size=32, progress=False)
     assert first.keys() == second.keys()
     assert all(torch.equal(first[k], second[k]) for k in first)
@@ -94,7 +107,7 @@ def test_pretraining_is_deterministic_and_learns(tiny_dataset):
     assert np.mean(accuracies[-20:]) > 0.4
 
 
-@pytest.mark.parametrize('run', FAMILIES)
+@pytest.mark.parametrize("run", FAMILIES)
 def test_checkpoint_loads_into_every_embedded_backbone(tiny_dataset, tmp_path, run):
     """Every embedded model starts from exactly the pretrained weights; only maYOLACT's DCN
     offset layers (absent from the plain backbone) keep their own initialisation."""
@@ -102,15 +115,16 @@ def test_checkpoint_loads_into_every_embedded_backbone(tiny_dataset, tmp_path, r
 
     import maiou.models  # noqa: F401
 
-    weights, _ = pretrain(_config(), tiny_dataset, iters=2, batch_size=4, crop_size=32,
-                          progress=False)
-    path = tmp_path / 'backbone.pth'
-    save_checkpoint(weights, {'iters': 2}, path)
-    assert torch.load(path, weights_only=True)['meta'] == {'iters': 2}
+    weights, _ = pretrain(
+        _config(), tiny_dataset, iters=2, batch_size=4, crop_size=32, progress=False
+    )
+    path = tmp_path / "backbone.pth"
+    save_checkpoint(weights, {"iters": 2}, path)
+    assert torch.load(path, weights_only=True)["meta"] == {"iters": 2}
 
     cfg = _config(run)
-    assert cfg.model.backbone.init_cfg.type == 'Pretrained'
-    assert cfg.model.backbone.init_cfg.checkpoint == cfg.data_root + 'backbone.pth'
+    assert cfg.model.backbone.init_cfg.type == "Pretrained"
+    assert cfg.model.backbone.init_cfg.checkpoint == cfg.data_root + "backbone.pth"
     cfg.model.backbone.init_cfg.checkpoint = str(path)
     model = build_detector(cfg.model)
     model.init_weights()
@@ -119,43 +133,50 @@ def test_checkpoint_loads_into_every_embedded_backbone(tiny_dataset, tmp_path, r
     for key, value in weights.items():
         assert torch.equal(loaded[key], value), key
     extra = sorted(set(loaded) - set(weights))
-    if run.startswith('mayolact'):
-        assert extra and all('.conv_offset.' in k for k in extra)
+    if run.startswith("mayolact"):
+        assert extra and all(".conv_offset." in k for k in extra)
         assert all(not loaded[k].any() for k in extra)  # offsets start at zero, as on COCO
     else:
         assert extra == []
 
 
 def test_bad_dataset_is_named(tmp_path, capsys):
-    out = tmp_path / 'b.pth'
-    code = pretrain_backbone.main(['--data-root', str(tmp_path / 'nowhere'), '--out', str(out),
-                                   '--no-progress'])
+    out = tmp_path / "b.pth"
+    code = pretrain_backbone.main(
+        ["--data-root", str(tmp_path / "nowhere"), "--out", str(out), "--no-progress"]
+    )
     assert code == 2 and not out.exists()
     err = capsys.readouterr().err
-    assert 'nowhere/annotations/instances_train.json: no such annotation file' in err
+    assert "nowhere/annotations/instances_train.json: no such annotation file" in err
 
-    ann, img_dir = _one_square(tmp_path / 'd')
-    (img_dir / 'a.png').unlink()
-    with pytest.raises(PretrainError, match='a.png: missing or not an image'):
+    ann, img_dir = _one_square(tmp_path / "d")
+    (img_dir / "a.png").unlink()
+    with pytest.raises(PretrainError, match="a.png: missing or not an image"):
         ObjectCrops(ann, img_dir, mean=[0, 0, 0], std=[1, 1, 1])
-    ann.write_text(json.dumps({'images': [], 'annotations': [], 'categories': []}))
-    with pytest.raises(PretrainError, match='no \\(non-crowd\\) annotated objects'):
+    ann.write_text(json.dumps({"images": [], "annotations": [], "categories": []}))
+    with pytest.raises(PretrainError, match="no \\(non-crowd\\) annotated objects"):
         ObjectCrops(ann, img_dir, mean=[0, 0, 0], std=[1, 1, 1])
-    ann.write_text('[1, 2]')
-    with pytest.raises(PretrainError, match='not a COCO annotation file'):
+    ann.write_text("[1, 2]")
+    with pytest.raises(PretrainError, match="not a COCO annotation file"):
         ObjectCrops(ann, img_dir, mean=[0, 0, 0], std=[1, 1, 1])
 
 
 def test_training_names_a_missing_pretrained_backbone(tmp_path, capsys):
     from maiou import train
 
-    code = train.main([str(REPO / 'configs' / 'embedded' / 'fixed_550.py'),
-                       '--work-dir', str(tmp_path / 'w'), '--cfg-options',
-                       f'model.backbone.init_cfg.checkpoint={tmp_path}/missing.pth'])
+    code = train.main(
+        [
+            str(REPO / "configs" / "embedded" / "fixed_550.py"),
+            "--work-dir",
+            str(tmp_path / "w"),
+            "--cfg-options",
+            f"model.backbone.init_cfg.checkpoint={tmp_path}/missing.pth",
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
-    assert f'model.backbone.init_cfg.checkpoint: {tmp_path}/missing.pth does not exist' in err
-    assert 'python -m maiou.pretrain_backbone' in err
+    assert f"model.backbone.init_cfg.checkpoint: {tmp_path}/missing.pth does not exist" in err
+    assert "python -m maiou.pretrain_backbone" in err
 
 
 def test_backbone_check_passes_configs_without_a_local_checkpoint():
@@ -163,6 +184,9 @@ def test_backbone_check_passes_configs_without_a_local_checkpoint():
 
     from maiou.config import check_pretrained_backbone
 
-    for init_cfg in (None, [dict(type='Kaiming', layer='Conv2d')],
-                     dict(type='Pretrained', checkpoint='torchvision://resnet50')):
+    for init_cfg in (
+        None,
+        [dict(type="Kaiming", layer="Conv2d")],
+        dict(type="Pretrained", checkpoint="torchvision://resnet50"),
+    ):
         check_pretrained_backbone(Config(dict(model=dict(backbone=dict(init_cfg=init_cfg)))))

@@ -6,6 +6,7 @@ epoch. The interruption is a SIGKILL the training process sends itself right aft
 epoch-1 checkpoint is written (a hook enabled by an environment variable), i.e. a crash at
 the moment the brief describes, without timing races.
 """
+
 import argparse
 import json
 import os
@@ -34,7 +35,7 @@ from maiou.train import (
 )
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CLASSES = ('square', 'bar', 'blob')
+CLASSES = ("square", "bar", "blob")
 IMG = 128
 
 CRASH_HOOK = '''
@@ -73,7 +74,7 @@ class CrashAfterIter(Hook):
 
 # A real embedded run (configs/embedded, iteration-based, ATSS with maIoU from maiou.models)
 # cut down to 4 iterations with a checkpoint every 2.
-EMBEDDED_WRAPPER = '''
+EMBEDDED_WRAPPER = """
 _base_ = {base!r}
 custom_imports = dict(imports=['maiou.models', 'crash_hook'], allow_failed_imports=False)
 custom_hooks = [dict(type='CrashAfterIter', priority='LOWEST')]
@@ -81,9 +82,9 @@ runner = dict(max_iters=4)
 checkpoint_config = dict(interval=2)
 log_config = dict(interval=1)
 data = dict(samples_per_gpu=2, workers_per_gpu=0)
-'''
+"""
 
-CONFIG = '''
+CONFIG = """
 custom_imports = dict(imports=['crash_hook'], allow_failed_imports=False)
 data_root = {data_root!r}
 {model}img_norm_cfg = dict(mean=[123.68, 116.78, 103.94], std=[58.40, 57.12, 57.38], to_rgb=True)
@@ -130,14 +131,15 @@ workflow = [('train', 1)]
 opencv_num_threads = 0
 mp_start_method = 'fork'
 auto_scale_lr = dict(enable=False, base_batch_size=16)
-'''
+"""
 
 
 def write_dataset(root, num_images=4, seed=0):
     """COCO-format images with 1-2 filled rectangles each (polygon masks)."""
     import cv2
+
     rng = np.random.default_rng(seed)
-    os.makedirs(osp.join(root, 'images'), exist_ok=True)
+    os.makedirs(osp.join(root, "images"), exist_ok=True)
     images, annotations = [], []
     for image_id in range(1, num_images + 1):
         img = rng.integers(0, 60, (IMG, IMG, 3), dtype=np.uint8)
@@ -145,28 +147,41 @@ def write_dataset(root, num_images=4, seed=0):
             x, y = (int(v) for v in rng.integers(4, IMG // 2, 2))
             w, h = (int(v) for v in rng.integers(16, IMG // 2 - 4, 2))
             label = int(rng.integers(1, len(CLASSES) + 1))
-            img[y:y + h, x:x + w] = 80 * label
-            annotations.append(dict(
-                id=len(annotations) + 1, image_id=image_id, category_id=label,
-                bbox=[x, y, w, h], area=w * h, iscrowd=0,
-                segmentation=[[x, y, x + w, y, x + w, y + h, x, y + h]]))
-        name = f'{image_id:04d}.png'
-        cv2.imwrite(osp.join(root, 'images', name), img)
+            img[y : y + h, x : x + w] = 80 * label
+            annotations.append(
+                dict(
+                    id=len(annotations) + 1,
+                    image_id=image_id,
+                    category_id=label,
+                    bbox=[x, y, w, h],
+                    area=w * h,
+                    iscrowd=0,
+                    segmentation=[[x, y, x + w, y, x + w, y + h, x, y + h]],
+                )
+            )
+        name = f"{image_id:04d}.png"
+        cv2.imwrite(osp.join(root, "images", name), img)
         images.append(dict(id=image_id, file_name=name, width=IMG, height=IMG))
     categories = [dict(id=i + 1, name=n) for i, n in enumerate(CLASSES)]
-    with open(osp.join(root, 'ann.json'), 'w') as f:
+    with open(osp.join(root, "ann.json"), "w") as f:
         json.dump(dict(images=images, annotations=annotations, categories=categories), f)
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     """(config path, PYTHONPATH addition): dataset, crash hook module and config on disk."""
-    root = tmp_path_factory.mktemp('tiny')
-    write_dataset(str(root / 'data'))
-    (root / 'crash_hook.py').write_text(CRASH_HOOK)
-    config = root / 'tiny_yolact.py'
-    config.write_text(CONFIG.format(data_root=str(root / 'data'), img=IMG, classes=CLASSES,
-                                    model=tiny_yolact(num_classes=3, max_masks=10)))
+    root = tmp_path_factory.mktemp("tiny")
+    write_dataset(str(root / "data"))
+    (root / "crash_hook.py").write_text(CRASH_HOOK)
+    config = root / "tiny_yolact.py"
+    config.write_text(
+        CONFIG.format(
+            data_root=str(root / "data"),
+            img=IMG,
+            classes=CLASSES,
+            model=tiny_yolact(num_classes=3, max_masks=10),
+        )
+    )
     sys.path.insert(0, str(root))  # in-process tests load the config's custom_imports too
     yield str(config), str(root)
     sys.path.remove(str(root))
@@ -177,37 +192,53 @@ def cli(args, pythonpath, crash_after=0, launcher_prefix=(), timeout=240, extra_
 
     On timeout the whole process group goes, so torchrun's workers are not left behind.
     """
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([pythonpath, REPO]),
-               MAIOU_TEST_CRASH_AFTER_EPOCH=str(crash_after), OMP_NUM_THREADS='1',
-               PYTHONWARNINGS='ignore', **(extra_env or {}))
-    cmd = [*launcher_prefix, *args] if launcher_prefix else [
-        sys.executable, '-m', 'maiou.train', *args]
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([pythonpath, REPO]),
+        MAIOU_TEST_CRASH_AFTER_EPOCH=str(crash_after),
+        OMP_NUM_THREADS="1",
+        PYTHONWARNINGS="ignore",
+        **(extra_env or {}),
+    )
+    cmd = (
+        [*launcher_prefix, *args]
+        if launcher_prefix
+        else [sys.executable, "-m", "maiou.train", *args]
+    )
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         stdout, stderr = proc.communicate()
-        pytest.fail(f'timed out after {timeout} s: {cmd}\n{stdout[-2000:]}\n{stderr[-3000:]}')
-    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr), \
-        time.monotonic() - start
+        pytest.fail(f"timed out after {timeout} s: {cmd}\n{stdout[-2000:]}\n{stderr[-3000:]}")
+    return subprocess.CompletedProcess(
+        cmd, proc.returncode, stdout, stderr
+    ), time.monotonic() - start
 
 
 def run_log(work_dir):
     """Text of the newest mmcv log file in work_dir."""
-    logs = sorted(f for f in os.listdir(work_dir) if f.endswith('.log'))
+    logs = sorted(f for f in os.listdir(work_dir) if f.endswith(".log"))
     with open(osp.join(work_dir, logs[-1])) as f:
         return f.read()
 
 
 def trained_epochs(log_text):
-    return sorted({int(m) for m in re.findall(r'Epoch \[(\d+)\]\[\d+/\d+\]', log_text)})
+    return sorted({int(m) for m in re.findall(r"Epoch \[(\d+)\]\[\d+/\d+\]", log_text)})
 
 
 def trained_iters(log_text):
-    return sorted({int(m) for m in re.findall(r'Iter \[(\d+)/\d+\]', log_text)})
+    return sorted({int(m) for m in re.findall(r"Iter \[(\d+)/\d+\]", log_text)})
 
 
 # ------------------------------------------------------------------------------------------
@@ -217,45 +248,44 @@ def trained_iters(log_text):
 def test_interrupted_run_resumes_to_the_same_end(setup, tmp_path):
     config, pythonpath = setup
 
-    reference = str(tmp_path / 'reference')
-    proc, _ = cli([config, '--work-dir', reference, '--seed', '0', '--no-validate'],
-                  pythonpath)
+    reference = str(tmp_path / "reference")
+    proc, _ = cli([config, "--work-dir", reference, "--seed", "0", "--no-validate"], pythonpath)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    ref_meta = read_checkpoint_meta(osp.join(reference, 'final.pth'))
-    assert (ref_meta['epoch'], ref_meta['iter']) == (3, 6)  # 3 epochs x 2 iterations
+    ref_meta = read_checkpoint_meta(osp.join(reference, "final.pth"))
+    assert (ref_meta["epoch"], ref_meta["iter"]) == (3, 6)  # 3 epochs x 2 iterations
     assert trained_epochs(run_log(reference)) == [1, 2, 3]
 
     # Crash right after the epoch-1 checkpoint (SIGKILL: no cleanup runs).
-    work = str(tmp_path / 'interrupted')
-    cmd = [config, '--work-dir', work, '--seed', '0', '--no-validate']
+    work = str(tmp_path / "interrupted")
+    cmd = [config, "--work-dir", work, "--seed", "0", "--no-validate"]
     proc, _ = cli(cmd, pythonpath, crash_after=1)
     assert proc.returncode == -9, proc.stderr[-3000:]
-    assert osp.exists(osp.join(work, 'epoch_1.pth'))
-    assert not osp.exists(osp.join(work, 'epoch_2.pth'))
-    assert not osp.exists(osp.join(work, 'final.pth'))
+    assert osp.exists(osp.join(work, "epoch_1.pth"))
+    assert not osp.exists(osp.join(work, "epoch_2.pth"))
+    assert not osp.exists(osp.join(work, "final.pth"))
     # A second crash mid-write would leave a cut-short newer checkpoint: it must be skipped.
-    data = open(osp.join(work, 'epoch_1.pth'), 'rb').read()
-    with open(osp.join(work, 'epoch_2.pth'), 'wb') as f:
-        f.write(data[:len(data) // 3])
+    data = open(osp.join(work, "epoch_1.pth"), "rb").read()
+    with open(osp.join(work, "epoch_2.pth"), "wb") as f:
+        f.write(data[: len(data) // 3])
 
     proc, _ = cli(cmd, pythonpath)  # the very same command, no crash this time
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"resuming from {osp.join(work, 'epoch_1.pth')} (epoch 1/3)" in proc.stdout
     log = run_log(work)
-    assert 'resumed epoch 1, iter 2' in log  # mmcv's runner took over the counters
+    assert "resumed epoch 1, iter 2" in log  # mmcv's runner took over the counters
     assert trained_epochs(log) == [2, 3]  # epoch 1 was not trained again
-    meta = read_checkpoint_meta(osp.join(work, 'final.pth'))
-    assert (meta['epoch'], meta['iter']) == (ref_meta['epoch'], ref_meta['iter'])
-    assert meta['seed'] == 0
-    final = torch.load(osp.join(work, 'final.pth'), weights_only=True)['state_dict']
-    epoch3 = torch.load(osp.join(work, 'epoch_3.pth'), weights_only=True)['state_dict']
+    meta = read_checkpoint_meta(osp.join(work, "final.pth"))
+    assert (meta["epoch"], meta["iter"]) == (ref_meta["epoch"], ref_meta["iter"])
+    assert meta["seed"] == 0
+    final = torch.load(osp.join(work, "final.pth"), weights_only=True)["state_dict"]
+    epoch3 = torch.load(osp.join(work, "epoch_3.pth"), weights_only=True)["state_dict"]
     assert all(torch.equal(final[k], epoch3[k]) for k in final)
 
     # Finished: the same command returns at once, trains nothing, keeps final.pth.
     logs_before = sorted(os.listdir(work))
     proc, elapsed = cli(cmd, pythonpath)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert 'already finished (epoch 3/3)' in proc.stdout
+    assert "already finished (epoch 3/3)" in proc.stdout
     assert sorted(os.listdir(work)) == logs_before
     assert elapsed < 30
 
@@ -265,164 +295,223 @@ def test_torchrun_two_cpu_processes_train_resume_and_evaluate(setup, tmp_path):
     """gloo on CPU; the second call extends the run, resumes, and runs the distributed
     evaluation hook (the path mmcv 1.7.2's own DDP wrapper breaks on torch 2)."""
     config, pythonpath = setup
-    work = str(tmp_path / 'ddp')
-    torchrun = (sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-                '--standalone', '-m', 'maiou.train')
-    base = [config, '--work-dir', work, '--launcher', 'pytorch', '--seed', '0']
-    proc, _ = cli([*base, '--no-validate', '--cfg-options', 'runner.max_epochs=1'],
-                  pythonpath, launcher_prefix=torchrun)
+    work = str(tmp_path / "ddp")
+    torchrun = (
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--standalone",
+        "-m",
+        "maiou.train",
+    )
+    base = [config, "--work-dir", work, "--launcher", "pytorch", "--seed", "0"]
+    proc, _ = cli(
+        [*base, "--no-validate", "--cfg-options", "runner.max_epochs=1"],
+        pythonpath,
+        launcher_prefix=torchrun,
+    )
     assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-3000:])
     log = run_log(work)
-    assert 'Distributed training: True' in log
-    assert 'Epoch [1][1/1]' in log  # 4 images / (2 processes x 2): 1 iteration each
-    assert read_checkpoint_meta(osp.join(work, 'final.pth'))['iter'] == 1
+    assert "Distributed training: True" in log
+    assert "Epoch [1][1/1]" in log  # 4 images / (2 processes x 2): 1 iteration each
+    assert read_checkpoint_meta(osp.join(work, "final.pth"))["iter"] == 1
 
-    proc, _ = cli([*base, '--cfg-options', 'runner.max_epochs=2'], pythonpath,
-                  launcher_prefix=torchrun)
+    proc, _ = cli(
+        [*base, "--cfg-options", "runner.max_epochs=2"], pythonpath, launcher_prefix=torchrun
+    )
     assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-3000:])
     log = run_log(work)
-    assert 'resumed epoch 1, iter 1' in log
+    assert "resumed epoch 1, iter 1" in log
     assert trained_epochs(log) == [2]
-    assert 'Epoch(val) [2]' in log and 'segm_mAP' in log
-    meta = read_checkpoint_meta(osp.join(work, 'final.pth'))
-    assert (meta['epoch'], meta['iter']) == (2, 2)
+    assert "Epoch(val) [2]" in log and "segm_mAP" in log
+    meta = read_checkpoint_meta(osp.join(work, "final.pth"))
+    assert (meta["epoch"], meta["iter"]) == (2, 2)
 
 
 @pytest.mark.slow
 def test_embedded_iteration_run_resumes(setup, tmp_path):
     """IterBasedRunner (the embedded schedule) with the project's own model code."""
     _, pythonpath = setup
-    data = tmp_path / 'embedded'
-    subprocess.run([sys.executable, '-m', 'maiou.data.synthetic', '--out', str(data),
-                    '--seed', '0', '--num-train', '4', '--num-val', '2', '--no-progress'],
-                   cwd=REPO, check=True, capture_output=True)
-    subprocess.run([sys.executable, '-m', 'maiou.pretrain_backbone', '--data-root', str(data),
-                    '--out', str(data / 'backbone.pth'), '--iters', '2', '--no-progress'],
-                   cwd=REPO, check=True, capture_output=True)
-    config = tmp_path / 'embedded_atss_maiou_400_short.py'
-    config.write_text(EMBEDDED_WRAPPER.format(
-        base=osp.join(REPO, 'configs', 'embedded', 'atss_maiou_400.py')))
-    work = str(tmp_path / 'work')
-    cmd = [str(config), '--work-dir', work, '--seed', '0', '--no-validate']
+    data = tmp_path / "embedded"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "maiou.data.synthetic",
+            "--out",
+            str(data),
+            "--seed",
+            "0",
+            "--num-train",
+            "4",
+            "--num-val",
+            "2",
+            "--no-progress",
+        ],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "maiou.pretrain_backbone",
+            "--data-root",
+            str(data),
+            "--out",
+            str(data / "backbone.pth"),
+            "--iters",
+            "2",
+            "--no-progress",
+        ],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
+    config = tmp_path / "embedded_atss_maiou_400_short.py"
+    config.write_text(
+        EMBEDDED_WRAPPER.format(base=osp.join(REPO, "configs", "embedded", "atss_maiou_400.py"))
+    )
+    work = str(tmp_path / "work")
+    cmd = [str(config), "--work-dir", work, "--seed", "0", "--no-validate"]
     env = dict(MAIOU_EMBEDDED_ROOT=str(data))
 
-    proc, _ = cli(cmd, pythonpath, extra_env=dict(env, MAIOU_TEST_CRASH_AFTER_ITER='2'))
+    proc, _ = cli(cmd, pythonpath, extra_env=dict(env, MAIOU_TEST_CRASH_AFTER_ITER="2"))
     assert proc.returncode == -9, proc.stderr[-3000:]
-    assert sorted(f for f in os.listdir(work) if f.endswith('.pth')) == [
-        'iter_2.pth', 'latest.pth']
+    assert sorted(f for f in os.listdir(work) if f.endswith(".pth")) == ["iter_2.pth", "latest.pth"]
 
     proc, _ = cli(cmd, pythonpath, extra_env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"resuming from {osp.join(work, 'iter_2.pth')} (iter 2/4)" in proc.stdout
     log = run_log(work)
     # mmcv 1.x stores iter N-1 in iter_N.pth, so its runner repeats iteration 2 once.
-    assert 'resumed from epoch: 1, iter 1' in log
-    assert trained_iters(log) == [2, 3, 4] and 'Iter [1/4]' not in log
-    meta = read_checkpoint_meta(osp.join(work, 'final.pth'))
-    assert meta['iter'] == 3  # = what an uninterrupted 4-iteration run records
+    assert "resumed from epoch: 1, iter 1" in log
+    assert trained_iters(log) == [2, 3, 4] and "Iter [1/4]" not in log
+    meta = read_checkpoint_meta(osp.join(work, "final.pth"))
+    assert meta["iter"] == 3  # = what an uninterrupted 4-iteration run records
 
     proc, _ = cli(cmd, pythonpath, extra_env=env)
-    assert proc.returncode == 0 and 'already finished (iter 4/4)' in proc.stdout
+    assert proc.returncode == 0 and "already finished (iter 4/4)" in proc.stdout
 
 
 # ------------------------------------------------------------------------------------------
 # Pieces (fast, in process)
 # ------------------------------------------------------------------------------------------
 def save_fake_checkpoint(path, epoch, iters):
-    torch.save({'state_dict': {'w': torch.zeros(1)}, 'meta': {'epoch': epoch, 'iter': iters}},
-               path)
+    torch.save({"state_dict": {"w": torch.zeros(1)}, "meta": {"epoch": epoch, "iter": iters}}, path)
 
 
 def test_find_resume_checkpoint_prefers_newest_complete(tmp_path):
     work = str(tmp_path)
     assert find_resume_checkpoint(work, by_epoch=True) is None
-    assert find_resume_checkpoint(str(tmp_path / 'absent'), by_epoch=True) is None
+    assert find_resume_checkpoint(str(tmp_path / "absent"), by_epoch=True) is None
     for epoch in (1, 2, 10):
-        save_fake_checkpoint(tmp_path / f'epoch_{epoch}.pth', epoch, 5 * epoch)
+        save_fake_checkpoint(tmp_path / f"epoch_{epoch}.pth", epoch, 5 * epoch)
     # numeric, not lexicographic order: epoch_10 > epoch_2
-    assert find_resume_checkpoint(work, True) == (str(tmp_path / 'epoch_10.pth'), 10)
+    assert find_resume_checkpoint(work, True) == (str(tmp_path / "epoch_10.pth"), 10)
     # a cut-short newest file is skipped
-    data = (tmp_path / 'epoch_10.pth').read_bytes()
-    (tmp_path / 'epoch_10.pth').write_bytes(data[:50])
-    assert find_resume_checkpoint(work, True) == (str(tmp_path / 'epoch_2.pth'), 2)
+    data = (tmp_path / "epoch_10.pth").read_bytes()
+    (tmp_path / "epoch_10.pth").write_bytes(data[:50])
+    assert find_resume_checkpoint(work, True) == (str(tmp_path / "epoch_2.pth"), 2)
     # latest.pth (mmcv's symlink) is resolved; final.pth and iter files are ignored
-    os.symlink('epoch_1.pth', tmp_path / 'latest.pth')
-    save_fake_checkpoint(tmp_path / 'final.pth', 99, 99)
-    save_fake_checkpoint(tmp_path / 'iter_500.pth', 99, 499)
-    assert find_resume_checkpoint(work, True) == (str(tmp_path / 'epoch_2.pth'), 2)
+    os.symlink("epoch_1.pth", tmp_path / "latest.pth")
+    save_fake_checkpoint(tmp_path / "final.pth", 99, 99)
+    save_fake_checkpoint(tmp_path / "iter_500.pth", 99, 499)
+    assert find_resume_checkpoint(work, True) == (str(tmp_path / "epoch_2.pth"), 2)
     # iter-based runs: mmcv's iter_N.pth records iter N-1
-    assert find_resume_checkpoint(work, False) == (str(tmp_path / 'iter_500.pth'), 500)
+    assert find_resume_checkpoint(work, False) == (str(tmp_path / "iter_500.pth"), 500)
 
 
 def test_final_checkpoint_and_atomic_marker(tmp_path):
     work = str(tmp_path)
-    save_fake_checkpoint(tmp_path / 'epoch_1.pth', 1, 2)
+    save_fake_checkpoint(tmp_path / "epoch_1.pth", 1, 2)
     assert final_checkpoint(work, True, 2) is None
-    save_fake_checkpoint(tmp_path / 'epoch_2.pth', 2, 4)
-    os.symlink('epoch_2.pth', tmp_path / 'latest.pth')
+    save_fake_checkpoint(tmp_path / "epoch_2.pth", 2, 4)
+    os.symlink("epoch_2.pth", tmp_path / "latest.pth")
     src = final_checkpoint(work, True, 2)
-    assert src == str(tmp_path / 'epoch_2.pth')
+    assert src == str(tmp_path / "epoch_2.pth")
     final = mark_final(work, src)
-    assert final == str(tmp_path / 'final.pth') and not osp.islink(final)
-    assert open(final, 'rb').read() == open(src, 'rb').read()
-    assert [f for f in os.listdir(work) if 'tmp' in f] == []  # no temp file left behind
+    assert final == str(tmp_path / "final.pth") and not osp.islink(final)
+    assert open(final, "rb").read() == open(src, "rb").read()
+    assert [f for f in os.listdir(work) if "tmp" in f] == []  # no temp file left behind
     # rewriting epoch_2.pth later does not touch the marked copy
-    save_fake_checkpoint(tmp_path / 'epoch_2.pth', 7, 7)
-    assert read_checkpoint_meta(final)['epoch'] == 2
+    save_fake_checkpoint(tmp_path / "epoch_2.pth", 7, 7)
+    assert read_checkpoint_meta(final)["epoch"] == 2
 
 
 def test_cfg_options_unknown_parent_is_named(setup):
     config, _ = setup
-    cfg = load_config(config, {'runner.max_epochs': 1, 'optimizer.nesterov': True,
-                               'data.train.pipeline.2.img_scale': (64, 64)})
+    cfg = load_config(
+        config,
+        {
+            "runner.max_epochs": 1,
+            "optimizer.nesterov": True,
+            "data.train.pipeline.2.img_scale": (64, 64),
+        },
+    )
     assert cfg.runner.max_epochs == 1 and cfg.optimizer.nesterov is True
-    with pytest.raises(ConfigError, match=r"'model' has no key 'bbox_hed' \(did you mean "
-                                         r"'bbox_head'\?\)"):
-        load_config(config, {'model.bbox_hed.num_classes': 5})
+    with pytest.raises(
+        ConfigError,
+        match=r"'model' has no key 'bbox_hed' \(did you mean "
+        r"'bbox_head'\?\)",
+    ):
+        load_config(config, {"model.bbox_hed.num_classes": 5})
     with pytest.raises(ConfigError, match=r"the config has no key 'runer'"):
-        load_config(config, {'runer.max_epochs': 5})
+        load_config(config, {"runer.max_epochs": 5})
     with pytest.raises(ConfigError, match=r"list of 7 items; '9' is not a valid index"):
-        load_config(config, {'data.train.pipeline.9.type': 'Resize'})
+        load_config(config, {"data.train.pipeline.9.type": "Resize"})
     with pytest.raises(ConfigError, match=r"'runner.max_epochs' holds the int 3, not"):
-        load_config(config, {'runner.max_epochs.x': 1})
+        load_config(config, {"runner.max_epochs.x": 1})
 
 
 def test_cfg_options_new_leaf_that_looks_like_a_typo_warns(setup):
     config, _ = setup
     cfg = load_config(config, None)
-    warnings = check_cfg_options(cfg, {'runner.max_epoch': 2, 'optimizer.nesterov': True})
+    warnings = check_cfg_options(cfg, {"runner.max_epoch": 2, "optimizer.nesterov": True})
     assert len(warnings) == 1 and "did you mean 'max_epochs'" in warnings[0]
 
 
 def test_cli_reports_missing_config_and_bad_option(setup, tmp_path, capsys):
     config, _ = setup
-    assert main([str(tmp_path / 'nope.py'), '--work-dir', str(tmp_path / 'w')]) == 2
-    assert 'config file not found' in capsys.readouterr().err
-    assert main([config, '--work-dir', str(tmp_path / 'w'),
-                 '--cfg-options', 'model.bbox_hed.num_classes=5']) == 2
+    assert main([str(tmp_path / "nope.py"), "--work-dir", str(tmp_path / "w")]) == 2
+    assert "config file not found" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                config,
+                "--work-dir",
+                str(tmp_path / "w"),
+                "--cfg-options",
+                "model.bbox_hed.num_classes=5",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "has no key 'bbox_hed'" in err
-    assert not osp.exists(tmp_path / 'w')  # nothing was started
+    assert not osp.exists(tmp_path / "w")  # nothing was started
 
 
 def test_cli_exits_early_when_already_finished(setup, tmp_path, capsys):
     """In process: no model or dataset is built for a finished run."""
     config, _ = setup
-    work = tmp_path / 'done'
+    work = tmp_path / "done"
     work.mkdir()
-    save_fake_checkpoint(work / 'epoch_3.pth', 3, 6)
-    os.symlink('epoch_3.pth', work / 'latest.pth')
+    save_fake_checkpoint(work / "epoch_3.pth", 3, 6)
+    os.symlink("epoch_3.pth", work / "latest.pth")
     start = time.monotonic()
-    assert main([config, '--work-dir', str(work)]) == 0
+    assert main([config, "--work-dir", str(work)]) == 0
     assert time.monotonic() - start < 5
-    assert 'already finished (epoch 3/3)' in capsys.readouterr().out
-    assert read_checkpoint_meta(work / 'final.pth')['epoch'] == 3
-    assert not [f for f in os.listdir(work) if f.endswith('.log')]
+    assert "already finished (epoch 3/3)" in capsys.readouterr().out
+    assert read_checkpoint_meta(work / "final.pth")["epoch"] == 3
+    assert not [f for f in os.listdir(work) if f.endswith(".log")]
     # final.pth alone (intermediate checkpoints deleted to save space) also counts as done
-    for name in ('epoch_3.pth', 'latest.pth'):
+    for name in ("epoch_3.pth", "latest.pth"):
         os.remove(work / name)
-    assert main([config, '--work-dir', str(work)]) == 0
-    assert 'already finished (epoch 3/3)' in capsys.readouterr().out
+    assert main([config, "--work-dir", str(work)]) == 0
+    assert "already finished (epoch 3/3)" in capsys.readouterr().out
     # --no-auto-resume ignores all of it: train from scratch
     cfg = load_config(config)
     args = argparse.Namespace(no_auto_resume=True)
@@ -432,10 +521,12 @@ def test_cli_exits_early_when_already_finished(setup, tmp_path, capsys):
 
 def test_choose_start_sets_resume_from(setup, tmp_path, capsys):
     config, _ = setup
-    save_fake_checkpoint(tmp_path / 'epoch_2.pth', 2, 4)
+    save_fake_checkpoint(tmp_path / "epoch_2.pth", 2, 4)
     cfg = load_config(config)
-    assert choose_start(cfg, argparse.Namespace(no_auto_resume=False), str(tmp_path),
-                        rank=0) is Start.RESUME
-    assert cfg.resume_from == str(tmp_path / 'epoch_2.pth')
-    assert 'resuming from' in capsys.readouterr().out
-    assert not (tmp_path / 'final.pth').exists()
+    assert (
+        choose_start(cfg, argparse.Namespace(no_auto_resume=False), str(tmp_path), rank=0)
+        is Start.RESUME
+    )
+    assert cfg.resume_from == str(tmp_path / "epoch_2.pth")
+    assert "resuming from" in capsys.readouterr().out
+    assert not (tmp_path / "final.pth").exists()

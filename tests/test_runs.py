@@ -1,4 +1,5 @@
 """The run registry (maiou/runs.py) against configs/ and against itself."""
+
 from __future__ import annotations
 
 import re
@@ -12,8 +13,12 @@ from maiou.config import inference_image_size
 
 ROOT = Path(__file__).resolve().parents[1]
 # The assigner each family's configs name (docs/paper-facts.md, "What differs").
-ASSIGNER_TYPE = {"fixed": "MaxIoUAssigner", "atss_iou": "ATSSAssigner",
-                 "atss_maiou": "ATSSmaIoUAssigner", "mayolact": "ATSSmaIoUAssigner"}
+ASSIGNER_TYPE = {
+    "fixed": "MaxIoUAssigner",
+    "atss_iou": "ATSSAssigner",
+    "atss_maiou": "ATSSmaIoUAssigner",
+    "mayolact": "ATSSmaIoUAssigner",
+}
 LR_POLICY = {"step": "step", "cosine": "CosineAnnealing"}
 
 
@@ -22,7 +27,8 @@ def test_registry_and_config_files_agree(kind):
     files = {p.stem for p in (ROOT / "configs" / kind).glob("*.py")}
     assert files == set(registry.NAMES), (
         f"configs/{kind}/ without a registry entry: {sorted(files - set(registry.NAMES))}; "
-        f"registry entries without a config: {sorted(set(registry.NAMES) - files)}")
+        f"registry entries without a config: {sorted(set(registry.NAMES) - files)}"
+    )
     for run in registry.RUNS:
         assert (ROOT / run.config(kind)).is_file()
 
@@ -89,9 +95,12 @@ def test_unknown_names_are_named_with_the_valid_ones():
 
 def test_ratio_pairs_follow_the_sizes_present():
     assert registry.ratio_pairs(registry.NAMES) == [
-        ("atss_iou_400", "atss_maiou_400"), ("atss_iou_550", "atss_maiou_550"),
-        ("atss_iou_700", "atss_maiou_700")]
+        ("atss_iou_400", "atss_maiou_400"),
+        ("atss_iou_550", "atss_maiou_550"),
+        ("atss_iou_700", "atss_maiou_700"),
+    ]
     assert registry.ratio_pairs(["atss_maiou_700", "atss_iou_700", "atss_iou_550"]) == [
-        ("atss_iou_700", "atss_maiou_700")]
+        ("atss_iou_700", "atss_maiou_700")
+    ]
     assert registry.ratio_pairs(["fixed_550"]) == []
     assert registry.get(registry.ASSIGNMENT_PICTURE_RUN).assigner == registry.RATIO_TREATMENT

@@ -6,6 +6,7 @@ one whose only object is under 4 px. The dataset hands out the object image for 
 (mmdet's ``CustomDataset`` draws another image when the pipeline returns None); mmdet 2.28's
 ``FilterAnnotations`` in the same place trains on the crowd-only image as pure background.
 """
+
 from __future__ import annotations
 
 import copy
@@ -21,24 +22,37 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def dataset_files(tmp_path_factory):
     import cv2
+
     root = tmp_path_factory.mktemp("skip_empty")
     (root / "images").mkdir()
     images, annotations = [], []
 
     def add(image_id, x, y, w, h, crowd=False):
-        annotations.append(dict(id=len(annotations) + 1, image_id=image_id, category_id=1,
-                                bbox=[x, y, w, h], area=w * h, iscrowd=int(crowd),
-                                segmentation=[[x, y, x + w, y, x + w, y + h, x, y + h]]))
+        annotations.append(
+            dict(
+                id=len(annotations) + 1,
+                image_id=image_id,
+                category_id=1,
+                bbox=[x, y, w, h],
+                area=w * h,
+                iscrowd=int(crowd),
+                segmentation=[[x, y, x + w, y, x + w, y + h, x, y + h]],
+            )
+        )
 
     for image_id in (1, 2, 3):
-        cv2.imwrite(str(root / "images" / f"{image_id}.jpg"),
-                    np.full((60, 80, 3), 40 * image_id, np.uint8))
+        cv2.imwrite(
+            str(root / "images" / f"{image_id}.jpg"), np.full((60, 80, 3), 40 * image_id, np.uint8)
+        )
         images.append(dict(id=image_id, file_name=f"{image_id}.jpg", width=80, height=60))
-    add(1, 10, 10, 50, 40)             # an object
-    add(2, 5, 5, 60, 40, crowd=True)   # a crowd and nothing else
-    add(3, 30, 30, 3, 3)               # one object of 3 x 3 px (under the 4-px filter)
-    (root / "ann.json").write_text(json.dumps(dict(
-        images=images, annotations=annotations, categories=[dict(id=1, name="person")])))
+    add(1, 10, 10, 50, 40)  # an object
+    add(2, 5, 5, 60, 40, crowd=True)  # a crowd and nothing else
+    add(3, 30, 30, 3, 3)  # one object of 3 x 3 px (under the 4-px filter)
+    (root / "ann.json").write_text(
+        json.dumps(
+            dict(images=images, annotations=annotations, categories=[dict(id=1, name="person")])
+        )
+    )
     return root
 
 
@@ -50,22 +64,27 @@ def _coco_train_dataset(root: Path, filter_step=None):
 
     cfg = Config.fromfile(str(REPO / "configs/coco/atss_maiou_550.py"))
     train = copy.deepcopy(cfg.data.train)
-    train.update(ann_file=str(root / "ann.json"), img_prefix=str(root / "images"),
-                 classes=("person",))
+    train.update(
+        ann_file=str(root / "ann.json"), img_prefix=str(root / "images"), classes=("person",)
+    )
     if filter_step is not None:
-        train.pipeline = [filter_step if step["type"] == "FilterAnnotationsOrSkip" else step
-                          for step in train.pipeline]
+        train.pipeline = [
+            filter_step if step["type"] == "FilterAnnotationsOrSkip" else step
+            for step in train.pipeline
+        ]
     return build_dataset(train)
 
 
 @pytest.mark.parametrize("size", [400, 550, 700])
 def test_coco_configs_skip_images_without_instances(size):
     from mmcv import Config
+
     for family in ("fixed", "atss_iou", "atss_maiou") + (("mayolact",) if size != 400 else ()):
         cfg = Config.fromfile(str(REPO / f"configs/coco/{family}_{size}.py"))
         steps = [step for step in cfg.data.train.pipeline if "Filter" in step["type"]]
         assert [dict(step) for step in steps] == [
-            dict(type="FilterAnnotationsOrSkip", min_gt_bbox_wh=(4.0, 4.0))]
+            dict(type="FilterAnnotationsOrSkip", min_gt_bbox_wh=(4.0, 4.0))
+        ]
 
 
 def test_images_without_instances_are_redrawn(dataset_files):

@@ -12,6 +12,7 @@ slurm_cluster.py); everything else is SLURM's own. Every snakemake call runs wit
 ``--directory`` in a tmp folder, as in test_pipeline.py. The two cluster tests take about
 3.5 + 3 minutes, most of it the plugin's status polling (40 s after each finished job).
 """
+
 from __future__ import annotations
 
 import csv
@@ -31,17 +32,37 @@ ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "profiles" / "slurm"
 INSTALL = ROOT / ".ci" / "install_slurm.sh"
 ITERS = 100  # training length in the cancel/resume test
-SMALL = ["num_train=16", "num_val=8", "samples_per_gpu=2", "speed_images=4",
-         "pretrain_iters_override=2"]
+SMALL = [
+    "num_train=16",
+    "num_val=8",
+    "samples_per_gpu=2",
+    "speed_images=4",
+    "pretrain_iters_override=2",
+]
 
 
 def test_profile_loads_and_plans_the_embedded_preset(tmp_path):
     """Quick, no cluster needed: the profile parses (executor plugin installed, settings
     known to it) and a dry run plans the usual jobs."""
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--directory", str(tmp_path), "--profile",
-         str(PROFILE), "-n", "results/table.md", "--config", "runs=[fixed_550]"],
-        capture_output=True, text=True, timeout=120, cwd=ROOT)
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--directory",
+            str(tmp_path),
+            "--profile",
+            str(PROFILE),
+            "-n",
+            "results/table.md",
+            "--config",
+            "runs=[fixed_550]",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     for rule in ("embedded_dataset", "embedded_backbone", "train", "evaluate", "compile_table"):
         assert re.search(rf"^{rule}\s+1$", result.stdout, re.M), result.stdout
@@ -52,11 +73,12 @@ def cluster(tmp_path_factory):
     if os.geteuid() != 0:
         pytest.skip("SLURM test cluster needs root (slurmctld/slurmd run jobs as users)")
     if missing_programs():
-        result = subprocess.run(["bash", str(INSTALL)], capture_output=True, text=True,
-                                timeout=600)
+        result = subprocess.run(["bash", str(INSTALL)], capture_output=True, text=True, timeout=600)
         if missing_programs():
-            pytest.skip(f"SLURM packages not available ({', '.join(missing_programs())} "
-                        f"missing; {INSTALL.name}: {(result.stdout + result.stderr)[-500:]})")
+            pytest.skip(
+                f"SLURM packages not available ({', '.join(missing_programs())} "
+                f"missing; {INSTALL.name}: {(result.stdout + result.stderr)[-500:]})"
+            )
     # A short path: the munge socket path must fit in a unix socket address.
     cluster = SlurmCluster(Path(tmp_path_factory.mktemp("slurm")))
     try:
@@ -68,12 +90,22 @@ def cluster(tmp_path_factory):
     cluster.stop()
 
 
-def snakemake(cluster: SlurmCluster, workdir: Path, *args: str, snakefile: Path,
-              timeout: int = 300) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile),
-           "--directory", str(workdir), "--profile", str(PROFILE), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                          env=cluster.env)
+def snakemake(
+    cluster: SlurmCluster, workdir: Path, *args: str, snakefile: Path, timeout: int = 300
+) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(snakefile),
+        "--directory",
+        str(workdir),
+        "--profile",
+        str(PROFILE),
+        *args,
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=cluster.env)
 
 
 def private_repo(tmp_path: Path) -> Path:
@@ -81,10 +113,14 @@ def private_repo(tmp_path: Path) -> Path:
     repo = tmp_path / "repo"
     repo.mkdir()
     shutil.copy(ROOT / "Snakefile", repo)
-    shutil.copytree(ROOT / "experiments", repo / "experiments",
-                    ignore=shutil.ignore_patterns("__pycache__", "benchmarks"))
-    shutil.copytree(ROOT / "configs", repo / "configs",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "experiments",
+        repo / "experiments",
+        ignore=shutil.ignore_patterns("__pycache__", "benchmarks"),
+    )
+    shutil.copytree(
+        ROOT / "configs", repo / "configs", ignore=shutil.ignore_patterns("__pycache__")
+    )
     return repo
 
 
@@ -101,17 +137,25 @@ def jobs_of(cluster: SlurmCluster, workdir: Path) -> list[dict[str, str]]:
 
 
 def failure_report(result, cluster, workdir) -> str:
-    logs = "\n".join(f"--- {p}\n{p.read_text(errors='replace')[-2000:]}"
-                     for p in sorted(workdir.rglob("*.log")))
-    return (result.stderr[-6000:] + "\n" + logs + "\n" + cluster.logs_tail(2000))
+    logs = "\n".join(
+        f"--- {p}\n{p.read_text(errors='replace')[-2000:]}" for p in sorted(workdir.rglob("*.log"))
+    )
+    return result.stderr[-6000:] + "\n" + logs + "\n" + cluster.logs_tail(2000)
 
 
 @pytest.mark.slow
 def test_embedded_preset_through_sbatch(cluster, tmp_path):
     repo, work = private_repo(tmp_path), tmp_path / "work"
     start = time.monotonic()
-    result = snakemake(cluster, work, "--config", "runs=[fixed_550,atss_maiou_550]",
-                       "max_iters_override=3", *SMALL, snakefile=repo / "Snakefile")
+    result = snakemake(
+        cluster,
+        work,
+        "--config",
+        "runs=[fixed_550,atss_maiou_550]",
+        "max_iters_override=3",
+        *SMALL,
+        snakefile=repo / "Snakefile",
+    )
     elapsed = time.monotonic() - start
     assert result.returncode == 0, failure_report(result, cluster, work)
     print(f"embedded preset on SLURM: {elapsed:.0f} s")
@@ -120,10 +164,20 @@ def test_embedded_preset_through_sbatch(cluster, tmp_path):
     # through sbatch and completed; none was retried.
     jobs = jobs_of(cluster, work)
     rules = sorted(re.sub(r"_wildcards_.*", "", j["Comment"]) for j in jobs)
-    assert rules == sorted(["rule_embedded_dataset", "rule_embedded_backbone", "rule_contact_sheet",
-                            "rule_train", "rule_train", "rule_evaluate", "rule_evaluate",
-                            "rule_compile_table", "rule_plot_results",
-                            "rule_assignment_picture"]), jobs
+    assert rules == sorted(
+        [
+            "rule_embedded_dataset",
+            "rule_embedded_backbone",
+            "rule_contact_sheet",
+            "rule_train",
+            "rule_train",
+            "rule_evaluate",
+            "rule_evaluate",
+            "rule_compile_table",
+            "rule_plot_results",
+            "rule_assignment_picture",
+        ]
+    ), jobs
     assert {j["State"] for j in jobs} == {"COMPLETED"}, jobs
     assert "Job" in result.stderr and "has been submitted with SLURM jobid" in result.stderr
     # Per-job logs from the profile (slurm-logdir, kept for successful jobs).
@@ -150,25 +204,57 @@ def test_cancelled_training_is_resubmitted_and_resumes(cluster, tmp_path):
     # 100 iterations with a checkpoint every 10 (max_iters_override would put the only
     # checkpoint at the last iteration): ~30 s of training, a checkpoint after a few.
     with (repo / "configs/embedded/fixed_550.py").open("a") as f:
-        f.write(f"\nrunner = dict(type='IterBasedRunner', max_iters={ITERS})  # test_slurm"
-                "\ncheckpoint_config = dict(by_epoch=False, interval=10)  # test_slurm\n")
+        f.write(
+            f"\nrunner = dict(type='IterBasedRunner', max_iters={ITERS})  # test_slurm"
+            "\ncheckpoint_config = dict(by_epoch=False, interval=10)  # test_slurm\n"
+        )
     work_dir = work / "work_dirs/embedded/fixed_550"
     target = "results/embedded/fixed_550/metrics.json"
     config = ["runs=[fixed_550]", *SMALL]
     # The dataset is made beforehand, locally (the test above sends it through SLURM):
     # that saves one round of the plugin's status polling (40 s after each finished job).
     local = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"),
-         "--directory", str(work), "--cores", "1", "data/embedded/.complete",
-         "--config", *config], capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(repo / "Snakefile"),
+            "--directory",
+            str(work),
+            "--cores",
+            "1",
+            "data/embedded/.complete",
+            "--config",
+            *config,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert local.returncode == 0, local.stderr[-3000:]
 
     start = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"),
-         "--directory", str(work), "--profile", str(PROFILE), target,
-         "--config", *config],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cluster.env)
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(repo / "Snakefile"),
+            "--directory",
+            str(work),
+            "--profile",
+            str(PROFILE),
+            target,
+            "--config",
+            *config,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cluster.env,
+    )
     try:
         # Wait for the training job to run and write its first checkpoint, then cancel it
         # the way a scheduler kills a job (preemption, time limit, scancel).
@@ -176,14 +262,20 @@ def test_cancelled_training_is_resubmitted_and_resumes(cluster, tmp_path):
         train_job = None
         while time.monotonic() < deadline and proc.poll() is None:
             if train_job is None:
-                train_job = next((j for j in jobs_of(cluster, work)
-                                  if j["Comment"].startswith("rule_train")
-                                  and j["State"] == "RUNNING"), None)
+                train_job = next(
+                    (
+                        j
+                        for j in jobs_of(cluster, work)
+                        if j["Comment"].startswith("rule_train") and j["State"] == "RUNNING"
+                    ),
+                    None,
+                )
             if train_job and list(work_dir.glob("iter_*.pth")):
                 break
             time.sleep(0.3)
-        assert train_job and list(work_dir.glob("iter_*.pth")), \
+        assert train_job and list(work_dir.glob("iter_*.pth")), (
             f"training never wrote a checkpoint\n{cluster.logs_tail()}"
+        )
         assert not (work_dir / "final.pth").exists(), "training finished before the cancel"
         cluster.run("scancel", train_job["JobIDRaw"])
         cancelled_at = time.monotonic() - start
@@ -196,8 +288,10 @@ def test_cancelled_training_is_resubmitted_and_resumes(cluster, tmp_path):
     elapsed = time.monotonic() - start
     result = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     assert proc.returncode == 0, failure_report(result, cluster, work)
-    print(f"cancel at {cancelled_at:.0f} s (checkpoints {checkpoints_then}); "
-          f"done after {elapsed:.0f} s")
+    print(
+        f"cancel at {cancelled_at:.0f} s (checkpoints {checkpoints_then}); "
+        f"done after {elapsed:.0f} s"
+    )
 
     jobs = jobs_of(cluster, work)
     trains = [j for j in jobs if j["Comment"].startswith("rule_train")]

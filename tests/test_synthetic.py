@@ -1,4 +1,5 @@
 """The synthetic embedded dataset: determinism, COCO validity, occlusion statistics, reruns."""
+
 import json
 import subprocess
 import sys
@@ -25,8 +26,9 @@ SMALL = {"num_train": 6, "num_val": 3}
 
 def _files(root: Path) -> dict:
     """Relative path -> bytes of every file under ``root``."""
-    return {str(p.relative_to(root)): p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 def _load(root: Path, split: str) -> dict:
@@ -187,10 +189,26 @@ def test_rejects_bad_object_counts(tmp_path):
 
 def test_cli(tmp_path, capsys):
     out = tmp_path / "cli"
-    args = ["--out", str(out), "--seed", "3", "--num-train", "3", "--num-val", "2",
-            "--image-size", "64", "--no-progress"]
-    proc = subprocess.run([sys.executable, "-m", "maiou.data.synthetic", *args],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    args = [
+        "--out",
+        str(out),
+        "--seed",
+        "3",
+        "--num-train",
+        "3",
+        "--num-val",
+        "2",
+        "--image-size",
+        "64",
+        "--no-progress",
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-m", "maiou.data.synthetic", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "wrote" in proc.stdout
     assert len(list((out / "train").glob("*.png"))) == 3
@@ -206,8 +224,12 @@ def test_contact_sheet_renders(dataset, tmp_path):
     from experiments.scripts import contact_sheet
 
     out = tmp_path / "sheet.png"
-    assert contact_sheet.main(["--data", str(dataset), "--split", "val", "--num", "4",
-                               "--out", str(out)]) == 0
+    assert (
+        contact_sheet.main(
+            ["--data", str(dataset), "--split", "val", "--num", "4", "--out", str(out)]
+        )
+        == 0
+    )
     with Image.open(out) as pil:
         assert pil.format == "PNG" and pil.size[0] > 400
     assert not list(tmp_path.glob("*.tmp"))

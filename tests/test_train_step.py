@@ -9,6 +9,7 @@
 * ``MaskAwareYOLACT`` is mmdet's YOLACT plus the masks (padded to ``pad_shape``) for the
   assigner; empty masks and degenerate boxes keep the losses finite.
 """
+
 from __future__ import annotations
 
 import copy
@@ -19,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-warnings.filterwarnings('ignore', message='On January 1, 2023, MMCV')
+warnings.filterwarnings("ignore", message="On January 1, 2023, MMCV")
 from mmcv import Config  # noqa: E402
 from mmdet.core import BitmapMasks, PolygonMasks  # noqa: E402
 from mmdet.core.bbox.assigners import ATSSAssigner, MaxIoUAssigner  # noqa: E402
@@ -30,7 +31,7 @@ import maiou.models  # noqa: E402,F401  (registers the plugin components)
 from maiou import runs as registry  # noqa: E402
 from maiou.models.detectors.yolact import masks_to_padded_tensor  # noqa: E402
 
-CONFIG_ROOT = Path(__file__).resolve().parents[1] / 'configs'
+CONFIG_ROOT = Path(__file__).resolve().parents[1] / "configs"
 RUNS = list(registry.NAMES)
 IMG_SIZE = 128  # down-scaled input for the COCO configs (anchors as configured)
 
@@ -39,7 +40,7 @@ IMG_SIZE = 128  # down-scaled input for the COCO configs (anchors as configured)
 # Helpers
 # --------------------------------------------------------------------------------------
 def load(kind, run):
-    return Config.fromfile(str(CONFIG_ROOT / kind / f'{run}.py'))
+    return Config.fromfile(str(CONFIG_ROOT / kind / f"{run}.py"))
 
 
 def build_model(cfg, init=True):
@@ -61,12 +62,11 @@ def ellipse_masks(boxes, height, width):
     for i, (x1, y1, x2, y2) in enumerate(boxes):
         cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
         rx, ry = max((x2 - x1) / 2, 1e-6), max((y2 - y1) / 2, 1e-6)
-        masks[i] = ((xs - cx) / rx)**2 + ((ys - cy) / ry)**2 <= 1
+        masks[i] = ((xs - cx) / rx) ** 2 + ((ys - cy) / ry) ** 2 <= 1
     return masks
 
 
-def make_batch(num_images=2, size=IMG_SIZE, num_gts=3, num_classes=80, seed=0,
-               img_hw=None):
+def make_batch(num_images=2, size=IMG_SIZE, num_gts=3, num_classes=80, seed=0, img_hw=None):
     """A training batch as mmdet's collate gives it.
 
     Returns img (N, 3, size, size), img_metas, gt_bboxes [(G, 4) pixels], gt_labels
@@ -82,40 +82,47 @@ def make_batch(num_images=2, size=IMG_SIZE, num_gts=3, num_classes=80, seed=0,
         wh = torch.rand(num_gts, 2, generator=gen) * torch.tensor([w, h]) * 0.35 + 10
         boxes = torch.cat([xy, torch.minimum(xy + wh, torch.tensor([w, h]))], 1).round()
         gt_bboxes.append(boxes)
-        gt_labels.append(torch.randint(0, num_classes, (num_gts, ), generator=gen))
+        gt_labels.append(torch.randint(0, num_classes, (num_gts,), generator=gen))
         gt_masks.append(BitmapMasks(ellipse_masks(boxes.tolist(), h, w), h, w))
-        img_metas.append(dict(
-            img_shape=(h, w, 3), pad_shape=(size, size, 3), ori_shape=(h, w, 3),
-            scale_factor=np.ones(4, dtype=np.float32), flip=False))
+        img_metas.append(
+            dict(
+                img_shape=(h, w, 3),
+                pad_shape=(size, size, 3),
+                ori_shape=(h, w, 3),
+                scale_factor=np.ones(4, dtype=np.float32),
+                flip=False,
+            )
+        )
     return img, img_metas, gt_bboxes, gt_labels, gt_masks
 
 
 def assert_finite_losses_and_grads(model, losses):
     total = sum(sum(values) for values in losses.values())
-    assert set(losses) == {'loss_cls', 'loss_bbox', 'loss_segm', 'loss_mask'}
+    assert set(losses) == {"loss_cls", "loss_bbox", "loss_segm", "loss_mask"}
     for name, values in losses.items():
         assert all(torch.isfinite(v).all() for v in values), name
     total.backward()
-    with_grad = [(name, p.grad) for name, p in model.named_parameters()
-                 if p.grad is not None]
+    with_grad = [(name, p.grad) for name, p in model.named_parameters() if p.grad is not None]
     for name, grad in with_grad:
         assert torch.isfinite(grad).all(), name
     # Every part of the model is trained.
-    for part in ('backbone.', 'neck.', 'bbox_head.', 'mask_head.', 'segm_head.'):
+    for part in ("backbone.", "neck.", "bbox_head.", "mask_head.", "segm_head."):
         assert any(name.startswith(part) for name, _ in with_grad), part
 
 
 def head_and_inputs(run, seed=0):
     """The box head of a COCO run, its outputs on random FPN features of a 128 x 128
     batch, and that batch."""
-    cfg = load('coco', run)
+    cfg = load("coco", run)
     head_cfg = copy.deepcopy(cfg.model.bbox_head)
     head_cfg.update(train_cfg=cfg.model.train_cfg, test_cfg=cfg.model.test_cfg)
     torch.manual_seed(seed)
     head = build_head(head_cfg)
     gen = torch.Generator().manual_seed(seed)
-    feats = [torch.randn(2, 256, IMG_SIZE // s, IMG_SIZE // s, generator=gen)
-             for s in (8, 16, 32, 64, 128)]
+    feats = [
+        torch.randn(2, 256, IMG_SIZE // s, IMG_SIZE // s, generator=gen)
+        for s in (8, 16, 32, 64, 128)
+    ]
     return head, head_cfg, feats, make_batch(seed=seed)
 
 
@@ -123,13 +130,16 @@ def head_and_inputs(run, seed=0):
 # One training step of every COCO run
 # --------------------------------------------------------------------------------------
 # maYOLACT's DCNv2 (mmcv's CPU kernel) makes its step take ~15-25 s on 2 busy cores.
-@pytest.mark.parametrize('run', [
-    pytest.param(run, marks=pytest.mark.slow) if run.startswith('mayolact') else run
-    for run in RUNS
-])
+@pytest.mark.parametrize(
+    "run",
+    [
+        pytest.param(run, marks=pytest.mark.slow) if run.startswith("mayolact") else run
+        for run in RUNS
+    ],
+)
 def test_coco_run_trains_one_step(run):
     torch.manual_seed(0)
-    model = build_model(load('coco', run))
+    model = build_model(load("coco", run))
     img, img_metas, gt_bboxes, gt_labels, gt_masks = make_batch()
     losses = model.forward_train(img, img_metas, gt_bboxes, gt_labels, gt_masks=gt_masks)
     assert_finite_losses_and_grads(model, losses)
@@ -139,11 +149,11 @@ def test_coco_run_trains_one_step(run):
 # MaskAwareYOLACTHead
 # --------------------------------------------------------------------------------------
 def test_max_iou_targets_and_losses_equal_stock_head():
-    head, head_cfg, feats, batch = head_and_inputs('fixed_550')
-    stock = build_head(dict(head_cfg, type='YOLACTHead'))
+    head, head_cfg, feats, batch = head_and_inputs("fixed_550")
+    stock = build_head(dict(head_cfg, type="YOLACTHead"))
     stock.load_state_dict(head.state_dict())
     _, img_metas, gt_bboxes, gt_labels, gt_masks = batch
-    masks = [m.to_tensor(torch.uint8, 'cpu') for m in gt_masks]
+    masks = [m.to_tensor(torch.uint8, "cpu") for m in gt_masks]
 
     cls_scores, bbox_preds, _ = head(feats)
     stock_out = stock(feats)
@@ -151,9 +161,13 @@ def test_max_iou_targets_and_losses_equal_stock_head():
         assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
 
     featmap_sizes = [c.shape[-2:] for c in cls_scores]
-    anchors, valid = head.get_anchors(featmap_sizes, img_metas, device='cpu')
-    kwargs = dict(gt_labels_list=gt_labels, label_channels=1, unmap_outputs=False,
-                  return_sampling_results=True)
+    anchors, valid = head.get_anchors(featmap_sizes, img_metas, device="cpu")
+    kwargs = dict(
+        gt_labels_list=gt_labels,
+        label_channels=1,
+        unmap_outputs=False,
+        return_sampling_results=True,
+    )
     ours = head.get_targets(anchors, valid, gt_bboxes, img_metas, **kwargs)
     theirs = stock.get_targets(anchors, valid, gt_bboxes, img_metas, **kwargs)
     for a, b in zip(ours[:4], theirs[:4]):  # labels, label weights, box targets, weights
@@ -162,11 +176,11 @@ def test_max_iou_targets_and_losses_equal_stock_head():
     assert ours[4] > 0
 
     # Whole loss, with masks handed in (a max-IoU assigner must ignore them).
-    loss_ours, sampling_ours = head.loss(cls_scores, bbox_preds, gt_bboxes, gt_labels,
-                                         img_metas, gt_masks=masks)
-    loss_theirs, sampling_theirs = stock.loss(*stock_out[:2], gt_bboxes, gt_labels,
-                                              img_metas)
-    for name in ('loss_cls', 'loss_bbox'):
+    loss_ours, sampling_ours = head.loss(
+        cls_scores, bbox_preds, gt_bboxes, gt_labels, img_metas, gt_masks=masks
+    )
+    loss_theirs, sampling_theirs = stock.loss(*stock_out[:2], gt_bboxes, gt_labels, img_metas)
+    for name in ("loss_cls", "loss_bbox"):
         assert all(torch.equal(a, b) for a, b in zip(loss_ours[name], loss_theirs[name]))
     for a, b in zip(sampling_ours, sampling_theirs):
         assert torch.equal(a.pos_inds, b.pos_inds)
@@ -174,24 +188,26 @@ def test_max_iou_targets_and_losses_equal_stock_head():
         assert torch.equal(a.pos_assigned_gt_inds, b.pos_assigned_gt_inds)
 
 
-@pytest.mark.parametrize('run', ['atss_iou_550', 'atss_maiou_550', 'mayolact_550'])
+@pytest.mark.parametrize("run", ["atss_iou_550", "atss_maiou_550", "mayolact_550"])
 def test_atss_targets_follow_the_assigner(run):
     """Positives of the head = those of the assigner called on all anchors of the image
     with the per-level anchor counts (and the masks, for maIoU)."""
     head, _, feats, batch = head_and_inputs(run)
     _, img_metas, gt_bboxes, gt_labels, gt_masks = batch
-    masks = [m.to_tensor(torch.uint8, 'cpu') for m in gt_masks]
+    masks = [m.to_tensor(torch.uint8, "cpu") for m in gt_masks]
     cls_scores, bbox_preds, _ = head(feats)
-    _, sampling_results = head.loss(cls_scores, bbox_preds, gt_bboxes, gt_labels,
-                                    img_metas, gt_masks=masks)
+    _, sampling_results = head.loss(
+        cls_scores, bbox_preds, gt_bboxes, gt_labels, img_metas, gt_masks=masks
+    )
 
     featmap_sizes = [c.shape[-2:] for c in cls_scores]
-    anchors, _ = head.get_anchors(featmap_sizes, img_metas, device='cpu')
+    anchors, _ = head.get_anchors(featmap_sizes, img_metas, device="cpu")
     for i, sampling in enumerate(sampling_results):
         num_level_anchors = [a.size(0) for a in anchors[i]]
         extra = dict(gt_masks=masks[i]) if head.assigner_requires_gt_masks else {}
-        expected = head.assigner.assign(torch.cat(anchors[i]), num_level_anchors,
-                                        gt_bboxes[i], None, gt_labels[i], **extra)
+        expected = head.assigner.assign(
+            torch.cat(anchors[i]), num_level_anchors, gt_bboxes[i], None, gt_labels[i], **extra
+        )
         pos = torch.nonzero(expected.gt_inds > 0).squeeze(1)
         assert pos.numel() > 0
         assert torch.equal(sampling.pos_inds, pos)
@@ -206,8 +222,9 @@ class _SpyATSS(ATSSAssigner):
         super().__init__(*args, **kwargs)
         self.calls = []
 
-    def assign(self, bboxes, num_level_bboxes, gt_bboxes, gt_bboxes_ignore=None,
-               gt_labels=None, **kwargs):
+    def assign(
+        self, bboxes, num_level_bboxes, gt_bboxes, gt_bboxes_ignore=None, gt_labels=None, **kwargs
+    ):
         args = (bboxes, num_level_bboxes, gt_bboxes, gt_bboxes_ignore, gt_labels)
         self.calls.append((args, kwargs))
         return super().assign(*args)
@@ -218,7 +235,6 @@ class _SpyATSSWithMasks(_SpyATSS):
 
 
 class _SpyMaxIoU(MaxIoUAssigner):
-
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.calls = []
@@ -228,20 +244,20 @@ class _SpyMaxIoU(MaxIoUAssigner):
         return super().assign(*args, **kwargs)
 
 
-@pytest.mark.parametrize('spy', ['max_iou', 'atss', 'atss_with_masks'])
+@pytest.mark.parametrize("spy", ["max_iou", "atss", "atss_with_masks"])
 def test_masks_reach_only_assigners_that_need_them(spy):
-    run = 'fixed_550' if spy == 'max_iou' else 'atss_iou_550'
+    run = "fixed_550" if spy == "max_iou" else "atss_iou_550"
     head, _, feats, batch = head_and_inputs(run)
     _, img_metas, gt_bboxes, gt_labels, gt_masks = batch
     # Bool tensors on the device (what MaskAwareYOLACT hands over) reach the assigner
     # as they are; uint8 ones are converted once in the head.
-    masks = [m.to_tensor(torch.bool, 'cpu') for m in gt_masks]
+    masks = [m.to_tensor(torch.bool, "cpu") for m in gt_masks]
     masks[1] = masks[1].to(torch.uint8)
-    if spy == 'max_iou':
-        options = {k: v for k, v in head.train_cfg.assigner.items() if k != 'type'}
+    if spy == "max_iou":
+        options = {k: v for k, v in head.train_cfg.assigner.items() if k != "type"}
         head.assigner = _SpyMaxIoU(**options)
     else:
-        head.assigner = (_SpyATSSWithMasks if spy == 'atss_with_masks' else _SpyATSS)(9)
+        head.assigner = (_SpyATSSWithMasks if spy == "atss_with_masks" else _SpyATSS)(9)
     cls_scores, bbox_preds, _ = head(feats)
     head.loss(cls_scores, bbox_preds, gt_bboxes, gt_labels, img_metas, gt_masks=masks)
 
@@ -249,29 +265,30 @@ def test_masks_reach_only_assigners_that_need_them(spy):
     assert len(calls) == len(img_metas)
     num_anchors = sum(f.shape[-2] * f.shape[-1] for f in feats) * head.num_base_priors
     for i, (args, kwargs) in enumerate(calls):
-        if spy == 'max_iou':  # mmdet's call, untouched
+        if spy == "max_iou":  # mmdet's call, untouched
             assert len(args) == 4 and not kwargs
             assert args[0].shape == (num_anchors, 4) and args[1] is gt_bboxes[i]
         else:
             anchors, num_level_anchors, boxes = args[:3]
             assert anchors.shape == (num_anchors, 4) and boxes is gt_bboxes[i]
-            assert num_level_anchors == [f.shape[-2] * f.shape[-1] * head.num_base_priors
-                                         for f in feats]
-            if spy == 'atss_with_masks':
-                assert list(kwargs) == ['gt_masks'] and kwargs['gt_masks'].dtype == torch.bool
-                assert torch.equal(kwargs['gt_masks'], masks[i] != 0)
-                assert (kwargs['gt_masks'] is masks[i]) == (i != 1)
+            assert num_level_anchors == [
+                f.shape[-2] * f.shape[-1] * head.num_base_priors for f in feats
+            ]
+            if spy == "atss_with_masks":
+                assert list(kwargs) == ["gt_masks"] and kwargs["gt_masks"].dtype == torch.bool
+                assert torch.equal(kwargs["gt_masks"], masks[i] != 0)
+                assert (kwargs["gt_masks"] is masks[i]) == (i != 1)
             else:
-                assert 'gt_masks' not in kwargs
+                assert "gt_masks" not in kwargs
     # The callers' metas are not modified.
-    assert all(not any(k.startswith('_maiou') for k in meta) for meta in img_metas)
+    assert all(not any(k.startswith("_maiou") for k in meta) for meta in img_metas)
 
 
 def test_head_demands_masks_for_maiou():
-    head, _, feats, batch = head_and_inputs('atss_maiou_550')
+    head, _, feats, batch = head_and_inputs("atss_maiou_550")
     _, img_metas, gt_bboxes, gt_labels, _ = batch
     cls_scores, bbox_preds, _ = head(feats)
-    with pytest.raises(ValueError, match='ground-truth masks'):
+    with pytest.raises(ValueError, match="ground-truth masks"):
         head.loss(cls_scores, bbox_preds, gt_bboxes, gt_labels, img_metas)
 
 
@@ -281,30 +298,29 @@ def test_head_demands_masks_for_maiou():
 def test_masks_to_padded_tensor():
     boxes = [[10, 20, 60, 70], [0, 0, 30, 100]]
     bitmap = BitmapMasks(ellipse_masks(boxes, 100, 120), 100, 120)
-    out = masks_to_padded_tensor(bitmap, (128, 128, 3), 'cpu')
+    out = masks_to_padded_tensor(bitmap, (128, 128, 3), "cpu")
     assert out.shape == (2, 128, 128) and out.dtype == torch.bool
     assert torch.equal(out[:, :100, :120], torch.from_numpy(bitmap.masks != 0))
     assert out[:, 100:].sum() == 0 and out[:, :, 120:].sum() == 0
 
-    polygons = PolygonMasks([[np.array([10., 10., 50., 10., 50., 40., 10., 40.])]], 64, 80)
-    out = masks_to_padded_tensor(polygons, (96, 96), 'cpu')
+    polygons = PolygonMasks([[np.array([10.0, 10.0, 50.0, 10.0, 50.0, 40.0, 10.0, 40.0])]], 64, 80)
+    out = masks_to_padded_tensor(polygons, (96, 96), "cpu")
     assert out.shape == (1, 96, 96) and out[0, 10:40, 10:50].all() and out.sum() == 40 * 30
 
     empty = BitmapMasks(np.zeros((0, 100, 120), np.uint8), 100, 120)
-    assert masks_to_padded_tensor(empty, (128, 128), 'cpu').shape == (0, 128, 128)
+    assert masks_to_padded_tensor(empty, (128, 128), "cpu").shape == (0, 128, 128)
     with pytest.raises(ValueError):
-        masks_to_padded_tensor(bitmap, (96, 128), 'cpu')
+        masks_to_padded_tensor(bitmap, (96, 128), "cpu")
 
 
 def test_detector_hands_padded_masks_to_the_assigner():
-    model = build_model(load('embedded', 'atss_maiou_550'), init=False)
+    model = build_model(load("embedded", "atss_maiou_550"), init=False)
     spy = _SpyATSSWithMasks(9)
     model.bbox_head.assigner = spy
-    img, img_metas, gt_bboxes, gt_labels, gt_masks = make_batch(
-        num_classes=8, img_hw=(100, 120))
+    img, img_metas, gt_bboxes, gt_labels, gt_masks = make_batch(num_classes=8, img_hw=(100, 120))
     model.forward_train(img, img_metas, gt_bboxes, gt_labels, gt_masks=gt_masks)
     for (_, kwargs), masks in zip(spy.calls, gt_masks):
-        handed = kwargs['gt_masks']
+        handed = kwargs["gt_masks"]
         assert handed.shape == (3, IMG_SIZE, IMG_SIZE) and handed.dtype == torch.bool
         assert torch.equal(handed[:, :100, :120], torch.from_numpy(masks.masks != 0))
         assert handed[:, 100:].sum() == 0 and handed[:, :, 120:].sum() == 0
@@ -312,42 +328,39 @@ def test_detector_hands_padded_masks_to_the_assigner():
 
 def test_detector_equals_mmdet_yolact_on_the_fixed_run():
     """With a max-IoU assigner, MaskAwareYOLACT.forward_train is YOLACT.forward_train."""
-    model = build_model(load('coco', 'fixed_550'))
+    model = build_model(load("coco", "fixed_550"))
     img, img_metas, gt_bboxes, gt_labels, gt_masks = make_batch()
     ours = model.forward_train(img, img_metas, gt_bboxes, gt_labels, gt_masks=gt_masks)
-    theirs = YOLACT.forward_train(model, img, img_metas, gt_bboxes, gt_labels,
-                                  gt_masks=gt_masks)
+    theirs = YOLACT.forward_train(model, img, img_metas, gt_bboxes, gt_labels, gt_masks=gt_masks)
     assert ours.keys() == theirs.keys()
     for name in ours:
         assert all(torch.equal(a, b) for a, b in zip(ours[name], theirs[name])), name
 
 
-@pytest.mark.parametrize('run', ['fixed_550', 'atss_iou_550', 'atss_maiou_550',
-                                 'mayolact_550'])
+@pytest.mark.parametrize("run", ["fixed_550", "atss_iou_550", "atss_maiou_550", "mayolact_550"])
 def test_empty_masks_and_degenerate_boxes_stay_finite(run):
     """Image 0: one ground truth with an empty mask, one with a zero-width box. Image 1:
     a single ground truth, zero-height (so the image has none left)."""
-    model = build_model(load('embedded', run))
+    model = build_model(load("embedded", run))
     img, img_metas, gt_bboxes, gt_labels, gt_masks = make_batch(num_classes=8)
     masks0 = gt_masks[0].masks.copy()
     masks0[1] = 0  # empty mask, box kept
     gt_bboxes[0][2, 2] = gt_bboxes[0][2, 0]  # x2 == x1
     gt_masks[0] = BitmapMasks(masks0, IMG_SIZE, IMG_SIZE)
-    gt_bboxes[1] = torch.tensor([[20., 30., 60., 30.]])
+    gt_bboxes[1] = torch.tensor([[20.0, 30.0, 60.0, 30.0]])
     gt_labels[1] = gt_labels[1][:1]
-    gt_masks[1] = BitmapMasks(np.zeros((1, IMG_SIZE, IMG_SIZE), np.uint8),
-                              IMG_SIZE, IMG_SIZE)
+    gt_masks[1] = BitmapMasks(np.zeros((1, IMG_SIZE, IMG_SIZE), np.uint8), IMG_SIZE, IMG_SIZE)
     losses = model.forward_train(img, img_metas, gt_bboxes, gt_labels, gt_masks=gt_masks)
     assert_finite_losses_and_grads(model, losses)
 
 
-@pytest.mark.parametrize('run', ['fixed_550', 'mayolact_550'])
+@pytest.mark.parametrize("run", ["fixed_550", "mayolact_550"])
 def test_inference_runs(run):
     """The parent's test path (get_bboxes, fast NMS, mask assembly) is intact."""
-    model = build_model(load('embedded', run)).eval()
+    model = build_model(load("embedded", run)).eval()
     img, img_metas, *_ = make_batch(num_images=1, num_classes=8)
     with torch.no_grad():
-        (bbox_results, segm_results), = model.simple_test(img, img_metas, rescale=True)
+        ((bbox_results, segm_results),) = model.simple_test(img, img_metas, rescale=True)
     assert len(bbox_results) == len(segm_results) == 8
     assert all(b.shape[1] == 5 for b in bbox_results)
 
@@ -373,7 +386,7 @@ class _ReLUDecisions:
             self.masks.append(x.detach() > 0)  # before an in-place ReLU overwrites x
             return forward(relu, x)
 
-        monkeypatch.setattr(torch.nn.ReLU, 'forward', recording_forward)
+        monkeypatch.setattr(torch.nn.ReLU, "forward", recording_forward)
 
     def replay(self, monkeypatch):
 
@@ -383,18 +396,19 @@ class _ReLUDecisions:
             assert mask.shape == x.shape
             flipped = mask != (x.detach() > 0)
             if flipped.any():
-                self.flips.append((x.detach()[flipped].abs().max().item(),
-                                   x.detach().abs().max().item()))
-            return x.masked_fill(~mask, 0.)
+                self.flips.append(
+                    (x.detach()[flipped].abs().max().item(), x.detach().abs().max().item())
+                )
+            return x.masked_fill(~mask, 0.0)
 
-        monkeypatch.setattr(torch.nn.ReLU, 'forward', replaying_forward)
+        monkeypatch.setattr(torch.nn.ReLU, "forward", replaying_forward)
 
     @property
     def all_replayed(self):
         return self._next == len(self.masks)
 
 
-@pytest.mark.parametrize('run', ['atss_maiou_550', 'mayolact_550'])
+@pytest.mark.parametrize("run", ["atss_maiou_550", "mayolact_550"])
 def test_channels_last_step_equals_the_default_layout(run, monkeypatch):
     """The embedded runs train on CPUs with channels-last weights (``cpu_channels_last``
     in their schedule, applied by maiou.train) and one thread (OMP_NUM_THREADS from the
@@ -418,7 +432,7 @@ def test_channels_last_step_equals_the_default_layout(run, monkeypatch):
     to 1e-4 of their scale (measured worst: 9e-6); where the decisions of the two layouts
     differ, the pre-activation must be within 1e-4 of its tensor's scale of 0.
     """
-    cfg = load('embedded', run)
+    cfg = load("embedded", run)
     assert cfg.cpu_channels_last is True
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -433,8 +447,7 @@ def test_channels_last_step_equals_the_default_layout(run, monkeypatch):
         for net, replay in ((model, False), (nhwc, True)):
             with monkeypatch.context() as patch:
                 (decisions.replay if replay else decisions.record)(patch)
-                losses = net.forward_train(img, img_metas, gt_bboxes, gt_labels,
-                                           gt_masks=gt_masks)
+                losses = net.forward_train(img, img_metas, gt_bboxes, gt_labels, gt_masks=gt_masks)
                 sum(sum(values) for values in losses.values()).backward()
             results.append((losses, dict(net.named_parameters())))
     finally:
@@ -448,4 +461,4 @@ def test_channels_last_step_equals_the_default_layout(run, monkeypatch):
         if param.grad is not None:
             scale = param.grad.abs().max().item()
             error = (params_nhwc[name].grad - param.grad).abs().max().item()
-            assert error <= 1e-4 * scale, f'{name}: {error:.3g} at gradient scale {scale:.3g}'
+            assert error <= 1e-4 * scale, f"{name}: {error:.3g} at gradient scale {scale:.3g}"

@@ -4,6 +4,7 @@ The logs are written by mmcv's own TextLoggerHook (text log through the runner's
 ``.log.json``) during short CPU runs of a toy model under mmcv's EpochBasedRunner; the
 mmcv 0.6 lines (the authors' mmdet 2.1 logs) are hand-written in that version's layout.
 """
+
 from __future__ import annotations
 
 import http.server
@@ -36,9 +37,11 @@ class Toy(torch.nn.Module):
         loss_a = ((data * self.w).sum(1) - 1).pow(2).mean() * self.scale
         loss_b = self.w.abs().mean() * 0.1 * self.scale
         loss = loss_a + loss_b
-        return dict(loss=loss, num_samples=len(data),
-                    log_vars={"loss_a": loss_a.item(), "loss_b": loss_b.item(),
-                              "loss": loss.item()})
+        return dict(
+            loss=loss,
+            num_samples=len(data),
+            log_vars={"loss_a": loss_a.item(), "loss_b": loss_b.item(), "loss": loss.item()},
+        )
 
 
 def train(work_dir: Path, scale: float = 1.0, reference=None, epochs: int = 3):
@@ -50,11 +53,18 @@ def train(work_dir: Path, scale: float = 1.0, reference=None, epochs: int = 3):
     loader = torch.utils.data.DataLoader(data, batch_size=4)
     text_log = work_dir / "train.log"
     logger = get_logger(f"maiou_curves_{work_dir.name}_{id(work_dir)}", log_file=str(text_log))
-    runner = EpochBasedRunner(model, optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
-                              work_dir=str(work_dir), logger=logger, max_epochs=epochs)
-    runner.register_training_hooks(lr_config=dict(policy="step", step=[2]),
-                                   optimizer_config=dict(grad_clip=None),
-                                   log_config=dict(interval=2, hooks=[dict(type="TextLoggerHook")]))
+    runner = EpochBasedRunner(
+        model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
+        work_dir=str(work_dir),
+        logger=logger,
+        max_epochs=epochs,
+    )
+    runner.register_training_hooks(
+        lr_config=dict(policy="step", step=[2]),
+        optimizer_config=dict(grad_clip=None),
+        log_config=dict(interval=2, hooks=[dict(type="TextLoggerHook")]),
+    )
     if reference is not None:
         runner.register_hook(TrainingCurveCheckHook(reference=str(reference), tolerance=0.10))
     runner.run([loader], [("train", 1)])
@@ -81,7 +91,7 @@ def test_text_and_json_logs_agree(runs):
     for a, b in zip(text, js):
         for key in ("loss_a", "loss_b", "loss"):
             assert a[key] == pytest.approx(b[key], abs=1e-4)  # text: 4 decimals
-        assert a["lr"] == pytest.approx(b["lr"], rel=1e-3)   # text: 3 significant digits
+        assert a["lr"] == pytest.approx(b["lr"], rel=1e-3)  # text: 3 significant digits
     assert js[0]["lr"] == pytest.approx(0.05) and js[-1]["lr"] == pytest.approx(0.005)
     means = epoch_means(js)
     assert list(means) == [1, 2, 3] and means[3] < means[1]
@@ -102,23 +112,34 @@ def test_mmcv_06_layouts_parse(tmp_path):
         "2020-06-20 12:00:00,000 - mmdet - INFO - Epoch(val) [1][5000]\tbbox_mAP: 0.1000\n"
         "2020-06-20 12:10:00,000 - mmdet - INFO - Epoch [2][50/7330]\tlr_backbone: 4.000e-03 "
         "lr_head: 8.000e-03, eta: 22:00:00, time: 0.500, data_time: 0.010, memory: 7104, "
-        "loss_cls: 0.9000, loss: 1.2000\n")
+        "loss_cls: 0.9000, loss: 1.2000\n"
+    )
     records = read_log(text)
     assert [(r["epoch"], r["iter"]) for r in records] == [(1, 50), (1, 100), (2, 50)]
-    assert records[0] == {"epoch": 1, "iter": 50, "lr": 1e-3, "loss_cls": 1.1,
-                          "loss_bbox": 0.5, "loss_segm": 0.25, "loss": 1.85}
+    assert records[0] == {
+        "epoch": 1,
+        "iter": 50,
+        "lr": 1e-3,
+        "loss_cls": 1.1,
+        "loss_bbox": 0.5,
+        "loss_segm": 0.25,
+        "loss": 1.85,
+    }
     assert records[2]["lr"] == 4e-3 and records[2]["lr_head"] == 8e-3
     assert epoch_means(records) == pytest.approx({1: 1.725, 2: 1.2})
     js = tmp_path / "20200620_100000.log.json"
-    js.write_text('{"env_info": "x", "config": "y", "seed": 0}\n'
-                  '{"mode": "train", "epoch": 1, "iter": 50, "lr": 0.001, "memory": 7104, '
-                  '"data_time": 0.011, "loss_cls": 1.1, "loss": 1.85, "time": 0.512}\n'
-                  '{"mode": "val", "epoch": 2, "iter": 5000, "lr": 0.001, "bbox_mAP": 0.1}\n')
-    assert read_log(js) == [{"epoch": 1, "iter": 50, "lr": 0.001, "loss_cls": 1.1,
-                             "loss": 1.85}]
+    js.write_text(
+        '{"env_info": "x", "config": "y", "seed": 0}\n'
+        '{"mode": "train", "epoch": 1, "iter": 50, "lr": 0.001, "memory": 7104, '
+        '"data_time": 0.011, "loss_cls": 1.1, "loss": 1.85, "time": 0.512}\n'
+        '{"mode": "val", "epoch": 2, "iter": 5000, "lr": 0.001, "bbox_mAP": 0.1}\n'
+    )
+    assert read_log(js) == [{"epoch": 1, "iter": 50, "lr": 0.001, "loss_cls": 1.1, "loss": 1.85}]
     it = tmp_path / "iter.log"
-    it.write_text("2021-01-01 00:00:00,000 - mmdet - INFO - Iter [50/600]\tlr: 2.000e-03, "
-                  "eta: 0:01:00, time: 0.100, data_time: 0.001, loss: 3.0000\n")
+    it.write_text(
+        "2021-01-01 00:00:00,000 - mmdet - INFO - Iter [50/600]\tlr: 2.000e-03, "
+        "eta: 0:01:00, time: 0.100, data_time: 0.001, loss: 3.0000\n"
+    )
     assert read_log(it) == [{"epoch": None, "iter": 50, "lr": 2e-3, "loss": 3.0}]
 
 
@@ -139,8 +160,10 @@ def test_hook_off_course_warns_in_the_log(runs):
     for e in check["epochs"]:  # the hook's epoch means are the logged ones (all iterations)
         assert e["ours"] == pytest.approx(ours[e["epoch"]], abs=1e-4)
         assert e["authors"] == pytest.approx(authors[e["epoch"]], abs=1e-4)
-        assert e["relative_difference"] == pytest.approx(
-            abs(e["ours"] - e["authors"]) / e["authors"]) and e["relative_difference"] > 0.1
+        assert (
+            e["relative_difference"] == pytest.approx(abs(e["ours"] - e["authors"]) / e["authors"])
+            and e["relative_difference"] > 0.1
+        )
     log = runs["off"][0].read_text()
     assert log.count("OFF COURSE: epoch") == 3 and "WARNING" in log
 
@@ -166,14 +189,32 @@ def test_curves_figure_and_table_flag(runs, tmp_path):
         for f in (runs["root"] / source).glob("*.log.json"):
             shutil.copy(f, work / run)
     refs.mkdir()
-    shutil.copy(runs["ref_json"], refs / "atss_iou_400.log")   # JSON format
+    shutil.copy(runs["ref_json"], refs / "atss_iou_400.log")  # JSON format
     shutil.copy(runs["ref_text"], refs / "atss_maiou_400.log")  # text format
     from experiments.scripts import plot_training_curves as script
+
     png, check = tmp_path / "reports/training_curves.png", tmp_path / "curve_check.json"
-    assert script.main(["--work", str(work), "--reference-dir", str(refs), "--runs",
-                        "atss_iou_400", "atss_maiou_400", "fixed_400", "--out", str(png),
-                        "--check", str(check)]) == 0
+    assert (
+        script.main(
+            [
+                "--work",
+                str(work),
+                "--reference-dir",
+                str(refs),
+                "--runs",
+                "atss_iou_400",
+                "atss_maiou_400",
+                "fixed_400",
+                "--out",
+                str(png),
+                "--check",
+                str(check),
+            ]
+        )
+        == 0
+    )
     from PIL import Image
+
     with Image.open(png) as image:
         assert image.format == "PNG" and min(image.size) > 200
     result = json.loads(check.read_text())["runs"]
@@ -182,11 +223,30 @@ def test_curves_figure_and_table_flag(runs, tmp_path):
     assert result["fixed_400"]["checked"] is False
 
     from experiments.scripts import compile_table as table
+
     (tmp_path / "results").mkdir()
     md, csv_path = tmp_path / "t.md", tmp_path / "t.csv"
-    assert table.main(["--preset", "coco-train", "--results", str(tmp_path / "results"),
-                       "--runs", "atss_iou_400", "atss_maiou_400", "fixed_400",
-                       "--curve-check", str(check), "--md", str(md), "--csv", str(csv_path)]) == 0
+    assert (
+        table.main(
+            [
+                "--preset",
+                "coco-train",
+                "--results",
+                str(tmp_path / "results"),
+                "--runs",
+                "atss_iou_400",
+                "atss_maiou_400",
+                "fixed_400",
+                "--curve-check",
+                str(check),
+                "--md",
+                str(md),
+                "--csv",
+                str(csv_path),
+            ]
+        )
+        == 0
+    )
     text = md.read_text()
     assert "**Off course** (training loss left the authors' curve" in text
     row = next(line for line in text.splitlines() if line.startswith("| atss_maiou_400 | 3"))
@@ -194,6 +254,7 @@ def test_curves_figure_and_table_flag(runs, tmp_path):
     assert "| atss_iou_400 | 3 | none | on course" in text
     assert "| fixed_400 | 0 | — | not checked" in text
     import csv
+
     rows = {r["run"]: r for r in csv.DictReader(csv_path.open())}
     assert rows["atss_maiou_400"]["off_course_epochs"] == "1 2 3"
     assert rows["atss_iou_400"]["off_course_epochs"] == ""
@@ -217,9 +278,22 @@ def _serve(payload: bytes):
 
 def test_download_log_checks_it_is_a_log(runs, tmp_path):
     def download(url, out):
-        return subprocess.run([sys.executable, "-m", "experiments.scripts.download",
-                               "--log", "atss_iou_400", "--log-url", url, "--out", str(out)],
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "experiments.scripts.download",
+                "--log",
+                "atss_iou_400",
+                "--log-url",
+                url,
+                "--out",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     server, url = _serve(runs["ref_text"].read_bytes())
     try:
@@ -244,8 +318,14 @@ def test_coco_configs_enable_the_check_when_the_pipeline_names_a_log(monkeypatch
 
     monkeypatch.setenv("MAIOU_REFERENCE_LOG", "checkpoints/coco/logs/atss_maiou_550.log")
     hooks = load_config(str(ROOT / "configs/coco/atss_maiou_550.py")).custom_hooks
-    assert dict(type="TrainingCurveCheckHook", tolerance=0.10,
-                reference="checkpoints/coco/logs/atss_maiou_550.log") in hooks
+    assert (
+        dict(
+            type="TrainingCurveCheckHook",
+            tolerance=0.10,
+            reference="checkpoints/coco/logs/atss_maiou_550.log",
+        )
+        in hooks
+    )
     monkeypatch.delenv("MAIOU_REFERENCE_LOG")
     hooks = load_config(str(ROOT / "configs/coco/atss_maiou_550.py")).custom_hooks
     assert dict(type="TrainingCurveCheckHook", tolerance=0.10, reference=None) in hooks

@@ -3,9 +3,10 @@ epochs.
 
 Paper: 25.3 / 77.7 mask AP / mask oLRP (%) on COCO val2017.
 """
+
 _base_ = [
-    './_base_/models/yolact_r50_atss_iou.py',
-    './_base_/datasets/coco_instance_400.py',
-    './_base_/schedules/sgd_step_55e.py',
-    './_base_/default_runtime.py',
+    "./_base_/models/yolact_r50_atss_iou.py",
+    "./_base_/datasets/coco_instance_400.py",
+    "./_base_/schedules/sgd_step_55e.py",
+    "./_base_/default_runtime.py",
 ]

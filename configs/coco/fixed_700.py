@@ -3,11 +3,12 @@ epochs.
 
 Paper: 29.7 / 74.3 mask AP / mask oLRP (%) on COCO val2017.
 """
+
 _base_ = [
-    './_base_/models/yolact_r50_fixed.py',
-    './_base_/datasets/coco_instance_700.py',
-    './_base_/schedules/sgd_step_55e.py',
-    './_base_/default_runtime.py',
+    "./_base_/models/yolact_r50_fixed.py",
+    "./_base_/datasets/coco_instance_700.py",
+    "./_base_/schedules/sgd_step_55e.py",
+    "./_base_/default_runtime.py",
 ]
 # The authors' config for this run evaluates every 5 epochs, not every epoch.
 evaluation = dict(interval=5)

@@ -3,9 +3,10 @@
 
 Paper: 35.2 mask AP on COCO test-dev at 30 fps (V100).
 """
+
 _base_ = [
-    './_base_/models/mayolact_r50.py',
-    './_base_/datasets/coco_instance_550.py',
-    './_base_/schedules/sgd_cosine_55e.py',
-    './_base_/default_runtime.py',
+    "./_base_/models/mayolact_r50.py",
+    "./_base_/datasets/coco_instance_550.py",
+    "./_base_/schedules/sgd_cosine_55e.py",
+    "./_base_/default_runtime.py",
 ]

@@ -3,9 +3,10 @@
 
 Paper: 37.7 mask AP on COCO test-dev at 25 fps (V100); no model was released.
 """
+
 _base_ = [
-    './_base_/models/mayolact_r50.py',
-    './_base_/datasets/coco_instance_700.py',
-    './_base_/schedules/sgd_cosine_55e.py',
-    './_base_/default_runtime.py',
+    "./_base_/models/mayolact_r50.py",
+    "./_base_/datasets/coco_instance_700.py",
+    "./_base_/schedules/sgd_cosine_55e.py",
+    "./_base_/default_runtime.py",
 ]

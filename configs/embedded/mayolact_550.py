@@ -3,8 +3,9 @@
 A CPU-sized toy on synthetic data (small ResNet, a few hundred iterations):
 it checks the relative behaviour of the assigners, its numbers are not the paper's.
 """
+
 _base_ = [
-    './_base_/models/mayolact.py',
-    './_base_/datasets/embedded_128.py',
-    './_base_/schedules/sgd_cosine.py',
+    "./_base_/models/mayolact.py",
+    "./_base_/datasets/embedded_128.py",
+    "./_base_/schedules/sgd_cosine.py",
 ]

@@ -10,6 +10,7 @@ from the published integral-image loop; both of ours must give its assignment.
 
     python -m experiments.benchmarks.bench_assigner [--threads 1] [--repeats 20] [--device cpu]
 """
+
 import argparse
 import math
 
@@ -41,10 +42,14 @@ def main(argv=None):
     device = torch.device(args.device)
     anchors, num_level = atss_anchors(IMAGE_SIZE, device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"ATSS assigners, {IMAGE_SIZE} px, {len(anchors)} anchors — {name}, "
-          f"{args.threads} thread(s), median of {args.repeats}")
-    print(f"{'GTs':>4}{'mmdet ATSS (IoU) ms':>21}{'extent ms':>11}{'ratio':>8}{'dense ms':>10}"
-          f"{'ratio':>8}{'published maIoU ATSS ms':>25}{'positives IoU/maIoU':>21}")
+    print(
+        f"ATSS assigners, {IMAGE_SIZE} px, {len(anchors)} anchors — {name}, "
+        f"{args.threads} thread(s), median of {args.repeats}"
+    )
+    print(
+        f"{'GTs':>4}{'mmdet ATSS (IoU) ms':>21}{'extent ms':>11}{'ratio':>8}{'dense ms':>10}"
+        f"{'ratio':>8}{'published maIoU ATSS ms':>25}{'positives IoU/maIoU':>21}"
+    )
     ratios = {}
     for num_gts in (5, 15, 50):
         gt_bboxes, gt_masks = occluded_instances(IMAGE_SIZE, num_gts, seed=num_gts)
@@ -53,8 +58,9 @@ def main(argv=None):
         stock = ATSSAssigner(topk=9)
         ours = {impl: ATSSmaIoUAssigner(topk=9, maiou_impl=impl) for impl in ("extent", "dense")}
         published = ATSSAssigner(topk=9)
-        published.iou_calculator = (
-            lambda b, g, mode="iou": published_mask_aware_iou(g, b, gt_masks).t())
+        published.iou_calculator = lambda b, g, mode="iou": published_mask_aware_iou(
+            g, b, gt_masks
+        ).t()
 
         def run_stock():
             return stock.assign(anchors, num_level, gt_bboxes, None, labels)
@@ -68,17 +74,23 @@ def main(argv=None):
         expected = run_published()
         for impl in ours:
             if not torch.equal(expected.gt_inds, run_ours(impl).gt_inds):
-                raise SystemExit(f"{num_gts} GTs: {impl} assignment differs from the published "
-                                 "algorithm")
+                raise SystemExit(
+                    f"{num_gts} GTs: {impl} assignment differs from the published algorithm"
+                )
         t_stock = _median_seconds(run_stock, device, args.repeats)
-        t_ours = {impl: _median_seconds(lambda: run_ours(impl), device, args.repeats)
-                  for impl in ours}
+        t_ours = {
+            impl: _median_seconds(lambda: run_ours(impl), device, args.repeats) for impl in ours
+        }
         t_pub = _median_seconds(run_published, device, max(3, args.repeats // 4))
         ratios[num_gts] = {impl: t / t_stock for impl, t in t_ours.items()}
-        cells = "".join(f"{t_ours[impl] * 1e3:>{w}.2f}{t_ours[impl] / t_stock:>7.2f}x"
-                        for impl, w in (("extent", 11), ("dense", 10)))
-        print(f"{num_gts:>4}{t_stock * 1e3:>21.2f}{cells}{t_pub * 1e3:>25.2f}"
-              f"{int((run_stock().gt_inds > 0).sum()):>12}/{int((expected.gt_inds > 0).sum())}")
+        cells = "".join(
+            f"{t_ours[impl] * 1e3:>{w}.2f}{t_ours[impl] / t_stock:>7.2f}x"
+            for impl, w in (("extent", 11), ("dense", 10))
+        )
+        print(
+            f"{num_gts:>4}{t_stock * 1e3:>21.2f}{cells}{t_pub * 1e3:>25.2f}"
+            f"{int((run_stock().gt_inds > 0).sum()):>12}/{int((expected.gt_inds > 0).sum())}"
+        )
     return ratios
 
 

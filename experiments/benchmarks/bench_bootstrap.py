@@ -18,6 +18,7 @@ class present in the image), draws a best IoU, and is a TP at a threshold while 
 class's ground truths in that image last (in score order); the timing depends on the
 counts of detections, classes and thresholds, not on which detections are TPs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,9 @@ REC_THRS = np.linspace(0.0, 1.0, 101)
 GTS_PER_IMAGE = 7.3  # COCO val2017: 36,781 non-crowd objects in 5,000 images
 
 
-def synthetic_matches(rng: np.random.Generator, images: int, classes: int, dets: int,
-                      quality: float) -> Matches:
+def synthetic_matches(
+    rng: np.random.Generator, images: int, classes: int, dets: int, quality: float
+) -> Matches:
     """A matching of ``images`` x ``dets`` detections; ``quality`` shifts the IoUs up."""
     n_gt = rng.poisson(GTS_PER_IMAGE, images)
     gt_img = np.repeat(np.arange(images), n_gt)
@@ -49,8 +51,11 @@ def synthetic_matches(rng: np.random.Generator, images: int, classes: int, dets:
     own = rng.random(image.size) < 0.5  # half the detections take a class of their image
     first = np.concatenate([[0], np.cumsum(n_gt)])
     pick = first[image] + (rng.random(image.size) * np.maximum(n_gt[image], 1)).astype(int)
-    cls = np.where(own & (n_gt[image] > 0), gt_cls[np.minimum(pick, gt_cls.size - 1)],
-                   rng.integers(0, classes, image.size))
+    cls = np.where(
+        own & (n_gt[image] > 0),
+        gt_cls[np.minimum(pick, gt_cls.size - 1)],
+        rng.integers(0, classes, image.size),
+    )
     score = rng.random(image.size)
     iou = np.clip(rng.beta(2 + 3 * quality, 2, image.size), 0, 1)
     iou[counts[cls, image] == 0] = 0.0
@@ -69,16 +74,25 @@ def synthetic_matches(rng: np.random.Generator, images: int, classes: int, dets:
         tp[t] = hit & (rank <= counts[cls, image])
     fp = ~tp
     offsets = np.searchsorted(cls, np.arange(classes + 1))
-    final = np.concatenate([o0 + np.argsort(-score[o0:o1], kind="mergesort")
-                            for o0, o1 in zip(offsets, offsets[1:])])
+    final = np.concatenate(
+        [o0 + np.argsort(-score[o0:o1], kind="mergesort") for o0, o1 in zip(offsets, offsets[1:])]
+    )
     gt_cls_img = np.nonzero(counts)  # (class, image) pairs, class-major
     return Matches(
-        img_ids=np.arange(1, images + 1), cat_ids=np.arange(1, classes + 1),
-        iou_thrs=IOU_THRS, rec_thrs=REC_THRS, offsets=offsets.astype(np.int64),
-        scores=score[final], image=image[final], tp=tp[:, final], fp=fp[:, final],
+        img_ids=np.arange(1, images + 1),
+        cat_ids=np.arange(1, classes + 1),
+        iou_thrs=IOU_THRS,
+        rec_thrs=REC_THRS,
+        offsets=offsets.astype(np.int64),
+        scores=score[final],
+        image=image[final],
+        tp=tp[:, final],
+        fp=fp[:, final],
         tp_iou=np.where(tp[0], iou, 0.0)[final],
         gt_offsets=np.searchsorted(gt_cls_img[0], np.arange(classes + 1)).astype(np.int64),
-        gt_image=gt_cls_img[1].astype(np.int64), gt_count=counts[gt_cls_img])
+        gt_image=gt_cls_img[1].astype(np.int64),
+        gt_count=counts[gt_cls_img],
+    )
 
 
 def main(argv=None) -> int:
@@ -90,9 +104,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()
-    runs = {name: {kind: synthetic_matches(rng, args.images, args.classes, args.dets, q)
-                   for kind in ("segm", "bbox")}
-            for name, q in (("atss_iou", 0.0), ("atss_maiou", 0.2))}
+    runs = {
+        name: {
+            kind: synthetic_matches(rng, args.images, args.classes, args.dets, q)
+            for kind in ("segm", "bbox")
+        }
+        for name, q in (("atss_iou", 0.0), ("atss_maiou", 0.2))
+    }
     made = time.perf_counter() - t0
     m = runs["atss_iou"]["segm"]
     t0 = time.perf_counter()
@@ -101,17 +119,23 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     out = bootstrap(runs, [("atss_iou", "atss_maiou")], [args.images], args.resamples, seed=0)
     total = time.perf_counter() - t0
-    print(f"paired bootstrap, {args.images} images x {args.classes} classes x {args.dets} "
-          f"detections per image ({len(m.scores)} per matching), {args.resamples} resamples "
-          f"— CPU ({platform.processor() or platform.machine()}), "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+    print(
+        f"paired bootstrap, {args.images} images x {args.classes} classes x {args.dets} "
+        f"detections per image ({len(m.scores)} per matching), {args.resamples} resamples "
+        f"— CPU ({platform.processor() or platform.machine()}), "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
+    )
     print(f"synthetic matchings made in {made:.1f} s (not part of the bootstrap)")
     print(f"one AP scoring of one matching: {one * 1e3:.0f} ms")
-    print(f"{args.resamples} resamples x (mask AP, box AP, mask oLRP) x 2 runs: {total:.1f} s "
-          f"({total / args.resamples * 1e3:.0f} ms per resample)")
+    print(
+        f"{args.resamples} resamples x (mask AP, box AP, mask oLRP) x 2 runs: {total:.1f} s "
+        f"({total / args.resamples * 1e3:.0f} ms per resample)"
+    )
     pair = out["pairs"][0]["segm_AP"]
-    print(f"mask AP difference {100 * pair['delta']:+.2f} [{100 * pair['lo']:+.2f}, "
-          f"{100 * pair['hi']:+.2f}] points")
+    print(
+        f"mask AP difference {100 * pair['delta']:+.2f} [{100 * pair['lo']:+.2f}, "
+        f"{100 * pair['hi']:+.2f}] points"
+    )
     return 0
 
 

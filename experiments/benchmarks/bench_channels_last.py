@@ -13,6 +13,7 @@ median of each and their ratio.
 Needs the embedded dataset (``python -m maiou.data.synthetic --out data/embedded``, or
 MAIOU_EMBEDDED_ROOT naming another copy).
 """
+
 import argparse
 import copy
 import logging
@@ -30,8 +31,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default=str(ROOT / "configs/embedded/atss_iou_550.py"))
     parser.add_argument("--batches", type=int, default=6, help="distinct batches per repeat")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="passes over the batches; the first is a warm-up")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="passes over the batches; the first is a warm-up"
+    )
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -50,10 +52,13 @@ def main(argv=None) -> int:
     cfg = Config.fromfile(args.config)
     ann_file = Path(cfg.data.train.ann_file)
     if not ann_file.is_file():
-        sys.exit(f"{ann_file} not found: generate the embedded dataset first "
-                 "(python -m maiou.data.synthetic --out data/embedded)")
-    loader = build_dataloader(build_dataset(cfg.data.train), cfg.data.samples_per_gpu, 0,
-                              num_gpus=1, dist=False, seed=0)
+        sys.exit(
+            f"{ann_file} not found: generate the embedded dataset first "
+            "(python -m maiou.data.synthetic --out data/embedded)"
+        )
+    loader = build_dataloader(
+        build_dataset(cfg.data.train), cfg.data.samples_per_gpu, 0, num_gpus=1, dist=False, seed=0
+    )
     batches = []
     for data in loader:
         batches.append(scatter(data, [-1])[0])
@@ -85,8 +90,10 @@ def main(argv=None) -> int:
                     seconds[name].append(time.perf_counter() - start)
 
     median = {name: statistics.median(s) for name, s in seconds.items()}
-    print(f"{Path(args.config).name}, batch {cfg.data.samples_per_gpu}, {args.threads} thread(s), "
-          f"median of {len(seconds['default'])} iterations each:")
+    print(
+        f"{Path(args.config).name}, batch {cfg.data.samples_per_gpu}, {args.threads} thread(s), "
+        f"median of {len(seconds['default'])} iterations each:"
+    )
     for name, value in median.items():
         print(f"  {name:14s} {1000 * value:7.1f} ms")
     print(f"  default / channels_last: {median['default'] / median['channels_last']:.2f}x")

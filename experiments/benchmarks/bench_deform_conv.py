@@ -7,6 +7,7 @@ Shapes are those of the embedded maYOLACT's deformable 3x3 convolutions (quarter
 ResNet-50 stages 2-4 at a 128 px input, batch 8, 4 deformable groups). Prints the time of
 each, the speed-up and the largest output / gradient difference.
 """
+
 import argparse
 import statistics
 import sys
@@ -26,7 +27,7 @@ def inputs(channels, side, generator):
     x = torch.randn(BATCH, channels, side, side, generator=generator)
     offset = 2 * torch.randn(BATCH, 2 * DEFORM_GROUPS * 9, side, side, generator=generator)
     mask = torch.rand(BATCH, DEFORM_GROUPS * 9, side, side, generator=generator)
-    weight = torch.randn(channels, channels, 3, 3, generator=generator) / (3 * channels ** 0.5)
+    weight = torch.randn(channels, channels, 3, 3, generator=generator) / (3 * channels**0.5)
     return x, offset, mask, weight
 
 
@@ -53,21 +54,29 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     generator = torch.Generator().manual_seed(0)
-    print(f"DCNv2 forward + backward, batch {BATCH}, {DEFORM_GROUPS} deformable groups — CPU, "
-          f"{args.threads} thread(s), median of {args.repeats}")
+    print(
+        f"DCNv2 forward + backward, batch {BATCH}, {DEFORM_GROUPS} deformable groups — CPU, "
+        f"{args.threads} thread(s), median of {args.repeats}"
+    )
     print(f"{'channels x side':<16}{'mmcv ms':>9}{'ours ms':>9}{'speed-up':>10}{'max |diff|':>12}")
     total = {"mmcv": 0.0, "ours": 0.0}
     for channels, side in CASES:
         tensors = inputs(channels, side, generator)
-        diff = max(float((a - b).abs().max()) for a, b in
-                   zip(forward_backward(mmcv_op, tensors),
-                       forward_backward(modulated_deform_conv2d, tensors)))
+        diff = max(
+            float((a - b).abs().max())
+            for a, b in zip(
+                forward_backward(mmcv_op, tensors),
+                forward_backward(modulated_deform_conv2d, tensors),
+            )
+        )
         t_mmcv = median_ms(mmcv_op, tensors, args.repeats)
         t_ours = median_ms(modulated_deform_conv2d, tensors, args.repeats)
         total["mmcv"] += t_mmcv
         total["ours"] += t_ours
-        print(f"{f'{channels} x {side}':<16}{t_mmcv:>9.1f}{t_ours:>9.1f}"
-              f"{t_mmcv / t_ours:>9.1f}x{diff:>12.1e}")
+        print(
+            f"{f'{channels} x {side}':<16}{t_mmcv:>9.1f}{t_ours:>9.1f}"
+            f"{t_mmcv / t_ours:>9.1f}x{diff:>12.1e}"
+        )
     print(f"all three: {total['mmcv'] / total['ours']:.1f}x")
     return 0
 

@@ -14,6 +14,7 @@ Memory on CPU is the rise of the process's peak resident set (VmHWM, reset throu
 /proc/self/clear_refs, with glibc forced to mmap large blocks so freed memory is returned);
 on CUDA it is torch's peak allocated memory.
 """
+
 import argparse
 import ctypes
 import statistics
@@ -83,18 +84,26 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--impl", default="auto", choices=["auto", "dense", "extent"],
-                        help="maIoU implementation to time as 'ours' (default: auto)")
+    parser.add_argument(
+        "--impl",
+        default="auto",
+        choices=["auto", "dense", "extent"],
+        help="maIoU implementation to time as 'ours' (default: auto)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     _force_mmap_for_large_blocks()
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     impl = resolve_impl(args.impl, 1, 1, 1, device)
-    print(f"maIoU operator vs published loop — {name}, {args.threads} thread(s), "
-          f"median of {args.repeats}, torch {torch.__version__}, ours: {impl}")
-    header = (f"{'case':<16}{'anchors':>8}{'pairs':>9}{'published ms':>14}{'ours ms':>9}"
-              f"{'speed-up':>10}{'published MiB':>15}{'ours MiB':>10}{'max |diff|':>12}")
+    print(
+        f"maIoU operator vs published loop — {name}, {args.threads} thread(s), "
+        f"median of {args.repeats}, torch {torch.__version__}, ours: {impl}"
+    )
+    header = (
+        f"{'case':<16}{'anchors':>8}{'pairs':>9}{'published ms':>14}{'ours ms':>9}"
+        f"{'speed-up':>10}{'published MiB':>15}{'ours MiB':>10}{'max |diff|':>12}"
+    )
     print(header)
     rows = []
     for case, size, num_gts in CASES:
@@ -120,9 +129,11 @@ def main(argv=None):
         t_pub = _median_seconds(published, device, args.repeats)
         t_ours = _median_seconds(ours, device, args.repeats)
         rows.append((case, t_pub / t_ours))
-        print(f"{case:<16}{len(anchors):>8}{pairs:>9}{t_pub * 1e3:>14.1f}{t_ours * 1e3:>9.1f}"
-              f"{t_pub / t_ours:>9.1f}x{mem_pub / 2**20:>15.1f}{mem_ours / 2**20:>10.1f}"
-              f"{diff:>12.1e}")
+        print(
+            f"{case:<16}{len(anchors):>8}{pairs:>9}{t_pub * 1e3:>14.1f}{t_ours * 1e3:>9.1f}"
+            f"{t_pub / t_ours:>9.1f}x{mem_pub / 2**20:>15.1f}{mem_ours / 2**20:>10.1f}"
+            f"{diff:>12.1e}"
+        )
     return rows
 
 

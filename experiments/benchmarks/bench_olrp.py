@@ -10,6 +10,7 @@ overhead as a percentage of AP's own time (evaluate + accumulate + summarize).
 
     .venv/bin/python -m experiments.benchmarks.bench_olrp [--images 500] [--repeat 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,9 +43,16 @@ def synthetic(n_img: int, n_cls: int, n_gt: int, n_dt: int, cls_per_img: int, se
         xy = rng.uniform(0, 1, (n_gt, 2)) * (np.array([640, 480]) - wh)
         gcls = rng.choice(classes, n_gt)
         for b, c in zip(np.hstack([xy, wh]), gcls):
-            anns.append({"id": len(anns) + 1, "image_id": img, "category_id": int(c),
-                         "bbox": b.round(1).tolist(), "area": float(b[2] * b[3]),
-                         "iscrowd": 0})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": img,
+                    "category_id": int(c),
+                    "bbox": b.round(1).tolist(),
+                    "area": float(b[2] * b[3]),
+                    "iscrowd": 0,
+                }
+            )
         n_near = int(0.7 * n_dt)
         src = rng.integers(0, n_gt, n_near)
         jit = rng.normal(0, 0.1, (n_near, 4)) * np.hstack([wh[src], wh[src]])
@@ -52,15 +60,21 @@ def synthetic(n_img: int, n_cls: int, n_gt: int, n_dt: int, cls_per_img: int, se
         near[:, 2:] = np.maximum(near[:, 2:], 2)
         ncls = np.where(rng.random(n_near) < 0.9, gcls[src], rng.choice(classes, n_near))
         fwh = rng.uniform(8, 200, (n_dt - n_near, 2))
-        far = np.hstack([rng.uniform(0, 1, (n_dt - n_near, 2)) * (np.array([640, 480]) - fwh),
-                         fwh])
+        far = np.hstack([rng.uniform(0, 1, (n_dt - n_near, 2)) * (np.array([640, 480]) - fwh), fwh])
         boxes = np.vstack([near, far])
         dcls = np.concatenate([ncls, rng.choice(classes, n_dt - n_near)])
-        scores = np.concatenate([rng.uniform(0.3, 1, n_near),
-                                 rng.uniform(0.05, 0.6, n_dt - n_near)])
+        scores = np.concatenate(
+            [rng.uniform(0.3, 1, n_near), rng.uniform(0.05, 0.6, n_dt - n_near)]
+        )
         for b, c, s in zip(boxes, dcls, scores):
-            dets.append({"image_id": img, "category_id": int(c), "bbox": b.round(1).tolist(),
-                         "score": round(float(s), 4)})
+            dets.append(
+                {
+                    "image_id": img,
+                    "category_id": int(c),
+                    "bbox": b.round(1).tolist(),
+                    "score": round(float(s), 4),
+                }
+            )
     return {"images": images, "categories": cats, "annotations": anns}, dets
 
 
@@ -75,8 +89,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
 
-    gtd, dets = synthetic(a.images, a.classes, a.gt_per_image, a.dets_per_image,
-                          a.classes_per_image, a.seed)
+    gtd, dets = synthetic(
+        a.images, a.classes, a.gt_per_image, a.dets_per_image, a.classes_per_image, a.seed
+    )
     coco_gt = coco_gt_from_dict(gtd, "synthetic")
     coco_dt = load_results(coco_gt, dets, "bbox")
 
@@ -96,15 +111,21 @@ def main() -> None:
         t_olrp.append(time.perf_counter() - t0)
     t_acc, t_lrp = min(t_ap), min(t_olrp)
 
-    print(f"case: {a.images} images, {a.classes} classes, {len(gtd['annotations'])} gt, "
-          f"{len(dets)} detections (bbox)")
-    print(f"AP={E.stats[0]:.4f}  oLRP={res['oLRP']:.4f}  (loc {res['oLRP_loc']:.4f}, "
-          f"FP {res['oLRP_FP']:.4f}, FN {res['oLRP_FN']:.4f})")
+    print(
+        f"case: {a.images} images, {a.classes} classes, {len(gtd['annotations'])} gt, "
+        f"{len(dets)} detections (bbox)"
+    )
+    print(
+        f"AP={E.stats[0]:.4f}  oLRP={res['oLRP']:.4f}  (loc {res['oLRP_loc']:.4f}, "
+        f"FP {res['oLRP_FP']:.4f}, FN {res['oLRP_FN']:.4f})"
+    )
     print(f"evaluate():                {t_eval:8.3f} s  (shared by AP and oLRP)")
     print(f"accumulate()+summarize():  {t_acc:8.3f} s  (best of {a.repeat})")
     print(f"oLRP from evaluated eval:  {t_lrp:8.3f} s  (best of {a.repeat})")
-    print(f"oLRP overhead: {t_lrp:.3f} s = {100 * t_lrp / (t_eval + t_acc):.1f}% of AP's "
-          f"{t_eval + t_acc:.2f} s ({100 * t_lrp / t_acc:.0f}% of accumulate+summarize)")
+    print(
+        f"oLRP overhead: {t_lrp:.3f} s = {100 * t_lrp / (t_eval + t_acc):.1f}% of AP's "
+        f"{t_eval + t_acc:.2f} s ({100 * t_lrp / t_acc:.0f}% of accumulate+summarize)"
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ times forward + backward + SGD step (lr 0, same cost), median of ``--repeats`` a
 ``--maiou-impl`` sets the maIoU implementation of atss_maiou_550's assigner (``auto``, the
 configs' default: dense integral images on a GPU, extent buckets on a CPU).
 """
+
 import argparse
 import copy
 import statistics
@@ -50,8 +51,16 @@ def batch(num_images, num_gts, device):
     for i in range(num_images):
         gt_bboxes, gt_masks = occluded_instances(SIZE, num_gts, seed=100 + i)
         shape = (SIZE, SIZE, 3)
-        metas.append(dict(img_shape=shape, pad_shape=shape, ori_shape=shape, scale_factor=1.0,
-                          flip=False, batch_input_shape=(SIZE, SIZE)))
+        metas.append(
+            dict(
+                img_shape=shape,
+                pad_shape=shape,
+                ori_shape=shape,
+                scale_factor=1.0,
+                flip=False,
+                batch_input_shape=(SIZE, SIZE),
+            )
+        )
         boxes.append(gt_bboxes.to(device))
         labels.append(torch.randint(0, 80, (len(gt_bboxes),), generator=generator).to(device))
         masks.append(BitmapMasks(gt_masks.numpy().astype("uint8"), SIZE, SIZE))
@@ -89,9 +98,11 @@ def main(argv=None):
     device = torch.device(args.device)
     data = batch(args.images, args.gts, device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"one training iteration, {args.images} x {SIZE} px images, {args.gts} GTs each — "
-          f"{name}, {args.threads} thread(s), median of {args.repeats}, maIoU impl "
-          f"{args.maiou_impl}")
+    print(
+        f"one training iteration, {args.images} x {SIZE} px images, {args.gts} GTs each — "
+        f"{name}, {args.threads} thread(s), median of {args.repeats}, maIoU impl "
+        f"{args.maiou_impl}"
+    )
     timings = {}
     # Alternate the two runs so drift on a shared machine hits both alike.
     models = {run: build(run, device) for run in ("atss_iou_550", "atss_maiou_550")}

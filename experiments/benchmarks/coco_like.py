@@ -1,12 +1,14 @@
 """COCO-like inputs for the benchmarks: anchors of a YOLACT image and occluded irregular masks."""
+
 import math
 
 import numpy as np
 import torch
 
 
-def grid_anchors(image_size: int, strides, octave_base_scale: float, scales_per_octave: int,
-                 ratios) -> torch.Tensor:
+def grid_anchors(
+    image_size: int, strides, octave_base_scale: float, scales_per_octave: int, ratios
+) -> torch.Tensor:
     """(N, 4) anchors laid out as mmdet's AnchorGenerator does (x1, y1, x2, y2, pixels).
 
     Base size per level equals the stride, as in ATSS (YOLACT's fixed-IoU base sizes
@@ -15,7 +17,7 @@ def grid_anchors(image_size: int, strides, octave_base_scale: float, scales_per_
     anchors = []
     scales = [octave_base_scale * 2 ** (i / scales_per_octave) for i in range(scales_per_octave)]
     for level, stride in enumerate(strides):
-        base = 8 * 2 ** level
+        base = 8 * 2**level
         size = math.ceil(image_size / stride)
         centres = (torch.arange(size, dtype=torch.float32) + 0.5) * stride
         cy, cx = torch.meshgrid(centres, centres, indexing="ij")

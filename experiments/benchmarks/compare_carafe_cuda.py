@@ -14,6 +14,7 @@ sdist setup.sh downloads) and only mmcv's CARAFE sources are compiled, just in t
 behind a two-function binding that mirrors mmcv's ``CARAFEFunction``. That needs no mmcv
 install, so it also runs where only torch and a CUDA compiler are.
 """
+
 import argparse
 import os
 import statistics
@@ -57,18 +58,23 @@ def _jit_mmcv_carafe(mmcv_src: Path):
     csrc = mmcv_src / "mmcv" / "ops" / "csrc"
     kernel = csrc / "pytorch" / "cuda" / "carafe_cuda.cu"
     if not kernel.is_file():
-        raise SystemExit(f"--mmcv-src {mmcv_src}: no {kernel.relative_to(mmcv_src)} there; "
-                         "give the unpacked mmcv-full-1.7.2 source tree")
+        raise SystemExit(
+            f"--mmcv-src {mmcv_src}: no {kernel.relative_to(mmcv_src)} there; "
+            "give the unpacked mmcv-full-1.7.2 source tree"
+        )
     build = Path(tempfile.mkdtemp(prefix="mmcv_carafe_"))
     (build / "binding.cpp").write_text(_BINDING)
     # mmcv 1.7.2's helper still includes THC/THCAtomics.cuh, which torch 2 no longer ships;
     # its successor declares the same atomicAdd overloads.
     (build / "THC").mkdir()
     (build / "THC" / "THCAtomics.cuh").write_text("#include <ATen/cuda/Atomic.cuh>\n")
-    ext = load(name="mmcv_carafe_jit", sources=[str(build / "binding.cpp"), str(kernel)],
-               extra_include_paths=[str(build), str(csrc / "common"),
-                                    str(csrc / "common" / "cuda")],
-               build_directory=str(build), verbose=False)
+    ext = load(
+        name="mmcv_carafe_jit",
+        sources=[str(build / "binding.cpp"), str(kernel)],
+        extra_include_paths=[str(build), str(csrc / "common"), str(csrc / "common" / "cuda")],
+        build_directory=str(build),
+        verbose=False,
+    )
 
     class MMCVCarafe(torch.autograd.Function):
         @staticmethod
@@ -77,8 +83,17 @@ def _jit_mmcv_carafe(mmcv_src: Path):
             output = features.new_zeros((n, c, h * scale_factor, w * scale_factor))
             routput, rfeatures = torch.zeros_like(output), torch.zeros_like(features)
             rmasks = torch.zeros_like(masks)
-            ext.forward(features, masks, rfeatures, routput, rmasks, output,
-                        kernel_size, group_size, scale_factor)
+            ext.forward(
+                features,
+                masks,
+                rfeatures,
+                routput,
+                rmasks,
+                output,
+                kernel_size,
+                group_size,
+                scale_factor,
+            )
             ctx.save_for_backward(features, masks, rfeatures)
             ctx.args = (kernel_size, group_size, scale_factor)
             return output
@@ -87,9 +102,18 @@ def _jit_mmcv_carafe(mmcv_src: Path):
         def backward(ctx, grad_output):
             features, masks, rfeatures = ctx.saved_tensors
             grad_input, grad_masks = torch.zeros_like(features), torch.zeros_like(masks)
-            ext.backward(grad_output.contiguous(), rfeatures, masks, torch.zeros_like(grad_output),
-                         torch.zeros_like(grad_output), torch.zeros_like(features),
-                         torch.zeros_like(masks), grad_input, grad_masks, *ctx.args)
+            ext.backward(
+                grad_output.contiguous(),
+                rfeatures,
+                masks,
+                torch.zeros_like(grad_output),
+                torch.zeros_like(grad_output),
+                torch.zeros_like(features),
+                torch.zeros_like(masks),
+                grad_input,
+                grad_masks,
+                *ctx.args,
+            )
             return grad_input, grad_masks, None, None, None
 
     return MMCVCarafe.apply
@@ -100,13 +124,16 @@ def _mmcv_carafe(mmcv_src):
     try:
         from mmcv.ops import get_compiling_cuda_version
         from mmcv.ops.carafe import carafe as installed
+
         if get_compiling_cuda_version() != "not available":
             return installed, "installed mmcv-full (built with CUDA)"
     except ImportError:
         pass
     if mmcv_src is None:
-        return None, ("no mmcv-full built with CUDA is installed; build it with FORCE_CUDA=1 "
-                      "or pass --mmcv-src with the unpacked mmcv-full-1.7.2 sources")
+        return None, (
+            "no mmcv-full built with CUDA is installed; build it with FORCE_CUDA=1 "
+            "or pass --mmcv-src with the unpacked mmcv-full-1.7.2 sources"
+        )
     start = time.perf_counter()
     fn = _jit_mmcv_carafe(mmcv_src)
     return fn, f"mmcv-full sources in {mmcv_src}, compiled in {time.perf_counter() - start:.0f} s"
@@ -139,9 +166,13 @@ def _median_ms(fn, repeats=20):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mmcv-src", type=Path, default=os.environ.get("MMCV_SRC"),
-                        help="unpacked mmcv-full-1.7.2 source tree, used when no CUDA build "
-                             "of mmcv-full is installed (default: $MMCV_SRC)")
+    parser.add_argument(
+        "--mmcv-src",
+        type=Path,
+        default=os.environ.get("MMCV_SRC"),
+        help="unpacked mmcv-full-1.7.2 source tree, used when no CUDA build "
+        "of mmcv-full is installed (default: $MMCV_SRC)",
+    )
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         print("needs a CUDA device")
@@ -153,8 +184,10 @@ def main(argv=None) -> int:
 
     generator = torch.Generator(device="cuda").manual_seed(0)
     worst = 0.0
-    print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}; "
-          f"mmcv kernel from {origin}")
+    print(
+        f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}; "
+        f"mmcv kernel from {origin}"
+    )
     for k, group, scale in CASES:
         features, masks = _inputs(2, 32 * group, 13, 17, k, group, scale, generator)
         ours = _forward_backward(carafe, features, masks, k, group, scale)
@@ -166,8 +199,10 @@ def main(argv=None) -> int:
     print(f"worst max |diff| = {worst:.3g} (tolerance {TOLERANCE})")
 
     features, masks = _inputs(*TIMING_SHAPE, 5, 1, 2, generator)
-    times = {name: _median_ms(lambda fn=fn: _forward_backward(fn, features, masks, 5, 1, 2))
-             for name, fn in (("ours (PyTorch)", carafe), ("mmcv CUDA kernel", mmcv_carafe))}
+    times = {
+        name: _median_ms(lambda fn=fn: _forward_backward(fn, features, masks, 5, 1, 2))
+        for name, fn in (("ours (PyTorch)", carafe), ("mmcv CUDA kernel", mmcv_carafe))
+    }
     for name, ms in times.items():
         print(f"forward+backward {TIMING_SHAPE} k=5 scale=2, {name}: {ms:.2f} ms")
     print(f"ours / mmcv: {times['ours (PyTorch)'] / times['mmcv CUDA kernel']:.2f}x")

@@ -7,6 +7,7 @@ the box / mask AP of each way.
     python -m experiments.benchmarks.compare_mask_upsampling CONFIG CHECKPOINT [--max-images N]
         [--cfg-options KEY=VALUE ...]
 """
+
 import argparse
 import json
 import sys
@@ -22,8 +23,14 @@ def main(argv=None):
     parser.add_argument("checkpoint")
     parser.add_argument("--max-images", type=int, default=None)
     from mmcv import DictAction
-    parser.add_argument("--cfg-options", nargs="+", action=DictAction, default=None,
-                        help="override config entries, e.g. the test input size")
+
+    parser.add_argument(
+        "--cfg-options",
+        nargs="+",
+        action=DictAction,
+        default=None,
+        help="override config entries, e.g. the test input size",
+    )
     args = parser.parse_args(argv)
 
     from mmcv.parallel import collate, scatter
@@ -54,8 +61,7 @@ def main(argv=None):
 
     def both_ways(mask_pred, label_pred, img_meta, rescale):
         head.mask_upsample = "opencv"
-        fork = MaskAwareYOLACTProtonet.get_seg_masks(head, mask_pred, label_pred, img_meta,
-                                                     rescale)
+        fork = MaskAwareYOLACTProtonet.get_seg_masks(head, mask_pred, label_pred, img_meta, rescale)
         ours = upsample_masks(mask_pred, head.output_size(img_meta, rescale), "torch")
         per_class = [[] for _ in range(head.num_classes)]
         seen = [0] * head.num_classes
@@ -78,28 +84,36 @@ def main(argv=None):
     with torch.no_grad():
         for index in range(num):
             data = scatter(collate([dataset[index]], samples_per_gpu=1), [-1])[0]
-            (boxes, masks), = model(return_loss=False, rescale=True, **data)
+            ((boxes, masks),) = model(return_loss=False, rescale=True, **data)
             fork_results.append((boxes, encode_mask_results(masks)))
             torch_results.append((boxes, encode_mask_results(torch_masks[-1])))
 
     dataset.data_infos, dataset.img_ids = dataset.data_infos[:num], dataset.img_ids[:num]
-    coco_gt = _subset(dataset.coco, dataset.img_ids) if num < len(dataset.coco.imgs) \
-        else dataset.coco
+    coco_gt = (
+        _subset(dataset.coco, dataset.img_ids) if num < len(dataset.coco.imgs) else dataset.coco
+    )
     scores = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, results in (("fork (OpenCV)", fork_results), ("mmdet 2.28", torch_results)):
             files = dataset.results2json(results, f"{tmp}/{name[:4]}")
-            scores[name] = {kind: coco_metrics(coco_gt, json.loads(Path(files[kind]).read_text()),
-                                               kind) for kind in ("bbox", "segm")}
-    print(f"{Path(args.config).stem}, {num} images, {stats['masks']} masks, torch "
-          f"{torch.__version__}")
+            scores[name] = {
+                kind: coco_metrics(coco_gt, json.loads(Path(files[kind]).read_text()), kind)
+                for kind in ("bbox", "segm")
+            }
+    print(
+        f"{Path(args.config).stem}, {num} images, {stats['masks']} masks, torch {torch.__version__}"
+    )
     frac = stats["pixels_differ"] / max(1, stats["pixels_either"])
-    print(f"pixels that differ: {stats['pixels_differ']} of {stats['pixels_either']} mask pixels "
-          f"({100 * frac:.4f}%); masks with any difference: {stats['masks_differ']} of "
-          f"{stats['masks']}; most in one mask: {stats['worst']}")
+    print(
+        f"pixels that differ: {stats['pixels_differ']} of {stats['pixels_either']} mask pixels "
+        f"({100 * frac:.4f}%); masks with any difference: {stats['masks_differ']} of "
+        f"{stats['masks']}; most in one mask: {stats['worst']}"
+    )
     for name, s in scores.items():
-        print(f"{name:<14} mask AP {100 * s['segm']['AP']:.3f}  mask oLRP "
-              f"{100 * s['segm']['oLRP']:.3f}  box AP {100 * s['bbox']['AP']:.3f}")
+        print(
+            f"{name:<14} mask AP {100 * s['segm']['AP']:.3f}  mask oLRP "
+            f"{100 * s['segm']['oLRP']:.3f}  box AP {100 * s['bbox']['AP']:.3f}"
+        )
     a, b = scores["fork (OpenCV)"]["segm"]["AP"], scores["mmdet 2.28"]["segm"]["AP"]
     print(f"mask AP difference (fork - mmdet): {100 * (a - b):+.3f} points")
     return 0

@@ -29,6 +29,7 @@ Counting on the CPU gives the CUDA numbers, because the code takes its CUDA bran
     python -m experiments.benchmarks.count_assigner_ops [--device cpu] [--labels] [--verbose]
         [--sizes 400 550 700] [--gts 5 15 50]
 """
+
 import argparse
 import math
 
@@ -63,8 +64,9 @@ def count_case(image_size, num_gts, device, with_labels=False):
     calls = {"mmdet ATSS": lambda: stock.assign(anchors, num_level, gt_bboxes, None, labels)}
     for impl in ("dense", "extent"):
         ours = ATSSmaIoUAssigner(topk=9, maiou_impl=impl)
-        calls[impl] = (lambda a=ours: a.assign(anchors, num_level, gt_bboxes, None, labels,
-                                               gt_masks=gt_masks))
+        calls[impl] = lambda a=ours: a.assign(
+            anchors, num_level, gt_bboxes, None, labels, gt_masks=gt_masks
+        )
     counts, results = {}, {}
     with device_side_checks():
         for name, call in calls.items():
@@ -73,27 +75,35 @@ def count_case(image_size, num_gts, device, with_labels=False):
     for field in ("gt_inds", "max_overlaps", "labels"):
         dense, extent = getattr(results["dense"], field), getattr(results["extent"], field)
         if not (dense is None and extent is None or torch.equal(dense, extent)):
-            raise SystemExit(f"{image_size} px / {num_gts} GT: dense and extent assignments "
-                             f"differ in {field}")
+            raise SystemExit(
+                f"{image_size} px / {num_gts} GT: dense and extent assignments differ in {field}"
+            )
     return counts
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--labels", action="store_true",
-                        help="pass gt_labels (the head passes none: YOLACT samples with OHEM)")
+    parser.add_argument(
+        "--labels",
+        action="store_true",
+        help="pass gt_labels (the head passes none: YOLACT samples with OHEM)",
+    )
     parser.add_argument("--verbose", action="store_true", help="also list the operations")
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), metavar="PX")
     parser.add_argument("--gts", type=int, nargs="+", default=list(NUM_GTS), metavar="G")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"ATSS assignment, operations / host syncs per call — counted on {name}"
-          f" (CUDA code path), torch {torch.__version__}, labels "
-          f"{'given' if args.labels else 'not given (as the head calls it)'}")
-    print(f"{'image':>6}{'GTs':>5}{'mmdet ATSS':>13}{'ours dense':>13}{'ours extent':>13}"
-          f"{'dense - mmdet ops':>19}")
+    print(
+        f"ATSS assignment, operations / host syncs per call — counted on {name}"
+        f" (CUDA code path), torch {torch.__version__}, labels "
+        f"{'given' if args.labels else 'not given (as the head calls it)'}"
+    )
+    print(
+        f"{'image':>6}{'GTs':>5}{'mmdet ATSS':>13}{'ours dense':>13}{'ours extent':>13}"
+        f"{'dense - mmdet ops':>19}"
+    )
     table = {}
     for size in args.sizes:
         for num_gts in args.gts:
@@ -107,12 +117,16 @@ def main(argv=None):
                     print(f"      {impl}: {count.summary(top=60)}")
     if BOUND_CASE in table:
         bound = table[BOUND_CASE]
-        ok = (bound["dense"].syncs <= bound["mmdet ATSS"].syncs
-              and bound["dense"].ops <= bound["mmdet ATSS"].ops + EXTRA_OPS)
-        print(f"dense path at {BOUND_CASE[0]} px / {BOUND_CASE[1]} GT: "
-              f"{bound['dense'].syncs} syncs (mmdet {bound['mmdet ATSS'].syncs}), "
-              f"{bound['dense'].ops} ops (mmdet {bound['mmdet ATSS'].ops} + {EXTRA_OPS} "
-              f"allowed): {'within the bounds' if ok else 'OUT OF BOUNDS'}")
+        ok = (
+            bound["dense"].syncs <= bound["mmdet ATSS"].syncs
+            and bound["dense"].ops <= bound["mmdet ATSS"].ops + EXTRA_OPS
+        )
+        print(
+            f"dense path at {BOUND_CASE[0]} px / {BOUND_CASE[1]} GT: "
+            f"{bound['dense'].syncs} syncs (mmdet {bound['mmdet ATSS'].syncs}), "
+            f"{bound['dense'].ops} ops (mmdet {bound['mmdet ATSS'].ops} + {EXTRA_OPS} "
+            f"allowed): {'within the bounds' if ok else 'OUT OF BOUNDS'}"
+        )
     return table
 
 

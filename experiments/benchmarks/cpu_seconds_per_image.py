@@ -14,6 +14,7 @@ than wall time. Prints a dict to paste into maiou/device.py.
 
     OMP_NUM_THREADS=1 python -m experiments.benchmarks.cpu_seconds_per_image [--threads 1]
 """
+
 import argparse
 import copy
 import statistics
@@ -28,8 +29,11 @@ from maiou import runs as registry
 
 ROOT = Path(__file__).resolve().parents[2]
 # (family, size, run): YOLACT timed as its ATSS-maIoU runs, maYOLACT as itself.
-CASES = tuple((("mayolact" if run.assigner == "mayolact" else "yolact"), run.coco_size, run.name)
-              for run in registry.RUNS if run.assigner in ("atss_maiou", "mayolact"))
+CASES = tuple(
+    (("mayolact" if run.assigner == "mayolact" else "yolact"), run.coco_size, run.name)
+    for run in registry.RUNS
+    if run.assigner in ("atss_maiou", "mayolact")
+)
 
 
 def build(run):
@@ -54,8 +58,16 @@ def train_batch(size, num_images, num_gts=15):
     for i in range(num_images):
         gt_bboxes, gt_masks = occluded_instances(size, num_gts, seed=100 + i)
         shape = (size, size, 3)
-        metas.append(dict(img_shape=shape, pad_shape=shape, ori_shape=shape, scale_factor=1.0,
-                          flip=False, batch_input_shape=(size, size)))
+        metas.append(
+            dict(
+                img_shape=shape,
+                pad_shape=shape,
+                ori_shape=shape,
+                scale_factor=1.0,
+                flip=False,
+                batch_input_shape=(size, size),
+            )
+        )
         boxes.append(gt_bboxes)
         labels.append(torch.randint(0, 80, (len(gt_bboxes),), generator=generator))
         masks.append(BitmapMasks(gt_masks.numpy().astype("uint8"), size, size))
@@ -96,9 +108,14 @@ def main(argv=None):
         train = seconds(step, args.repeats) / args.images
         model.eval()
         img = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1))
-        meta = dict(img_shape=(size, size, 3), pad_shape=(size, size, 3),
-                    ori_shape=(480, 640, 3), flip=False, batch_input_shape=(size, size),
-                    scale_factor=np.array([size / 640, size / 480] * 2, dtype=np.float32))
+        meta = dict(
+            img_shape=(size, size, 3),
+            pad_shape=(size, size, 3),
+            ori_shape=(480, 640, 3),
+            flip=False,
+            batch_input_shape=(size, size),
+            scale_factor=np.array([size / 640, size / 480] * 2, dtype=np.float32),
+        )
 
         def infer():
             with torch.no_grad():
@@ -106,10 +123,12 @@ def main(argv=None):
 
         test = seconds(infer, args.repeats)
         out[(family, size)] = {"test": round(test, 2), "train": round(train, 2)}
-        print(f"{run:<16} train {train:6.2f} CPU s/image   test {test:6.2f} CPU s/image",
-              flush=True)
-    print(f"CPU time, {args.threads} thread(s), median of {args.repeats}, torch "
-          f"{torch.__version__}")
+        print(
+            f"{run:<16} train {train:6.2f} CPU s/image   test {test:6.2f} CPU s/image", flush=True
+        )
+    print(
+        f"CPU time, {args.threads} thread(s), median of {args.repeats}, torch {torch.__version__}"
+    )
     print("CPU_SECONDS_PER_IMAGE = {")
     for key, value in out.items():
         print(f"    {key!r}: {value!r},")

@@ -7,6 +7,7 @@ truths that fetches rectangle sums with list indices. The only change is device-
 tensor types instead of ``torch.cuda.*Tensor``. Ground truths with empty masks give NaN,
 as in the original.
 """
+
 import torch
 
 
@@ -26,7 +27,7 @@ def published_mask_aware_iou(bboxes1, bboxes2, gt_masks, eps=1e-6):
     union = torch.max(union, eps)
     ious = intersection / union
 
-    larger_ind = ious > 0.
+    larger_ind = ious > 0.0
     overlap = bboxes1.new_zeros(rows, cols)
     all_gt_masks = gt_masks.bool()
     gt_number, image_h, image_w = all_gt_masks.size()
@@ -37,8 +38,9 @@ def published_mask_aware_iou(bboxes1, bboxes2, gt_masks, eps=1e-6):
         all_boxes = torch.clamp(all_boxes, min=0)
         all_boxes[:, 2] = torch.clamp(all_boxes[:, 2], max=image_w)
         all_boxes[:, 3] = torch.clamp(all_boxes[:, 3], max=image_h)
-        overlap[i, larger_ind[i]] = (_integral_image_fetch(integral_images[i], all_boxes)
-                                     / mob_ratio[i])
+        overlap[i, larger_ind[i]] = (
+            _integral_image_fetch(integral_images[i], all_boxes) / mob_ratio[i]
+        )
     return overlap / union
 
 
@@ -46,7 +48,8 @@ def _integral_image_compute(masks, gt_number, h, w):
     pad_row = torch.zeros([gt_number, 1, w], dtype=torch.bool, device=masks.device)
     pad_col = torch.zeros([gt_number, h + 1, 1], dtype=torch.bool, device=masks.device)
     return torch.cumsum(
-        torch.cumsum(torch.cat([pad_col, torch.cat([pad_row, masks], dim=1)], dim=2), dim=1), dim=2)
+        torch.cumsum(torch.cat([pad_col, torch.cat([pad_row, masks], dim=1)], dim=2), dim=1), dim=2
+    )
 
 
 def _integral_image_fetch(mask, bboxes):

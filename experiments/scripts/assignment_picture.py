@@ -14,6 +14,7 @@ centred on it that IoU lacks), weighted towards a low
 mask-over-box ratio: the box, the mask, and every positive anchor (its box, and its centre
 green on the mask, red off it). Saved to a temporary name and renamed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,14 +59,33 @@ def instance_targets(coco, image_dir: Path, image_id: int, height: int, width: i
         raise FileNotFoundError(f"cannot read image {path}")
     sx, sy = width / info["width"], height / info["height"]
     image = cv2.resize(bgr, (width, height), interpolation=cv2.INTER_LINEAR)[..., ::-1]
-    anns = [a for a in coco.loadAnns(coco.getAnnIds(imgIds=image_id, iscrowd=False))
-            if a["bbox"][2] > 0 and a["bbox"][3] > 0]
-    boxes = np.array([[a["bbox"][0] * sx, a["bbox"][1] * sy, (a["bbox"][0] + a["bbox"][2]) * sx,
-                       (a["bbox"][1] + a["bbox"][3]) * sy] for a in anns],
-                     np.float32).reshape(-1, 4)
-    masks = np.stack([cv2.resize(coco.annToMask(a), (width, height),
-                                 interpolation=cv2.INTER_NEAREST)
-                      for a in anns]).astype(bool) if anns else np.zeros((0, height, width), bool)
+    anns = [
+        a
+        for a in coco.loadAnns(coco.getAnnIds(imgIds=image_id, iscrowd=False))
+        if a["bbox"][2] > 0 and a["bbox"][3] > 0
+    ]
+    boxes = np.array(
+        [
+            [
+                a["bbox"][0] * sx,
+                a["bbox"][1] * sy,
+                (a["bbox"][0] + a["bbox"][2]) * sx,
+                (a["bbox"][1] + a["bbox"][3]) * sy,
+            ]
+            for a in anns
+        ],
+        np.float32,
+    ).reshape(-1, 4)
+    masks = (
+        np.stack(
+            [
+                cv2.resize(coco.annToMask(a), (width, height), interpolation=cv2.INTER_NEAREST)
+                for a in anns
+            ]
+        ).astype(bool)
+        if anns
+        else np.zeros((0, height, width), bool)
+    )
     return np.ascontiguousarray(image), boxes, masks
 
 
@@ -114,8 +134,11 @@ def draw(ax, image, anchors, box, mask, positive, title):
     for a, inside in zip(anchors[positive].numpy(), on[positive]):
         cx, cy = (a[0] + a[2]) / 2, (a[1] + a[3]) / 2
         colour = "lime" if inside else "red"
-        ax.add_patch(plt.Rectangle((a[0], a[1]), a[2] - a[0], a[3] - a[1], fill=False,
-                                   color=colour, lw=0.8, alpha=0.8))
+        ax.add_patch(
+            plt.Rectangle(
+                (a[0], a[1]), a[2] - a[0], a[3] - a[1], fill=False, color=colour, lw=0.8, alpha=0.8
+            )
+        )
         ax.plot(cx, cy, "o", color=colour, ms=4, mec="k", mew=0.5)
     on_mask = int((on & positive).sum())
     count = int(positive.sum())
@@ -142,14 +165,16 @@ def main(argv=None) -> int:
     height, width = inference_image_size(cfg)
     maiou_assigner = build_assigner(cfg.model.train_cfg.assigner)
     if type(maiou_assigner).__name__ != "ATSSmaIoUAssigner":
-        raise UserError(f"{args.config}: train_cfg.assigner is {type(maiou_assigner).__name__}, "
-                         "give an ATSS-maIoU config")
+        raise UserError(
+            f"{args.config}: train_cfg.assigner is {type(maiou_assigner).__name__}, "
+            "give an ATSS-maIoU config"
+        )
     iou_assigner = build_assigner(dict(type="ATSSAssigner", topk=maiou_assigner.topk))
     anchors, level_counts = anchors_of(cfg, height, width)
     coco, image_dir = load_split(cfg)
 
     chosen, best = None, -1.0
-    for image_id in coco.getImgIds()[:args.max_images]:
+    for image_id in coco.getImgIds()[: args.max_images]:
         image, boxes, masks = instance_targets(coco, image_dir, image_id, height, width)
         if not len(boxes):
             continue
@@ -163,25 +188,30 @@ def main(argv=None) -> int:
     fig, axes = plt.subplots(1, 2, figsize=(10, 5.4))
     if chosen is None:
         for ax in axes:
-            ax.text(0.5, 0.5, "no ground truth in the images read", ha="center",
-                    transform=ax.transAxes)
+            ax.text(
+                0.5, 0.5, "no ground truth in the images read", ha="center", transform=ax.transAxes
+            )
             ax.axis("off")
     else:
         image_id, g, boxes, masks, by_iou, by_maiou, image = chosen
         draw(axes[0], image, anchors, boxes[g], masks[g], by_iou == g, "ATSS w. IoU")
         draw(axes[1], image, anchors, boxes[g], masks[g], by_maiou == g, "ATSS w. maIoU")
         ratio = mask_over_box(g, boxes, masks)
-        fig.suptitle(f"{Path(args.config).stem}: image {image_id} at {width} x {height}, "
-                     f"one ground truth (yellow box, blue mask; mask/box {ratio:.2f}), "
-                     "chosen where the assigners differ most\n"
-                     "in positives on / off the object's pixels — anchor centres on the mask "
-                     "in green, off it in red",
-                     fontsize=9)
+        fig.suptitle(
+            f"{Path(args.config).stem}: image {image_id} at {width} x {height}, "
+            f"one ground truth (yellow box, blue mask; mask/box {ratio:.2f}), "
+            "chosen where the assigners differ most\n"
+            "in positives on / off the object's pixels — anchor centres on the mask "
+            "in green, off it in red",
+            fontsize=9,
+        )
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_atomic(fig, args.out)
-    print(f"{args.out}: " + ("nothing to show" if chosen is None
-                             else f"image {chosen[0]}, ground truth {chosen[1]}"))
+    print(
+        f"{args.out}: "
+        + ("nothing to show" if chosen is None else f"image {chosen[0]}, ground truth {chosen[1]}")
+    )
     return 0
 
 

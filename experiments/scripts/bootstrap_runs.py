@@ -12,6 +12,7 @@ table at one size: ATSS w. IoU - fixed, ATSS w. maIoU - ATSS w. IoU, maYOLACT - 
 maIoU (where both runs are among ``--runs``). Values are fractions, like metrics.json.
 The JSON is written atomically.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,11 @@ CONFIDENCE = 0.95
 
 def comparison_pairs(runs) -> list[tuple[str, str]]:
     """(a, b) run pairs the table compares, among ``runs``, by size then comparison."""
-    found = [(registry.run_at(a, size), registry.run_at(b, size))
-             for size in registry.SIZES for a, b in COMPARISONS]
+    found = [
+        (registry.run_at(a, size), registry.run_at(b, size))
+        for size in registry.SIZES
+        for a, b in COMPARISONS
+    ]
     return [(a.name, b.name) for a, b in found if a and b and a.name in runs and b.name in runs]
 
 
@@ -45,14 +49,17 @@ def load_runs(results: Path, runs, seeds) -> tuple[dict, list[int]]:
     for run in runs:
         out[run] = {}
         for kind in ("segm", "bbox"):
-            parts = [load_matches(seed_dir(results, s) / run / f"matches.{kind}.npz")
-                     for s in seeds]
+            parts = [
+                load_matches(seed_dir(results, s) / run / f"matches.{kind}.npz") for s in seeds
+            ]
             sizes = [p.num_images for p in parts]
             if blocks is None:
                 blocks = sizes
             elif sizes != blocks:
-                raise ValueError(f"{run} ({kind}): images per seed {sizes} differ from "
-                                 f"the other runs' {blocks}; evaluate all runs on one val split")
+                raise ValueError(
+                    f"{run} ({kind}): images per seed {sizes} differ from "
+                    f"the other runs' {blocks}; evaluate all runs on one val split"
+                )
             out[run][kind] = pool_matches(parts)
     return out, blocks or []
 
@@ -60,8 +67,12 @@ def load_runs(results: Path, runs, seeds) -> tuple[dict, list[int]]:
 @entry_point("bootstrap_runs")
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", required=True, type=Path,
-                        help="the preset's results folder (seed 0's <run>/ folders)")
+    parser.add_argument(
+        "--results",
+        required=True,
+        type=Path,
+        help="the preset's results folder (seed 0's <run>/ folders)",
+    )
     parser.add_argument("--runs", nargs="+", required=True, choices=registry.NAMES)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--resamples", type=int, default=1000)
@@ -78,15 +89,24 @@ def main(argv=None) -> int:
     pairs = comparison_pairs(args.runs)
     result = bootstrap(runs, pairs, blocks, args.resamples, args.seed, CONFIDENCE)
     record = {
-        "what": ("paired bootstrap over the val images: each resample draws each seed's "
-                 "images with replacement, the same draw for every run; percentile "
-                 "intervals; differences are b - a; values are fractions"),
-        "resamples": args.resamples, "seed": args.seed, "confidence": CONFIDENCE,
-        "training_seeds": args.seeds, "images_per_seed": blocks,
-        "seconds": round(time.perf_counter() - start, 1), **result}
+        "what": (
+            "paired bootstrap over the val images: each resample draws each seed's "
+            "images with replacement, the same draw for every run; percentile "
+            "intervals; differences are b - a; values are fractions"
+        ),
+        "resamples": args.resamples,
+        "seed": args.seed,
+        "confidence": CONFIDENCE,
+        "training_seeds": args.seeds,
+        "images_per_seed": blocks,
+        "seconds": round(time.perf_counter() - start, 1),
+        **result,
+    }
     write_text_atomic(args.out, json.dumps(record, indent=1))
-    print(f"{args.out}: {len(runs)} runs, {len(pairs)} comparisons, {args.resamples} resamples "
-          f"of {blocks} images in {record['seconds']} s")
+    print(
+        f"{args.out}: {len(runs)} runs, {len(pairs)} comparisons, {args.resamples} resamples "
+        f"of {blocks} images in {record['seconds']} s"
+    )
     return 0
 
 

@@ -24,6 +24,7 @@ written atomically. A run trained with another batch than the paper's 32 images 
 optimizer step (metrics.json ``training``, written by maiou.train) is marked † wherever its
 numbers appear.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,13 +53,16 @@ PRESET_NOTES = {
         "data (images 96/128/160 px standing in for "
         "400/550/700). This is NOT the paper's setting: the paper columns are shown for "
         "reference only and the differences (Δ) are not meaningful here; compare the "
-        "assigners with one another instead."),
+        "assigners with one another instead."
+    ),
     "coco-released": (
         "**COCO val2017, the authors' released checkpoints** evaluated with this code. "
-        "Δ measures how well the evaluation reproduces the published numbers."),
+        "Δ measures how well the evaluation reproduces the published numbers."
+    ),
     "coco-train": (
         "**COCO val2017, models trained with this code** (train2017). Δ measures how well "
-        "the training reproduces the published numbers."),
+        "the training reproduces the published numbers."
+    ),
 }
 
 
@@ -112,8 +116,10 @@ def load_bootstrap(path: Path | None) -> dict | None:
         if not isinstance(record.get("runs"), dict) or not isinstance(record.get("pairs"), list):
             raise ValueError("lacks 'runs' / 'pairs'")
     except (OSError, ValueError, AttributeError) as exc:
-        raise UserError(f"{path}: not a bootstrap record ({exc}); re-run "
-                        "python -m experiments.scripts.bootstrap_runs") from exc
+        raise UserError(
+            f"{path}: not a bootstrap record ({exc}); re-run "
+            "python -m experiments.scripts.bootstrap_runs"
+        ) from exc
     return record
 
 
@@ -126,8 +132,10 @@ def load_curve_check(path: Path | None) -> dict | None:
         if not isinstance(record.get("runs"), dict):
             raise ValueError("lacks 'runs'")
     except (OSError, ValueError, AttributeError) as exc:
-        raise UserError(f"{path}: not a training-curve check ({exc}); re-run "
-                        "python -m experiments.scripts.plot_training_curves") from exc
+        raise UserError(
+            f"{path}: not a training-curve check ({exc}); re-run "
+            "python -m experiments.scripts.plot_training_curves"
+        ) from exc
     return record
 
 
@@ -135,22 +143,34 @@ def render_curve_check(curves: dict, runs) -> list[str]:
     """Section 6: each run's training loss against the authors', epoch by epoch."""
     tol = 100 * curves.get("tolerance", 0.1)
     L = [f"## Training curves against the authors' logs (tolerance {tol:.0f} %)", ""]
-    L.append("After each epoch, our mean total training loss is compared with the authors' "
-             "at the same epoch (their released log); more than the tolerance apart "
-             "(relative to theirs) is off course. Curves: reports/training_curves.png.")
+    L.append(
+        "After each epoch, our mean total training loss is compared with the authors' "
+        "at the same epoch (their released log); more than the tolerance apart "
+        "(relative to theirs) is off course. Curves: reports/training_curves.png."
+    )
     L.append("")
     body = []
     for run in runs:
         c = curves["runs"].get(run)
         if not c or not c.get("checked"):
-            body.append([run, "0", DASH, "not checked" + (f" ({c['why']})" if c and
-                                                          c.get("why") else "")])
+            body.append(
+                [run, "0", DASH, "not checked" + (f" ({c['why']})" if c and c.get("why") else "")]
+            )
             continue
         off = c["off_course_epochs"]
         worst = max(e["relative_difference"] for e in c["epochs"])
-        body.append([run, str(len(c["epochs"])), ", ".join(map(str, off)) or "none",
-                     (f"**OFF COURSE** (up to {100 * worst:.1f} % apart)" if off
-                      else f"on course (at most {100 * worst:.1f} % apart)")])
+        body.append(
+            [
+                run,
+                str(len(c["epochs"])),
+                ", ".join(map(str, off)) or "none",
+                (
+                    f"**OFF COURSE** (up to {100 * worst:.1f} % apart)"
+                    if off
+                    else f"on course (at most {100 * worst:.1f} % apart)"
+                ),
+            ]
+        )
     L += _table(["Run", "epochs compared", "off course at epochs", "verdict"], body)
     L.append("")
     return L
@@ -197,8 +217,13 @@ def run_row(run: str, m: dict | list | None, boot: dict | None = None) -> dict:
     ms = [m] if isinstance(m, dict) else list(m or [])
     spec = registry.get(run)
     paper = spec.paper
-    row = {"run": run, "assigner": spec.assigner, "size": spec.coco_size,
-           "paper_split": spec.paper_split, "seeds": len(ms)}
+    row = {
+        "run": run,
+        "assigner": spec.assigner,
+        "size": spec.coco_size,
+        "paper_split": spec.paper_split,
+        "seeds": len(ms),
+    }
     for kind in ("segm", "bbox"):
         for key in COCO_KEYS + OLRP_KEYS:
             mean, sd = _mean_sd(pct(x, kind, key) for x in ms)
@@ -211,8 +236,16 @@ def run_row(run: str, m: dict | list | None, boot: dict | None = None) -> dict:
     for key in ("gpus", "images_per_forward", "accumulation", "images_per_step"):
         row[f"train_{key}"] = training.get(key)
     row["anchors_per_image"] = ms[0].get("anchors_per_image") if ms else None
-    for key in ("segm_AP", "segm_oLRP", "segm_AP50", "segm_AP75", "segm_APs", "segm_APm",
-                "segm_APl", "fps"):
+    for key in (
+        "segm_AP",
+        "segm_oLRP",
+        "segm_AP50",
+        "segm_AP75",
+        "segm_APs",
+        "segm_APm",
+        "segm_APl",
+        "fps",
+    ):
         row[f"paper_{key}"] = paper.get(key)
         if key in ("segm_AP", "segm_oLRP"):
             row[f"delta_{key}"] = delta(row[key], paper.get(key))
@@ -260,18 +293,26 @@ def _interval_cell(c: dict) -> str:
 
 def render_comparisons(preset: str, boot: dict) -> list[str]:
     """Section 5: every paired comparison, Δ [lo, hi] in points and "excludes 0"."""
-    L = [f"## Paired comparisons: Δ [lo, hi] with a {round(100 * boot['confidence'])} % "
-         "bootstrap interval", ""]
+    L = [
+        f"## Paired comparisons: Δ [lo, hi] with a {round(100 * boot['confidence'])} % "
+        "bootstrap interval",
+        "",
+    ]
     seeds = boot.get("training_seeds", [0])
-    L.append(f"Δ = contender − baseline, in points, on the same images; [lo, hi] is the "
-             f"percentile interval of Δ over {boot['resamples']} paired resamples of the "
-             f"val images (resampling seed {boot['seed']}, "
-             f"{' + '.join(map(str, boot['images_per_seed']))} images"
-             + (f", training seeds {', '.join(map(str, seeds))} pooled, each resampled on "
-                "its own" if len(seeds) > 1 else f", training seed {seeds[0]}")
-             + "). The interval covers the choice of test images only, not training "
-             "randomness (see docs/uncertainty.md). \"excludes 0\": the whole interval "
-             "lies on one side of 0. Higher AP and lower oLRP are better.")
+    L.append(
+        f"Δ = contender − baseline, in points, on the same images; [lo, hi] is the "
+        f"percentile interval of Δ over {boot['resamples']} paired resamples of the "
+        f"val images (resampling seed {boot['seed']}, "
+        f"{' + '.join(map(str, boot['images_per_seed']))} images"
+        + (
+            f", training seeds {', '.join(map(str, seeds))} pooled, each resampled on its own"
+            if len(seeds) > 1
+            else f", training seed {seeds[0]}"
+        )
+        + "). The interval covers the choice of test images only, not training "
+        'randomness (see docs/uncertainty.md). "excludes 0": the whole interval '
+        "lies on one side of 0. Higher AP and lower oLRP are better."
+    )
     L.append("")
     header = ["Size", "Comparison"]
     for title in BOOT_METRICS.values():
@@ -279,48 +320,74 @@ def render_comparisons(preset: str, boot: dict) -> list[str]:
     body = []
     for pair in boot["pairs"]:
         a, b = registry.get(pair["a"]), registry.get(pair["b"])
-        label = f"{a.coco_size}" + (f" (embedded {a.embedded_size} px)"
-                                    if preset == "embedded" else "")
+        label = f"{a.coco_size}" + (
+            f" (embedded {a.embedded_size} px)" if preset == "embedded" else ""
+        )
         cells = [label, f"{b.title} − {a.title}"]
         for key in BOOT_METRICS:
             c = pair[key]
-            cells += [_interval_cell(c), {True: "yes", False: "no"}.get(c.get("excludes_0"),
-                                                                         DASH)]
+            cells += [_interval_cell(c), {True: "yes", False: "no"}.get(c.get("excludes_0"), DASH)]
         body.append(cells)
     L += _table(header, body) if body else ["No pair of compared runs among the runs."]
     L.append("")
     return L
 
 
-def render_markdown(preset: str, runs, metrics: dict, rows: dict, now: str,
-                    boot: dict | None = None, seeds=(0,), curves: dict | None = None) -> str:
+def render_markdown(
+    preset: str,
+    runs,
+    metrics: dict,
+    rows: dict,
+    now: str,
+    boot: dict | None = None,
+    seeds=(0,),
+    curves: dict | None = None,
+) -> str:
     """``metrics``: {run: [metrics per seed]} (a single dict per run is taken as one seed)."""
     per_seed = {run: ([m] if isinstance(m, dict) else m) for run, m in metrics.items()}
     metrics = {run: ms[0] for run, ms in per_seed.items()}  # header facts: the first seed's
     L = [f"# maIoU reproduction — {preset}", ""]
     L.append(PRESET_NOTES[preset])
     L.append("")
-    L.append(f"- Preset: `{preset}`; runs with results: {len(metrics)} of {len(runs)}"
-             + (f" (missing: {', '.join(r for r in runs if r not in metrics)})"
-                if len(metrics) < len(runs) else ""))
+    L.append(
+        f"- Preset: `{preset}`; runs with results: {len(metrics)} of {len(runs)}"
+        + (
+            f" (missing: {', '.join(r for r in runs if r not in metrics)})"
+            if len(metrics) < len(runs)
+            else ""
+        )
+    )
     L.append(f"- Device: {_distinct(metrics, lambda m: m.get('device'))}")
-    L.append("- Software: " + _distinct(metrics, lambda m: ", ".join(
-        f"{k} {v}" for k, v in sorted(m.get("versions", {}).items()))))
-    L.append("- Evaluation images: " + _distinct(
-        metrics, lambda m: m.get("dataset", {}).get("images")))
+    L.append(
+        "- Software: "
+        + _distinct(
+            metrics,
+            lambda m: ", ".join(f"{k} {v}" for k, v in sorted(m.get("versions", {}).items())),
+        )
+    )
+    L.append(
+        "- Evaluation images: " + _distinct(metrics, lambda m: m.get("dataset", {}).get("images"))
+    )
     if len(seeds) > 1:
         short = [run for run, ms in per_seed.items() if len(ms) < len(seeds)]
-        L.append(f"- Training seeds: {', '.join(map(str, seeds))}. Ours = mean over seeds; "
-                 "± = standard deviation over seeds (training randomness)"
-                 + (f"; runs missing a seed: {', '.join(short)}" if short else "") + ".")
+        L.append(
+            f"- Training seeds: {', '.join(map(str, seeds))}. Ours = mean over seeds; "
+            "± = standard deviation over seeds (training randomness)"
+            + (f"; runs missing a seed: {', '.join(short)}" if short else "")
+            + "."
+        )
     if curves is not None:
         off = [run for run in runs if curves["runs"].get(run, {}).get("off_course_epochs")]
         if off:
-            L.append(f"- **Off course** (training loss left the authors' curve; see the last "
-                     f"section): {', '.join(off)}")
+            L.append(
+                f"- **Off course** (training loss left the authors' curve; see the last "
+                f"section): {', '.join(off)}"
+            )
     L.append(f"- Compiled: {now}")
-    L.append("- All numbers in %. AP: higher is better; oLRP: lower is better. "
-             "Δ = ours − paper, in points.")
+    L.append(
+        "- All numbers in %. AP: higher is better; oLRP: lower is better. "
+        "Δ = ours − paper, in points."
+    )
     L.append("")
 
     # 1. The paper's table.
@@ -332,8 +399,9 @@ def render_markdown(preset: str, runs, metrics: dict, rows: dict, now: str,
         header += [f"{assigner.title}: mask AP", f"{assigner.title}: mask oLRP"]
     body = []
     for size in registry.SIZES:
-        label = f"{size}" + (f" (embedded {registry.EMBEDDED_SIZE[size]} px)"
-                             if preset == "embedded" else "")
+        label = f"{size}" + (
+            f" (embedded {registry.EMBEDDED_SIZE[size]} px)" if preset == "embedded" else ""
+        )
         cells = [label]
         for assigner in columns:
             run = registry.run_at(assigner.key, size).name
@@ -342,80 +410,147 @@ def render_markdown(preset: str, runs, metrics: dict, rows: dict, now: str,
             for key in ("segm_AP", "segm_oLRP"):
                 sd = r.get(f"{key}_sd")
                 ours = fmt(r[key]) + ("" if sd is None else f" ± {sd:.1f}")
-                cells.append(f"{fmt(r[f'paper_{key}'])} / {ours}{mark} / "
-                             f"{fmt(r[f'delta_{key}'], signed=True)}")
+                cells.append(
+                    f"{fmt(r[f'paper_{key}'])} / {ours}{mark} / "
+                    f"{fmt(r[f'delta_{key}'], signed=True)}"
+                )
         body.append(cells)
     L += _table(header, body)
     L.append("")
     marked = [run for run in runs if not_at_32(rows[run])]
     if marked:
-        L.append(f"{NOT_AT_32} Not trained at the paper's {PAPER_IMAGES_PER_STEP} images per "
-                 "optimizer step: " + "; ".join(
-                     f"{run} at {rows[run]['train_images_per_step']} ({rows[run]['train_gpus']}"
-                     f" process(es) x {rows[run]['train_images_per_forward']} images x "
-                     f"accumulation {rows[run]['train_accumulation']})" for run in marked)
-                 + ". Its learning rate and warm-up were set for 32, so it is a different "
-                 "experiment from the paper's.")
+        L.append(
+            f"{NOT_AT_32} Not trained at the paper's {PAPER_IMAGES_PER_STEP} images per "
+            "optimizer step: "
+            + "; ".join(
+                f"{run} at {rows[run]['train_images_per_step']} ({rows[run]['train_gpus']}"
+                f" process(es) x {rows[run]['train_images_per_forward']} images x "
+                f"accumulation {rows[run]['train_accumulation']})"
+                for run in marked
+            )
+            + ". Its learning rate and warm-up were set for 32, so it is a different "
+            "experiment from the paper's."
+        )
         L.append("")
-    L.append("Paper: COCO val2017 (minival)." + (
-        " Ours: embedded synthetic val split — not comparable." if preset == "embedded" else ""))
+    L.append(
+        "Paper: COCO val2017 (minival)."
+        + (" Ours: embedded synthetic val split — not comparable." if preset == "embedded" else "")
+    )
     L.append("")
 
     # 2. Box detail, speed and anchors.
     L.append("## Box detection, speed and anchors, every run (ours)")
     L.append("")
-    header = ["Run", "box AP", "AP50", "AP75", "APS", "APM", "APL",
-              "box oLRP", "oLRP loc", "oLRP FP", "oLRP FN", "fps", "anchors / image",
-              "images / optimizer step (processes x images x accumulation)"]
+    header = [
+        "Run",
+        "box AP",
+        "AP50",
+        "AP75",
+        "APS",
+        "APM",
+        "APL",
+        "box oLRP",
+        "oLRP loc",
+        "oLRP FP",
+        "oLRP FN",
+        "fps",
+        "anchors / image",
+        "images / optimizer step (processes x images x accumulation)",
+    ]
     body = []
     for run in runs:
         r = rows[run]
-        batch = DASH if r["train_images_per_step"] is None else (
-            f"{r['train_images_per_step']} ({r['train_gpus']} x {r['train_images_per_forward']}"
-            f" x {r['train_accumulation']})")
-        body.append([run_label(run, r)] + [fmt(r[f"bbox_{k}"]) for k in COCO_KEYS + OLRP_KEYS]
-                    + [fmt(r["fps"]), DASH if r["anchors_per_image"] is None
-                       else str(r["anchors_per_image"]), batch])
+        batch = (
+            DASH
+            if r["train_images_per_step"] is None
+            else (
+                f"{r['train_images_per_step']} ({r['train_gpus']} x {r['train_images_per_forward']}"
+                f" x {r['train_accumulation']})"
+            )
+        )
+        body.append(
+            [run_label(run, r)]
+            + [fmt(r[f"bbox_{k}"]) for k in COCO_KEYS + OLRP_KEYS]
+            + [
+                fmt(r["fps"]),
+                DASH if r["anchors_per_image"] is None else str(r["anchors_per_image"]),
+                batch,
+            ]
+        )
     L += _table(header, body)
     L.append("")
-    L.append("fps: images/s at batch 1 on the device above (model forward + post-processing); "
-             "clean only if nothing else ran meanwhile (`snakemake --resources speed_slot=1`).")
+    L.append(
+        "fps: images/s at batch 1 on the device above (model forward + post-processing); "
+        "clean only if nothing else ran meanwhile (`snakemake --resources speed_slot=1`)."
+    )
     L.append("")
 
     # 3. Mask detail.
     L.append("## Mask segmentation detail, every run (ours)")
     L.append("")
-    header = ["Run", "mask AP", "AP50", "AP75", "APS", "APM", "APL",
-              "mask oLRP", "oLRP loc", "oLRP FP", "oLRP FN"]
-    L += _table(header, [[run_label(run, rows[run])]
-                         + [fmt(rows[run][f"segm_{k}"]) for k in COCO_KEYS + OLRP_KEYS]
-                         for run in runs])
+    header = [
+        "Run",
+        "mask AP",
+        "AP50",
+        "AP75",
+        "APS",
+        "APM",
+        "APL",
+        "mask oLRP",
+        "oLRP loc",
+        "oLRP FP",
+        "oLRP FN",
+    ]
+    L += _table(
+        header,
+        [
+            [run_label(run, rows[run])]
+            + [fmt(rows[run][f"segm_{k}"]) for k in COCO_KEYS + OLRP_KEYS]
+            for run in runs
+        ],
+    )
     L.append("")
 
     # 4. maYOLACT.
     # Runs published on test-dev only (maYOLACT): compared on every published number.
     mayolact = [run for run in runs if registry.get(run).paper_split == "test-dev"]
     if mayolact:
-        L.append("## maYOLACT (paper: COCO test-dev, V100 fps; ours: "
-                 + ("embedded val split" if preset == "embedded" else "COCO val2017") + ")")
+        L.append(
+            "## maYOLACT (paper: COCO test-dev, V100 fps; ours: "
+            + ("embedded val split" if preset == "embedded" else "COCO val2017")
+            + ")"
+        )
         L.append("")
-        header = ["Run", "mask AP paper / ours / Δ", "AP50 paper / ours", "AP75 paper / ours",
-                  "APS paper / ours", "APM paper / ours", "APL paper / ours", "fps paper / ours"]
+        header = [
+            "Run",
+            "mask AP paper / ours / Δ",
+            "AP50 paper / ours",
+            "AP75 paper / ours",
+            "APS paper / ours",
+            "APM paper / ours",
+            "APL paper / ours",
+            "fps paper / ours",
+        ]
         body = []
         for run in mayolact:
             r = rows[run]
-            cells = [run_label(run, r), f"{fmt(r['paper_segm_AP'])} / {fmt(r['segm_AP'])} / "
-                          f"{fmt(r['delta_segm_AP'], signed=True)}"]
+            cells = [
+                run_label(run, r),
+                f"{fmt(r['paper_segm_AP'])} / {fmt(r['segm_AP'])} / "
+                f"{fmt(r['delta_segm_AP'], signed=True)}",
+            ]
             for k in ("AP50", "AP75", "APs", "APm", "APl"):
                 cells.append(f"{fmt(r[f'paper_segm_{k}'])} / {fmt(r[f'segm_{k}'])}")
             cells.append(f"{fmt(r['paper_fps'], digits=0)} / {fmt(r['fps'])}")
             body.append(cells)
         L += _table(header, body)
         L.append("")
-        L.append("The paper reports maYOLACT on test-dev only; ours is on "
-                 + ("the embedded val split" if preset == "embedded" else "val2017")
-                 + ", so even on COCO Δ mixes the split difference with the reproduction "
-                 "error. maYOLACT-700 was never released.")
+        L.append(
+            "The paper reports maYOLACT on test-dev only; ours is on "
+            + ("the embedded val split" if preset == "embedded" else "val2017")
+            + ", so even on COCO Δ mixes the split difference with the reproduction "
+            "error. maYOLACT-700 was never released."
+        )
         L.append("")
 
     # 5. Paired comparisons with bootstrap intervals.
@@ -434,14 +569,26 @@ def render_csv(rows: dict, runs) -> str:
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for run in runs:
-        writer.writerow({k: ("" if v is None else (round(v, 4) if isinstance(v, float) else v))
-                         for k, v in rows[run].items()})
+        writer.writerow(
+            {
+                k: ("" if v is None else (round(v, 4) if isinstance(v, float) else v))
+                for k, v in rows[run].items()
+            }
+        )
     return buf.getvalue()
 
 
-def compile_table(preset: str, results: Path, runs, md: Path, csv_path: Path,
-                  now: str | None = None, bootstrap: Path | None = None, seeds=(0,),
-                  curve_check: Path | None = None) -> dict:
+def compile_table(
+    preset: str,
+    results: Path,
+    runs,
+    md: Path,
+    csv_path: Path,
+    now: str | None = None,
+    bootstrap: Path | None = None,
+    seeds=(0,),
+    curve_check: Path | None = None,
+) -> dict:
     runs, seeds = list(runs), list(seeds)
     metrics = load_metrics(Path(results), runs, seeds)
     boot = load_bootstrap(bootstrap)
@@ -449,11 +596,13 @@ def compile_table(preset: str, results: Path, runs, md: Path, csv_path: Path,
     rows = {run: run_row(run, metrics.get(run), boot) for run in runs}
     for run, row in rows.items():
         c = (curves or {}).get("runs", {}).get(run) or {}
-        row["off_course_epochs"] = (" ".join(map(str, c.get("off_course_epochs", [])))
-                                    if c.get("checked") else None)
+        row["off_course_epochs"] = (
+            " ".join(map(str, c.get("off_course_epochs", []))) if c.get("checked") else None
+        )
     now = now or _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    write_text_atomic(Path(md), render_markdown(preset, runs, metrics, rows, now, boot, seeds,
-                                                curves))
+    write_text_atomic(
+        Path(md), render_markdown(preset, runs, metrics, rows, now, boot, seeds, curves)
+    )
     write_text_atomic(Path(csv_path), render_csv(rows, runs))
     return rows
 
@@ -462,23 +611,42 @@ def compile_table(preset: str, results: Path, runs, md: Path, csv_path: Path,
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", required=True, choices=sorted(PRESET_NOTES))
-    parser.add_argument("--results", required=True, type=Path,
-                        help="folder holding <run>/metrics.json")
-    parser.add_argument("--runs", nargs="+", default=list(registry.NAMES),
-                        choices=registry.NAMES)
+    parser.add_argument(
+        "--results", required=True, type=Path, help="folder holding <run>/metrics.json"
+    )
+    parser.add_argument("--runs", nargs="+", default=list(registry.NAMES), choices=registry.NAMES)
     parser.add_argument("--md", required=True, type=Path)
     parser.add_argument("--csv", required=True, type=Path)
-    parser.add_argument("--bootstrap", type=Path, default=None,
-                        help="bootstrap.json of experiments/scripts/bootstrap_runs.py")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0],
-                        help="training seeds (seed s's runs in --results/seed<s>/, 0's in "
-                             "--results itself)")
-    parser.add_argument("--curve-check", type=Path, default=None,
-                        help="curve_check.json of experiments/scripts/plot_training_curves.py")
+    parser.add_argument(
+        "--bootstrap",
+        type=Path,
+        default=None,
+        help="bootstrap.json of experiments/scripts/bootstrap_runs.py",
+    )
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=[0],
+        help="training seeds (seed s's runs in --results/seed<s>/, 0's in --results itself)",
+    )
+    parser.add_argument(
+        "--curve-check",
+        type=Path,
+        default=None,
+        help="curve_check.json of experiments/scripts/plot_training_curves.py",
+    )
     args = parser.parse_args(argv)
-    rows = compile_table(args.preset, args.results, args.runs, args.md, args.csv,
-                         bootstrap=args.bootstrap, seeds=args.seeds,
-                         curve_check=args.curve_check)
+    rows = compile_table(
+        args.preset,
+        args.results,
+        args.runs,
+        args.md,
+        args.csv,
+        bootstrap=args.bootstrap,
+        seeds=args.seeds,
+        curve_check=args.curve_check,
+    )
     found = sum(r["segm_AP"] is not None for r in rows.values())
     print(f"{args.md}, {args.csv}: {found} of {len(rows)} runs with results")
     return 0

@@ -8,6 +8,7 @@ If DIR holds no complete dataset, one is generated there with ``--seed`` and the
 sizes of :mod:`maiou.data.synthetic`; a complete one is used as it is, whatever its
 parameters. The PNG is written atomically (temp file, then rename).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,8 +73,9 @@ def render(data_dir, split: str = "val", num: int = 16, out_path=None):
     cols = math.ceil(math.sqrt(max(len(images), 1)))
     rows = max(math.ceil(len(images) / cols), 2)
     fig = plt.figure(figsize=(2.3 * cols + 5.5, 2.3 * rows + 0.4), dpi=100)
-    outer = fig.add_gridspec(1, 2, width_ratios=[cols, 2.4], wspace=0.12, left=0.01, right=0.99,
-                             top=0.94, bottom=0.06)
+    outer = fig.add_gridspec(
+        1, 2, width_ratios=[cols, 2.4], wspace=0.12, left=0.01, right=0.99, top=0.94, bottom=0.06
+    )
     grid = outer[0].subgridspec(rows, cols, wspace=0.05, hspace=0.14)
     side = outer[1].subgridspec(2, 1, hspace=0.35)
 
@@ -87,11 +89,20 @@ def render(data_dir, split: str = "val", num: int = 16, out_path=None):
             colour = _PALETTE[(ann["category_id"] - 1) % len(_PALETTE)]
             # Pixel (col, row) is centred on (col, row) in imshow coordinates, so a COCO box
             # [x, y, w, h] covers x - 0.5 .. x + w - 0.5.
-            ax.add_patch(Rectangle((x - 0.5, y - 0.5), w, h, fill=False, edgecolor=colour,
-                                   linewidth=1.2))
-            ax.text(x - 0.5, y - 0.5, names[ann["category_id"]], fontsize=6, color="white",
-                    va="bottom", ha="left", clip_on=True,
-                    bbox={"facecolor": colour, "edgecolor": "none", "pad": 0.6, "alpha": 0.85})
+            ax.add_patch(
+                Rectangle((x - 0.5, y - 0.5), w, h, fill=False, edgecolor=colour, linewidth=1.2)
+            )
+            ax.text(
+                x - 0.5,
+                y - 0.5,
+                names[ann["category_id"]],
+                fontsize=6,
+                color="white",
+                va="bottom",
+                ha="left",
+                clip_on=True,
+                bbox={"facecolor": colour, "edgecolor": "none", "pad": 0.6, "alpha": 0.85},
+            )
         ax.set_title(f"{info['file_name']}  ({len(anns)} inst.)", fontsize=7, pad=2)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -103,8 +114,13 @@ def render(data_dir, split: str = "val", num: int = 16, out_path=None):
     labels = sorted(set(groups.tolist()))
     ax = fig.add_subplot(side[0])
     bins = np.linspace(0, 1, 21)
-    ax.hist([ratio[groups == g] for g in labels], bins=bins, stacked=True, label=labels,
-            color=["tab:blue", "tab:orange"][: len(labels)])
+    ax.hist(
+        [ratio[groups == g] for g in labels],
+        bins=bins,
+        stacked=True,
+        label=labels,
+        color=["tab:blue", "tab:orange"][: len(labels)],
+    )
     med = float(np.median(ratio)) if len(ratio) else float("nan")
     ax.axvline(med, color="k", linestyle="--", linewidth=1)
     ax.set_title("mask area / box area, all annotations", fontsize=9)
@@ -112,9 +128,15 @@ def render(data_dir, split: str = "val", num: int = 16, out_path=None):
     ax.set_ylabel("annotations", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=7, title="supercategory", title_fontsize=7, loc="upper left")
-    ax.text(0.98, 0.97,
-            f"n = {len(ratio)}\nmedian = {med:.2f}\nratio < 0.4: {np.mean(ratio < 0.4):.0%}",
-            transform=ax.transAxes, ha="right", va="top", fontsize=8)
+    ax.text(
+        0.98,
+        0.97,
+        f"n = {len(ratio)}\nmedian = {med:.2f}\nratio < 0.4: {np.mean(ratio < 0.4):.0%}",
+        transform=ax.transAxes,
+        ha="right",
+        va="top",
+        fontsize=8,
+    )
 
     ax = fig.add_subplot(side[1])
     ax.hist(occluded, bins=bins, color="tab:gray")
@@ -122,15 +144,28 @@ def render(data_dir, split: str = "val", num: int = 16, out_path=None):
     ax.set_xlabel("1 - visible / full area", fontsize=8)
     ax.set_ylabel("annotations", fontsize=8)
     ax.tick_params(labelsize=7)
-    ax.text(0.98, 0.97, f"occluded > 5%: {np.mean(occluded > 0.05):.0%}\n"
-            f"occluded > 25%: {np.mean(occluded > 0.25):.0%}",
-            transform=ax.transAxes, ha="right", va="top", fontsize=8)
+    ax.text(
+        0.98,
+        0.97,
+        f"occluded > 5%: {np.mean(occluded > 0.05):.0%}\n"
+        f"occluded > 25%: {np.mean(occluded > 0.25):.0%}",
+        transform=ax.transAxes,
+        ha="right",
+        va="top",
+        fontsize=8,
+    )
 
     params = coco.get("info", {}).get("params", {})
-    fig.suptitle(f"synthetic embedded dataset, {split} split ({len(coco['images'])} images)   "
-                 + "  ".join(f"{k}={v}" for k, v in params.items()
-                             if k in ("seed", "image_size", "num_train", "num_val")),
-                 fontsize=10, y=0.99)
+    fig.suptitle(
+        f"synthetic embedded dataset, {split} split ({len(coco['images'])} images)   "
+        + "  ".join(
+            f"{k}={v}"
+            for k, v in params.items()
+            if k in ("seed", "image_size", "num_train", "num_val")
+        ),
+        fontsize=10,
+        y=0.99,
+    )
     if out_path is not None:
         with atomic_path(out_path) as tmp:
             fig.savefig(tmp, format="png")
@@ -144,8 +179,9 @@ def main(argv=None) -> int:
     parser.add_argument("--split", default="val", choices=["train", "val"])
     parser.add_argument("--num", type=int, default=16, help="images on the sheet")
     parser.add_argument("--out", default="reports/embedded_contact_sheet.png")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed used only when DIR must be generated")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed used only when DIR must be generated"
+    )
     args = parser.parse_args(argv)
     if read_marker(args.data) is None:
         generate_dataset(args.data, args.seed)

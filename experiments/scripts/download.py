@@ -21,6 +21,7 @@
 * Offline / failed: a message naming the URL and where to place the file by hand (after which
   Snakemake finds it present and goes on).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,11 @@ def md5sum(path: Path) -> str:
 
 def _progress(done: int, total: int | None, start: float, resumed: int) -> None:
     rate = (done - resumed) / max(time.monotonic() - start, 1e-6) / 1e6
-    where = f"{done / 1e6:,.0f} / {total / 1e6:,.0f} MB ({100 * done / total:.0f}%)" if total \
+    where = (
+        f"{done / 1e6:,.0f} / {total / 1e6:,.0f} MB ({100 * done / total:.0f}%)"
+        if total
         else f"{done / 1e6:,.0f} MB"
+    )
     print(f"\r  {where} at {rate:.1f} MB/s", end="", file=sys.stderr, flush=True)
 
 
@@ -86,8 +90,9 @@ def http_download(url: str, part: Path, timeout: float = 60) -> None:
                 _progress(done, total, start, have)
     print(file=sys.stderr)
     if total is not None and done != total:
-        raise DownloadError(f"{url}: connection closed at {done} of {total} bytes "
-                            f"(run again to resume)")
+        raise DownloadError(
+            f"{url}: connection closed at {done} of {total} bytes (run again to resume)"
+        )
 
 
 def drive_download(file_id: str, part: Path) -> None:
@@ -102,8 +107,10 @@ def check_checkpoint(path: Path) -> None:
     with path.open("rb") as f:
         head = f.read(4)
     if not (head.startswith(b"PK") or head[:1] == b"\x80"):
-        raise DownloadError(f"{path} is not a torch checkpoint (starts with {head!r}; "
-                            "Google Drive may have served a quota or login page)")
+        raise DownloadError(
+            f"{path} is not a torch checkpoint (starts with {head!r}; "
+            "Google Drive may have served a quota or login page)"
+        )
 
 
 def check_loads_as_tensors(path: Path) -> None:
@@ -122,26 +129,32 @@ def check_hash_in_name(path: Path, url: str) -> None:
 
     prefix = sha256_prefix_in_name(url)
     if prefix is None:
-        raise DownloadError(f"{url}: the file name carries no sha256 prefix to check "
-                            "(expected NAME-<hex>.pth)")
+        raise DownloadError(
+            f"{url}: the file name carries no sha256 prefix to check (expected NAME-<hex>.pth)"
+        )
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(CHUNK), b""):
             digest.update(block)
     if not digest.hexdigest().startswith(prefix):
         path.unlink()
-        raise DownloadError(f"sha256 mismatch for {url}: got {digest.hexdigest()[:len(prefix)]}"
-                            f"..., the file name says {prefix} (the partial file was deleted; "
-                            "run again)")
+        raise DownloadError(
+            f"sha256 mismatch for {url}: got {digest.hexdigest()[: len(prefix)]}"
+            f"..., the file name says {prefix} (the partial file was deleted; "
+            "run again)"
+        )
 
 
 def _place_by_hand(url: str, out: Path, part: Path, exc: Exception) -> None:
-    print(f"\nerror: could not download {url}: {exc}\n"
-          f"If this machine is offline, fetch that URL elsewhere and place the log at\n"
-          f"  {out.resolve()}\n"
-          f"(the authors' logs go under <checkpoint_dir>/logs/<run>.log); Snakemake then "
-          f"treats it as downloaded. A partial download stays in\n"
-          f"  {part.resolve()}\nand is resumed by the next run.", file=sys.stderr)
+    print(
+        f"\nerror: could not download {url}: {exc}\n"
+        f"If this machine is offline, fetch that URL elsewhere and place the log at\n"
+        f"  {out.resolve()}\n"
+        f"(the authors' logs go under <checkpoint_dir>/logs/<run>.log); Snakemake then "
+        f"treats it as downloaded. A partial download stays in\n"
+        f"  {part.resolve()}\nand is resumed by the next run.",
+        file=sys.stderr,
+    )
 
 
 def download_log(run: str, out: Path, url: str | None = None) -> int:
@@ -151,8 +164,11 @@ def download_log(run: str, out: Path, url: str | None = None) -> int:
     from maiou.training_log import read_log
 
     if url is None and run not in LOG_DRIVE_IDS:
-        print(f"error: no released training log for {run} (runs with one: "
-              f"{', '.join(sorted(LOG_DRIVE_IDS))}); give --log-url", file=sys.stderr)
+        print(
+            f"error: no released training log for {run} (runs with one: "
+            f"{', '.join(sorted(LOG_DRIVE_IDS))}); give --log-url",
+            file=sys.stderr,
+        )
         return 1
     out.parent.mkdir(parents=True, exist_ok=True)
     part = out.with_name(out.name + ".part")
@@ -181,16 +197,24 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--url", help="HTTP(S) URL")
-    source.add_argument("--run", choices=sorted(CHECKPOINT_DRIVE_IDS),
-                        help="released checkpoint of this run (Google Drive)")
-    source.add_argument("--log", metavar="RUN",
-                        help="the authors' training log of this run (Google Drive)")
+    source.add_argument(
+        "--run",
+        choices=sorted(CHECKPOINT_DRIVE_IDS),
+        help="released checkpoint of this run (Google Drive)",
+    )
+    source.add_argument(
+        "--log", metavar="RUN", help="the authors' training log of this run (Google Drive)"
+    )
     parser.add_argument("--log-url", help="with --log: fetch the log from this URL instead")
     parser.add_argument("--md5", help="expected md5 of the whole file")
-    parser.add_argument("--hash-in-name", action="store_true",
-                        help="check the sha256 prefix in the URL's file name")
-    parser.add_argument("--torch-checkpoint", action="store_true",
-                        help="the file must load as a tensors-only torch checkpoint")
+    parser.add_argument(
+        "--hash-in-name", action="store_true", help="check the sha256 prefix in the URL's file name"
+    )
+    parser.add_argument(
+        "--torch-checkpoint",
+        action="store_true",
+        help="the file must load as a tensors-only torch checkpoint",
+    )
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args(argv)
     if args.log:
@@ -210,8 +234,10 @@ def main(argv=None) -> int:
             got = md5sum(part)
             if got != args.md5:
                 part.unlink()
-                raise DownloadError(f"md5 mismatch for {url}: got {got}, expected {args.md5} "
-                                    "(the partial file was deleted; run again)")
+                raise DownloadError(
+                    f"md5 mismatch for {url}: got {got}, expected {args.md5} "
+                    "(the partial file was deleted; run again)"
+                )
         if args.hash_in_name:
             check_hash_in_name(part, url)
         if args.run or args.torch_checkpoint:
@@ -222,14 +248,21 @@ def main(argv=None) -> int:
                 raise
         os.replace(part, out)
     except Exception as exc:  # any failure gets the place-it-by-hand message
-        hint = (" (is the server or mirror up?)" if isinstance(exc, urllib.error.URLError)
-                and not isinstance(exc, urllib.error.HTTPError) else "")
-        print(f"\nerror: could not download {url}: {exc}{hint}\n"
-              f"If this machine is offline, fetch that URL elsewhere and place the file at\n"
-              f"  {out.resolve()}\n"
-              f"(COCO zips under <data_root>/downloads/, checkpoints under <checkpoint_dir>/"
-              f"<run>.pth); Snakemake then treats it as downloaded. A partial download stays in\n"
-              f"  {part.resolve()}\nand is resumed by the next run.", file=sys.stderr)
+        hint = (
+            " (is the server or mirror up?)"
+            if isinstance(exc, urllib.error.URLError)
+            and not isinstance(exc, urllib.error.HTTPError)
+            else ""
+        )
+        print(
+            f"\nerror: could not download {url}: {exc}{hint}\n"
+            f"If this machine is offline, fetch that URL elsewhere and place the file at\n"
+            f"  {out.resolve()}\n"
+            f"(COCO zips under <data_root>/downloads/, checkpoints under <checkpoint_dir>/"
+            f"<run>.pth); Snakemake then treats it as downloaded. A partial download stays in\n"
+            f"  {part.resolve()}\nand is resumed by the next run.",
+            file=sys.stderr,
+        )
         return 1
     print(f"done: {out}" + (f" (md5 {args.md5} ok)" if args.md5 else ""), file=sys.stderr)
     return 0

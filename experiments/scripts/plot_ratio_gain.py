@@ -12,6 +12,7 @@ IoU, AP points) per bin. Error bars: 95 % paired bootstrap intervals over the va
 same resamples for both runs; maiou.evaluation.bootstrap), for each AP and for each gain. The
 numbers also go to a CSV beside the PNG. Both are written to temporary names and renamed.
 """
+
 from __future__ import annotations
 
 import csv
@@ -37,13 +38,20 @@ CONFIDENCE = 0.95
 def pairs(runs, results: Path, seeds=(0,)) -> list[int]:
     """COCO sizes with both runs of a ratio pair (maiou.runs.ratio_pairs: ATSS w. IoU and
     w. maIoU) in ``runs`` and results of every seed."""
-    return [registry.get(base).coco_size for base, treat in registry.ratio_pairs(runs)
-            if all((seed_dir(results, seed) / run / "metrics.json").is_file()
-                   for run in (base, treat) for seed in seeds)]
+    return [
+        registry.get(base).coco_size
+        for base, treat in registry.ratio_pairs(runs)
+        if all(
+            (seed_dir(results, seed) / run / "metrics.json").is_file()
+            for run in (base, treat)
+            for seed in seeds
+        )
+    ]
 
 
-def measure(results: Path, sizes, num_bins: int, resamples: int = 1000, seed: int = 0,
-            seeds=(0,)) -> tuple[list[float], dict]:
+def measure(
+    results: Path, sizes, num_bins: int, resamples: int = 1000, seed: int = 0, seeds=(0,)
+) -> tuple[list[float], dict]:
     """Bin edges and {size: {"atss_iou": bins, "atss_maiou": bins}} (see mask_ap_by_ratio).
 
     Each bin's ``AP`` is the AP on all training seeds' predictions pooled (one seed: exactly
@@ -64,53 +72,89 @@ def measure(results: Path, sizes, num_bins: int, resamples: int = 1000, seed: in
                     coco_gt = load_coco_gt(metrics["dataset"]["ann_file"])
                     # The evaluation takes the first `images` ids in the annotation file's
                     # order.
-                    img_ids = coco_gt.getImgIds()[:metrics["dataset"]["images"]]
+                    img_ids = coco_gt.getImgIds()[: metrics["dataset"]["images"]]
                     edges = ratio_bin_edges(coco_gt, num_bins, img_ids)
                 segm = run_dir / "results.segm.json"
                 E = ratio_cocoeval(coco_gt, segm, edges, img_ids)
                 if s == seeds[0]:
-                    out[size][assigner] = mask_ap_by_ratio(coco_gt, segm, edges, img_ids,
-                                                           cocoeval=E)
-                parts.append([matches_from_cocoeval(E, area_index=i)
-                              for i in range(len(edges) - 1)])
-            per_bin[assigner] = [pool_matches([p[i] for p in parts])
-                                 for i in range(len(edges) - 1)]
+                    out[size][assigner] = mask_ap_by_ratio(
+                        coco_gt, segm, edges, img_ids, cocoeval=E
+                    )
+                parts.append(
+                    [matches_from_cocoeval(E, area_index=i) for i in range(len(edges) - 1)]
+                )
+            per_bin[assigner] = [pool_matches([p[i] for p in parts]) for i in range(len(edges) - 1)]
         blocks = [len(img_ids)] * len(seeds)
         for i in range(len(edges) - 1):
             runs = {a: {"segm": per_bin[a][i]} for a in ("atss_iou", "atss_maiou")}
-            boot = bootstrap(runs, [("atss_iou", "atss_maiou")], blocks, resamples, seed,
-                             CONFIDENCE, metrics=("segm_AP",))
+            boot = bootstrap(
+                runs,
+                [("atss_iou", "atss_maiou")],
+                blocks,
+                resamples,
+                seed,
+                CONFIDENCE,
+                metrics=("segm_AP",),
+            )
             for a in ("atss_iou", "atss_maiou"):
                 ci = boot["runs"][a]["segm_AP"]
                 if out[size][a][i]["AP"] is not None:  # a bin without ground truth stays None
                     out[size][a][i]["AP"] = ci["value"]
                 out[size][a][i].update(AP_lo=ci["lo"], AP_hi=ci["hi"])
             gain = boot["pairs"][0]["segm_AP"]
-            out[size]["atss_maiou"][i].update(gain=gain["delta"], gain_lo=gain["lo"],
-                                              gain_hi=gain["hi"],
-                                              gain_excludes_0=gain["excludes_0"])
+            out[size]["atss_maiou"][i].update(
+                gain=gain["delta"],
+                gain_lo=gain["lo"],
+                gain_hi=gain["hi"],
+                gain_excludes_0=gain["excludes_0"],
+            )
     return edges, out
 
 
 def write_csv(path: Path, per_size: dict) -> None:
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["size", "ratio_low", "ratio_high", "num_gts", "AP_atss_iou",
-                         "AP_atss_maiou", "gain_points", "AP_atss_iou_lo", "AP_atss_iou_hi",
-                         "AP_atss_maiou_lo", "AP_atss_maiou_hi", "gain_lo", "gain_hi",
-                         "gain_excludes_0"])
+        writer.writerow(
+            [
+                "size",
+                "ratio_low",
+                "ratio_high",
+                "num_gts",
+                "AP_atss_iou",
+                "AP_atss_maiou",
+                "gain_points",
+                "AP_atss_iou_lo",
+                "AP_atss_iou_hi",
+                "AP_atss_maiou_lo",
+                "AP_atss_maiou_hi",
+                "gain_lo",
+                "gain_hi",
+                "gain_excludes_0",
+            ]
+        )
         for size, by_assigner in per_size.items():
             for iou_bin, maiou_bin in zip(by_assigner["atss_iou"], by_assigner["atss_maiou"]):
                 ap_iou, ap_maiou = iou_bin["AP"], maiou_bin["AP"]
                 gain = None if ap_iou is None or ap_maiou is None else 100 * (ap_maiou - ap_iou)
                 excl = maiou_bin.get("gain_excludes_0")
-                writer.writerow([size, f"{iou_bin['low']:.3f}", f"{iou_bin['high']:.3f}",
-                                 iou_bin["num_gts"], _fmt(ap_iou), _fmt(ap_maiou),
-                                 "" if gain is None else f"{gain:.2f}",
-                                 _fmt(iou_bin.get("AP_lo")), _fmt(iou_bin.get("AP_hi")),
-                                 _fmt(maiou_bin.get("AP_lo")), _fmt(maiou_bin.get("AP_hi")),
-                                 _fmt(maiou_bin.get("gain_lo")), _fmt(maiou_bin.get("gain_hi")),
-                                 "" if excl is None else excl])
+                writer.writerow(
+                    [
+                        size,
+                        f"{iou_bin['low']:.3f}",
+                        f"{iou_bin['high']:.3f}",
+                        iou_bin["num_gts"],
+                        _fmt(ap_iou),
+                        _fmt(ap_maiou),
+                        "" if gain is None else f"{gain:.2f}",
+                        _fmt(iou_bin.get("AP_lo")),
+                        _fmt(iou_bin.get("AP_hi")),
+                        _fmt(maiou_bin.get("AP_lo")),
+                        _fmt(maiou_bin.get("AP_hi")),
+                        _fmt(maiou_bin.get("gain_lo")),
+                        _fmt(maiou_bin.get("gain_hi")),
+                        "" if excl is None else excl,
+                    ]
+                )
 
 
 def _fmt(ap):
@@ -136,15 +180,30 @@ def plot(preset: str, edges, per_size: dict, path: Path) -> None:
         for assigner, style in (("atss_iou", "--"), ("atss_maiou", "-")):
             bins = by_assigner[assigner]
             ap = [np.nan if b["AP"] is None else 100 * b["AP"] for b in bins]
-            ax_ap.errorbar(x, ap, yerr=_bars(ap, bins, "AP_lo", "AP_hi"), fmt=style,
-                           color=COLOURS[assigner], marker=MARKERS[size], capsize=3,
-                           label=f"{assigner} {size}")
+            ax_ap.errorbar(
+                x,
+                ap,
+                yerr=_bars(ap, bins, "AP_lo", "AP_hi"),
+                fmt=style,
+                color=COLOURS[assigner],
+                marker=MARKERS[size],
+                capsize=3,
+                label=f"{assigner} {size}",
+            )
         maiou_bins = by_assigner["atss_maiou"]
-        gain = [np.nan if a["AP"] is None or b["AP"] is None else 100 * (b["AP"] - a["AP"])
-                for a, b in zip(by_assigner["atss_iou"], maiou_bins)]
-        ax_gain.bar(x + (k - (len(per_size) - 1) / 2) * width, gain, width, label=str(size),
-                    yerr=_bars(gain, maiou_bins, "gain_lo", "gain_hi"), capsize=3,
-                    color=plt.cm.viridis(k / max(1, len(per_size) - 1)))
+        gain = [
+            np.nan if a["AP"] is None or b["AP"] is None else 100 * (b["AP"] - a["AP"])
+            for a, b in zip(by_assigner["atss_iou"], maiou_bins)
+        ]
+        ax_gain.bar(
+            x + (k - (len(per_size) - 1) / 2) * width,
+            gain,
+            width,
+            label=str(size),
+            yerr=_bars(gain, maiou_bins, "gain_lo", "gain_hi"),
+            capsize=3,
+            color=plt.cm.viridis(k / max(1, len(per_size) - 1)),
+        )
     if per_size:
         counts = next(iter(per_size.values()))["atss_iou"]
         labels = [f"{label}\n({b['num_gts']} GTs)" for label, b in zip(labels, counts)]
@@ -156,17 +215,27 @@ def plot(preset: str, edges, per_size: dict, path: Path) -> None:
     ax_ap.set_title("mask AP per bin (dashed: IoU, solid: maIoU)", fontsize=9)
     ax_gain.axhline(0, color="k", lw=0.8)
     ax_gain.set_ylabel("maIoU - IoU (AP points)")
-    ax_gain.set_title("gain of ATSS w. maIoU over ATSS w. IoU (bars: 95 % paired bootstrap "
-                      "interval over the val images)", fontsize=8)
+    ax_gain.set_title(
+        "gain of ATSS w. maIoU over ATSS w. IoU (bars: 95 % paired bootstrap "
+        "interval over the val images)",
+        fontsize=8,
+    )
     if per_size:
         ax_ap.legend(fontsize=7)
         ax_gain.legend(fontsize=7, title="size", title_fontsize=7)
     else:
         for ax in (ax_ap, ax_gain):
-            ax.text(0.5, 0.5, "no atss_iou / atss_maiou pair among the runs", ha="center",
-                    transform=ax.transAxes, fontsize=8)
-    where = ("embedded mini-benchmark (synthetic val split)" if preset == "embedded"
-             else "COCO val2017")
+            ax.text(
+                0.5,
+                0.5,
+                "no atss_iou / atss_maiou pair among the runs",
+                ha="center",
+                transform=ax.transAxes,
+                fontsize=8,
+            )
+    where = (
+        "embedded mini-benchmark (synthetic val split)" if preset == "embedded" else "COCO val2017"
+    )
     fig.suptitle(f"Does maIoU help most where the box says least? — {where}", fontsize=10)
     fig.tight_layout()
     save_atomic(fig, path)
@@ -175,19 +244,28 @@ def plot(preset: str, edges, per_size: dict, path: Path) -> None:
 @entry_point("plot_ratio_gain")
 def main(argv=None) -> int:
     parser = results_parser(__doc__.splitlines()[0])
-    parser.add_argument("--bins", type=int, default=4,
-                        help="ratio bins (equal ground-truth counts)")
+    parser.add_argument(
+        "--bins", type=int, default=4, help="ratio bins (equal ground-truth counts)"
+    )
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0],
-                        help="training seeds, pooled (seed s's runs in --results/seed<s>/)")
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=[0],
+        help="training seeds, pooled (seed s's runs in --results/seed<s>/)",
+    )
     parser.add_argument("--out", required=True, type=Path, help="PNG; the CSV goes beside it")
     args = parser.parse_args(argv)
     if args.resamples < 1:
         parser.error(f"--resamples must be at least 1, got {args.resamples}")
     sizes = pairs(args.runs, args.results, args.seeds)
-    edges, per_size = (measure(args.results, sizes, args.bins, args.resamples, args.seed,
-                               args.seeds) if sizes else ([0.0, 1.0], {}))
+    edges, per_size = (
+        measure(args.results, sizes, args.bins, args.resamples, args.seed, args.seeds)
+        if sizes
+        else ([0.0, 1.0], {})
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     plot(args.preset, edges, per_size, args.out)
     write_csv(args.out.with_suffix(".csv"), per_size)

@@ -10,6 +10,7 @@
   test-dev points (V100) marked separately.
 Missing runs are simply left out. PNGs are saved to a temporary name and renamed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,8 +61,10 @@ def load_bootstrap(path: Path | None) -> dict:
     try:
         return json.loads(Path(path).read_text())["runs"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UserError(f"{path}: not a bootstrap record ({exc}); re-run "
-                        "python -m experiments.scripts.bootstrap_runs") from exc
+        raise UserError(
+            f"{path}: not a bootstrap record ({exc}); re-run "
+            "python -m experiments.scripts.bootstrap_runs"
+        ) from exc
 
 
 def _ours(metrics: dict, intervals: dict, run: str, key: str):
@@ -84,8 +87,10 @@ def plot_vs_size(preset: str, metrics: dict, path: Path, intervals: dict | None 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.3))
     embedded = preset == "embedded"
     sizes = list(registry.SIZES)
-    for ax, key, title in ((axes[0], "AP", "mask AP (%) — higher is better"),
-                           (axes[1], "oLRP", "mask oLRP (%) — lower is better")):
+    for ax, key, title in (
+        (axes[0], "AP", "mask AP (%) — higher is better"),
+        (axes[1], "oLRP", "mask oLRP (%) — lower is better"),
+    ):
         # On the embedded preset ours and the paper live on different scales: a twin axis
         # keeps both readable instead of squashing one of them.
         ours_ax = ax.twinx() if embedded else ax
@@ -94,21 +99,40 @@ def plot_vs_size(preset: str, metrics: dict, path: Path, intervals: dict | None 
                 continue
             runs = [registry.run_at(assigner.key, s) for s in sizes]
             paper = [run.paper[f"segm_{key}"] for run in runs]
-            ax.plot(sizes, paper, ls="--", marker="o", color=assigner.colour, alpha=0.55,
-                    label=f"{assigner.title} (paper)")
+            ax.plot(
+                sizes,
+                paper,
+                ls="--",
+                marker="o",
+                color=assigner.colour,
+                alpha=0.55,
+                label=f"{assigner.title} (paper)",
+            )
             # With intervals, ours is the bootstrap's point value: the metric on all seeds'
             # images pooled (for one seed exactly metrics.json's).
-            pts = [(run.coco_size, _ours(metrics, intervals, run.name, key), run.name)
-                   for run in runs if run.name in metrics]
+            pts = [
+                (run.coco_size, _ours(metrics, intervals, run.name, key), run.name)
+                for run in runs
+                if run.name in metrics
+            ]
             pts = [(s, v, r) for s, v, r in pts if v is not None]
             if pts:
                 bars = np.array([error_bar(intervals, r, f"segm_{key}", v) for _, v, r in pts]).T
-                ours_ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=bars,
-                                 ls="-", marker="s", lw=2, capsize=4, color=assigner.colour,
-                                 label=f"{assigner.title} (ours)")
+                ours_ax.errorbar(
+                    [p[0] for p in pts],
+                    [p[1] for p in pts],
+                    yerr=bars,
+                    ls="-",
+                    marker="s",
+                    lw=2,
+                    capsize=4,
+                    color=assigner.colour,
+                    label=f"{assigner.title} (ours)",
+                )
         ax.set_xticks(sizes)
-        ax.set_xticklabels([f"{s}\n({registry.EMBEDDED_SIZE[s]} px)" if embedded else str(s)
-                            for s in sizes])
+        ax.set_xticklabels(
+            [f"{s}\n({registry.EMBEDDED_SIZE[s]} px)" if embedded else str(s) for s in sizes]
+        )
         ax.set_xlabel("image size (COCO)" + (" / embedded input" if embedded else ""))
         ax.set_title(title)
         ax.grid(alpha=0.3)
@@ -123,12 +147,24 @@ def plot_vs_size(preset: str, metrics: dict, path: Path, intervals: dict | None 
             handles = (handles[0] + h2[0], handles[1] + h2[1])
         ax.legend(*handles, fontsize=7, loc="best")
     if intervals:
-        fig.text(0.5, -0.02, "ours: error bars = 95 % bootstrap interval over the val images "
-                 "(test-image choice only, not training randomness); with several seeds, "
-                 "the metric on all seeds' images pooled", ha="center", fontsize=8)
-    fig.suptitle("Mask AP and oLRP vs image size per assigner — "
-                 + ("embedded mini-benchmark (not the paper's setting)" if embedded
-                    else f"{preset}: ours vs paper"), fontsize=11)
+        fig.text(
+            0.5,
+            -0.02,
+            "ours: error bars = 95 % bootstrap interval over the val images "
+            "(test-image choice only, not training randomness); with several seeds, "
+            "the metric on all seeds' images pooled",
+            ha="center",
+            fontsize=8,
+        )
+    fig.suptitle(
+        "Mask AP and oLRP vs image size per assigner — "
+        + (
+            "embedded mini-benchmark (not the paper's setting)"
+            if embedded
+            else f"{preset}: ours vs paper"
+        ),
+        fontsize=11,
+    )
     fig.tight_layout()
     save_atomic(fig, path)
 
@@ -154,13 +190,21 @@ def plot_speed(preset: str, metrics: dict, path: Path) -> None:
                 continue
             point = (run.paper["fps"], run.paper["segm_AP"])
             ax.scatter(*point, marker="*", s=120, color="grey", zorder=3)
-            ax.annotate(f"{run.name} paper ({run.paper_split}, V100)", point,
-                        textcoords="offset points", xytext=(5, -10), fontsize=7, color="grey")
+            ax.annotate(
+                f"{run.name} paper ({run.paper_split}, V100)",
+                point,
+                textcoords="offset points",
+                xytext=(5, -10),
+                fontsize=7,
+                color="grey",
+            )
     # Legend by colour (assigner) and marker (size) rather than one entry per point.
     from matplotlib.lines import Line2D
+
     handles = [Line2D([], [], color=c, marker="o", ls="", label=p) for p, c in COLOURS.items()]
-    handles += [Line2D([], [], color="k", marker=mk, ls="", label=str(s))
-                for s, mk in MARKERS.items()]
+    handles += [
+        Line2D([], [], color="k", marker=mk, ls="", label=str(s)) for s, mk in MARKERS.items()
+    ]
     ax.legend(handles=handles, fontsize=7, title="assigner / size", title_fontsize=7)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
@@ -175,8 +219,7 @@ def results_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--preset", required=True)
     parser.add_argument("--results", required=True, type=Path)
-    parser.add_argument("--runs", nargs="+", default=list(registry.NAMES),
-                        choices=registry.NAMES)
+    parser.add_argument("--runs", nargs="+", default=list(registry.NAMES), choices=registry.NAMES)
     return parser
 
 
@@ -184,12 +227,17 @@ def results_parser(description: str) -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = results_parser(__doc__.splitlines()[0])
     parser.add_argument("--out-dir", required=True, type=Path)
-    parser.add_argument("--bootstrap", type=Path, default=None,
-                        help="bootstrap.json (experiments/scripts/bootstrap_runs.py): error bars")
+    parser.add_argument(
+        "--bootstrap",
+        type=Path,
+        default=None,
+        help="bootstrap.json (experiments/scripts/bootstrap_runs.py): error bars",
+    )
     args = parser.parse_args(argv)
     metrics = load(args.results, args.runs)
-    plot_vs_size(args.preset, metrics, args.out_dir / "ap_olrp_vs_size.png",
-                 load_bootstrap(args.bootstrap))
+    plot_vs_size(
+        args.preset, metrics, args.out_dir / "ap_olrp_vs_size.png", load_bootstrap(args.bootstrap)
+    )
     plot_speed(args.preset, metrics, args.out_dir / "speed_accuracy.png")
     print(f"{args.out_dir}: figures from {len(metrics)} of {len(args.runs)} runs")
     return 0

@@ -15,6 +15,7 @@ second axis. Solid = ours, dashed = the authors'.
 here from both logs' logged values, for the table's flag. Runs without either log are
 listed as not checked. PNG and JSON are written atomically.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,14 +73,18 @@ def check(curves: dict, tolerance: float = DEFAULT_TOLERANCE) -> dict:
     out = {}
     for run, c in curves.items():
         if not c["ours"] or not c["authors"]:
-            why = "; ".join(c["problems"]) or ("no training log of ours yet" if not c["ours"]
-                                               else "no log of the authors'")
+            why = "; ".join(c["problems"]) or (
+                "no training log of ours yet" if not c["ours"] else "no log of the authors'"
+            )
             out[run] = {"checked": False, "epochs": [], "off_course_epochs": [], "why": why}
             continue
         epochs = compare_epochs(epoch_means(c["ours"]), epoch_means(c["authors"]), tolerance)
-        out[run] = {"checked": bool(epochs), "epochs": epochs,
-                    "off_course_epochs": [e["epoch"] for e in epochs if e["off_course"]],
-                    "why": "" if epochs else "no epoch in both logs"}
+        out[run] = {
+            "checked": bool(epochs),
+            "epochs": epochs,
+            "off_course_epochs": [e["epoch"] for e in epochs if e["off_course"]],
+            "why": "" if epochs else "no epoch in both logs",
+        }
     return {"tolerance": tolerance, "key": "loss", "runs": out}
 
 
@@ -92,8 +97,16 @@ def plot(curves: dict, path: Path) -> None:
         ax.axis("off")
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, (run, c) in zip(axes.flat, curves.items()):
-        keys = sorted({k for recs in (c["ours"] or [], c["authors"] or []) for r in recs
-                       for k in r if k.startswith("loss")}, key=lambda k: (k != "loss", k))
+        keys = sorted(
+            {
+                k
+                for recs in (c["ours"] or [], c["authors"] or [])
+                for r in recs
+                for k in r
+                if k.startswith("loss")
+            },
+            key=lambda k: (k != "loss", k),
+        )
         lr_ax = ax.twinx()
         for who, style in (("ours", "-"), ("authors", "--")):
             recs = c[who]
@@ -103,22 +116,31 @@ def plot(curves: dict, path: Path) -> None:
             for j, key in enumerate(keys):
                 pts = [(xi, r[key]) for xi, r in zip(x, recs) if key in r]
                 if pts:
-                    ax.plot(*zip(*pts), style, lw=1.6 if key == "loss" else 0.9,
-                            color="k" if key == "loss" else colours[j % len(colours)],
-                            label=f"{key} ({who})" if who == "ours" or key == "loss" else None)
+                    ax.plot(
+                        *zip(*pts),
+                        style,
+                        lw=1.6 if key == "loss" else 0.9,
+                        color="k" if key == "loss" else colours[j % len(colours)],
+                        label=f"{key} ({who})" if who == "ours" or key == "loss" else None,
+                    )
             lr = [(xi, r["lr"]) for xi, r in zip(x, recs) if "lr" in r]
             if lr:
                 lr_ax.plot(*zip(*lr), style, color="grey", lw=0.8, alpha=0.7)
-        ax.set_title(run + ("" if c["authors"] else " (no authors' log)")
-                     + ("" if c["ours"] else " (no log of ours)"), fontsize=9)
+        ax.set_title(
+            run
+            + ("" if c["authors"] else " (no authors' log)")
+            + ("" if c["ours"] else " (no log of ours)"),
+            fontsize=9,
+        )
         ax.set_xlabel("epoch", fontsize=8)
         ax.set_ylabel("loss", fontsize=8)
         lr_ax.set_ylabel("lr (grey)", fontsize=8)
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=6, loc="upper right")
-    fig.suptitle("Training losses and lr: ours (solid) vs the authors' released logs (dashed)",
-                 fontsize=11)
+    fig.suptitle(
+        "Training losses and lr: ours (solid) vs the authors' released logs (dashed)", fontsize=11
+    )
     fig.tight_layout()
     save_atomic(fig, path)
 
@@ -127,10 +149,10 @@ def plot(curves: dict, path: Path) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", required=True, type=Path, help="folder of <run>/ work dirs")
-    parser.add_argument("--reference-dir", required=True, type=Path,
-                        help="folder of the authors' <run>.log files")
-    parser.add_argument("--runs", nargs="+", default=list(registry.NAMES),
-                        choices=registry.NAMES)
+    parser.add_argument(
+        "--reference-dir", required=True, type=Path, help="folder of the authors' <run>.log files"
+    )
+    parser.add_argument("--runs", nargs="+", default=list(registry.NAMES), choices=registry.NAMES)
     parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE)
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--check", required=True, type=Path, help="JSON of the per-run check")

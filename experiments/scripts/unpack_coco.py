@@ -11,6 +11,7 @@
   ``annotations`` with ``image_id`` / ``category_id`` / ``bbox`` / ``segmentation``,
   ``categories``), else one error line names the file.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,11 +35,15 @@ def test_archive(path: Path) -> zipfile.ZipFile:
         archive = zipfile.ZipFile(path)
         bad = archive.testzip()
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
-        raise UnpackError(f"{path} is not a complete zip archive ({type(exc).__name__}: {exc});"
-                          " delete it and run again to download it afresh") from None
+        raise UnpackError(
+            f"{path} is not a complete zip archive ({type(exc).__name__}: {exc});"
+            " delete it and run again to download it afresh"
+        ) from None
     if bad is not None:
-        raise UnpackError(f"{path}: member {bad} is damaged (CRC mismatch); delete the file "
-                          "and run again to download it afresh")
+        raise UnpackError(
+            f"{path}: member {bad} is damaged (CRC mismatch); delete the file "
+            "and run again to download it afresh"
+        )
     return archive
 
 
@@ -47,26 +52,34 @@ def check_coco_instances(path: Path) -> None:
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UnpackError(f"{path} is not a COCO annotation file: not JSON ({exc}); the "
-                          "archive is not COCO's annotations_trainval2017.zip") from None
+        raise UnpackError(
+            f"{path} is not a COCO annotation file: not JSON ({exc}); the "
+            "archive is not COCO's annotations_trainval2017.zip"
+        ) from None
     problem = None
     if not isinstance(data, dict):
         problem = f"the top level is a {type(data).__name__}, not an object"
     else:
-        missing = [k for k in ("images", "annotations", "categories")
-                   if not isinstance(data.get(k), list)]
+        missing = [
+            k for k in ("images", "annotations", "categories") if not isinstance(data.get(k), list)
+        ]
         if missing:
             problem = f"no list {', '.join(repr(k) for k in missing)}"
         elif data["annotations"] and not all(
-                isinstance(a, dict) and all(k in a for k in ANNOTATION_KEYS)
-                for a in data["annotations"]):
+            isinstance(a, dict) and all(k in a for k in ANNOTATION_KEYS)
+            for a in data["annotations"]
+        ):
             problem = f"annotations lack one of {', '.join(ANNOTATION_KEYS)}"
-        elif not all(isinstance(i, dict) and {"id", "file_name", "width", "height"} <= set(i)
-                     for i in data["images"]):
+        elif not all(
+            isinstance(i, dict) and {"id", "file_name", "width", "height"} <= set(i)
+            for i in data["images"]
+        ):
             problem = "images lack one of id, file_name, width, height"
     if problem:
-        raise UnpackError(f"{path} is not a COCO instances annotation file ({problem}); the "
-                          "archive is not COCO's annotations_trainval2017.zip")
+        raise UnpackError(
+            f"{path} is not a COCO instances annotation file ({problem}); the "
+            "archive is not COCO's annotations_trainval2017.zip"
+        )
 
 
 def unpack(zip_path: Path, root: Path) -> list[str]:

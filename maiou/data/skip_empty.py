@@ -9,6 +9,7 @@ image of the same aspect-ratio group (``_rand_another``). This step does what th
 does; everything else is mmdet's ``FilterAnnotations`` (boxes only, ``w > min_w and
 h > min_h``, the instance fields filtered alike).
 """
+
 from __future__ import annotations
 
 from mmdet.datasets.builder import PIPELINES
@@ -22,9 +23,8 @@ class FilterAnnotationsOrSkip(FilterAnnotations):
     """``FilterAnnotations(min_gt_bbox_wh)`` that returns ``None`` (skip the image) when no
     ground-truth box is left, including when the image had none."""
 
-    def __init__(self, min_gt_bbox_wh=(1., 1.)):
-        super().__init__(min_gt_bbox_wh=min_gt_bbox_wh, by_box=True, by_mask=False,
-                         keep_empty=True)
+    def __init__(self, min_gt_bbox_wh=(1.0, 1.0)):
+        super().__init__(min_gt_bbox_wh=min_gt_bbox_wh, by_box=True, by_mask=False, keep_empty=True)
 
     def __call__(self, results):
         if results["gt_bboxes"].shape[0] == 0:

@@ -45,6 +45,7 @@ Command line::
 
     python -m maiou.data.synthetic --out DIR --seed S [--num-train N --num-val M --image-size PX]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -183,7 +184,7 @@ def _shape_mask(name: str, u, v, s: float, rng: np.random.Generator) -> np.ndarr
         r = s / 2
         r2 = r * rng.uniform(0.8, 1.0)
         off = r * rng.uniform(0.35, 0.6)
-        return (u ** 2 + v ** 2 <= r * r) & ((u - off) ** 2 + v ** 2 > r2 * r2)
+        return (u**2 + v**2 <= r * r) & ((u - off) ** 2 + v**2 > r2 * r2)
     if name == "bracket":
         # "L": a vertical arm of length s and a horizontal arm of length ~s sharing a corner.
         t = max(s * rng.uniform(0.22, 0.32), t_min)
@@ -206,8 +207,9 @@ def _shape_angle(name: str, rng: np.random.Generator) -> float:
     """Rotation (radians) of one object. Bars are kept diagonal (20-70 degrees off an axis)
     because an axis-aligned bar fills its box, which is not what that category is for."""
     if name == "bar":
-        return float(rng.uniform(math.radians(20), math.radians(70))
-                     + rng.integers(4) * math.pi / 2)
+        return float(
+            rng.uniform(math.radians(20), math.radians(70)) + rng.integers(4) * math.pi / 2
+        )
     return float(rng.uniform(0.0, 2 * math.pi))
 
 
@@ -260,8 +262,10 @@ def _category_colours(rng: np.random.Generator, category_id: int):
     maIoU is about.
     """
     hue = (category_id - 1) / len(CATEGORIES) + rng.uniform(-0.025, 0.025)
-    return tuple(_colour(hue, rng.uniform(*_OBJECT_SAT), rng.uniform(*val))
-                 for val in ((0.55, 1.0), (0.3, 0.7)))
+    return tuple(
+        _colour(hue, rng.uniform(*_OBJECT_SAT), rng.uniform(*val))
+        for val in ((0.55, 1.0), (0.3, 0.7))
+    )
 
 
 def _pattern(rng: np.random.Generator, rows: slice, cols: slice, scale: float) -> np.ndarray:
@@ -294,7 +298,7 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     c1 = _random_colour(rng)
     phi = rng.uniform(0, 2 * math.pi)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) / size
-    g = (xx * math.cos(phi) + yy * math.sin(phi))
+    g = xx * math.cos(phi) + yy * math.sin(phi)
     g = (g - g.min()) / max(np.ptp(g), 1e-6)
     img = c0 * (1 - g[..., None]) + c1 * g[..., None]
     img *= (0.75 + 0.5 * _smooth_noise(rng, size, size, int(rng.integers(2, 8))))[..., None]
@@ -308,11 +312,13 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     for _ in range(int(rng.integers(0, 5))):
         p0, p1 = rng.uniform(0, size, 2), rng.uniform(0, size, 2)
         d = p1 - p0
-        t = (((centres[None, :] - p0[0]) * d[0] + (centres[:, None] - p0[1]) * d[1])
-             / max(d @ d, 1e-6))
+        t = ((centres[None, :] - p0[0]) * d[0] + (centres[:, None] - p0[1]) * d[1]) / max(
+            d @ d, 1e-6
+        )
         t = np.clip(t, 0, 1)
-        dist = np.hypot(centres[None, :] - (p0[0] + t * d[0]),
-                        centres[:, None] - (p0[1] + t * d[1]))
+        dist = np.hypot(
+            centres[None, :] - (p0[0] + t * d[0]), centres[:, None] - (p0[1] + t * d[1])
+        )
         line = dist <= rng.uniform(0.5, 1.0)
         img[line] = _random_colour(rng)
     return img
@@ -343,13 +349,25 @@ def _sample_layout(rng: np.random.Generator, size: int, num: int):
         # Keep centres inside so truncation by the border stays partial.
         cx = float(np.clip(cx, 0.05 * size, 0.95 * size))
         cy = float(np.clip(cy, 0.05 * size, 0.95 * size))
-        objects.append({"category_id": cid, "name": name, "size": s, "cx": cx, "cy": cy,
-                        "angle": _shape_angle(name, rng)})
+        objects.append(
+            {
+                "category_id": cid,
+                "name": name,
+                "size": s,
+                "cx": cx,
+                "cy": cy,
+                "angle": _shape_angle(name, rng),
+            }
+        )
     return objects
 
 
-def generate_image(rng: np.random.Generator, image_size: int = DEFAULT_IMAGE_SIZE,
-                   min_objects: int = DEFAULT_MIN_OBJECTS, max_objects: int = DEFAULT_MAX_OBJECTS):
+def generate_image(
+    rng: np.random.Generator,
+    image_size: int = DEFAULT_IMAGE_SIZE,
+    min_objects: int = DEFAULT_MIN_OBJECTS,
+    max_objects: int = DEFAULT_MAX_OBJECTS,
+):
     """Draw one image and its annotated instances.
 
     Returns ``(image, instances)``: ``image`` is (image_size, image_size, 3) uint8 RGB;
@@ -388,12 +406,20 @@ def generate_image(rng: np.random.Generator, image_size: int = DEFAULT_IMAGE_SIZ
         covered |= mask
         full_area = int(mask.sum())
         vis_area = int(visible.sum())
-        if (full_area == 0 or vis_area < MIN_VISIBLE_PIXELS
-                or vis_area < MIN_VISIBLE_FRACTION * full_area):
+        if (
+            full_area == 0
+            or vis_area < MIN_VISIBLE_PIXELS
+            or vis_area < MIN_VISIBLE_FRACTION * full_area
+        ):
             continue
-        instances.append({"category_id": obj["category_id"], "mask": visible,
-                          "full_area": full_area,
-                          "occluded_fraction": 1.0 - vis_area / full_area})
+        instances.append(
+            {
+                "category_id": obj["category_id"],
+                "mask": visible,
+                "full_area": full_area,
+                "occluded_fraction": 1.0 - vis_area / full_area,
+            }
+        )
     instances.reverse()
 
     # Sensor noise, so flat fills are not trivially separable from each other.
@@ -411,8 +437,11 @@ def mask_to_annotation(mask: np.ndarray) -> dict:
     cols = np.flatnonzero(mask.any(axis=0))
     x, y = int(cols[0]), int(rows[0])
     bbox = [x, y, int(cols[-1]) - x + 1, int(rows[-1]) - y + 1]
-    return {"segmentation": {"size": [int(s) for s in rle["size"]], "counts": rle["counts"]},
-            "area": int(mask.sum()), "bbox": bbox}
+    return {
+        "segmentation": {"size": [int(s) for s in rle["size"]], "counts": rle["counts"]},
+        "area": int(mask.sum()),
+        "bbox": bbox,
+    }
 
 
 # ----------------------------------------------------------------------------------------
@@ -428,14 +457,26 @@ def _encode_png(image: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def dataset_params(seed: int, num_train: int = DEFAULT_NUM_TRAIN, num_val: int = DEFAULT_NUM_VAL,
-                   image_size: int = DEFAULT_IMAGE_SIZE, min_objects: int = DEFAULT_MIN_OBJECTS,
-                   max_objects: int = DEFAULT_MAX_OBJECTS) -> dict:
+def dataset_params(
+    seed: int,
+    num_train: int = DEFAULT_NUM_TRAIN,
+    num_val: int = DEFAULT_NUM_VAL,
+    image_size: int = DEFAULT_IMAGE_SIZE,
+    min_objects: int = DEFAULT_MIN_OBJECTS,
+    max_objects: int = DEFAULT_MAX_OBJECTS,
+) -> dict:
     """The parameters that determine a dataset, as stored in its ``.complete`` marker."""
-    return {"generator_version": GENERATOR_VERSION, "seed": int(seed), "num_train": int(num_train),
-            "num_val": int(num_val), "image_size": int(image_size), "min_objects": int(min_objects),
-            "max_objects": int(max_objects), "min_visible_pixels": MIN_VISIBLE_PIXELS,
-            "min_visible_fraction": MIN_VISIBLE_FRACTION}
+    return {
+        "generator_version": GENERATOR_VERSION,
+        "seed": int(seed),
+        "num_train": int(num_train),
+        "num_val": int(num_val),
+        "image_size": int(image_size),
+        "min_objects": int(min_objects),
+        "max_objects": int(max_objects),
+        "min_visible_pixels": MIN_VISIBLE_PIXELS,
+        "min_visible_fraction": MIN_VISIBLE_FRACTION,
+    }
 
 
 def read_marker(out_dir) -> dict | None:
@@ -450,28 +491,37 @@ def _split_dataset(params: dict, split: str, progress: bool) -> tuple[dict, list
     """COCO dict and PNG bytes of one split."""
     size = params["image_size"]
     images, annotations, pngs = [], [], []
-    for index in tqdm(range(params["num_" + split]), desc=f"synthetic {split}",
-                      disable=not progress, leave=False):
+    for index in tqdm(
+        range(params["num_" + split]), desc=f"synthetic {split}", disable=not progress, leave=False
+    ):
         rng = np.random.default_rng([params["seed"], _SPLIT_CODES[split], index])
         image, instances = generate_image(rng, size, params["min_objects"], params["max_objects"])
         image_id = index + 1  # 1-based: some COCO tooling treats id 0 as "missing"
-        images.append({"id": image_id, "file_name": f"{index:06d}.png", "width": size,
-                       "height": size})
+        images.append(
+            {"id": image_id, "file_name": f"{index:06d}.png", "width": size, "height": size}
+        )
         for inst in instances:
-            ann = {"id": len(annotations) + 1, "image_id": image_id,
-                   "category_id": inst["category_id"]}
+            ann = {
+                "id": len(annotations) + 1,
+                "image_id": image_id,
+                "category_id": inst["category_id"],
+            }
             ann.update(mask_to_annotation(inst["mask"]))
             ann["iscrowd"] = 0
             ann["occluded_fraction"] = round(float(inst["occluded_fraction"]), 4)
             annotations.append(ann)
         pngs.append(_encode_png(image))
     coco = {
-        "info": {"description": f"maiou synthetic instance segmentation ({split})",
-                 "version": str(GENERATOR_VERSION), "params": params},
+        "info": {
+            "description": f"maiou synthetic instance segmentation ({split})",
+            "version": str(GENERATOR_VERSION),
+            "params": params,
+        },
         "images": images,
         "annotations": annotations,
-        "categories": [{"id": cid, "name": name, "supercategory": sup}
-                       for cid, name, sup in CATEGORIES],
+        "categories": [
+            {"id": cid, "name": name, "supercategory": sup} for cid, name, sup in CATEGORIES
+        ],
     }
     return coco, pngs
 
@@ -493,10 +543,16 @@ def _dir_lock(out_dir: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def generate_dataset(out_dir, seed: int, num_train: int = DEFAULT_NUM_TRAIN,
-                     num_val: int = DEFAULT_NUM_VAL, image_size: int = DEFAULT_IMAGE_SIZE,
-                     min_objects: int = DEFAULT_MIN_OBJECTS,
-                     max_objects: int = DEFAULT_MAX_OBJECTS, progress: bool = True) -> bool:
+def generate_dataset(
+    out_dir,
+    seed: int,
+    num_train: int = DEFAULT_NUM_TRAIN,
+    num_val: int = DEFAULT_NUM_VAL,
+    image_size: int = DEFAULT_IMAGE_SIZE,
+    min_objects: int = DEFAULT_MIN_OBJECTS,
+    max_objects: int = DEFAULT_MAX_OBJECTS,
+    progress: bool = True,
+) -> bool:
     """Write the dataset to ``out_dir`` (layout in the module doc) unless it is already there.
 
     A no-op (no file touched) when ``out_dir/.complete`` holds the same parameters. Otherwise
@@ -507,7 +563,8 @@ def generate_dataset(out_dir, seed: int, num_train: int = DEFAULT_NUM_TRAIN,
     """
     if min_objects < 1 or max_objects < min_objects:
         raise DatasetParameterError(
-            f"need 1 <= min_objects <= max_objects, got {min_objects}, {max_objects}")
+            f"need 1 <= min_objects <= max_objects, got {min_objects}, {max_objects}"
+        )
     if num_train < 0 or num_val < 0 or image_size < 16:
         raise DatasetParameterError("need num_train, num_val >= 0 and image_size >= 16")
     out_dir = Path(out_dir)
@@ -537,28 +594,41 @@ def generate_dataset(out_dir, seed: int, num_train: int = DEFAULT_NUM_TRAIN,
 
 @entry_point("maiou.data.synthetic")
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m maiou.data.synthetic",
-                                     description=__doc__.split("\n\n")[0], epilog=DEBUG_HELP)
+    parser = argparse.ArgumentParser(
+        prog="python -m maiou.data.synthetic",
+        description=__doc__.split("\n\n")[0],
+        epilog=DEBUG_HELP,
+    )
     parser.add_argument("--out", required=True, help="dataset directory")
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--num-train", type=int, default=DEFAULT_NUM_TRAIN)
     parser.add_argument("--num-val", type=int, default=DEFAULT_NUM_VAL)
-    parser.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE,
-                        help="pixels (square)")
+    parser.add_argument(
+        "--image-size", type=int, default=DEFAULT_IMAGE_SIZE, help="pixels (square)"
+    )
     parser.add_argument("--min-objects", type=int, default=DEFAULT_MIN_OBJECTS)
     parser.add_argument("--max-objects", type=int, default=DEFAULT_MAX_OBJECTS)
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    made = generate_dataset(args.out, args.seed, args.num_train, args.num_val, args.image_size,
-                            args.min_objects, args.max_objects, progress=not args.no_progress)
+    made = generate_dataset(
+        args.out,
+        args.seed,
+        args.num_train,
+        args.num_val,
+        args.image_size,
+        args.min_objects,
+        args.max_objects,
+        progress=not args.no_progress,
+    )
     if made:
         counts = []
         for split in SPLITS:
             ann_file = Path(args.out) / "annotations" / f"instances_{split}.json"
             coco = json.loads(ann_file.read_text())
-            counts.append(f"{split}: {len(coco['images'])} images, "
-                          f"{len(coco['annotations'])} instances")
+            counts.append(
+                f"{split}: {len(coco['images'])} images, {len(coco['annotations'])} instances"
+            )
         print(f"wrote {args.out} in {time.perf_counter() - start:.1f} s ({'; '.join(counts)})")
     else:
         print(f"{args.out} is already complete with these parameters; nothing to do")

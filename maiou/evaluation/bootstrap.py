@@ -12,6 +12,7 @@ weights 1), i.e. exactly what ``metrics.json`` reports for one seed.
 What it covers: the choice of test images only. Training randomness (seeds) is not in it;
 with several seeds each seed's predictions are their own block of images, pooled.
 """
+
 from __future__ import annotations
 
 from typing import Mapping, Sequence
@@ -59,9 +60,15 @@ def _score_all(scorers: dict, wanted: dict, w) -> dict:
     return out
 
 
-def bootstrap(runs: Mapping[str, Mapping[str, Matches]], pairs: Sequence[tuple[str, str]],
-              blocks: Sequence[int], resamples: int = 1000, seed: int = 0,
-              confidence: float = 0.95, metrics: Sequence[str] = tuple(METRICS)) -> dict:
+def bootstrap(
+    runs: Mapping[str, Mapping[str, Matches]],
+    pairs: Sequence[tuple[str, str]],
+    blocks: Sequence[int],
+    resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    metrics: Sequence[str] = tuple(METRICS),
+) -> dict:
     """Intervals of every run's metrics and of the differences ``b - a`` for ``pairs``.
 
     Args:
@@ -86,13 +93,17 @@ def bootstrap(runs: Mapping[str, Mapping[str, Matches]], pairs: Sequence[tuple[s
                 raise ValueError(f"bootstrap: run {run} has no {kind} matching")
             m = kinds[kind]
             if m.num_images != sum(blocks):
-                raise ValueError(f"bootstrap: run {run} ({kind}) has {m.num_images} images, "
-                                 f"the blocks {blocks} hold {sum(blocks)}")
+                raise ValueError(
+                    f"bootstrap: run {run} ({kind}) has {m.num_images} images, "
+                    f"the blocks {blocks} hold {sum(blocks)}"
+                )
             if reference is None:
                 reference = (run, m.img_ids)
             elif not np.array_equal(m.img_ids, reference[1]):
-                raise ValueError(f"bootstrap: runs {reference[0]} and {run} were evaluated on "
-                                 "different images; paired resampling needs the same ones")
+                raise ValueError(
+                    f"bootstrap: runs {reference[0]} and {run} were evaluated on "
+                    "different images; paired resampling needs the same ones"
+                )
     for a, b in pairs:
         for run in (a, b):
             if run not in runs:
@@ -102,8 +113,9 @@ def bootstrap(runs: Mapping[str, Mapping[str, Matches]], pairs: Sequence[tuple[s
     for name in metrics:
         kind, score = METRICS[name]
         wanted.setdefault(kind, {})[name] = score
-    scorers = {run: {kind: WeightedScorer(kinds[kind]) for kind in wanted}
-               for run, kinds in runs.items()}
+    scorers = {
+        run: {kind: WeightedScorer(kinds[kind]) for kind in wanted} for run, kinds in runs.items()
+    }
     ones = np.ones(sum(blocks))
     point = {run: _score_all(scorers[run], wanted, ones) for run in runs}
     draws = {run: {name: np.empty(resamples) for name in metrics} for run in runs}
@@ -122,14 +134,20 @@ def bootstrap(runs: Mapping[str, Mapping[str, Matches]], pairs: Sequence[tuple[s
         out["runs"][run] = {}
         for name in metrics:
             ci = interval(draws[run][name], confidence)
-            out["runs"][run][name] = {"value": _none(point[run][name]),
-                                      "lo": ci and ci[0], "hi": ci and ci[1]}
+            out["runs"][run][name] = {
+                "value": _none(point[run][name]),
+                "lo": ci and ci[0],
+                "hi": ci and ci[1],
+            }
     for a, b in pairs:
         entry: dict = {"a": a, "b": b}
         for name in metrics:
             ci = interval(draws[b][name] - draws[a][name], confidence)
-            entry[name] = {"delta": _none(point[b][name] - point[a][name]),
-                           "lo": ci and ci[0], "hi": ci and ci[1],
-                           "excludes_0": None if ci is None else bool(ci[0] > 0 or ci[1] < 0)}
+            entry[name] = {
+                "delta": _none(point[b][name] - point[a][name]),
+                "lo": ci and ci[0],
+                "hi": ci and ci[1],
+                "excludes_0": None if ci is None else bool(ci[0] > 0 or ci[1] < 0),
+            }
         out["pairs"].append(entry)
     return out

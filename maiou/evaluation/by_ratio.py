@@ -12,6 +12,7 @@ pycocotools' area-range machinery does the work: each annotation's ``area`` is r
 its ratio (scaled) on copies, and the bins become ``areaRng``. One ``evaluate()`` covers
 all bins.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -42,8 +43,12 @@ def _ratio_as_area(coco: COCO) -> COCO:
     are shared, not duplicated.
     """
     out = COCO()
-    out.dataset = dict(coco.dataset, annotations=[dict(ann, area=mask_over_box(ann) * _SCALE)
-                                                  for ann in coco.dataset["annotations"]])
+    out.dataset = dict(
+        coco.dataset,
+        annotations=[
+            dict(ann, area=mask_over_box(ann) * _SCALE) for ann in coco.dataset["annotations"]
+        ],
+    )
     with quiet():
         out.createIndex()
     return out
@@ -86,8 +91,10 @@ def ratio_cocoeval(coco_gt: COCO, results: str | Path | list, edges, img_ids=Non
     E.params.imgIds = img_ids
     E.params.maxDets = [MAX_DETS]
     last = len(edges) - 2
-    E.params.areaRng = [[lo * _SCALE, hi * _SCALE - (_EPS if i < last else 0.0)]
-                        for i, (lo, hi) in enumerate(zip(edges, edges[1:]))]
+    E.params.areaRng = [
+        [lo * _SCALE, hi * _SCALE - (_EPS if i < last else 0.0)]
+        for i, (lo, hi) in enumerate(zip(edges, edges[1:]))
+    ]
     E.params.areaRngLbl = [f"{lo:.3f}-{hi:.3f}" for lo, hi in zip(edges, edges[1:])]
     with quiet():
         E.evaluate()
@@ -95,8 +102,9 @@ def ratio_cocoeval(coco_gt: COCO, results: str | Path | list, edges, img_ids=Non
     return E
 
 
-def mask_ap_by_ratio(coco_gt: COCO, results: str | Path | list, edges, img_ids=None,
-                     cocoeval: COCOeval | None = None) -> list[dict]:
+def mask_ap_by_ratio(
+    coco_gt: COCO, results: str | Path | list, edges, img_ids=None, cocoeval: COCOeval | None = None
+) -> list[dict]:
     """Mask AP (IoU 0.50:0.95, 100 detections per image) per mask-over-box-ratio bin.
 
     Args:
@@ -122,6 +130,12 @@ def mask_ap_by_ratio(coco_gt: COCO, results: str | Path | list, edges, img_ids=N
         in_bin = (ratios >= lo) & ((ratios <= hi) if i == last else (ratios < hi))
         precision = E.eval["precision"][:, :, :, i, 0]  # (IoU thresholds, recall, classes)
         valid = precision[precision > -1]
-        bins.append({"low": lo, "high": hi, "num_gts": int(in_bin.sum()),
-                     "AP": float(valid.mean()) if valid.size and in_bin.any() else None})
+        bins.append(
+            {
+                "low": lo,
+                "high": hi,
+                "num_gts": int(in_bin.sum()),
+                "AP": float(valid.mean()) if valid.size and in_bin.any() else None,
+            }
+        )
     return bins

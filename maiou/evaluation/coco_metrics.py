@@ -1,4 +1,5 @@
 """COCO AP/AR and oLRP from one ``COCOeval.evaluate()`` pass."""
+
 from __future__ import annotations
 
 import time
@@ -11,23 +12,32 @@ from .olrp import IOU_THR, MAX_DETS, evaluate_coco, olrp_from_cocoeval, quiet
 __all__ = ["STAT_KEYS", "coco_metrics"]
 
 # Names of COCOeval.stats[0:12], in order.
-STAT_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl",
-             "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+STAT_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 
 
 def _olrp_summary(olrp: dict) -> str:
     """oLRP lines in the layout of the authors' summarize() (undefined shown as -1)."""
     lines = []
-    for key, title in (("oLRP", "Optimal LRP"), ("oLRP_loc", "Optimal LRP Loc"),
-                       ("oLRP_FP", "Optimal LRP FP"), ("oLRP_FN", "Optimal LRP FN")):
+    for key, title in (
+        ("oLRP", "Optimal LRP"),
+        ("oLRP_loc", "Optimal LRP Loc"),
+        ("oLRP_FP", "Optimal LRP FP"),
+        ("oLRP_FN", "Optimal LRP FN"),
+    ):
         v = olrp[key]
-        lines.append(f" {title:<18}      @[ IoU={IOU_THR:<9.2f} | area={'all':>6s} | "
-                     f"maxDets={MAX_DETS:>3d} ] = {-1 if v is None else v:0.3f}")
+        lines.append(
+            f" {title:<18}      @[ IoU={IOU_THR:<9.2f} | area={'all':>6s} | "
+            f"maxDets={MAX_DETS:>3d} ] = {-1 if v is None else v:0.3f}"
+        )
     return "\n".join(lines) + "\n"
 
 
-def coco_metrics(coco_gt: COCO, coco_dt: COCO | str | Path | list,
-                 iou_type: str = "segm", return_cocoeval: bool = False):
+def coco_metrics(
+    coco_gt: COCO,
+    coco_dt: COCO | str | Path | list,
+    iou_type: str = "segm",
+    return_cocoeval: bool = False,
+):
     """The 12 COCO stats and oLRP of ``coco_dt`` against ``coco_gt`` for "segm" or "bbox".
 
     ``coco_dt`` may be a results ``COCO`` or a results path/list (validated by

@@ -13,6 +13,7 @@ detections of category ``k`` are ``[offsets[k], offsets[k + 1])``, in exactly th
 then a stable sort by descending score). Ground truths enter only as counts of non-ignored
 ground truths per (category, image).
 """
+
 from __future__ import annotations
 
 import zipfile
@@ -28,8 +29,21 @@ from .olrp import IOU_THR, MAX_DETS
 
 __all__ = ["Matches", "load_matches", "matches_from_cocoeval", "pool_matches", "save_matches"]
 
-_FIELDS = ("img_ids", "cat_ids", "iou_thrs", "rec_thrs", "offsets", "scores", "image", "tp",
-           "fp", "tp_iou", "gt_offsets", "gt_image", "gt_count")
+_FIELDS = (
+    "img_ids",
+    "cat_ids",
+    "iou_thrs",
+    "rec_thrs",
+    "offsets",
+    "scores",
+    "image",
+    "tp",
+    "fp",
+    "tp_iou",
+    "gt_offsets",
+    "gt_image",
+    "gt_count",
+)
 
 
 @dataclass(frozen=True)
@@ -92,8 +106,9 @@ def matches_from_cocoeval(E: COCOeval, area_index: int = 0) -> Matches:
     if not E.evalImgs or not p.useCats:
         raise ValueError("matches_from_cocoeval needs a COCOeval evaluated per category")
     if p.maxDets[-1] != MAX_DETS:
-        raise ValueError(f"COCOeval was evaluated with maxDets {p.maxDets}; the bootstrap "
-                         f"needs {MAX_DETS} last")
+        raise ValueError(
+            f"COCOeval was evaluated with maxDets {p.maxDets}; the bootstrap needs {MAX_DETS} last"
+        )
     if not 0 <= area_index < len(p.areaRng):
         raise ValueError(f"area_index {area_index} out of range for {len(p.areaRng)} area ranges")
     t05 = int(np.flatnonzero(np.isclose(p.iouThrs, IOU_THR, rtol=0, atol=1e-12))[0])
@@ -103,7 +118,7 @@ def matches_from_cocoeval(E: COCOeval, area_index: int = 0) -> Matches:
     for k0, cat_id in enumerate(p.catIds):
         start = k0 * n_area * n_img + area_index * n_img
         c_scores, c_image, c_tp, c_fp, c_iou = [], [], [], [], []
-        for i0, e in enumerate(E.evalImgs[start:start + n_img]):
+        for i0, e in enumerate(E.evalImgs[start : start + n_img]):
             if e is None:
                 continue
             npig = int(np.count_nonzero(e["gtIgnore"] == 0))
@@ -178,8 +193,7 @@ def pool_matches(parts: list[Matches]) -> Matches:
     shifts = np.cumsum([0] + [m.num_images for m in parts[:-1]])
     K = len(first.cat_ids)
     offsets, gt_offsets = [0], [0]
-    cols = {name: [] for name in ("scores", "image", "tp", "fp", "tp_iou", "gt_image",
-                                  "gt_count")}
+    cols = {name: [] for name in ("scores", "image", "tp", "fp", "tp_iou", "gt_image", "gt_count")}
     for k in range(K):
         seg = [slice(m.offsets[k], m.offsets[k + 1]) for m in parts]
         s = np.concatenate([m.scores[sl] for m, sl in zip(parts, seg)])
@@ -187,26 +201,34 @@ def pool_matches(parts: list[Matches]) -> Matches:
         # equals the stable sort of all images' detections in pooled image order.
         order = np.argsort(-s, kind="mergesort")
         cols["scores"].append(s[order])
-        cols["image"].append(np.concatenate([m.image[sl] + sh for m, sl, sh
-                                             in zip(parts, seg, shifts)])[order])
+        cols["image"].append(
+            np.concatenate([m.image[sl] + sh for m, sl, sh in zip(parts, seg, shifts)])[order]
+        )
         cols["tp"].append(np.concatenate([m.tp[:, sl] for m, sl in zip(parts, seg)], 1)[:, order])
         cols["fp"].append(np.concatenate([m.fp[:, sl] for m, sl in zip(parts, seg)], 1)[:, order])
         cols["tp_iou"].append(np.concatenate([m.tp_iou[sl] for m, sl in zip(parts, seg)])[order])
         offsets.append(offsets[-1] + len(s))
         gseg = [slice(m.gt_offsets[k], m.gt_offsets[k + 1]) for m in parts]
-        cols["gt_image"].append(np.concatenate([m.gt_image[sl] + sh for m, sl, sh
-                                                in zip(parts, gseg, shifts)]))
+        cols["gt_image"].append(
+            np.concatenate([m.gt_image[sl] + sh for m, sl, sh in zip(parts, gseg, shifts)])
+        )
         cols["gt_count"].append(np.concatenate([m.gt_count[sl] for m, sl in zip(parts, gseg)]))
         gt_offsets.append(gt_offsets[-1] + len(cols["gt_image"][-1]))
     return Matches(
-        img_ids=np.concatenate([m.img_ids for m in parts]), cat_ids=first.cat_ids,
-        iou_thrs=first.iou_thrs, rec_thrs=first.rec_thrs,
+        img_ids=np.concatenate([m.img_ids for m in parts]),
+        cat_ids=first.cat_ids,
+        iou_thrs=first.iou_thrs,
+        rec_thrs=first.rec_thrs,
         offsets=np.asarray(offsets, dtype=np.int64),
-        scores=np.concatenate(cols["scores"]), image=np.concatenate(cols["image"]),
-        tp=np.concatenate(cols["tp"], axis=1), fp=np.concatenate(cols["fp"], axis=1),
+        scores=np.concatenate(cols["scores"]),
+        image=np.concatenate(cols["image"]),
+        tp=np.concatenate(cols["tp"], axis=1),
+        fp=np.concatenate(cols["fp"], axis=1),
         tp_iou=np.concatenate(cols["tp_iou"]),
         gt_offsets=np.asarray(gt_offsets, dtype=np.int64),
-        gt_image=np.concatenate(cols["gt_image"]), gt_count=np.concatenate(cols["gt_count"]))
+        gt_image=np.concatenate(cols["gt_image"]),
+        gt_count=np.concatenate(cols["gt_count"]),
+    )
 
 
 def save_matches(m: Matches, path: str | Path) -> None:
@@ -223,18 +245,28 @@ def load_matches(path: str | Path) -> Matches:
             names = list(data.files)
             arrays = {name: data[name] for name in _FIELDS if name in names}
     except (OSError, ValueError, AttributeError, TypeError, zipfile.BadZipFile, EOFError) as exc:
-        raise ValueError(f"{path}: unreadable matches file ({exc}); re-run the evaluation "
-                         "that writes it") from exc
+        raise ValueError(
+            f"{path}: unreadable matches file ({exc}); re-run the evaluation that writes it"
+        ) from exc
     missing = [name for name in _FIELDS if name not in arrays]
     if missing:
-        raise ValueError(f"{path}: not a matches file (lacks {', '.join(missing)}); "
-                         "re-run the evaluation that writes it")
+        raise ValueError(
+            f"{path}: not a matches file (lacks {', '.join(missing)}); "
+            "re-run the evaluation that writes it"
+        )
     m = Matches(**arrays)
     D, K = len(m.scores), len(m.cat_ids)
-    ok = (m.tp.shape == m.fp.shape == (len(m.iou_thrs), D) and len(m.image) == D
-          and len(m.tp_iou) == D and len(m.offsets) == K + 1 == len(m.gt_offsets)
-          and m.offsets[-1] == D and m.gt_offsets[-1] == len(m.gt_image) == len(m.gt_count))
+    ok = (
+        m.tp.shape == m.fp.shape == (len(m.iou_thrs), D)
+        and len(m.image) == D
+        and len(m.tp_iou) == D
+        and len(m.offsets) == K + 1 == len(m.gt_offsets)
+        and m.offsets[-1] == D
+        and m.gt_offsets[-1] == len(m.gt_image) == len(m.gt_count)
+    )
     if not ok:
-        raise ValueError(f"{path}: matches file with inconsistent array shapes; re-run the "
-                         "evaluation that writes it")
+        raise ValueError(
+            f"{path}: matches file with inconsistent array shapes; re-run the "
+            "evaluation that writes it"
+        )
     return m

@@ -14,6 +14,7 @@ Also here: loading and validating ground truth and results (``load_coco_gt``,
 ``load_results``) and running one quiet ``COCOeval.evaluate()`` (``evaluate_coco``), which
 ``coco_metrics`` reuses so that AP and oLRP come from the same evaluation pass.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -86,12 +87,16 @@ def coco_gt_from_dict(data: Any, name: str = "<ground truth>") -> COCO:
     gt id with 0 meaning "unmatched", so a gt with id 0 would silently count as a miss).
     """
     if not isinstance(data, dict):
-        raise ValueError(f"{name}: not a COCO ground-truth file (top level is "
-                         f"{type(data).__name__}, expected an object)")
+        raise ValueError(
+            f"{name}: not a COCO ground-truth file (top level is "
+            f"{type(data).__name__}, expected an object)"
+        )
     missing = [k for k in _GT_KEYS if k not in data]
     if missing:
-        raise ValueError(f"{name}: not a COCO ground-truth file: missing key(s) "
-                         f"{', '.join(repr(k) for k in missing)}")
+        raise ValueError(
+            f"{name}: not a COCO ground-truth file: missing key(s) "
+            f"{', '.join(repr(k) for k in missing)}"
+        )
     for k in _GT_KEYS:
         if not isinstance(data[k], list):
             raise ValueError(f"{name}: key {k!r} must be a list, got {type(data[k]).__name__}")
@@ -105,18 +110,21 @@ def coco_gt_from_dict(data: Any, name: str = "<ground truth>") -> COCO:
     for i, ann in enumerate(data["annotations"]):
         lacking = [k for k in _GT_ANN_KEYS if k not in ann]
         if lacking:
-            raise ValueError(f"{name}: annotations[{i}] lacks key(s) "
-                             f"{', '.join(repr(k) for k in lacking)}")
+            raise ValueError(
+                f"{name}: annotations[{i}] lacks key(s) {', '.join(repr(k) for k in lacking)}"
+            )
         if ann["id"] == 0 or ann["id"] in seen:
             why = "0 (pycocotools reserves 0 for 'unmatched')" if ann["id"] == 0 else "duplicated"
             raise ValueError(f"{name}: annotations[{i}] has id {ann['id']!r}, which is {why}")
         seen.add(ann["id"])
         if ann["image_id"] not in img_ids:
-            raise ValueError(f"{name}: annotations[{i}] refers to unknown image id "
-                             f"{ann['image_id']!r}")
+            raise ValueError(
+                f"{name}: annotations[{i}] refers to unknown image id {ann['image_id']!r}"
+            )
         if ann["category_id"] not in cat_ids:
-            raise ValueError(f"{name}: annotations[{i}] refers to unknown category id "
-                             f"{ann['category_id']!r}")
+            raise ValueError(
+                f"{name}: annotations[{i}] refers to unknown category id {ann['category_id']!r}"
+            )
     coco = COCO()
     coco.dataset = data
     with quiet():
@@ -136,16 +144,17 @@ def _empty_results(coco_gt: COCO) -> COCO:
     # pycocotools' loadRes indexes anns[0]; an empty result set is legal (a model that
     # detects nothing) and must score worst, so build the empty results object directly.
     res = COCO()
-    res.dataset = {"images": list(coco_gt.dataset["images"]),
-                   "categories": list(coco_gt.dataset["categories"]),
-                   "annotations": []}
+    res.dataset = {
+        "images": list(coco_gt.dataset["images"]),
+        "categories": list(coco_gt.dataset["categories"]),
+        "annotations": [],
+    }
     with quiet():
         res.createIndex()
     return res
 
 
-def load_results(coco_gt: COCO, results: str | Path | list,
-                 iou_type: str | None = None) -> COCO:
+def load_results(coco_gt: COCO, results: str | Path | list, iou_type: str | None = None) -> COCO:
     """Validate detection results and load them with ``coco_gt.loadRes``.
 
     Inputs: ``results`` is a path to a COCO results JSON file or the list itself (items
@@ -166,8 +175,9 @@ def load_results(coco_gt: COCO, results: str | Path | list,
     else:
         name = "results list"
     if not isinstance(results, list):
-        raise ValueError(f"{name}: results must be a list of detections, "
-                         f"got {type(results).__name__}")
+        raise ValueError(
+            f"{name}: results must be a list of detections, got {type(results).__name__}"
+        )
     geometry = {"segm": ("segmentation",), "bbox": ("bbox",), None: ()}[iou_type]
     for i, r in enumerate(results):
         if not isinstance(r, dict):
@@ -179,12 +189,14 @@ def load_results(coco_gt: COCO, results: str | Path | list,
             raise ValueError(f"{name}: results[{i}] lacks key(s) {', '.join(lacking)}")
     bad_imgs = {r["image_id"] for r in results} - set(coco_gt.getImgIds())
     if bad_imgs:
-        raise ValueError(f"{name}: results refer to image ids not in the ground truth: "
-                         f"{_examples(bad_imgs)}")
+        raise ValueError(
+            f"{name}: results refer to image ids not in the ground truth: {_examples(bad_imgs)}"
+        )
     bad_cats = {r["category_id"] for r in results} - set(coco_gt.getCatIds())
     if bad_cats:
-        raise ValueError(f"{name}: results refer to category ids not in the ground truth: "
-                         f"{_examples(bad_cats)}")
+        raise ValueError(
+            f"{name}: results refer to category ids not in the ground truth: {_examples(bad_cats)}"
+        )
     if not results:
         return _empty_results(coco_gt)
     anns = [dict(r) for r in results]
@@ -200,16 +212,19 @@ def _as_results(coco_gt: COCO, coco_dt: COCO | str | Path | list, iou_type: str)
     if not isinstance(coco_dt, COCO):
         return load_results(coco_gt, coco_dt, iou_type)
     anns = coco_dt.dataset.get("annotations", [])
-    for key, known, what in (("image_id", coco_gt.getImgIds(), "image"),
-                             ("category_id", coco_gt.getCatIds(), "category")):
+    for key, known, what in (
+        ("image_id", coco_gt.getImgIds(), "image"),
+        ("category_id", coco_gt.getCatIds(), "category"),
+    ):
         bad = {a[key] for a in anns} - set(known)
         if bad:
             raise ValueError(f"results: {what} ids not in the ground truth: {_examples(bad)}")
     return coco_dt
 
 
-def evaluate_coco(coco_gt: COCO, coco_dt: COCO | str | Path | list,
-                  iou_type: str = "segm") -> COCOeval:
+def evaluate_coco(
+    coco_gt: COCO, coco_dt: COCO | str | Path | list, iou_type: str = "segm"
+) -> COCOeval:
     """Run ``COCOeval.evaluate()`` once with default parameters, its prints captured.
 
     ``coco_dt`` may be a results ``COCO`` or a path/list (loaded with ``load_results``).
@@ -223,8 +238,9 @@ def evaluate_coco(coco_gt: COCO, coco_dt: COCO | str | Path | list,
     return E
 
 
-def _class_olrp(scores: np.ndarray, tps: np.ndarray, fps: np.ndarray, tp_ious: np.ndarray,
-                npig: int) -> dict:
+def _class_olrp(
+    scores: np.ndarray, tps: np.ndarray, fps: np.ndarray, tp_ious: np.ndarray, npig: int
+) -> dict:
     """oLRP of one class from its detections, already in the final (stable-sorted) order.
 
     ``tps``/``fps``: bool per detection (both False for ignored ones); ``tp_ious``: IoU of
@@ -285,7 +301,7 @@ def olrp_from_cocoeval(E: COCOeval) -> dict:
         npig = 0
         # Images in COCOeval's order (sorted ids), each image's detections already sorted
         # by score, exactly what accumulate() concatenates before its stable sort.
-        for e in E.evalImgs[start:start + n_img]:
+        for e in E.evalImgs[start : start + n_img]:
             if e is None:
                 continue
             npig += int(np.count_nonzero(e["gtIgnore"] == 0))
@@ -311,9 +327,13 @@ def olrp_from_cocoeval(E: COCOeval) -> dict:
             continue  # no ground truth to find: the class takes no part
         s = np.concatenate(scores)
         order = np.argsort(-s, kind="mergesort")  # stable, as accumulate()
-        per_class[int(cat_id)] = _class_olrp(s[order], np.concatenate(tps)[order],
-                                              np.concatenate(fps)[order],
-                                              np.concatenate(ious)[order], npig)
+        per_class[int(cat_id)] = _class_olrp(
+            s[order],
+            np.concatenate(tps)[order],
+            np.concatenate(fps)[order],
+            np.concatenate(ious)[order],
+            npig,
+        )
     out: dict = {}
     for name in _COMPONENTS:
         vals = [c[name] for c in per_class.values() if c[name] is not None]
@@ -322,8 +342,7 @@ def olrp_from_cocoeval(E: COCOeval) -> dict:
     return out
 
 
-def optimal_lrp(coco_gt: COCO, coco_dt: COCO | str | Path | list,
-                iou_type: str = "segm") -> dict:
+def optimal_lrp(coco_gt: COCO, coco_dt: COCO | str | Path | list, iou_type: str = "segm") -> dict:
     """oLRP of detections ``coco_dt`` against ``coco_gt`` for ``iou_type`` "segm" or "bbox".
 
     ``coco_gt``: pycocotools ``COCO`` ground truth. ``coco_dt``: results ``COCO`` (from

@@ -15,6 +15,7 @@ from the right, read at a TP, is a maximum over TPs only; and LRP falls (weakly)
 TP, so its minimum sits on one. Counts are integers (int64), the FPs before a TP are all
 detections before it minus the TPs and the ignored ones, so nothing is rounded.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -84,8 +85,9 @@ class WeightedScorer:
             ig_cs = np.concatenate([[0], np.cumsum(wd[m.ig_pos])])
             seen = seen - (ig_cs[m.ig_hi] - ig_cs[m.ig_lo])
         fp_sum = seen - tp_sum
-        npig = np.bincount(self.gt_class, weights=w[self.m.gt_image] * self.m.gt_count,
-                           minlength=self.K)
+        npig = np.bincount(
+            self.gt_class, weights=w[self.m.gt_image] * self.m.gt_count, minlength=self.K
+        )
         return wt, tp_sum, fp_sum, npig
 
     def precision(self, weights) -> np.ndarray:

@@ -15,6 +15,7 @@ well inside it, while the mistakes it is meant to catch (another learning rate o
 size, no pretrained backbone, a wrong assigner) move the loss by more. Lower it in the
 config (``custom_hooks``) for a stricter check.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,15 @@ def compare_epochs(ours: dict, authors: dict, tolerance: float = DEFAULT_TOLERAN
     for epoch in sorted(set(ours) & set(authors)):
         ref = authors[epoch]
         rel = abs(ours[epoch] - ref) / abs(ref) if ref else float("inf")
-        out.append({"epoch": int(epoch), "ours": float(ours[epoch]), "authors": float(ref),
-                    "relative_difference": rel, "off_course": bool(rel > tolerance)})
+        out.append(
+            {
+                "epoch": int(epoch),
+                "ours": float(ours[epoch]),
+                "authors": float(ref),
+                "relative_difference": rel,
+                "off_course": bool(rel > tolerance),
+            }
+        )
     return out
 
 
@@ -56,8 +64,13 @@ class TrainingCurveCheckHook(Hook):
         out_file: name of the record written in the work dir.
     """
 
-    def __init__(self, reference: str | None = None, tolerance: float = DEFAULT_TOLERANCE,
-                 key: str = "loss", out_file: str = "curve_check.json"):
+    def __init__(
+        self,
+        reference: str | None = None,
+        tolerance: float = DEFAULT_TOLERANCE,
+        key: str = "loss",
+        out_file: str = "curve_check.json",
+    ):
         if tolerance <= 0:
             raise ValueError(f"TrainingCurveCheckHook: tolerance must be > 0, got {tolerance}")
         self.reference = str(reference) if reference else None
@@ -75,8 +88,10 @@ class TrainingCurveCheckHook(Hook):
         # skip: the user asked for the check.
         self.authors = epoch_means(read_log(self.reference), self.key)
         if not self.authors:
-            raise ValueError(f"{self.reference}: no per-epoch {self.key!r} values to compare "
-                             "with (an iteration-based log?)")
+            raise ValueError(
+                f"{self.reference}: no per-epoch {self.key!r} values to compare "
+                "with (an iteration-based log?)"
+            )
         path = Path(runner.work_dir) / self.out_file
         if path.is_file():  # a resumed run keeps the epochs it checked before
             try:
@@ -111,15 +126,25 @@ class TrainingCurveCheckHook(Hook):
                 f"OFF COURSE: epoch {epoch} mean {self.key} {c['ours']:.4f} vs the authors' "
                 f"{c['authors']:.4f} ({100 * c['relative_difference']:.1f} % apart, "
                 f"tolerance {100 * self.tolerance:.0f} %); this run is not reproducing the "
-                f"published training ({self.reference})")
+                f"published training ({self.reference})"
+            )
         else:
             runner.logger.info(
                 f"curve check: epoch {epoch} mean {self.key} {c['ours']:.4f} vs the authors' "
-                f"{c['authors']:.4f} ({100 * c['relative_difference']:.1f} % apart): on course")
+                f"{c['authors']:.4f} ({100 * c['relative_difference']:.1f} % apart): on course"
+            )
         self.epochs = [e for e in self.epochs if e["epoch"] != epoch] + [c]
         if runner.rank == 0:
-            write_text_atomic(Path(runner.work_dir) / self.out_file, json.dumps({
-                "reference": self.reference, "key": self.key, "tolerance": self.tolerance,
-                "epochs": self.epochs,
-                "off_course_epochs": [e["epoch"] for e in self.epochs if e["off_course"]]},
-                indent=1))
+            write_text_atomic(
+                Path(runner.work_dir) / self.out_file,
+                json.dumps(
+                    {
+                        "reference": self.reference,
+                        "key": self.key,
+                        "tolerance": self.tolerance,
+                        "epochs": self.epochs,
+                        "off_course_epochs": [e["epoch"] for e in self.epochs if e["off_course"]],
+                    },
+                    indent=1,
+                ),
+            )

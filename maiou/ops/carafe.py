@@ -22,6 +22,7 @@ calls mmcv's ``carafe`` op, which has only a CUDA kernel: on a CPU it raises
   model (e.g. ``FPN_CARAFE``, which accepts only ``type='carafe'``) into
   ``CARAFEPackPortable`` in place.
 """
+
 from __future__ import annotations
 
 import functools
@@ -49,6 +50,7 @@ def mmcv_carafe_cuda_available() -> bool:
     so the test is the compiled CUDA version, not the symbol's presence.
     """
     from mmcv.ops import get_compiling_cuda_version
+
     return get_compiling_cuda_version() != "not available"
 
 

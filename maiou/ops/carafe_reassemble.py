@@ -3,6 +3,7 @@
 Kept free of mmcv so it can be used (and checked against mmcv's kernel) where mmcv-full is
 not installed. :mod:`maiou.ops.carafe` builds the mmcv upsampling module on top of it.
 """
+
 from __future__ import annotations
 
 import torch.nn.functional as F
@@ -11,8 +12,9 @@ from torch import Tensor, einsum
 __all__ = ["carafe"]
 
 
-def carafe(features: Tensor, masks: Tensor, kernel_size: int, group_size: int,
-           scale_factor: int) -> Tensor:
+def carafe(
+    features: Tensor, masks: Tensor, kernel_size: int, group_size: int, scale_factor: int
+) -> Tensor:
     """CARAFE feature reassembly in pure PyTorch (any device, differentiable by autograd).
 
     Same contract as ``mmcv.ops.carafe``.
@@ -38,8 +40,10 @@ def carafe(features: Tensor, masks: Tensor, kernel_size: int, group_size: int,
     """
     k, g, s = kernel_size, group_size, scale_factor
     if features.dim() != 4 or masks.dim() != 4:
-        raise ValueError(f"features and masks must be 4-D (N, C, H, W), got "
-                         f"{tuple(features.shape)} and {tuple(masks.shape)}")
+        raise ValueError(
+            f"features and masks must be 4-D (N, C, H, W), got "
+            f"{tuple(features.shape)} and {tuple(masks.shape)}"
+        )
     if k < 1 or k % 2 != 1:
         raise ValueError(f"kernel_size must be odd and >= 1, got {k}")
     if g < 1 or s < 1:
@@ -49,11 +53,15 @@ def carafe(features: Tensor, masks: Tensor, kernel_size: int, group_size: int,
         raise ValueError(f"{c} feature channels are not divisible into {g} groups")
     expected = (n, k * k * g, h * s, w * s)
     if tuple(masks.shape) != expected:
-        raise ValueError(f"masks must have shape {expected} (N, k*k*group_size, H*s, W*s) "
-                         f"for features {tuple(features.shape)}, got {tuple(masks.shape)}")
+        raise ValueError(
+            f"masks must have shape {expected} (N, k*k*group_size, H*s, W*s) "
+            f"for features {tuple(features.shape)}, got {tuple(masks.shape)}"
+        )
     if masks.dtype != features.dtype or masks.device != features.device:
-        raise ValueError(f"features ({features.dtype}, {features.device}) and masks "
-                         f"({masks.dtype}, {masks.device}) must share dtype and device")
+        raise ValueError(
+            f"features ({features.dtype}, {features.device}) and masks "
+            f"({masks.dtype}, {masks.device}) must share dtype and device"
+        )
 
     # All s*s output pixels that share a source pixel read the same k*k neighbourhood, so
     # gather neighbourhoods once at the input resolution (k*k*C*H*W values) instead of at

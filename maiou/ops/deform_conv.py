@@ -20,6 +20,7 @@ module provides
 * :func:`convert_dcn_to_portable`: turns the ``ModulatedDeformConv2dPack`` modules of a built
   model into the portable class in place (configs keep ``type='DCNv2'`` as published).
 """
+
 from __future__ import annotations
 
 import torch
@@ -29,13 +30,25 @@ from mmcv.ops import modulated_deform_conv2d as mmcv_modulated_deform_conv2d
 from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
-__all__ = ["modulated_deform_conv2d", "ModulatedDeformConv2dPackPortable",
-           "convert_dcn_to_portable"]
+__all__ = [
+    "modulated_deform_conv2d",
+    "ModulatedDeformConv2dPackPortable",
+    "convert_dcn_to_portable",
+]
 
 
-def modulated_deform_conv2d(x: Tensor, offset: Tensor, mask: Tensor, weight: Tensor,
-                            bias: Tensor | None, stride=1, padding=0, dilation=1,
-                            groups: int = 1, deform_groups: int = 1) -> Tensor:
+def modulated_deform_conv2d(
+    x: Tensor,
+    offset: Tensor,
+    mask: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
+    deform_groups: int = 1,
+) -> Tensor:
     """DCNv2 in PyTorch (any device, differentiable by autograd); mmcv's contract.
 
     Args:
@@ -59,14 +72,20 @@ def modulated_deform_conv2d(x: Tensor, offset: Tensor, mask: Tensor, weight: Ten
     out_h = (height + 2 * ph - (dh * (kh - 1) + 1)) // sh + 1
     out_w = (width + 2 * pw - (dw * (kw - 1) + 1)) // sw + 1
     if offset.shape != (n, 2 * deform_groups * taps, out_h, out_w):
-        raise ValueError(f"offset must have shape {(n, 2 * deform_groups * taps, out_h, out_w)}, "
-                         f"got {tuple(offset.shape)}")
+        raise ValueError(
+            f"offset must have shape {(n, 2 * deform_groups * taps, out_h, out_w)}, "
+            f"got {tuple(offset.shape)}"
+        )
     if mask.shape != (n, deform_groups * taps, out_h, out_w):
-        raise ValueError(f"mask must have shape {(n, deform_groups * taps, out_h, out_w)}, "
-                         f"got {tuple(mask.shape)}")
+        raise ValueError(
+            f"mask must have shape {(n, deform_groups * taps, out_h, out_w)}, "
+            f"got {tuple(mask.shape)}"
+        )
     if channels % deform_groups or channels % groups or out_channels % groups:
-        raise ValueError(f"{channels} input / {out_channels} output channels do not split into "
-                         f"{deform_groups} deformable groups and {groups} groups")
+        raise ValueError(
+            f"{channels} input / {out_channels} output channels do not split into "
+            f"{deform_groups} deformable groups and {groups} groups"
+        )
 
     # Sampling positions (pixel coordinates, pixel centres at integers) of every tap:
     # (N, dg, taps, Ho, Wo) each for rows and columns.
@@ -82,8 +101,13 @@ def modulated_deform_conv2d(x: Tensor, offset: Tensor, mask: Tensor, weight: Ten
     grid = torch.stack(((2 * pos_x + 1) / width - 1, (2 * pos_y + 1) / height - 1), dim=-1)
     grid = grid.view(n * deform_groups, taps * out_h, out_w, 2)
     group_channels = channels // deform_groups
-    sampled = F.grid_sample(x.reshape(n * deform_groups, group_channels, height, width), grid,
-                            mode="bilinear", padding_mode="zeros", align_corners=False)
+    sampled = F.grid_sample(
+        x.reshape(n * deform_groups, group_channels, height, width),
+        grid,
+        mode="bilinear",
+        padding_mode="zeros",
+        align_corners=False,
+    )
     # (N*dg, C/dg, taps*Ho, Wo) -> modulate -> columns (N, groups, C/groups*taps, Ho*Wo) in
     # mmcv's im2col order: input channel major, then tap.
     sampled = sampled.view(n, deform_groups, group_channels, taps, out_h, out_w)
@@ -108,8 +132,18 @@ class ModulatedDeformConv2dPackPortable(ModulatedDeformConv2dPack):
         offset = torch.cat((o1, o2), dim=1)
         mask = torch.sigmoid(mask)
         op = modulated_deform_conv2d if x.device.type == "cpu" else mmcv_modulated_deform_conv2d
-        return op(x, offset, mask, self.weight, self.bias, self.stride, self.padding,
-                  self.dilation, self.groups, self.deform_groups)
+        return op(
+            x,
+            offset,
+            mask,
+            self.weight,
+            self.bias,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+            self.deform_groups,
+        )
 
 
 def convert_dcn_to_portable(module: nn.Module) -> nn.Module:

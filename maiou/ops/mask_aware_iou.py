@@ -33,6 +33,7 @@ devices reading the verdict back would be a sync, so there they are device-side 
 :func:`device_side_checks` makes CPU calls check the same way, so that the CPU can run
 (and count) exactly the operations a GPU call dispatches.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -42,8 +43,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["mask_aware_iou", "mask_aware_iou_pairs", "as_mask_tensor", "resolve_impl",
-           "device_side_checks", "dense_fallbacks", "DENSE_BUDGET_MIB", "IMPLS"]
+__all__ = [
+    "mask_aware_iou",
+    "mask_aware_iou_pairs",
+    "as_mask_tensor",
+    "resolve_impl",
+    "device_side_checks",
+    "dense_fallbacks",
+    "DENSE_BUDGET_MIB",
+    "IMPLS",
+]
 
 _EPS = 1e-6
 _LOG = logging.getLogger(__name__)
@@ -80,8 +89,14 @@ def device_side_checks():
         _force_device_side_checks = previous
 
 
-def resolve_impl(impl: str, num_gts: int, height: int, width: int, device,
-                 dense_budget_mib: float = DENSE_BUDGET_MIB) -> str:
+def resolve_impl(
+    impl: str,
+    num_gts: int,
+    height: int,
+    width: int,
+    device,
+    dense_budget_mib: float = DENSE_BUDGET_MIB,
+) -> str:
     """The implementation (``"dense"`` or ``"extent"``) that a call will run.
 
     ``"auto"`` means dense on a GPU (any non-CPU device) and extent on the CPU. Dense
@@ -101,15 +116,25 @@ def resolve_impl(impl: str, num_gts: int, height: int, width: int, device,
                     "mask-aware IoU: the dense integral images (%d ground truths at %dx%d px, "
                     "%.0f MiB) exceed the budget of %.0f MiB; using extent buckets instead "
                     "(further fallbacks are counted in maiou.ops.mask_aware_iou."
-                    "dense_fallbacks, not logged)", num_gts, height, width, table_mib,
-                    dense_budget_mib)
+                    "dense_fallbacks, not logged)",
+                    num_gts,
+                    height,
+                    width,
+                    table_mib,
+                    dense_budget_mib,
+                )
             dense_fallbacks["count"] += 1
             impl = "extent"
     return impl
 
 
-def mask_aware_iou(gt_bboxes: Tensor, gt_masks, bboxes: Tensor, impl: str = "auto",
-                   dense_budget_mib: float = DENSE_BUDGET_MIB) -> Tensor:
+def mask_aware_iou(
+    gt_bboxes: Tensor,
+    gt_masks,
+    bboxes: Tensor,
+    impl: str = "auto",
+    dense_budget_mib: float = DENSE_BUDGET_MIB,
+) -> Tensor:
     """Mask-aware IoU of every (ground truth, anchor) pair.
 
     Args:
@@ -131,26 +156,36 @@ def mask_aware_iou(gt_bboxes: Tensor, gt_masks, bboxes: Tensor, impl: str = "aut
     """
     gt_bboxes, masks, bboxes = _check_inputs(gt_bboxes, gt_masks, bboxes)
     num_gts, num_anchors = gt_bboxes.shape[0], bboxes.shape[0]
-    impl = resolve_impl(impl, num_gts, masks.shape[1], masks.shape[2], bboxes.device,
-                        dense_budget_mib)
+    impl = resolve_impl(
+        impl, num_gts, masks.shape[1], masks.shape[2], bboxes.device, dense_budget_mib
+    )
     if num_gts == 0 or num_anchors == 0:
         return bboxes.new_zeros((num_gts, num_anchors))
     if impl == "dense":
         # Every pair, no selection: selecting the intersecting pairs would be a host sync.
         gt_index = torch.arange(num_gts, device=bboxes.device)[:, None]
         anchor_index = torch.arange(num_anchors, device=bboxes.device)[None, :]
-        return _pairwise_maiou(gt_bboxes, _DenseIntegralImages(masks), bboxes, gt_index,
-                               anchor_index)
+        return _pairwise_maiou(
+            gt_bboxes, _DenseIntegralImages(masks), bboxes, gt_index, anchor_index
+        )
     maiou = bboxes.new_zeros((num_gts, num_anchors))
     pair_gt, pair_anchor = _overlapping_pairs(gt_bboxes, bboxes)
     maiou[pair_gt, pair_anchor] = _pairwise_maiou(
-        gt_bboxes, _ExtentIntegralImages(masks), bboxes, pair_gt, pair_anchor)
+        gt_bboxes, _ExtentIntegralImages(masks), bboxes, pair_gt, pair_anchor
+    )
     return maiou
 
 
-def mask_aware_iou_pairs(gt_bboxes: Tensor, gt_masks, bboxes: Tensor, gt_index: Tensor,
-                         anchor_index: Tensor, return_mask_pixels: bool = False,
-                         impl: str = "auto", dense_budget_mib: float = DENSE_BUDGET_MIB):
+def mask_aware_iou_pairs(
+    gt_bboxes: Tensor,
+    gt_masks,
+    bboxes: Tensor,
+    gt_index: Tensor,
+    anchor_index: Tensor,
+    return_mask_pixels: bool = False,
+    impl: str = "auto",
+    dense_budget_mib: float = DENSE_BUDGET_MIB,
+):
     """maIoU of selected pairs only: ``mask_aware_iou(...)[gt_index, anchor_index]``.
 
     For assigners that need maIoU at a few candidate pairs (ATSS: top-k per level), this
@@ -168,9 +203,11 @@ def mask_aware_iou_pairs(gt_bboxes: Tensor, gt_masks, bboxes: Tensor, gt_index: 
     except RuntimeError:
         raise ValueError(
             "gt_index and anchor_index must be index tensors of broadcastable shapes; got "
-            f"{tuple(gt_index.shape)} and {tuple(anchor_index.shape)}") from None
-    impl = resolve_impl(impl, masks.shape[0], masks.shape[1], masks.shape[2], bboxes.device,
-                        dense_budget_mib)
+            f"{tuple(gt_index.shape)} and {tuple(anchor_index.shape)}"
+        ) from None
+    impl = resolve_impl(
+        impl, masks.shape[0], masks.shape[1], masks.shape[2], bboxes.device, dense_budget_mib
+    )
     integrals = (_DenseIntegralImages if impl == "dense" else _ExtentIntegralImages)(masks)
     maiou = _pairwise_maiou(gt_bboxes, integrals, bboxes, gt_index, anchor_index)
     return (maiou, integrals.pixel_counts()) if return_mask_pixels else maiou
@@ -186,12 +223,14 @@ def _check_inputs(gt_bboxes, gt_masks, bboxes) -> tuple[Tensor, Tensor, Tensor]:
     if masks.shape[0] != gt_bboxes.shape[0]:
         raise ValueError(
             f"gt_masks holds {masks.shape[0]} masks but gt_bboxes {gt_bboxes.shape[0]} boxes; "
-            "pass one mask per ground-truth box")
+            "pass one mask per ground-truth box"
+        )
     return gt_bboxes, masks, bboxes
 
 
-def _pairwise_maiou(gt_bboxes: Tensor, integrals, bboxes: Tensor, pair_gt: Tensor,
-                    pair_anchor: Tensor) -> Tensor:
+def _pairwise_maiou(
+    gt_bboxes: Tensor, integrals, bboxes: Tensor, pair_gt: Tensor, pair_anchor: Tensor
+) -> Tensor:
     """maIoU of the pairs (pair_gt, pair_anchor), index tensors of broadcastable shapes.
 
     Inputs already validated; returns float32 of the broadcast shape. Written as a fixed
@@ -224,8 +263,11 @@ def as_mask_tensor(gt_masks, device: torch.device | str | None = None) -> Tensor
 
     A bool tensor already on ``device`` is returned as is (no operation at all).
     """
-    if hasattr(gt_masks, "masks") and hasattr(gt_masks, "to_ndarray") and isinstance(
-            gt_masks.masks, np.ndarray):  # mmdet BitmapMasks: no rasterising
+    if (
+        hasattr(gt_masks, "masks")
+        and hasattr(gt_masks, "to_ndarray")
+        and isinstance(gt_masks.masks, np.ndarray)
+    ):  # mmdet BitmapMasks: no rasterising
         gt_masks = gt_masks.masks
     elif hasattr(gt_masks, "to_ndarray"):  # mmdet PolygonMasks (rasterised at H x W)
         gt_masks = gt_masks.to_ndarray()
@@ -234,7 +276,8 @@ def as_mask_tensor(gt_masks, device: torch.device | str | None = None) -> Tensor
     if not isinstance(gt_masks, Tensor):
         raise TypeError(
             "gt_masks must be a (G, H, W) tensor or numpy array, or mmdet BitmapMasks/"
-            f"PolygonMasks; got {type(gt_masks).__name__}")
+            f"PolygonMasks; got {type(gt_masks).__name__}"
+        )
     if gt_masks.dim() != 3:
         raise ValueError(f"gt_masks must have shape (G, H, W); got {tuple(gt_masks.shape)}")
     gt_masks = gt_masks.to(device) if device is not None else gt_masks
@@ -262,8 +305,9 @@ def _check_boxes(boxes, name: str) -> Tensor:
     if not isinstance(boxes, Tensor):
         raise TypeError(f"{name} must be an (N, 4) tensor; got {type(boxes).__name__}")
     if boxes.dim() != 2 or boxes.shape[1] < 4:
-        raise ValueError(f"{name} must have shape (N, 4) in x1, y1, x2, y2; "
-                         f"got {tuple(boxes.shape)}")
+        raise ValueError(
+            f"{name} must have shape (N, 4) in x1, y1, x2, y2; got {tuple(boxes.shape)}"
+        )
     boxes = boxes[:, :4]
     if boxes.is_floating_point() and boxes.numel():
         _check_finite(boxes, f"{name} contains NaN or Inf coordinates")
@@ -388,20 +432,23 @@ class _ExtentIntegralImages:
         first_rows = order * height + self.oy[order]
         first_cols = self.ox[order]
         # One device-to-host copy for all bucket shapes (each copy is a sync on a GPU).
-        per_bucket = torch.stack([window_h, window_w, bucket_start, first_of_bucket,
-                                  bucket_count], 1).tolist()
+        per_bucket = torch.stack(
+            [window_h, window_w, bucket_start, first_of_bucket, bucket_count], 1
+        ).tolist()
         table_size = sum((hb + 1) * (wb + 1) * count for hb, wb, _, _, count in per_bucket)
         self.table = torch.zeros(table_size, dtype=torch.int32, device=device)
         for hb, wb, start, first, count in per_bucket:
             if hb == 0 or wb == 0:
                 continue  # empty masks: their single table entry stays 0
-            block = self.table[start:start + count * (hb + 1) * (wb + 1)].view(
-                count, hb + 1, wb + 1)
-            row_index = first_rows[first:first + count, None] + torch.arange(hb, device=device)
+            block = self.table[start : start + count * (hb + 1) * (wb + 1)].view(
+                count, hb + 1, wb + 1
+            )
+            row_index = first_rows[first : first + count, None] + torch.arange(hb, device=device)
             window_rows = mask_rows.index_select(0, row_index.reshape(-1))  # (count * hb, W)
-            col_index = first_cols[first:first + count, None] + torch.arange(wb, device=device)
+            col_index = first_cols[first : first + count, None] + torch.arange(wb, device=device)
             block[:, 1:, 1:] = torch.gather(
-                window_rows, 1, col_index.repeat_interleave(hb, 0)).view(count, hb, wb)
+                window_rows, 1, col_index.repeat_interleave(hb, 0)
+            ).view(count, hb, wb)
             block.cumsum_(1).cumsum_(2)
 
     def pixel_counts(self) -> Tensor:

@@ -26,6 +26,7 @@ both (composite operations decompose before this mode sees them, identically for
 backend); code that branches on the device must be made to take its CUDA branch when
 counted on a CPU (see ``maiou.ops.mask_aware_iou.device_side_checks``).
 """
+
 from __future__ import annotations
 
 import collections
@@ -42,20 +43,39 @@ aten = torch.ops.aten
 #: Operations that return an alias or only touch metadata although their schema does not
 #: mark them as views; like views they launch no kernel.
 NON_LAUNCHING_OPS = {
-    "_unsafe_view", "_reshape_alias", "alias", "lift_fresh", "sym_size", "sym_stride",
-    "sym_numel", "sym_storage_offset", "is_same_size", "_has_compatible_shallow_copy_type",
+    "_unsafe_view",
+    "_reshape_alias",
+    "alias",
+    "lift_fresh",
+    "sym_size",
+    "sym_stride",
+    "sym_numel",
+    "sym_storage_offset",
+    "is_same_size",
+    "_has_compatible_shallow_copy_type",
 }
 
 #: Operations whose output size or value the host needs before it can continue.
 SYNC_OPS = {
-    "_local_scalar_dense", "nonzero", "unique", "_unique", "_unique2", "unique_dim",
-    "unique_consecutive", "unique_dim_consecutive", "bincount", "masked_select",
+    "_local_scalar_dense",
+    "nonzero",
+    "unique",
+    "_unique",
+    "_unique2",
+    "unique_dim",
+    "unique_consecutive",
+    "unique_dim_consecutive",
+    "bincount",
+    "masked_select",
 }
 
 #: Tensor methods that read device memory on the host without dispatching an aten op on
 #: a CPU tensor (on a CUDA tensor each is a device-to-host copy).
-HOST_READ_METHODS = {"tolist": torch.Tensor.tolist, "numpy": torch.Tensor.numpy,
-                     "cpu": torch.Tensor.cpu}
+HOST_READ_METHODS = {
+    "tolist": torch.Tensor.tolist,
+    "numpy": torch.Tensor.numpy,
+    "cpu": torch.Tensor.cpu,
+}
 
 
 @dataclass

@@ -1,4 +1,5 @@
 """ATSS with mask-aware IoU: mmdet's ATSS assignment with maIoU in place of IoU everywhere."""
+
 import torch
 from mmdet.core.bbox.assigners.assign_result import AssignResult
 from mmdet.core.bbox.assigners.base_assigner import BaseAssigner
@@ -44,18 +45,28 @@ class ATSSmaIoUAssigner(BaseAssigner):
     #: Heads pass the padded-resolution ground-truth masks to assigners that set this.
     requires_gt_masks = True
 
-    def __init__(self, topk=9, ignore_iof_thr=-1, maiou_impl="auto",
-                 maiou_dense_budget_mib=DENSE_BUDGET_MIB):
+    def __init__(
+        self, topk=9, ignore_iof_thr=-1, maiou_impl="auto", maiou_dense_budget_mib=DENSE_BUDGET_MIB
+    ):
         if maiou_impl not in IMPLS:
-            raise ValueError(f"ATSSmaIoUAssigner: maiou_impl must be one of "
-                             f"{', '.join(map(repr, IMPLS))}; got {maiou_impl!r}")
+            raise ValueError(
+                f"ATSSmaIoUAssigner: maiou_impl must be one of "
+                f"{', '.join(map(repr, IMPLS))}; got {maiou_impl!r}"
+            )
         self.topk = topk
         self.ignore_iof_thr = ignore_iof_thr
         self.maiou_impl = maiou_impl
         self.maiou_dense_budget_mib = maiou_dense_budget_mib
 
-    def assign(self, bboxes, num_level_bboxes, gt_bboxes, gt_bboxes_ignore=None,
-               gt_labels=None, gt_masks=None):
+    def assign(
+        self,
+        bboxes,
+        num_level_bboxes,
+        gt_bboxes,
+        gt_bboxes_ignore=None,
+        gt_labels=None,
+        gt_masks=None,
+    ):
         """Assign a ground truth (1-based index) or background (0) to every anchor.
 
         Args:
@@ -75,29 +86,39 @@ class ATSSmaIoUAssigner(BaseAssigner):
         if gt_masks is None:
             raise ValueError(
                 "ATSSmaIoUAssigner needs gt_masks (the ground-truth masks at the padded input "
-                "resolution); use a head that passes them, e.g. MaskAwareYOLACTHead")
+                "resolution); use a head that passes them, e.g. MaskAwareYOLACTHead"
+            )
         bboxes = bboxes[:, :4]
         num_gt, num_bboxes = gt_bboxes.size(0), bboxes.size(0)
         if sum(num_level_bboxes) != num_bboxes:
-            raise ValueError(f"num_level_bboxes sums to {sum(num_level_bboxes)} but there are "
-                             f"{num_bboxes} anchors")
+            raise ValueError(
+                f"num_level_bboxes sums to {sum(num_level_bboxes)} but there are "
+                f"{num_bboxes} anchors"
+            )
         assigned_gt_inds = bboxes.new_zeros((num_bboxes,), dtype=torch.long)
         if num_gt == 0 or num_bboxes == 0:
-            assigned_labels = (None if gt_labels is None
-                               else assigned_gt_inds.new_full((num_bboxes,), -1))
-            return AssignResult(num_gt, assigned_gt_inds, bboxes.new_zeros((num_bboxes,)),
-                                labels=assigned_labels)
+            assigned_labels = (
+                None if gt_labels is None else assigned_gt_inds.new_full((num_bboxes,), -1)
+            )
+            return AssignResult(
+                num_gt, assigned_gt_inds, bboxes.new_zeros((num_bboxes,)), labels=assigned_labels
+            )
         masks = as_mask_tensor(gt_masks, device=bboxes.device)
 
         gt_cx = (gt_bboxes[:, 0] + gt_bboxes[:, 2]) / 2.0
         gt_cy = (gt_bboxes[:, 1] + gt_bboxes[:, 3]) / 2.0
         bboxes_cx = (bboxes[:, 0] + bboxes[:, 2]) / 2.0
         bboxes_cy = (bboxes[:, 1] + bboxes[:, 3]) / 2.0
-        distances = ((bboxes_cx[:, None] - gt_cx[None, :]).pow(2)
-                     + (bboxes_cy[:, None] - gt_cy[None, :]).pow(2)).sqrt()
+        distances = (
+            (bboxes_cx[:, None] - gt_cx[None, :]).pow(2)
+            + (bboxes_cy[:, None] - gt_cy[None, :]).pow(2)
+        ).sqrt()
 
-        if (self.ignore_iof_thr > 0 and gt_bboxes_ignore is not None
-                and gt_bboxes_ignore.numel() > 0):
+        if (
+            self.ignore_iof_thr > 0
+            and gt_bboxes_ignore is not None
+            and gt_bboxes_ignore.numel() > 0
+        ):
             ignore_overlaps = bbox_overlaps(bboxes, gt_bboxes_ignore, mode="iof")
             ignore_idxs = ignore_overlaps.max(dim=1).values > self.ignore_iof_thr
             distances = torch.where(ignore_idxs[:, None], _INF, distances)
@@ -116,16 +137,30 @@ class ATSSmaIoUAssigner(BaseAssigner):
 
         gt_index = torch.arange(num_gt, device=bboxes.device)  # broadcasts against (C, G)
         candidate_overlaps, mask_pixels = mask_aware_iou_pairs(
-            gt_bboxes, masks, bboxes, gt_index, candidate_idxs, return_mask_pixels=True,
-            impl=self.maiou_impl, dense_budget_mib=self.maiou_dense_budget_mib)
+            gt_bboxes,
+            masks,
+            bboxes,
+            gt_index,
+            candidate_idxs,
+            return_mask_pixels=True,
+            impl=self.maiou_impl,
+            dense_budget_mib=self.maiou_dense_budget_mib,
+        )
         candidate_overlaps = candidate_overlaps.to(gt_bboxes.dtype)
         threshold = candidate_overlaps.mean(0) + candidate_overlaps.std(0)
         is_pos = candidate_overlaps >= threshold[None, :]
 
         # Positives must have their centre inside the ground-truth box.
         cand_cx, cand_cy = bboxes_cx[candidate_idxs], bboxes_cy[candidate_idxs]
-        sides = torch.stack([cand_cx - gt_bboxes[:, 0], cand_cy - gt_bboxes[:, 1],
-                             gt_bboxes[:, 2] - cand_cx, gt_bboxes[:, 3] - cand_cy], dim=1)
+        sides = torch.stack(
+            [
+                cand_cx - gt_bboxes[:, 0],
+                cand_cy - gt_bboxes[:, 1],
+                gt_bboxes[:, 2] - cand_cx,
+                gt_bboxes[:, 3] - cand_cy,
+            ],
+            dim=1,
+        )
         is_pos &= sides.min(dim=1).values > 0.01
         # A ground truth whose mask is empty has maIoU 0 everywhere: threshold 0 would make
         # every candidate positive, so such ground truths get none.
@@ -135,8 +170,9 @@ class ATSSmaIoUAssigner(BaseAssigner):
         # candidate pair is written (non-positives as -INF, which is the fill): the pairs are
         # distinct (top-k indices within a level, disjoint levels), so this equals writing
         # the positives only, without the host sync of a boolean selection.
-        overlaps_inf = torch.full((num_bboxes, num_gt), -_INF, dtype=candidate_overlaps.dtype,
-                                  device=bboxes.device)
+        overlaps_inf = torch.full(
+            (num_bboxes, num_gt), -_INF, dtype=candidate_overlaps.dtype, device=bboxes.device
+        )
         overlaps_inf[candidate_idxs, gt_index] = torch.where(is_pos, candidate_overlaps, -_INF)
         max_overlaps, argmax_overlaps = overlaps_inf.max(dim=1)
         positive = max_overlaps != -_INF

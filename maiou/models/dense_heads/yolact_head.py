@@ -7,6 +7,7 @@ also needs the image's ground-truth masks. :class:`MaskAwareYOLACTHead` provides
 leaves every other code path (OHEM, Smooth-L1, sampling results for the mask head,
 ``get_bboxes`` with fast NMS) to the parent.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -18,14 +19,14 @@ from mmdet.models.dense_heads import YOLACTHead
 
 from ...ops.mask_aware_iou import as_mask_tensor
 
-__all__ = ['MaskAwareYOLACTHead']
+__all__ = ["MaskAwareYOLACTHead"]
 
 # Private keys under which per-call data rides in (shallow copies of) the image metas.
 # The parent's ``loss`` -> ``get_targets`` -> ``multi_apply(_get_targets_single, ...)``
 # chain has fixed signatures; the meta dict is the one per-image value it threads
 # through untouched, so using it avoids re-implementing those two parent methods.
-_GT_MASKS_KEY = '_maiou_gt_masks'
-_NUM_LEVEL_ANCHORS_KEY = '_maiou_num_level_anchors'
+_GT_MASKS_KEY = "_maiou_gt_masks"
+_NUM_LEVEL_ANCHORS_KEY = "_maiou_num_level_anchors"
 
 
 @HEADS.register_module()
@@ -51,24 +52,26 @@ class MaskAwareYOLACTHead(YOLACTHead):
     @property
     def assigner_takes_level_counts(self) -> bool:
         """Whether ``self.assigner.assign`` expects per-level anchor counts (ATSS)."""
-        assigner = getattr(self, 'assigner', None)
+        assigner = getattr(self, "assigner", None)
         if assigner is None:  # built without train_cfg (inference only)
             return False
-        return 'num_level_bboxes' in inspect.signature(assigner.assign).parameters
+        return "num_level_bboxes" in inspect.signature(assigner.assign).parameters
 
     @property
     def assigner_requires_gt_masks(self) -> bool:
         """Whether the assigner wants the ground-truth masks (maIoU)."""
-        return bool(getattr(getattr(self, 'assigner', None), 'requires_gt_masks', False))
+        return bool(getattr(getattr(self, "assigner", None), "requires_gt_masks", False))
 
-    def loss(self,
-             cls_scores,
-             bbox_preds,
-             gt_bboxes,
-             gt_labels,
-             img_metas,
-             gt_bboxes_ignore=None,
-             gt_masks=None):
+    def loss(
+        self,
+        cls_scores,
+        bbox_preds,
+        gt_bboxes,
+        gt_labels,
+        img_metas,
+        gt_bboxes_ignore=None,
+        gt_masks=None,
+    ):
         """``YOLACTHead.loss`` that can hand ground-truth masks to the assigner.
 
         Args:
@@ -86,32 +89,39 @@ class MaskAwareYOLACTHead(YOLACTHead):
         if self.assigner_requires_gt_masks:
             if gt_masks is None:
                 raise ValueError(
-                    f'{type(self.assigner).__name__} needs the ground-truth masks: '
-                    'call loss(..., gt_masks=...) (MaskAwareYOLACT does)')
+                    f"{type(self.assigner).__name__} needs the ground-truth masks: "
+                    "call loss(..., gt_masks=...) (MaskAwareYOLACT does)"
+                )
             if len(gt_masks) != len(img_metas):
-                raise ValueError(f'got gt_masks for {len(gt_masks)} images and img_metas '
-                                 f'for {len(img_metas)}')
+                raise ValueError(
+                    f"got gt_masks for {len(gt_masks)} images and img_metas for {len(img_metas)}"
+                )
             device = cls_scores[0].device
             img_metas = [
                 dict(meta, **{_GT_MASKS_KEY: as_mask_tensor(masks, device=device)})
                 for meta, masks in zip(img_metas, gt_masks)
             ]
-        return super().loss(cls_scores, bbox_preds, gt_bboxes, gt_labels, img_metas,
-                            gt_bboxes_ignore=gt_bboxes_ignore)
+        return super().loss(
+            cls_scores,
+            bbox_preds,
+            gt_bboxes,
+            gt_labels,
+            img_metas,
+            gt_bboxes_ignore=gt_bboxes_ignore,
+        )
 
-    def get_targets(self, anchor_list, valid_flag_list, gt_bboxes_list, img_metas,
-                    *args, **kwargs):
+    def get_targets(self, anchor_list, valid_flag_list, gt_bboxes_list, img_metas, *args, **kwargs):
         """``AnchorHead.get_targets``; for ATSS assigners it also records, per image,
         the number of anchors on each level (``anchor_list[i][l].size(0)``), which
         :meth:`_get_targets_single` needs to count the inside anchors per level."""
         if self.assigner_takes_level_counts:
             num_level_anchors = [anchors.size(0) for anchors in anchor_list[0]]
             img_metas = [
-                dict(meta, **{_NUM_LEVEL_ANCHORS_KEY: num_level_anchors})
-                for meta in img_metas
+                dict(meta, **{_NUM_LEVEL_ANCHORS_KEY: num_level_anchors}) for meta in img_metas
             ]
-        return super().get_targets(anchor_list, valid_flag_list, gt_bboxes_list,
-                                   img_metas, *args, **kwargs)
+        return super().get_targets(
+            anchor_list, valid_flag_list, gt_bboxes_list, img_metas, *args, **kwargs
+        )
 
     def get_num_level_anchors_inside(self, num_level_anchors, inside_flags):
         """Number of inside-image anchors on each level (as mmdet's ``ATSSHead``).
@@ -128,15 +138,17 @@ class MaskAwareYOLACTHead(YOLACTHead):
         # count separately: one sync per level on a GPU). Same integers.
         return torch.stack([flags.sum() for flags in split_inside_flags]).tolist()
 
-    def _get_targets_single(self,
-                            flat_anchors,
-                            valid_flags,
-                            gt_bboxes,
-                            gt_bboxes_ignore,
-                            gt_labels,
-                            img_meta,
-                            label_channels=1,
-                            unmap_outputs=True):
+    def _get_targets_single(
+        self,
+        flat_anchors,
+        valid_flags,
+        gt_bboxes,
+        gt_bboxes_ignore,
+        gt_labels,
+        img_meta,
+        label_channels=1,
+        unmap_outputs=True,
+    ):
         """Targets of one image; see ``AnchorHead._get_targets_single``.
 
         Max-IoU-style assigners use the parent's implementation as is. For ATSS
@@ -160,34 +172,44 @@ class MaskAwareYOLACTHead(YOLACTHead):
             ``unmap_outputs`` else the number of inside anchors.
         """
         if not self.assigner_takes_level_counts:
-            return super()._get_targets_single(flat_anchors, valid_flags, gt_bboxes,
-                                               gt_bboxes_ignore, gt_labels, img_meta,
-                                               label_channels, unmap_outputs)
+            return super()._get_targets_single(
+                flat_anchors,
+                valid_flags,
+                gt_bboxes,
+                gt_bboxes_ignore,
+                gt_labels,
+                img_meta,
+                label_channels,
+                unmap_outputs,
+            )
 
-        inside_flags = anchor_inside_flags(flat_anchors, valid_flags,
-                                           img_meta['img_shape'][:2],
-                                           self.train_cfg.allowed_border)
+        inside_flags = anchor_inside_flags(
+            flat_anchors, valid_flags, img_meta["img_shape"][:2], self.train_cfg.allowed_border
+        )
         if not inside_flags.any():
-            return (None, ) * 7
+            return (None,) * 7
         anchors = flat_anchors[inside_flags, :]
         num_level_anchors_inside = self.get_num_level_anchors_inside(
-            img_meta[_NUM_LEVEL_ANCHORS_KEY], inside_flags)
+            img_meta[_NUM_LEVEL_ANCHORS_KEY], inside_flags
+        )
         extra = {}
         if self.assigner_requires_gt_masks:
-            extra['gt_masks'] = img_meta[_GT_MASKS_KEY]
-        assign_result = self.assigner.assign(anchors, num_level_anchors_inside,
-                                             gt_bboxes, gt_bboxes_ignore,
-                                             None if self.sampling else gt_labels,
-                                             **extra)
+            extra["gt_masks"] = img_meta[_GT_MASKS_KEY]
+        assign_result = self.assigner.assign(
+            anchors,
+            num_level_anchors_inside,
+            gt_bboxes,
+            gt_bboxes_ignore,
+            None if self.sampling else gt_labels,
+            **extra,
+        )
         sampling_result = self.sampler.sample(assign_result, anchors, gt_bboxes)
 
         # From here on: AnchorHead._get_targets_single (mmdet 2.28.2) verbatim.
         num_valid_anchors = anchors.shape[0]
         bbox_targets = torch.zeros_like(anchors)
         bbox_weights = torch.zeros_like(anchors)
-        labels = anchors.new_full((num_valid_anchors, ),
-                                  self.num_classes,
-                                  dtype=torch.long)
+        labels = anchors.new_full((num_valid_anchors,), self.num_classes, dtype=torch.long)
         label_weights = anchors.new_zeros(num_valid_anchors, dtype=torch.float)
 
         pos_inds = sampling_result.pos_inds
@@ -195,7 +217,8 @@ class MaskAwareYOLACTHead(YOLACTHead):
         if len(pos_inds) > 0:
             if not self.reg_decoded_bbox:
                 pos_bbox_targets = self.bbox_coder.encode(
-                    sampling_result.pos_bboxes, sampling_result.pos_gt_bboxes)
+                    sampling_result.pos_bboxes, sampling_result.pos_gt_bboxes
+                )
             else:
                 pos_bbox_targets = sampling_result.pos_gt_bboxes
             bbox_targets[pos_inds, :] = pos_bbox_targets
@@ -214,11 +237,19 @@ class MaskAwareYOLACTHead(YOLACTHead):
 
         if unmap_outputs:
             num_total_anchors = flat_anchors.size(0)
-            labels = unmap(labels, num_total_anchors, inside_flags,
-                           fill=self.num_classes)  # fill bg label
+            labels = unmap(
+                labels, num_total_anchors, inside_flags, fill=self.num_classes
+            )  # fill bg label
             label_weights = unmap(label_weights, num_total_anchors, inside_flags)
             bbox_targets = unmap(bbox_targets, num_total_anchors, inside_flags)
             bbox_weights = unmap(bbox_weights, num_total_anchors, inside_flags)
 
-        return (labels, label_weights, bbox_targets, bbox_weights, pos_inds,
-                neg_inds, sampling_result)
+        return (
+            labels,
+            label_weights,
+            bbox_targets,
+            bbox_weights,
+            pos_inds,
+            neg_inds,
+            sampling_result,
+        )

@@ -10,6 +10,7 @@ experiments/benchmarks/compare_mask_upsampling.py measures how many and what it 
 mask AP. :class:`MaskAwareYOLACTProtonet` does the fork's (``mask_upsample='opencv'``, the
 default) or mmdet's (``'torch'``); it has the parent's parameters and state-dict keys.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,13 +19,14 @@ import torch.nn.functional as F
 from mmdet.models.builder import HEADS
 from mmdet.models.dense_heads import YOLACTProtonet
 
-__all__ = ['MaskAwareYOLACTProtonet', 'upsample_masks']
+__all__ = ["MaskAwareYOLACTProtonet", "upsample_masks"]
 
-METHODS = ('opencv', 'torch')
+METHODS = ("opencv", "torch")
 
 
-def upsample_masks(mask_pred: torch.Tensor, size: tuple[int, int], method: str = 'opencv'
-                   ) -> np.ndarray:
+def upsample_masks(
+    mask_pred: torch.Tensor, size: tuple[int, int], method: str = "opencv"
+) -> np.ndarray:
     """Binary masks at ``size`` from soft masks.
 
     Args:
@@ -39,17 +41,22 @@ def upsample_masks(mask_pred: torch.Tensor, size: tuple[int, int], method: str =
     height, width = int(size[0]), int(size[1])
     if mask_pred.shape[0] == 0:
         return np.zeros((0, height, width), dtype=np.uint8)
-    if method == 'torch':
-        up = F.interpolate(mask_pred.unsqueeze(0), (height, width), mode='bilinear',
-                           align_corners=False).squeeze(0) > 0.5
+    if method == "torch":
+        up = (
+            F.interpolate(
+                mask_pred.unsqueeze(0), (height, width), mode="bilinear", align_corners=False
+            ).squeeze(0)
+            > 0.5
+        )
         return up.cpu().numpy().astype(np.uint8)
-    if method != 'opencv':
-        raise ValueError(f'mask_upsample must be one of {METHODS}, got {method!r}')
+    if method != "opencv":
+        raise ValueError(f"mask_upsample must be one of {METHODS}, got {method!r}")
     import cv2
 
     masks = mask_pred.detach().float().cpu().numpy()
-    return np.stack([(cv2.resize(m, (width, height), interpolation=cv2.INTER_LINEAR) > 0.5)
-                     for m in masks]).astype(np.uint8)
+    return np.stack(
+        [(cv2.resize(m, (width, height), interpolation=cv2.INTER_LINEAR) > 0.5) for m in masks]
+    ).astype(np.uint8)
 
 
 @HEADS.register_module()
@@ -57,29 +64,30 @@ class MaskAwareYOLACTProtonet(YOLACTProtonet):
     """mmdet's ``YOLACTProtonet`` whose test-time masks are upsampled by ``mask_upsample``
     ('opencv': the authors' fork, default; 'torch': mmdet 2.28)."""
 
-    def __init__(self, *args, mask_upsample: str = 'opencv', **kwargs):
+    def __init__(self, *args, mask_upsample: str = "opencv", **kwargs):
         super().__init__(*args, **kwargs)
         if mask_upsample not in METHODS:
-            raise ValueError(f'mask_upsample must be one of {METHODS}, got {mask_upsample!r}')
+            raise ValueError(f"mask_upsample must be one of {METHODS}, got {mask_upsample!r}")
         self.mask_upsample = mask_upsample
 
     @staticmethod
     def output_size(img_meta: dict, rescale: bool) -> tuple[int, int]:
         """(H, W) of the pasted masks: the original image, or the network input."""
-        ori_shape = img_meta['ori_shape']
+        ori_shape = img_meta["ori_shape"]
         if rescale:
             return int(ori_shape[0]), int(ori_shape[1])
-        scale_factor = img_meta['scale_factor']
-        return (int(np.round(ori_shape[0] * scale_factor[1])),
-                int(np.round(ori_shape[1] * scale_factor[0])))
+        scale_factor = img_meta["scale_factor"]
+        return (
+            int(np.round(ori_shape[0] * scale_factor[1])),
+            int(np.round(ori_shape[1] * scale_factor[0])),
+        )
 
     def get_seg_masks(self, mask_pred, label_pred, img_meta, rescale):
         """Per-class lists of (H, W) uint8 masks, H x W from :meth:`output_size`."""
         cls_segms = [[] for _ in range(self.num_classes)]
         if mask_pred.size(0) == 0:
             return cls_segms
-        masks = upsample_masks(mask_pred, self.output_size(img_meta, rescale),
-                               self.mask_upsample)
+        masks = upsample_masks(mask_pred, self.output_size(img_meta, rescale), self.mask_upsample)
         for mask, label in zip(masks, label_pred):
             cls_segms[label].append(mask)
         return cls_segms

@@ -1,4 +1,5 @@
 """Detectors; importing registers them in mmdet's ``DETECTORS``."""
+
 from .yolact import MaskAwareYOLACT
 
-__all__ = ['MaskAwareYOLACT']
+__all__ = ["MaskAwareYOLACT"]

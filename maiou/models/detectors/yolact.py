@@ -1,4 +1,5 @@
 """YOLACT detector that hands the ground-truth masks to its box head's assigner."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +12,7 @@ from mmdet.models.detectors import YOLACT
 from maiou.ops.carafe import convert_carafe_to_portable
 from maiou.ops.deform_conv import convert_dcn_to_portable
 
-__all__ = ['MaskAwareYOLACT', 'masks_to_padded_tensor', 'drop_degenerate_gts']
+__all__ = ["MaskAwareYOLACT", "masks_to_padded_tensor", "drop_degenerate_gts"]
 
 
 def masks_to_padded_tensor(masks, pad_shape, device) -> torch.Tensor:
@@ -41,8 +42,7 @@ def masks_to_padded_tensor(masks, pad_shape, device) -> torch.Tensor:
     pad_h, pad_w = int(pad_shape[0]), int(pad_shape[1])
     height, width = tensor.shape[-2:]
     if height > pad_h or width > pad_w:
-        raise ValueError(f'masks of size {height}x{width} exceed pad_shape '
-                         f'{pad_h}x{pad_w}')
+        raise ValueError(f"masks of size {height}x{width} exceed pad_shape {pad_h}x{pad_w}")
     if (height, width) != (pad_h, pad_w):
         tensor = F.pad(tensor, (0, pad_w - width, 0, pad_h - height))
     return tensor
@@ -100,13 +100,9 @@ class MaskAwareYOLACT(YOLACT):
         convert_carafe_to_portable(self)
         convert_dcn_to_portable(self)
 
-    def forward_train(self,
-                      img,
-                      img_metas,
-                      gt_bboxes,
-                      gt_labels,
-                      gt_bboxes_ignore=None,
-                      gt_masks=None):
+    def forward_train(
+        self, img, img_metas, gt_bboxes, gt_labels, gt_bboxes_ignore=None, gt_masks=None
+    ):
         """Losses of one batch; arguments as ``YOLACT.forward_train``.
 
         Args:
@@ -122,7 +118,7 @@ class MaskAwareYOLACT(YOLACT):
             loss_mask.
         """
         gt_masks = [
-            masks_to_padded_tensor(masks, meta['pad_shape'], img.device)
+            masks_to_padded_tensor(masks, meta["pad_shape"], img.device)
             for masks, meta in zip(gt_masks, img_metas)
         ]
         kept = [
@@ -140,23 +136,29 @@ class MaskAwareYOLACT(YOLACT):
 
         cls_score, bbox_pred, coeff_pred = self.bbox_head(x)
         losses, sampling_results = self.bbox_head.loss(
-            cls_score, bbox_pred, gt_bboxes, gt_labels, img_metas,
-            gt_bboxes_ignore=gt_bboxes_ignore, gt_masks=gt_masks)
+            cls_score,
+            bbox_pred,
+            gt_bboxes,
+            gt_labels,
+            img_metas,
+            gt_bboxes_ignore=gt_bboxes_ignore,
+            gt_masks=gt_masks,
+        )
 
         segm_head_outs = self.segm_head(x[0])
         loss_segm = self.segm_head.loss(segm_head_outs, gt_masks_uint8, gt_labels)
         losses.update(loss_segm)
 
-        mask_pred = self.mask_head(x[0], coeff_pred, gt_bboxes, img_metas,
-                                   sampling_results)
-        loss_mask = self.mask_head.loss(mask_pred, gt_masks_uint8, gt_bboxes,
-                                        img_metas, sampling_results)
+        mask_pred = self.mask_head(x[0], coeff_pred, gt_bboxes, img_metas, sampling_results)
+        loss_mask = self.mask_head.loss(
+            mask_pred, gt_masks_uint8, gt_bboxes, img_metas, sampling_results
+        )
         losses.update(loss_mask)
 
         # check NaN and Inf
         for loss_name in losses.keys():
-            assert torch.isfinite(torch.stack(losses[loss_name]))\
-                .all().item(), '{} becomes infinite or NaN!'\
-                .format(loss_name)
+            assert torch.isfinite(torch.stack(losses[loss_name])).all().item(), (
+                "{} becomes infinite or NaN!".format(loss_name)
+            )
 
         return losses

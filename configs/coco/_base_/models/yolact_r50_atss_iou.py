@@ -3,7 +3,8 @@
 docs/paper-facts.md, "ATSS with IoU": ATSS top-k 9; anchors with octave base scale 4, one
 scale per octave, ratio 1, strides 8/16/32/64/128; mask-loss weight 8.
 """
-_base_ = './yolact_r50_fixed.py'
+
+_base_ = "./yolact_r50_fixed.py"
 
 model = dict(
     bbox_head=dict(
@@ -12,10 +13,13 @@ model = dict(
         # (base size = stride, centre offset 0), as in the authors' ATSS configs.
         anchor_generator=dict(
             _delete_=True,
-            type='AnchorGenerator',
+            type="AnchorGenerator",
             octave_base_scale=4,
             scales_per_octave=1,
             ratios=[1.0],
-            strides=[8, 16, 32, 64, 128])),
+            strides=[8, 16, 32, 64, 128],
+        )
+    ),
     mask_head=dict(loss_mask_weight=8.0),
-    train_cfg=dict(assigner=dict(_delete_=True, type='ATSSAssigner', topk=9)))
+    train_cfg=dict(assigner=dict(_delete_=True, type="ATSSAssigner", topk=9)),
+)

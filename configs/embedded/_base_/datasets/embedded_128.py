@@ -12,38 +12,39 @@ run: `PhotoMetricDistortion`, `Expand` and `MinIoURandomCrop`. The short embedde
 underfit and each of them slowed learning; more synthetic images (generation takes
 seconds) take their place. The measurements: docs/embedded-benchmark.md.
 """
+
 import os
 
 img_size = 128
-dataset_type = 'CocoDataset'
-data_root = os.environ.get('MAIOU_EMBEDDED_ROOT', 'data/embedded/').rstrip('/') + '/'
+dataset_type = "CocoDataset"
+data_root = os.environ.get("MAIOU_EMBEDDED_ROOT", "data/embedded/").rstrip("/") + "/"
 # The one list of class names (its length is `num_classes` in ../models/*.py; a test
 # checks both against the generator's CATEGORIES), in category-id order 1..8.
-classes = ('disc', 'square', 'triangle', 'ring', 'crescent', 'bracket', 'cross', 'bar')
-img_norm_cfg = dict(
-    mean=[123.68, 116.78, 103.94], std=[58.40, 57.12, 57.38], to_rgb=True)
+classes = ("disc", "square", "triangle", "ring", "crescent", "bracket", "cross", "bar")
+img_norm_cfg = dict(mean=[123.68, 116.78, 103.94], std=[58.40, 57.12, 57.38], to_rgb=True)
 train_pipeline = [
-    dict(type='LoadImageFromFile', to_float32=True),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='FilterAnnotations', min_gt_bbox_wh=(4.0, 4.0)),
-    dict(type='Resize', img_scale=(img_size, img_size), keep_ratio=False),
-    dict(type='Normalize', **img_norm_cfg),
-    dict(type='RandomFlip', flip_ratio=0.5),
-    dict(type='DefaultFormatBundle'),
-    dict(type='Collect', keys=['img', 'gt_bboxes', 'gt_labels', 'gt_masks']),
+    dict(type="LoadImageFromFile", to_float32=True),
+    dict(type="LoadAnnotations", with_bbox=True, with_mask=True),
+    dict(type="FilterAnnotations", min_gt_bbox_wh=(4.0, 4.0)),
+    dict(type="Resize", img_scale=(img_size, img_size), keep_ratio=False),
+    dict(type="Normalize", **img_norm_cfg),
+    dict(type="RandomFlip", flip_ratio=0.5),
+    dict(type="DefaultFormatBundle"),
+    dict(type="Collect", keys=["img", "gt_bboxes", "gt_labels", "gt_masks"]),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type="LoadImageFromFile"),
     dict(
-        type='MultiScaleFlipAug',
+        type="MultiScaleFlipAug",
         img_scale=(img_size, img_size),
         flip=False,
         transforms=[
-            dict(type='Resize', keep_ratio=False),
-            dict(type='Normalize', **img_norm_cfg),
-            dict(type='ImageToTensor', keys=['img']),
-            dict(type='Collect', keys=['img']),
-        ])
+            dict(type="Resize", keep_ratio=False),
+            dict(type="Normalize", **img_norm_cfg),
+            dict(type="ImageToTensor", keys=["img"]),
+            dict(type="Collect", keys=["img"]),
+        ],
+    ),
 ]
 data = dict(
     samples_per_gpu=8,  # one process: 8 images per iteration (COCO: 4 x 8)
@@ -51,19 +52,23 @@ data = dict(
     train=dict(
         type=dataset_type,
         classes=classes,
-        ann_file=data_root + 'annotations/instances_train.json',
-        img_prefix=data_root + 'train/',
-        pipeline=train_pipeline),
+        ann_file=data_root + "annotations/instances_train.json",
+        img_prefix=data_root + "train/",
+        pipeline=train_pipeline,
+    ),
     val=dict(
         type=dataset_type,
         classes=classes,
-        ann_file=data_root + 'annotations/instances_val.json',
-        img_prefix=data_root + 'val/',
-        pipeline=test_pipeline),
+        ann_file=data_root + "annotations/instances_val.json",
+        img_prefix=data_root + "val/",
+        pipeline=test_pipeline,
+    ),
     test=dict(
         type=dataset_type,
         classes=classes,
-        ann_file=data_root + 'annotations/instances_val.json',
-        img_prefix=data_root + 'val/',
-        pipeline=test_pipeline))
+        ann_file=data_root + "annotations/instances_val.json",
+        img_prefix=data_root + "val/",
+        pipeline=test_pipeline,
+    ),
+)
 # `evaluation` (once, after the last iteration) is set with the schedule.

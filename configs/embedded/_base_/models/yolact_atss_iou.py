@@ -4,9 +4,10 @@ The COCO model (yolact_r50_atss_iou.py) shrunk for a CPU; assigner, anchors and 
 are inherited unchanged, so the embedded runs differ from one another exactly as the
 COCO runs do. A toy benchmark: its numbers are not the paper's.
 """
+
 import os
 
-_base_ = '../../../coco/_base_/models/yolact_r50_atss_iou.py'
+_base_ = "../../../coco/_base_/models/yolact_r50_atss_iou.py"
 
 # The CPU shrink, identical in all four embedded model files (tests check), stated here
 # once. ResNet-50 topology at a quarter of the width (base_channels 16 -> stage outputs
@@ -18,15 +19,20 @@ _base_ = '../../../coco/_base_/models/yolact_r50_atss_iou.py'
 # zero_init_residual matters only for that pretraining, which starts from scratch: each
 # residual block starts near the identity instead of summing 16 random branches.
 num_classes = 8  # = len(classes) in ../datasets/embedded_128.py
-pretrained_backbone = (os.environ.get('MAIOU_EMBEDDED_ROOT', 'data/embedded/').rstrip('/')
-                       + '/backbone.pth')
+pretrained_backbone = (
+    os.environ.get("MAIOU_EMBEDDED_ROOT", "data/embedded/").rstrip("/") + "/backbone.pth"
+)
 model = dict(
-    backbone=dict(depth=50, base_channels=16, init_cfg=dict(checkpoint=pretrained_backbone),
-                  zero_init_residual=True),
+    backbone=dict(
+        depth=50,
+        base_channels=16,
+        init_cfg=dict(checkpoint=pretrained_backbone),
+        zero_init_residual=True,
+    ),
     neck=dict(in_channels=[64, 128, 256, 512], out_channels=64),
     bbox_head=dict(num_classes=num_classes, in_channels=64, feat_channels=64),
     mask_head=dict(
-        num_classes=num_classes,
-        in_channels=64,
-        proto_channels=(64, 64, 64, None, 64, 32)),
-    segm_head=dict(num_classes=num_classes, in_channels=64))
+        num_classes=num_classes, in_channels=64, proto_channels=(64, 64, 64, None, 64, 32)
+    ),
+    segm_head=dict(num_classes=num_classes, in_channels=64),
+)

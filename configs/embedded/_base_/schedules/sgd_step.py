@@ -17,21 +17,23 @@ run must override them together: runner.max_iters, lr_config.warmup_iters, lr_co
 (not for the cosine schedule), checkpoint_config.interval and evaluation.interval (the
 workflow's max_iters_override does).
 """
+
 _base_ = [
-    '../../../coco/_base_/schedules/sgd_step_55e.py',
-    '../../../coco/_base_/default_runtime.py',
+    "../../../coco/_base_/schedules/sgd_step_55e.py",
+    "../../../coco/_base_/default_runtime.py",
 ]
 
 max_iters = 600
 warmup_iters = max(1, round(max_iters / 20))
-optimizer = dict(_delete_=True, type='AdamW', lr=2e-3, weight_decay=0.05)
+optimizer = dict(_delete_=True, type="AdamW", lr=2e-3, weight_decay=0.05)
 lr_config = dict(
     by_epoch=False,
     warmup_iters=warmup_iters,
-    step=[round(max_iters * fraction) for fraction in (0.8, 0.95)])
-runner = dict(_delete_=True, type='IterBasedRunner', max_iters=max_iters)
+    step=[round(max_iters * fraction) for fraction in (0.8, 0.95)],
+)
+runner = dict(_delete_=True, type="IterBasedRunner", max_iters=max_iters)
 checkpoint_config = dict(by_epoch=False, interval=max_iters)
-evaluation = dict(interval=max_iters, metric=['bbox', 'segm'])
+evaluation = dict(interval=max_iters, metric=["bbox", "segm"])
 log_config = dict(interval=25)
 cudnn_benchmark = False
 # On a CPU, maiou.train trains in NHWC layout: oneDNN's channels-last convolutions are
