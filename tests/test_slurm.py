@@ -173,6 +173,7 @@ def test_embedded_preset_through_sbatch(cluster, tmp_path):
             "rule_train",
             "rule_evaluate",
             "rule_evaluate",
+            "rule_bootstrap",
             "rule_compile_table",
             "rule_plot_results",
             "rule_assignment_picture",
