@@ -39,10 +39,10 @@ from pathlib import Path
 from experiments.seeds import seed_dir
 from maiou import runs as registry
 from maiou.atomic import write_text_atomic
+from maiou.batching import DEFAULT_IMAGES_PER_STEP
 from maiou.cli import UserError, entry_point
 
 DASH = "—"
-PAPER_IMAGES_PER_STEP = 32  # 4 GPUs x 8 images
 NOT_AT_32 = "†"
 COCO_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 OLRP_KEYS = ("oLRP", "oLRP_loc", "oLRP_FP", "oLRP_FN")
@@ -256,7 +256,7 @@ def run_row(run: str, m: dict | list | None, boot: dict | None = None) -> dict:
 
 def not_at_32(row: dict) -> bool:
     """Trained by us with another batch than the paper's (unknown batch: not marked)."""
-    return row.get("train_images_per_step") not in (None, PAPER_IMAGES_PER_STEP)
+    return row.get("train_images_per_step") not in (None, DEFAULT_IMAGES_PER_STEP)
 
 
 def run_label(run: str, row: dict) -> str:
@@ -420,7 +420,7 @@ def render_markdown(
     marked = [run for run in runs if not_at_32(rows[run])]
     if marked:
         L.append(
-            f"{NOT_AT_32} Not trained at the paper's {PAPER_IMAGES_PER_STEP} images per "
+            f"{NOT_AT_32} Not trained at the paper's {DEFAULT_IMAGES_PER_STEP} images per "
             "optimizer step: "
             + "; ".join(
                 f"{run} at {rows[run]['train_images_per_step']} ({rows[run]['train_gpus']}"
