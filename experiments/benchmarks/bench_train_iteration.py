@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from experiments.benchmarks.coco_like import occluded_instances
+from experiments.benchmarks.coco_like import training_batch
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = 550
@@ -40,31 +40,6 @@ def build(run, device):
     # at the real lr diverges within a few steps (NaN scores would stop the timing).
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9)
     return model, optimizer
-
-
-def batch(num_images, num_gts, device):
-    from mmdet.core import BitmapMasks
-
-    generator = torch.Generator().manual_seed(0)
-    img = torch.randn(num_images, 3, SIZE, SIZE, generator=generator).to(device)
-    metas, boxes, labels, masks = [], [], [], []
-    for i in range(num_images):
-        gt_bboxes, gt_masks = occluded_instances(SIZE, num_gts, seed=100 + i)
-        shape = (SIZE, SIZE, 3)
-        metas.append(
-            dict(
-                img_shape=shape,
-                pad_shape=shape,
-                ori_shape=shape,
-                scale_factor=1.0,
-                flip=False,
-                batch_input_shape=(SIZE, SIZE),
-            )
-        )
-        boxes.append(gt_bboxes.to(device))
-        labels.append(torch.randint(0, 80, (len(gt_bboxes),), generator=generator).to(device))
-        masks.append(BitmapMasks(gt_masks.numpy().astype("uint8"), SIZE, SIZE))
-    return dict(img=img, img_metas=metas, gt_bboxes=boxes, gt_labels=labels, gt_masks=masks)
 
 
 def seconds_per_iteration(model, optimizer, data, repeats, device):
@@ -96,7 +71,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    data = batch(args.images, args.gts, device)
+    data = training_batch(SIZE, args.images, args.gts, device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(
         f"one training iteration, {args.images} x {SIZE} px images, {args.gts} GTs each — "

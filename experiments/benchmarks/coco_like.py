@@ -67,3 +67,31 @@ def occluded_instances(image_size: int, num_gts: int, seed: int = 0):
         rows, cols = np.nonzero(mask.any(1))[0], np.nonzero(mask.any(0))[0]
         boxes.append([cols[0], rows[0], cols[-1] + 1, rows[-1] + 1])
     return torch.tensor(boxes, dtype=torch.float32), torch.from_numpy(masks)
+
+
+def training_batch(image_size: int, num_images: int, num_gts: int, device="cpu") -> dict:
+    """``forward_train`` keyword arguments for ``num_images`` random square images with
+    ``num_gts`` occluded instances each (:func:`occluded_instances`, seeds 100, 101, ...)
+    and random labels of 80 classes; the same batch on every call."""
+    from mmdet.core import BitmapMasks
+
+    generator = torch.Generator().manual_seed(0)
+    img = torch.randn(num_images, 3, image_size, image_size, generator=generator).to(device)
+    metas, boxes, labels, masks = [], [], [], []
+    for i in range(num_images):
+        gt_bboxes, gt_masks = occluded_instances(image_size, num_gts, seed=100 + i)
+        shape = (image_size, image_size, 3)
+        metas.append(
+            dict(
+                img_shape=shape,
+                pad_shape=shape,
+                ori_shape=shape,
+                scale_factor=1.0,
+                flip=False,
+                batch_input_shape=(image_size, image_size),
+            )
+        )
+        boxes.append(gt_bboxes.to(device))
+        labels.append(torch.randint(0, 80, (len(gt_bboxes),), generator=generator).to(device))
+        masks.append(BitmapMasks(gt_masks.numpy().astype("uint8"), image_size, image_size))
+    return dict(img=img, img_metas=metas, gt_bboxes=boxes, gt_labels=labels, gt_masks=masks)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from experiments.benchmarks.coco_like import occluded_instances
+from experiments.benchmarks.coco_like import training_batch
 from maiou import runs as registry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,31 +49,6 @@ def build(run):
     return build_detector(model_cfg)
 
 
-def train_batch(size, num_images, num_gts=15):
-    from mmdet.core import BitmapMasks
-
-    generator = torch.Generator().manual_seed(0)
-    img = torch.randn(num_images, 3, size, size, generator=generator)
-    metas, boxes, labels, masks = [], [], [], []
-    for i in range(num_images):
-        gt_bboxes, gt_masks = occluded_instances(size, num_gts, seed=100 + i)
-        shape = (size, size, 3)
-        metas.append(
-            dict(
-                img_shape=shape,
-                pad_shape=shape,
-                ori_shape=shape,
-                scale_factor=1.0,
-                flip=False,
-                batch_input_shape=(size, size),
-            )
-        )
-        boxes.append(gt_bboxes)
-        labels.append(torch.randint(0, 80, (len(gt_bboxes),), generator=generator))
-        masks.append(BitmapMasks(gt_masks.numpy().astype("uint8"), size, size))
-    return dict(img=img, img_metas=metas, gt_bboxes=boxes, gt_labels=labels, gt_masks=masks)
-
-
 def seconds(fn, repeats):
     times = []
     for step in range(repeats + 1):
@@ -96,7 +71,7 @@ def main(argv=None):
         model = build(run)
         model.train()
         optimizer = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9)
-        data = train_batch(size, args.images)
+        data = training_batch(size, args.images, num_gts=15)
 
         def step():
             losses = model(return_loss=True, **data)
