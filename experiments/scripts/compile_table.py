@@ -106,37 +106,31 @@ def delta(ours, paper):
 BOOT_METRICS = {"segm_AP": "mask AP", "bbox_AP": "box AP", "segm_oLRP": "mask oLRP"}
 
 
-def load_bootstrap(path: Path | None) -> dict | None:
-    """The bootstrap record, or None without --bootstrap. A file that is not one is an
-    error naming it (the rule that writes it runs before this script)."""
+def _load_record(path: Path | None, fields: dict, what: str, script: str) -> dict | None:
+    """The JSON record at ``path`` (None without one), whose ``fields`` (name -> type) must
+    be present; else one error naming the file and the script that writes it."""
     if path is None:
         return None
     try:
         record = json.loads(Path(path).read_text())
-        if not isinstance(record.get("runs"), dict) or not isinstance(record.get("pairs"), list):
-            raise ValueError("lacks 'runs' / 'pairs'")
+        missing = [name for name, kind in fields.items() if not isinstance(record.get(name), kind)]
+        if missing:
+            raise ValueError(f"lacks {' / '.join(repr(name) for name in missing)}")
     except (OSError, ValueError, AttributeError) as exc:
         raise UserError(
-            f"{path}: not a bootstrap record ({exc}); re-run "
-            "python -m experiments.scripts.bootstrap_runs"
+            f"{path}: not a {what} ({exc}); re-run python -m experiments.scripts.{script}"
         ) from exc
     return record
+
+
+def load_bootstrap(path: Path | None) -> dict | None:
+    """The bootstrap record (bootstrap_runs.py), or None without --bootstrap."""
+    return _load_record(path, {"runs": dict, "pairs": list}, "bootstrap record", "bootstrap_runs")
 
 
 def load_curve_check(path: Path | None) -> dict | None:
     """The training-curve check (plot_training_curves.py --check), or None without one."""
-    if path is None:
-        return None
-    try:
-        record = json.loads(Path(path).read_text())
-        if not isinstance(record.get("runs"), dict):
-            raise ValueError("lacks 'runs'")
-    except (OSError, ValueError, AttributeError) as exc:
-        raise UserError(
-            f"{path}: not a training-curve check ({exc}); re-run "
-            "python -m experiments.scripts.plot_training_curves"
-        ) from exc
-    return record
+    return _load_record(path, {"runs": dict}, "training-curve check", "plot_training_curves")
 
 
 def render_curve_check(curves: dict, runs) -> list[str]:
