@@ -305,3 +305,7 @@ def test_runs_not_trained_at_32_images_per_step_are_marked(tmp_path):
     by_run = {row["run"]: row for row in rows}
     assert by_run["atss_maiou_550"]["train_images_per_step"] == "16"
     assert by_run["mayolact_550"]["train_images_per_step"] == ""
+    # The embedded preset trains at 8 by design: the batch column, but no mark.
+    md, _ = _compile(tmp_path, preset="embedded")
+    assert "†" not in md
+    assert _row(md, "atss_maiou_550")[-1] == "16 (2 x 8 x 1)"

@@ -20,9 +20,9 @@ epoch-mean training loss left the authors' by more than the tolerance are flagge
 CSV: one row per run with every number (ours, paper, delta) and, with --bootstrap, the
 run's intervals and its comparison against the run the table compares it with (cmp_*).
 A run without metrics.json shows "—" (empty in the CSV) instead of failing. Both files are
-written atomically. A run trained with another batch than the paper's 32 images per
-optimizer step (metrics.json ``training``, written by maiou.train) is marked † wherever its
-numbers appear.
+written atomically. On the coco presets, a run trained with another batch than the paper's 32
+images per optimizer step (metrics.json ``training``, written by maiou.train) is marked †
+wherever its numbers appear.
 """
 
 from __future__ import annotations
@@ -248,13 +248,19 @@ def run_row(run: str, m: dict | list | None, boot: dict | None = None) -> dict:
     return row
 
 
-def not_at_32(row: dict) -> bool:
-    """Trained by us with another batch than the paper's (unknown batch: not marked)."""
-    return row.get("train_images_per_step") not in (None, DEFAULT_IMAGES_PER_STEP)
+def not_at_32(row: dict, preset: str) -> bool:
+    """Trained by us with another batch than the paper's (unknown batch: not marked).
+
+    Never on the embedded preset: its configs train at 8 images per step by design and the
+    whole table is declared not comparable, so the mark would be on every run."""
+    return preset != "embedded" and row.get("train_images_per_step") not in (
+        None,
+        DEFAULT_IMAGES_PER_STEP,
+    )
 
 
-def run_label(run: str, row: dict) -> str:
-    return run + (NOT_AT_32 if not_at_32(row) else "")
+def run_label(run: str, row: dict, preset: str) -> str:
+    return run + (NOT_AT_32 if not_at_32(row, preset) else "")
 
 
 def _table(header, rows) -> list[str]:
@@ -400,7 +406,7 @@ def render_markdown(
         for assigner in columns:
             run = registry.run_at(assigner.key, size).name
             r = rows.get(run) or run_row(run, None)
-            mark = NOT_AT_32 if not_at_32(r) else ""
+            mark = NOT_AT_32 if not_at_32(r, preset) else ""
             for key in ("segm_AP", "segm_oLRP"):
                 sd = r.get(f"{key}_sd")
                 ours = fmt(r[key]) + ("" if sd is None else f" ± {sd:.1f}")
@@ -411,7 +417,7 @@ def render_markdown(
         body.append(cells)
     L += _table(header, body)
     L.append("")
-    marked = [run for run in runs if not_at_32(rows[run])]
+    marked = [run for run in runs if not_at_32(rows[run], preset)]
     if marked:
         L.append(
             f"{NOT_AT_32} Not trained at the paper's {DEFAULT_IMAGES_PER_STEP} images per "
@@ -463,7 +469,7 @@ def render_markdown(
             )
         )
         body.append(
-            [run_label(run, r)]
+            [run_label(run, r, preset)]
             + [fmt(r[f"bbox_{k}"]) for k in COCO_KEYS + OLRP_KEYS]
             + [
                 fmt(r["fps"]),
@@ -498,7 +504,7 @@ def render_markdown(
     L += _table(
         header,
         [
-            [run_label(run, rows[run])]
+            [run_label(run, rows[run], preset)]
             + [fmt(rows[run][f"segm_{k}"]) for k in COCO_KEYS + OLRP_KEYS]
             for run in runs
         ],
@@ -529,7 +535,7 @@ def render_markdown(
         for run in mayolact:
             r = rows[run]
             cells = [
-                run_label(run, r),
+                run_label(run, r, preset),
                 f"{fmt(r['paper_segm_AP'])} / {fmt(r['segm_AP'])} / "
                 f"{fmt(r['delta_segm_AP'], signed=True)}",
             ]
