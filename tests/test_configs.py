@@ -574,3 +574,28 @@ def test_embedded_model_builds(run):
     assert len(deformable) == (13 if family == "mayolact" else 0)
     if family == "mayolact":
         assert any(isinstance(m, CARAFEPackPortable) for m in model.neck.modules())
+
+
+def test_embedded_fused_adamw_makes_the_loops_update():
+    """The embedded optimizer is torch's fused AdamW (one kernel, faster on a CPU); its
+    update must be the per-parameter loop's up to rounding, weight decay included."""
+    import torch
+    from mmcv.runner import build_optimizer
+
+    cfg = load("embedded", "fixed_550").optimizer
+    assert cfg.get("fused") is True
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Conv2d(8, 16, 3), torch.nn.BatchNorm2d(16))
+    grads = [[torch.randn_like(p) for p in module.parameters()] for _ in range(50)]
+    weights = []
+    for fused in (True, False):
+        replica = copy.deepcopy(module)
+        optimizer = build_optimizer(replica, dict(cfg, fused=fused))
+        for step_grads in grads:
+            for param, grad in zip(replica.parameters(), step_grads):
+                param.grad = grad.clone()
+            optimizer.step()
+        weights.append([p.detach() for p in replica.parameters()])
+    for fused_w, loop_w, start in zip(*weights, module.parameters()):
+        assert not torch.equal(fused_w, start)  # the steps moved the weights
+        torch.testing.assert_close(fused_w, loop_w, rtol=0, atol=1e-6)

@@ -13,9 +13,11 @@ iteration (median over iterations, one thread):
 * ``backward``, ``clip + optimizer step``.
 
     python -m experiments.benchmarks.embedded_iteration_breakdown [RUN ...]
-        [--iterations 15] [--warmup 3] [--threads 1]
+        [--iterations 15] [--warmup 3] [--threads 1] [--ops 20]
+        [--cfg-options optimizer.fused=False ...]
 
-It prints the sections of each run and their sum against the measured whole iteration.
+It prints the sections of each run against the measured whole iteration; ``--ops N`` adds
+torch's profile of the timed iterations, its N operators of most self CPU time.
 """
 
 import argparse
@@ -25,6 +27,7 @@ import time
 from pathlib import Path
 
 import torch
+from mmcv import DictAction
 
 from maiou import runs as registry
 
@@ -48,8 +51,12 @@ def _timed(times: dict, section: str, obj, method: str) -> None:
     setattr(obj, method, wrapper)
 
 
-def breakdown(run: str, iterations: int, warmup: int) -> list[tuple[str, float]]:
-    """(section, median ms per iteration) of ``run``, the whole iteration last."""
+def breakdown(
+    run: str, iterations: int, warmup: int, options: dict | None = None, profiler=None
+) -> list[tuple[str, float]]:
+    """(section, median ms per iteration) of ``run``, the whole iteration last; ``options``
+    as ``--cfg-options``; ``profiler`` (a ``torch.profiler.profile``) records the timed
+    iterations only."""
     from mmcv.parallel import MMDataParallel
     from mmcv.runner import build_optimizer
     from mmdet.datasets import build_dataloader
@@ -57,13 +64,13 @@ def breakdown(run: str, iterations: int, warmup: int) -> list[tuple[str, float]]
     from maiou.config import load_config
     from maiou.train import build_model_and_datasets
 
-    cfg = load_config(str(ROOT / "configs" / "embedded" / f"{run}.py"))
+    cfg = load_config(str(ROOT / "configs" / "embedded" / f"{run}.py"), options)
     cfg.device = "cpu"
     torch.manual_seed(0)
     model, datasets = build_model_and_datasets(cfg)
     loader = build_dataloader(
         datasets[0],
-        cfg.data.samples_per_gpu,
+        cfg.data.train_dataloader.samples_per_gpu,
         0,
         num_gpus=1,
         dist=False,
@@ -89,6 +96,8 @@ def breakdown(run: str, iterations: int, warmup: int) -> list[tuple[str, float]]
     per_iteration: dict[str, list[float]] = {}
     batches = iter(loader)
     for step in range(warmup + iterations):
+        if step == warmup and profiler is not None:
+            profiler.start()
         times.clear()
         start = time.perf_counter()
         batch = next(batches)
@@ -111,6 +120,8 @@ def breakdown(run: str, iterations: int, warmup: int) -> list[tuple[str, float]]
         sections["whole iteration"] = end - start
         for name, seconds in sections.items():
             per_iteration.setdefault(name, []).append(1e3 * seconds)
+    if profiler is not None:
+        profiler.stop()
     return [(name, statistics.median(ms)) for name, ms in per_iteration.items()]
 
 
@@ -120,11 +131,16 @@ def main(argv=None) -> int:
     parser.add_argument("--iterations", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--ops", type=int, default=0, help="print torch's top-N operators")
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction, default=None)
     args = parser.parse_args(argv)
     registry.check_names(args.runs)
     torch.set_num_threads(args.threads)
     for run in args.runs:
-        rows = breakdown(run, args.iterations, args.warmup)
+        profiler = None
+        if args.ops:
+            profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
+        rows = breakdown(run, args.iterations, args.warmup, args.cfg_options, profiler)
         whole = rows[-1][1]
         print(
             f"{run}: one embedded training iteration — CPU, {args.threads} thread(s), "
@@ -132,6 +148,9 @@ def main(argv=None) -> int:
         )
         for name, ms in rows:
             print(f"  {name:28s} {ms:8.1f} ms  {100 * ms / whole:5.1f} %")
+        if profiler is not None:
+            table = profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.ops)
+            print(table)
     return 0
 
 
