@@ -48,9 +48,9 @@ test_pipeline = [
 ]
 data = dict(
     samples_per_gpu=8,  # one process: 8 images per iteration (COCO: 4 x 8)
-    # Loaded in the training process (COCO: 4 workers): 8 small images take ~8 ms of a
-    # ~170 ms iteration, less than a worker's inter-process transfer costs on 2 shared cores
-    # (docs/embedded-benchmark.md, "Where the time goes").
+    # Loaded in the training process (COCO: 4 workers): 8 small images take ~10 ms of a
+    # ~170 ms iteration, and on 2 shared cores that costs less than a worker process plus
+    # the transfer of its batches (docs/embedded-benchmark.md, "Where the time goes").
     workers_per_gpu=0,
     train=dict(
         type=dataset_type,
