@@ -1,11 +1,11 @@
-"""DCNv2 on CPU: maiou's vectorised modulated deformable convolution against mmcv's CPU
-kernel, same process, same inputs, forward + backward.
+"""DCNv2 on CPU: maiou's vectorised modulated deformable convolution against mmcv's and
+torchvision's CPU kernels, same process, same inputs, forward + backward.
 
     python -m experiments.benchmarks.bench_deform_conv [--threads 1] [--repeats 5]
 
 Shapes are those of the embedded maYOLACT's deformable 3x3 convolutions (quarter-width
 ResNet-50 stages 2-4 at a 128 px input, batch 8, 4 deformable groups). Prints the time of
-each, the speed-up and the largest output / gradient difference.
+each, our speed-up over each and the largest output / gradient difference from mmcv's.
 """
 
 import argparse
@@ -15,6 +15,7 @@ import time
 
 import torch
 from mmcv.ops import modulated_deform_conv2d as mmcv_op
+from torchvision.ops import deform_conv2d
 
 from maiou.ops.deform_conv import modulated_deform_conv2d
 
@@ -29,6 +30,14 @@ def inputs(channels, side, generator):
     mask = torch.rand(BATCH, DEFORM_GROUPS * 9, side, side, generator=generator)
     weight = torch.randn(channels, channels, 3, 3, generator=generator) / (3 * channels**0.5)
     return x, offset, mask, weight
+
+
+def torchvision_op(x, offset, mask, weight, bias, stride, padding, dilation, groups, dg):
+    """torchvision's ``deform_conv2d`` called as mmcv's op (it reads the groups from the
+    weight's and the offsets' shapes)."""
+    return deform_conv2d(
+        x, offset, weight, bias, (stride,) * 2, (padding,) * 2, (dilation,) * 2, mask=mask
+    )
 
 
 def forward_backward(op, tensors):
@@ -58,26 +67,32 @@ def main(argv=None) -> int:
         f"DCNv2 forward + backward, batch {BATCH}, {DEFORM_GROUPS} deformable groups — CPU, "
         f"{args.threads} thread(s), median of {args.repeats}"
     )
-    print(f"{'channels x side':<16}{'mmcv ms':>9}{'ours ms':>9}{'speed-up':>10}{'max |diff|':>12}")
-    total = {"mmcv": 0.0, "ours": 0.0}
+    ops = {"mmcv": mmcv_op, "torchvision": torchvision_op, "ours": modulated_deform_conv2d}
+    print(
+        f"{'channels x side':<16}{'mmcv ms':>9}{'tv ms':>9}{'ours ms':>9}"
+        f"{'vs mmcv':>9}{'vs tv':>8}{'max |diff|':>12}"
+    )
+    total = dict.fromkeys(ops, 0.0)
     for channels, side in CASES:
         tensors = inputs(channels, side, generator)
+        reference = forward_backward(mmcv_op, tensors)
         diff = max(
             float((a - b).abs().max())
-            for a, b in zip(
-                forward_backward(mmcv_op, tensors),
-                forward_backward(modulated_deform_conv2d, tensors),
-            )
+            for name in ("torchvision", "ours")
+            for a, b in zip(reference, forward_backward(ops[name], tensors))
         )
-        t_mmcv = median_ms(mmcv_op, tensors, args.repeats)
-        t_ours = median_ms(modulated_deform_conv2d, tensors, args.repeats)
-        total["mmcv"] += t_mmcv
-        total["ours"] += t_ours
+        ms = {name: median_ms(op, tensors, args.repeats) for name, op in ops.items()}
+        for name in ops:
+            total[name] += ms[name]
         print(
-            f"{f'{channels} x {side}':<16}{t_mmcv:>9.1f}{t_ours:>9.1f}"
-            f"{t_mmcv / t_ours:>9.1f}x{diff:>12.1e}"
+            f"{f'{channels} x {side}':<16}{ms['mmcv']:>9.1f}{ms['torchvision']:>9.1f}"
+            f"{ms['ours']:>9.1f}{ms['mmcv'] / ms['ours']:>8.1f}x"
+            f"{ms['torchvision'] / ms['ours']:>7.1f}x{diff:>12.1e}"
         )
-    print(f"all three: {total['mmcv'] / total['ours']:.1f}x")
+    print(
+        f"all three: {total['mmcv'] / total['ours']:.1f}x mmcv's, "
+        f"{total['torchvision'] / total['ours']:.1f}x torchvision's"
+    )
     return 0
 
 

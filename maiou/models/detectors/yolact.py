@@ -89,7 +89,7 @@ class MaskAwareYOLACT(YOLACT):
       and state dict, mmcv's CUDA op on CUDA, an exact PyTorch version on CPU, so the
       same config trains on a GPU and in the CPU tests; likewise mmcv's DCNv2 layers
       (``ModulatedDeformConv2dPack``, maYOLACT's backbone) become
-      ``ModulatedDeformConv2dPackPortable``, whose CPU path is 6-9x faster than mmcv's
+      ``ModulatedDeformConv2dPackPortable``, whose CPU path is 7-11x faster than mmcv's
       CPU kernel.
 
     The box head must accept ``gt_masks`` in ``loss`` (``MaskAwareYOLACTHead`` does).
