@@ -500,7 +500,7 @@ def test_embedded_shrink_is_the_same_for_every_run():
     )
     assert first["neck_channels"][0] == [64, 128, 256, 512]
     assert first["neck_channels"][2:] == (5, 1)  # num_outs and start level as COCO
-    assert first["data"] == (8, 1)
+    assert first["data"] == (8, 0)  # 8 images per iteration, loaded in the training process
 
 
 @pytest.mark.parametrize("run", sorted(RUNS))
