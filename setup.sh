@@ -6,14 +6,35 @@
 #
 # Environment: PYTHON (interpreter to use, default python3.11 or python3),
 # MAIOU_WHEEL_CACHE (where the mmcv-full wheel built here is kept, default
-# ~/.cache/maiou/wheels), MAX_JOBS (compiler processes for mmcv-full, default nproc).
+# ~/.cache/maiou/wheels), MAX_JOBS (compiler processes for mmcv-full, default nproc),
+# MAIOU_CUDA (auto: build mmcv-full's CUDA kernels when nvcc is on PATH and a GPU is visible;
+# 1: build them, e.g. on a login node without a GPU; 0: CPU ops only), TORCH_CUDA_ARCH_LIST (the GPU
+# architectures to build for, e.g. "8.0;9.0"; default: those of the visible GPUs).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 die() { printf '\nsetup.sh: %s\n' "$*" >&2; exit 1; }
 pin() { grep -E "^$1==" requirements.txt | head -n1; }
 
-stamp=".venv/.setup-$(cat requirements.txt pyproject.toml setup.sh | sha256sum | cut -c1-16)"
+# CUDA kernels or not, and for which GPUs: part of the set-up's identity (stamp, wheel cache).
+gpus() { nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | sort -u | paste -sd';' || true; }
+cuda=${MAIOU_CUDA:-auto}
+if [ "$cuda" = auto ]; then
+  if command -v nvcc >/dev/null && [ -n "$(gpus)" ]; then cuda=1; else cuda=0; fi
+fi
+if [ "$cuda" = 1 ]; then
+  command -v nvcc >/dev/null || die "MAIOU_CUDA=1 but nvcc is not on PATH: load the CUDA toolkit (e.g. module load cuda) or set MAIOU_CUDA=0."
+  if [ -z "${TORCH_CUDA_ARCH_LIST:-}" ]; then
+    TORCH_CUDA_ARCH_LIST=$(gpus)
+    [ -n "$TORCH_CUDA_ARCH_LIST" ] || die "no GPU is visible to name its architecture (a login node?): set TORCH_CUDA_ARCH_LIST to the cluster's, e.g. TORCH_CUDA_ARCH_LIST='8.0;9.0' for A100 and H100, and rerun."
+  fi
+  export TORCH_CUDA_ARCH_LIST FORCE_CUDA=1
+  flavour="cuda-sm$(echo "$TORCH_CUDA_ARCH_LIST" | tr -c '0-9\n' '_')"
+else
+  flavour=cpu
+fi
+
+stamp=".venv/.setup-$flavour-$(cat requirements.txt pyproject.toml setup.sh | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ] && .venv/bin/python -c "import maiou, mmdet, mmcv.ops" 2>/dev/null; then
   echo "setup.sh: .venv is up to date"
   exit 0
@@ -37,14 +58,22 @@ pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
 echo "setup.sh: [1/4] torch and torchvision"
 "${pip[@]}" install "$(pin torch)" "$(pin torchvision)"
 
-# mmcv-full 1.7.2 has no wheel for this torch: build it from source once, keep the wheel.
+# mmcv-full 1.7.2 has no wheel for this torch: build it from source once, keep the wheel
+# (CPU builds in the cache folder itself, CUDA builds in a sub-folder per architecture list).
 mmcv=$(pin mmcv-full)
-if ! .venv/bin/python -c "import mmcv.ops" 2>/dev/null; then
+has_cuda_ops='import mmcv.ops as o, sys; sys.exit(o.get_compiling_cuda_version() == "not available")'
+if ! .venv/bin/python -c "import mmcv.ops" 2>/dev/null || \
+    { [ "$cuda" = 1 ] && ! .venv/bin/python -c "$has_cuda_ops" 2>/dev/null; }; then
   cache=${MAIOU_WHEEL_CACHE:-$HOME/.cache/maiou/wheels}
+  [ "$cuda" = 1 ] && cache="$cache/$flavour"
   mkdir -p "$cache"
   wheel=$(ls "$cache"/mmcv_full-1.7.2-cp311-*.whl 2>/dev/null | head -n1 || true)
   if [ -z "$wheel" ]; then
-    echo "setup.sh: [2/4] building $mmcv from source with its C++ ops (10-15 min on 2 cores, once)"
+    if [ "$cuda" = 1 ]; then
+      echo "setup.sh: [2/4] building $mmcv from source with its C++ and CUDA ops for sm $TORCH_CUDA_ARCH_LIST (nvcc $(nvcc --version | grep -o 'release [0-9.]*'); long, once)"
+    else
+      echo "setup.sh: [2/4] building $mmcv from source with its C++ ops (10-15 min on 2 cores, once)"
+    fi
     echo "setup.sh: (pip may report that torch wants setuptools>=77: expected for this build; step 3 restores it)"
     "${pip[@]}" install "setuptools<70" wheel ninja
     work=$(mktemp -d)
@@ -73,7 +102,7 @@ if ! .venv/bin/python -c "import mmcv.ops" 2>/dev/null; then
   else
     echo "setup.sh: [2/4] $mmcv from the cached wheel $wheel"
   fi
-  "${pip[@]}" install --no-deps "$wheel"
+  "${pip[@]}" install --no-deps --force-reinstall "$wheel"
 else
   echo "setup.sh: [2/4] $mmcv already installed"
 fi
@@ -84,6 +113,10 @@ echo "setup.sh: [3/4] mmdet and the rest of requirements.txt"
 echo "setup.sh: [4/4] maiou (editable)"
 "${pip[@]}" install --no-deps --no-build-isolation -e .
 .venv/bin/python -c "import maiou, mmdet, mmcv.ops" || die "the environment does not import; see the messages above."
+# A torch built for a newer CUDA than this machine's driver: say so now, not at the first job.
+.venv/bin/python -c "from maiou.device import DeviceError, check_cuda_driver as c
+try: c()
+except DeviceError as e: print('setup.sh: warning:', e)"
 rm -f .venv/.setup-*
 touch "$stamp"
 echo "setup.sh: done"

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 __all__ = [
     "DeviceError",
+    "check_cuda_driver",
+    "cuda_driver_version",
+    "driver_problem",
     "resolve_device",
     "cpu_estimate_seconds",
     "check_coco_device",
@@ -98,3 +101,50 @@ def check_coco_device(device: str, preset: str, runs, processes: int = 1) -> str
         f"seconds per image, maiou/device.py). Run on a GPU machine, or pass --config "
         f"device=cpu to go on anyway"
     )
+
+
+def cuda_driver_version() -> str | None:
+    """The newest CUDA version the installed NVIDIA driver supports ("12.4"), from
+    libcuda's ``cuDriverGetVersion``; None where there is no driver."""
+    import ctypes
+
+    try:
+        libcuda = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return None
+    version = ctypes.c_int()
+    if libcuda.cuDriverGetVersion(ctypes.byref(version)) != 0:
+        return None
+    return f"{version.value // 1000}.{version.value % 1000 // 10}"
+
+
+def driver_problem(
+    torch_cuda: str | None, driver_cuda: str | None, torch_version: str
+) -> str | None:
+    """One line saying why this torch cannot use this driver, or None if it can.
+
+    A torch built for CUDA X.y runs on any driver that supports CUDA X.0 or newer (CUDA's
+    minor-version compatibility), so only the major versions are compared. A CPU-only torch
+    (``torch_cuda`` None) or a machine without a driver has no such problem.
+    """
+    if not torch_cuda or not driver_cuda:
+        return None
+    if int(driver_cuda.split(".")[0]) >= int(torch_cuda.split(".")[0]):
+        return None
+    index = "cu" + "".join(driver_cuda.split(".")[:2])
+    return (
+        f"torch {torch_version} is built for CUDA {torch_cuda}, but the NVIDIA driver here "
+        f"supports CUDA up to {driver_cuda} (it needs {torch_cuda.split('.')[0]}.x): install "
+        f"a torch built for CUDA {driver_cuda} or older from PyTorch's index for it (rm -rf "
+        f".venv; PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/{index} ./setup.sh), "
+        "or update the driver"
+    )
+
+
+def check_cuda_driver() -> None:
+    """:class:`DeviceError` when the installed torch cannot use this machine's driver."""
+    import torch
+
+    problem = driver_problem(torch.version.cuda, cuda_driver_version(), torch.__version__)
+    if problem:
+        raise DeviceError(problem)

@@ -92,6 +92,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="random seed (default: the resumed run's seed, else random)",
     )
+    parser.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        default="auto",
+        help="auto: CUDA when torch sees a GPU, else the CPU (as maiou.evaluate)",
+    )
     parser.add_argument("--deterministic", action="store_true", help="deterministic cuDNN kernels")
     parser.add_argument(
         "--no-validate", action="store_true", help="skip the evaluation hook during training"
@@ -206,12 +212,11 @@ def mark_final(work_dir: str, checkpoint: str) -> str:
 # --------------------------------------------------------------------------------------
 def init_distributed(cfg) -> None:
     """Join the torchrun process group: nccl (or the config's backend) on GPU, gloo on CPU."""
-    import torch
     import torch.distributed as dist
 
     params = dict(cfg.get("dist_params", {}) or {})
     backend = params.pop("backend", "nccl")
-    if torch.cuda.is_available():
+    if cfg.device == "cuda":
         from mmcv.runner import init_dist
 
         init_dist("pytorch", backend=backend, **params)
@@ -441,6 +446,22 @@ def choose_start(cfg, args, work_dir: str, rank: int) -> Start:
     return Start.RESUME
 
 
+def training_device(requested: str) -> str:
+    """'cuda' or 'cpu' for --device: auto is CUDA when torch sees a GPU; cpu trains on the
+    CPU even where a GPU is visible; cuda without a visible GPU is an error."""
+    import torch
+
+    from maiou.device import resolve_device
+
+    device = resolve_device(requested)
+    if device == "cuda" and not torch.cuda.is_available():
+        raise TrainError(
+            "--device cuda: torch sees no GPU here (torch.cuda.is_available() is False); "
+            "use --device cpu, or check the driver with nvidia-smi"
+        )
+    return device
+
+
 def set_up_run(cfg, args, work_dir: str, distributed: bool, batch: dict):
     """Processes, work dir, logger and seed of a run that trains; returns
     ``(rank, logger, timestamp, meta)`` and fills ``cfg.gpu_ids``, ``device`` and ``seed``.
@@ -448,8 +469,9 @@ def set_up_run(cfg, args, work_dir: str, distributed: bool, batch: dict):
     import mmcv
     import torch
     from mmdet.apis import init_random_seed, set_random_seed
-    from mmdet.utils import collect_env, get_device, get_root_logger, setup_multi_processes
+    from mmdet.utils import collect_env, get_root_logger, setup_multi_processes
 
+    cfg.device = training_device(args.device)
     setup_multi_processes(cfg)
     if cfg.get("cudnn_benchmark", False):
         torch.backends.cudnn.benchmark = True
@@ -479,7 +501,7 @@ def set_up_run(cfg, args, work_dir: str, distributed: bool, batch: dict):
     if cfg.resume_from:
         logger.info(f"Auto-resume: continuing from {cfg.resume_from}")
 
-    cfg.device = get_device()
+    logger.info(f"Device: {cfg.device} (--device {args.device})")
     seed = init_random_seed(_resume_seed(args, cfg.resume_from), device=cfg.device)
     logger.info(f"Set random seed to {seed}, deterministic: {args.deterministic}")
     set_random_seed(seed, deterministic=args.deterministic)
@@ -549,6 +571,10 @@ def train(args: argparse.Namespace) -> int:
     final marker."""
     from maiou.batching import BatchError, configure_batch
 
+    if args.device == "cpu":
+        # Hide the GPUs before anything initialises CUDA: mmcv's data-parallel wrappers and
+        # seeding move to a visible GPU by themselves.
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
     cfg = load_config(args.config, args.cfg_options, prog=PROG)
     work_dir = osp.abspath(args.work_dir)
     cfg.work_dir = work_dir

@@ -27,11 +27,13 @@ from maiou.checkpoint import read_checkpoint_meta
 from maiou.config import ConfigError, check_cfg_options, load_config
 from maiou.train import (
     Start,
+    TrainError,
     choose_start,
     final_checkpoint,
     find_resume_checkpoint,
     main,
     mark_final,
+    training_device,
 )
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -530,3 +532,122 @@ def test_choose_start_sets_resume_from(setup, tmp_path, capsys):
     assert cfg.resume_from == str(tmp_path / "epoch_2.pth")
     assert "resuming from" in capsys.readouterr().out
     assert not (tmp_path / "final.pth").exists()
+
+
+# ------------------------------------------------------------------------------------------
+# The training device (--device, as maiou.evaluate's)
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("visible", [True, False], ids=["GPU visible", "no GPU"])
+def test_training_device_follows_the_request(monkeypatch, visible):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: visible)
+    assert training_device("auto") == ("cuda" if visible else "cpu")
+    assert training_device("cpu") == "cpu"  # a visible GPU is not used
+    if visible:
+        assert training_device("cuda") == "cuda"
+    else:
+        with pytest.raises(TrainError, match="--device cuda: torch sees no GPU"):
+            training_device("cuda")
+
+
+def test_device_cpu_hides_the_gpus_and_cuda_without_one_is_one_line(
+    setup, tmp_path, capsys, monkeypatch
+):
+    config, _ = setup
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "unset by the test")  # restored afterwards
+    work = tmp_path / "done"
+    work.mkdir()
+    save_fake_checkpoint(work / "epoch_3.pth", 3, 6)  # finished: nothing is built
+    assert main([config, "--work-dir", str(work), "--device", "cpu"]) == 0
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == ""  # set before anything touched CUDA
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    status = main([config, "--work-dir", str(tmp_path / "fresh"), "--device", "cuda"])
+    err = capsys.readouterr().err
+    # One line of ours (torch may warn about CUDA_HOME first when mmcv loads).
+    ours = [line for line in err.splitlines() if line.startswith("maiou.train")]
+    assert status == 2 and len(ours) == 1
+    assert ours[0].startswith("maiou.train: error: --device cuda: torch sees no GPU here")
+
+
+# ------------------------------------------------------------------------------------------
+# Common random numbers: two runs of one seed differ only by what their configs change
+# ------------------------------------------------------------------------------------------
+def test_paired_runs_share_init_data_order_and_flips(tmp_path, monkeypatch):
+    """atss_iou_400 and atss_maiou_400 (embedded) trained with the same seed start from the
+    same weights and see the same images in the same order with the same flips, through
+    two epochs of real training, so their difference is the assigner's, not the draw's
+    (docs/uncertainty.md)."""
+    from mmdet.datasets.pipelines import RandomFlip
+
+    import maiou.train as train_module
+    from maiou import pretrain_backbone
+    from maiou.data.synthetic import generate_dataset
+
+    data = tmp_path / "data"
+    generate_dataset(data, seed=0, num_train=16, num_val=2, progress=False)
+    assert (
+        pretrain_backbone.main(
+            [
+                "--data-root",
+                str(data),
+                "--out",
+                str(data / "backbone.pth"),
+                "--iters",
+                "2",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    monkeypatch.setenv("MAIOU_EMBEDDED_ROOT", str(data))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "unset by the test")  # restored afterwards
+    seen, init = {}, {}
+    flip, build = RandomFlip.__call__, train_module.build_model_and_datasets
+
+    def recording_flip(self, results):
+        out = flip(self, results)
+        seen[run].append((out["ori_filename"], out["flip"], out.get("flip_direction")))
+        return out
+
+    def recording_build(cfg):
+        model, datasets = build(cfg)
+        init[run] = {k: v.clone() for k, v in model.state_dict().items()}
+        return model, datasets
+
+    monkeypatch.setattr(RandomFlip, "__call__", recording_flip)
+    monkeypatch.setattr(train_module, "build_model_and_datasets", recording_build)
+    for run in ("atss_iou_400", "atss_maiou_400"):
+        seen[run] = []
+        options = [
+            "runner.max_iters=4",
+            "checkpoint_config.interval=4",
+            "evaluation.interval=4",
+            "lr_config.warmup_iters=1",
+            "lr_config.step=[2,3]",
+        ]
+        assert (
+            main(
+                [
+                    osp.join(REPO, "configs/embedded", f"{run}.py"),
+                    "--work-dir",
+                    str(tmp_path / run),
+                    "--seed",
+                    "3",
+                    "--no-validate",
+                    "--device",
+                    "cpu",
+                    "--cfg-options",
+                    *options,
+                ]
+            )
+            == 0
+        )
+    iou, maiou = seen["atss_iou_400"], seen["atss_maiou_400"]
+    assert len(iou) == 4 * 8 and iou == maiou
+    assert {flipped for _, flipped, _ in iou} == {True, False}  # flips were drawn
+    assert init["atss_iou_400"].keys() == init["atss_maiou_400"].keys()
+    for key, value in init["atss_iou_400"].items():
+        assert torch.equal(value, init["atss_maiou_400"][key]), key
+    # ... and the runs did differ (the assigners), so the recording saw real training.
+    a = torch.load(tmp_path / "atss_iou_400/final.pth", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "atss_maiou_400/final.pth", weights_only=True)["state_dict"]
+    assert any(not torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())

@@ -1,7 +1,7 @@
 """DCNv2 on CPU: maiou's vectorised modulated deformable convolution against mmcv's and
 torchvision's CPU kernels, same process, same inputs, forward + backward.
 
-    python -m experiments.benchmarks.bench_deform_conv [--threads 1] [--repeats 5]
+    python -m experiments.benchmarks.bench_deform_conv [--threads 1] [--repeats 5] [--device cpu]
 
 Shapes are those of the embedded maYOLACT's deformable 3x3 convolutions (quarter-width
 ResNet-50 stages 2-4 at a 128 px input, batch 8, 4 deformable groups). Prints the time of
@@ -48,10 +48,15 @@ def forward_backward(op, tensors):
 
 
 def median_ms(op, tensors, repeats):
+    cuda = tensors[0].is_cuda
     times = []
     for _ in range(repeats):
+        if cuda:
+            torch.cuda.synchronize()
         start = time.perf_counter()
         forward_backward(op, tensors)
+        if cuda:  # kernels run asynchronously: wait for them before reading the clock
+            torch.cuda.synchronize()
         times.append(1e3 * (time.perf_counter() - start))
     return statistics.median(times)
 
@@ -60,11 +65,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda: every op on the GPU")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     generator = torch.Generator().manual_seed(0)
+    device = torch.device(args.device)
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(
-        f"DCNv2 forward + backward, batch {BATCH}, {DEFORM_GROUPS} deformable groups — CPU, "
+        f"DCNv2 forward + backward, batch {BATCH}, {DEFORM_GROUPS} deformable groups — {where}, "
         f"{args.threads} thread(s), median of {args.repeats}"
     )
     ops = {"mmcv": mmcv_op, "torchvision": torchvision_op, "ours": modulated_deform_conv2d}
@@ -74,7 +82,8 @@ def main(argv=None) -> int:
     )
     total = dict.fromkeys(ops, 0.0)
     for channels, side in CASES:
-        tensors = inputs(channels, side, generator)
+        tensors = [t.to(device) for t in inputs(channels, side, generator)]
+        forward_backward(modulated_deform_conv2d, tensors)  # warm-up (CUDA: kernel loading)
         reference = forward_backward(mmcv_op, tensors)
         diff = max(
             float((a - b).abs().max())

@@ -10,7 +10,7 @@ from snakemake.exceptions import WorkflowError
 from experiments.seeds import run_key, split_key  # where each training seed's run lives
 from maiou import runs as registry
 from maiou.batching import BatchError, accumulation_steps
-from maiou.device import DeviceError, check_coco_device
+from maiou.device import DeviceError, check_coco_device, check_cuda_driver
 
 # PY (and REPO) are used directly in shell commands: which interpreter runs a step is not
 # a parameter of its results, so it is not a `params` entry (no re-runs when it moves).
@@ -98,12 +98,16 @@ if PRESET == "coco-train":
           file=sys.stderr)
 
 onstart:
-    # Before any job (downloads included), not in dry runs: device auto (or cuda) on a
-    # machine whose torch sees no GPU stops a coco preset with an estimate of the CPU time.
-    # On a cluster executor the jobs' nodes have the GPUs, so this node is not asked.
-    if PRESET != "embedded" and workflow.local_exec:
+    # Before any job (downloads included), not in dry runs: a torch built for a newer CUDA
+    # than the driver supports is named with what to do; device auto (or cuda) on a machine
+    # whose torch sees no GPU stops a coco preset with an estimate of the CPU time. On a
+    # cluster executor the jobs' nodes have the GPUs, so this node is not asked.
+    if workflow.local_exec:
         try:
-            check_coco_device(config["device"], PRESET, RUNS, GPUS_PER_RUN)
+            if config["device"] == "cuda" or (config["device"] == "auto" and PRESET != "embedded"):
+                check_cuda_driver()
+            if PRESET != "embedded":
+                check_coco_device(config["device"], PRESET, RUNS, GPUS_PER_RUN)
         except DeviceError as exc:
             raise WorkflowError(str(exc)) from None
 

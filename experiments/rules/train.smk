@@ -26,6 +26,7 @@ if PRESET in ("embedded", "coco-train"):
             options=lambda wc: train_options(wc.run),
             validate="" if config.get("validate_during_training") else "--no-validate",
             seed=lambda wc: split_key(wc.run)[1],  # the training seed of this run key
+            device=config["device"],
             # coco-train also names the authors' log for the curve check (default_runtime.py).
             data_env=lambda wc: DATA_ENV + "".join(
                 f" MAIOU_REFERENCE_LOG={shlex.quote(ref)}"
@@ -56,7 +57,8 @@ if PRESET in ("embedded", "coco-train"):
             mkdir -p {params.work_dir} && echo "$fp" > {params.work_dir}/.fingerprint
             export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {params.data_env}
             {PY} {params.launch} {params.config:q} --work-dir {params.work_dir:q} \
-                --seed {params.seed} {params.validate} {params.launcher} {params.options} >> {log} 2>&1
+                --seed {params.seed} --device {params.device} {params.validate} {params.launcher} \
+                {params.options} >> {log} 2>&1
             """
 
 else:  # coco-released
