@@ -16,7 +16,7 @@ import test_olrp as cases
 from pycocotools.cocoeval import COCOeval
 
 from maiou.evaluation import coco_gt_from_dict, load_results, optimal_lrp
-from maiou.evaluation.bootstrap import bootstrap, interval, resample_weights
+from maiou.evaluation.bootstrap import bootstrap, resample_weights
 from maiou.evaluation.by_ratio import mask_ap_by_ratio, ratio_cocoeval
 from maiou.evaluation.matches import load_matches, matches_from_cocoeval, pool_matches, save_matches
 from maiou.evaluation.weighted import weighted_ap, weighted_olrp, weighted_precision
@@ -165,50 +165,81 @@ def test_ratio_bins_reuse_the_matching():
         assert (b["AP"] is None) or ap == b["AP"]
 
 
-def test_bootstrap_pairs_and_intervals():
-    gtd, dets = cases.random_case(5, False)
+def _two_runs(case_seed):
+    gtd, dets = cases.random_case(case_seed, False)
     worse = copy.deepcopy(dets)
     for d in worse[::2]:
         d["bbox"] = [d["bbox"][0] + 0.4 * d["bbox"][2]] + d["bbox"][1:]  # shifted: worse IoU
-    runs = {
-        name: {"segm": m, "bbox": m}
-        for name, m in (
-            ("a", matches_from_cocoeval(evaluated(gtd, dets, "bbox"))),
-            ("b", matches_from_cocoeval(evaluated(gtd, worse, "bbox"))),
-        )
-    }
-    n = runs["a"]["bbox"].num_images
-    out = bootstrap(runs, [("a", "b"), ("a", "a")], [n], resamples=200, seed=1)
-    again = bootstrap(runs, [("a", "b"), ("a", "a")], [n], resamples=200, seed=1)
+    a = matches_from_cocoeval(evaluated(gtd, dets, "bbox"))
+    b = matches_from_cocoeval(evaluated(gtd, worse, "bbox"))
+    return {"segm": a, "bbox": a}, {"segm": b, "bbox": b}
+
+
+def test_bootstrap_pairs_and_intervals():
+    a, b = _two_runs(5)
+    runs = {"a": [a], "b": [b]}
+    n = a["bbox"].num_images
+    out = bootstrap(runs, [("a", "b"), ("a", "a")], resamples=200, seed=1)
+    again = bootstrap(runs, [("a", "b"), ("a", "a")], resamples=200, seed=1)
     assert out == again  # seeded
     a_ap = out["runs"]["a"]["bbox_AP"]
-    assert a_ap["value"] == weighted_ap(runs["a"]["bbox"], np.ones(n))
-    assert a_ap["lo"] <= a_ap["value"] <= a_ap["hi"]
+    assert a_ap["value"] == weighted_ap(a["bbox"], np.ones(n))
+    assert a_ap["lo"] <= a_ap["value"] <= a_ap["hi"] and a_ap["covers"] == "images"
     ab, aa = out["pairs"]
     assert ab["bbox_AP"]["delta"] == pytest.approx(
         out["runs"]["b"]["bbox_AP"]["value"] - a_ap["value"]
     )
     assert ab["bbox_AP"]["lo"] <= ab["bbox_AP"]["delta"] <= ab["bbox_AP"]["hi"]
+    # One seed and no measured seed sd: no verdict, whatever the images say.
+    assert ab["bbox_AP"]["verdict"] == "undecided" and ab["bbox_AP"]["decision_lo"] is None
     # A run against itself: every resample's difference is exactly 0.
     assert (aa["segm_oLRP"]["lo"], aa["segm_oLRP"]["hi"]) == (0.0, 0.0)
     assert aa["segm_oLRP"]["excludes_0"] is False
 
 
-def test_resample_weights_per_block_and_interval():
-    w = resample_weights(np.random.default_rng(0), [3, 5])
-    assert w.shape == (8,) and w[:3].sum() == 3 and w[3:].sum() == 5
-    assert interval(np.arange(101.0)) == pytest.approx((2.5, 97.5))
-    assert interval(np.array([np.nan])) is None
+def test_seeds_are_paired_and_resampled_together():
+    """Two seeds: the per-seed values are each seed's own AP, the value their mean, and the
+    interval covers seeds x images; a tiny measured sd is read only with one seed."""
+    (a0, b0), (a1, b1) = _two_runs(5), _two_runs(5)
+    # Seed 1 of run b: the better detections (b and a swapped), so the seeds disagree.
+    runs = {"a": [a0, b1], "b": [b0, a1]}
+    out = bootstrap(runs, [("a", "b")], resamples=100, seed=0, metrics=("bbox_AP",))
+    n = a0["bbox"].num_images
+    ap_a, ap_b = (weighted_ap(m["bbox"], np.ones(n)) for m in (a0, b0))
+    pair = out["pairs"][0]["bbox_AP"]
+    assert pair["per_seed"] == pytest.approx([ap_b - ap_a, ap_a - ap_b])
+    assert pair["delta"] == pytest.approx(0.0, abs=1e-12) and pair["covers"] == "seeds × images"
+    assert pair["verdict"] == "undecided" and pair["seed_sd"] == pytest.approx(
+        abs(ap_b - ap_a) * 2**0.5
+    )
+    measured = {("a", "b"): {"bbox_AP": 1e-6}}
+    one = bootstrap(
+        {"a": [a0], "b": [b0]},
+        [("a", "b")],
+        resamples=100,
+        seed=0,
+        metrics=("bbox_AP",),
+        seed_sd=measured,
+    )["pairs"][0]["bbox_AP"]
+    assert one["seed_sd"] == 1e-6 and one["decision_lo"] is not None
+    expected = "reversed" if one["hi"] < 0 else ("holds" if one["lo"] > 0 else "undecided")
+    assert one["verdict"] == expected  # a negligible seed sd: the images' interval decides
+    with pytest.raises(ValueError, match="has 1 seeds, the others 2"):
+        bootstrap({"a": [a0, a1], "b": [b0]}, [("a", "b")], resamples=2)
+
+
+def test_resample_weights_draw_every_image_count():
+    w = resample_weights(np.random.default_rng(0), 8)
+    assert w.shape == (8,) and w.sum() == 8 and set(w) <= set(range(9))
 
 
 def test_unpaired_runs_and_bad_files_are_refused(tmp_path):
     m1 = matches_from_cocoeval(evaluated(*cases.random_case(1, False), "bbox"))
     m2 = matches_from_cocoeval(evaluated(*cases.random_case(2, False), "bbox"))
-    with pytest.raises(ValueError, match="different images|images, the blocks"):
+    with pytest.raises(ValueError, match="different images"):
         bootstrap(
-            {"a": {"segm": m1, "bbox": m1}, "b": {"segm": m2, "bbox": m2}},
+            {"a": [{"segm": m1, "bbox": m1}], "b": [{"segm": m2, "bbox": m2}]},
             [("a", "b")],
-            [m1.num_images],
             resamples=2,
         )
     path = tmp_path / "m.npz"

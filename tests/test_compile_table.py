@@ -139,14 +139,28 @@ def test_unreadable_metrics_counts_as_missing(results):
     assert _row(md, "550")[3] == "29.3 / — / —"
 
 
-def _bootstrap_record():
+def _bootstrap_record(seeds=(0,)):
     ci = {"value": 0.30, "lo": 0.28, "hi": 0.32}
+    covers = "seeds × images" if len(seeds) > 1 else "images"
+
+    def cmp(delta, lo, hi, verdict):
+        return {
+            "delta": delta,
+            "lo": lo,
+            "hi": hi,
+            "covers": covers,
+            "verdict": verdict,
+            "excludes_0": None if lo is None else (lo > 0 or hi < 0),
+            "seed_sd": 0.005,
+        }
+
     return {
         "resamples": 1000,
         "seed": 0,
         "confidence": 0.95,
-        "training_seeds": [0],
-        "images_per_seed": [300],
+        "training_seeds": list(seeds),
+        "images": 300,
+        "seed_noise": "experiments/config/seed_noise_embedded.json",
         "runs": {
             "fixed_550": {"segm_AP": ci, "bbox_AP": ci, "segm_oLRP": ci},
             "atss_maiou_550": {"segm_AP": ci, "bbox_AP": ci, "segm_oLRP": ci},
@@ -155,17 +169,18 @@ def _bootstrap_record():
             {
                 "a": "fixed_550",
                 "b": "atss_iou_550",
-                "segm_AP": {"delta": 0.021, "lo": 0.008, "hi": 0.034, "excludes_0": True},
-                "bbox_AP": {"delta": -0.004, "lo": -0.012, "hi": 0.005, "excludes_0": False},
-                "segm_oLRP": {"delta": None, "lo": None, "hi": None, "excludes_0": None},
+                "segm_AP": cmp(0.021, 0.008, 0.034, "holds"),
+                "bbox_AP": cmp(-0.004, -0.012, 0.005, "undecided"),
+                "segm_oLRP": cmp(None, None, None, "undecided"),
             }
         ],
     }
 
 
-def test_bootstrap_comparisons_in_markdown_and_csv(results):
+@pytest.mark.parametrize("seeds", [(0,), (0, 1)], ids=["one seed", "two seeds"])
+def test_comparisons_with_verdicts_in_markdown_and_csv(results, seeds):
     path = results / "bootstrap.json"
-    path.write_text(json.dumps(_bootstrap_record()))
+    path.write_text(json.dumps(_bootstrap_record(seeds)))
     md, csv_path = results / "out/table.md", results / "out/table.csv"
     assert (
         compile_table.main(
@@ -187,18 +202,34 @@ def test_bootstrap_comparisons_in_markdown_and_csv(results):
     text = md.read_text()
     row = _row(text, "550 (embedded 128 px)")  # first match: the paper-layout table
     assert row[1] == "28.5 / 30.1 / +1.6"
-    cmp_row = next(line for line in text.splitlines() if "ATSS w. IoU − Fixed IoU" in line)
+    covers = "seeds × images" if len(seeds) > 1 else "images"
+    lines = text.splitlines()
+    cmp_row = next(line for line in lines if "ATSS w. IoU − Fixed IoU" in line)
+    header = lines[lines.index(cmp_row) - 2]
+    names = [c.strip() for c in header.strip().strip("|").split("|")]
+    assert names[2:4] == [f"mask AP Δ [lo, hi] ({covers})", "verdict"]
     cells = [c.strip() for c in cmp_row.strip().strip("|").split("|")]
-    assert cells[2:] == ["+2.1 [+0.8, +3.4]", "yes", "-0.4 [-1.2, +0.5]", "no", "—", "—"]
-    assert "1000 paired resamples" in text and "300 images" in text
+    assert cells[2:] == [
+        "+2.1 [+0.8, +3.4]",
+        "holds",
+        "-0.4 [-1.2, +0.5]",
+        "undecided",
+        "—",
+        "undecided",
+    ]
+    assert "1000 paired resamples" in text and "300 val images" in text
+    assert (f"interval over {covers}") in text
     rows = {r["run"]: r for r in csv.DictReader(csv_path.open())}
     iou = rows["atss_iou_550"]
     assert iou["compared_to"] == "fixed_550"
+    assert iou["verdict"] == "holds" and iou["interval_covers"] == covers
+    assert iou["cmp_verdict_bbox_AP"] == "undecided"
     assert float(iou["cmp_delta_segm_AP"]) == pytest.approx(2.1)
     assert float(iou["cmp_lo_segm_AP"]) == pytest.approx(0.8)
+    assert float(iou["cmp_seed_sd_segm_AP"]) == pytest.approx(0.5)
     assert iou["cmp_excludes_0_segm_AP"] == "True" and iou["cmp_excludes_0_bbox_AP"] == "False"
     assert float(rows["fixed_550"]["segm_AP_lo"]) == pytest.approx(28.0)
-    assert rows["fixed_550"]["compared_to"] == ""
+    assert rows["fixed_550"]["compared_to"] == "" and rows["fixed_550"]["verdict"] == ""
 
 
 def test_bad_bootstrap_file_is_one_clear_error(results, capsys):

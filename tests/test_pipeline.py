@@ -246,9 +246,11 @@ def test_embedded_end_to_end(tmp_path):
 
     md = (work / "results/table.md").read_text()
     assert "Embedded mini-benchmark" in md and "runs with results: 2 of 2" in md
-    # The maIoU-vs-IoU comparison carries its bootstrap interval.
+    # The maIoU-vs-IoU comparison carries its interval (one seed: over images) and verdict.
     cmp_row = next(line for line in md.splitlines() if "ATSS w. maIoU − ATSS w. IoU" in line)
-    assert re.search(r"[+-]\d+\.\d \[[+-]\d+\.\d, [+-]\d+\.\d\] \| (yes|no)", cmp_row), cmp_row
+    verdicts = r"(holds|reversed|undecided)"
+    assert re.search(rf"[+-]\d+\.\d \[[+-]\d+\.\d, [+-]\d+\.\d\] \| {verdicts}", cmp_row), cmp_row
+    assert "| mask AP Δ [lo, hi] (images) | verdict |" in md
     rows = list(csv.DictReader((work / "results/table.csv").open()))
     assert [r["run"] for r in rows] == ["atss_iou_550", "atss_maiou_550"]
     for row in rows:

@@ -105,19 +105,21 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()
     runs = {
-        name: {
-            kind: synthetic_matches(rng, args.images, args.classes, args.dets, q)
-            for kind in ("segm", "bbox")
-        }
+        name: [
+            {
+                kind: synthetic_matches(rng, args.images, args.classes, args.dets, q)
+                for kind in ("segm", "bbox")
+            }
+        ]
         for name, q in (("atss_iou", 0.0), ("atss_maiou", 0.2))
     }
     made = time.perf_counter() - t0
-    m = runs["atss_iou"]["segm"]
+    m = runs["atss_iou"][0]["segm"]
     t0 = time.perf_counter()
     weighted_ap(m, np.ones(m.num_images))
     one = time.perf_counter() - t0
     t0 = time.perf_counter()
-    out = bootstrap(runs, [("atss_iou", "atss_maiou")], [args.images], args.resamples, seed=0)
+    out = bootstrap(runs, [("atss_iou", "atss_maiou")], args.resamples, seed=0)
     total = time.perf_counter() - t0
     print(
         f"paired bootstrap, {args.images} images x {args.classes} classes x {args.dets} "

@@ -4,15 +4,20 @@
 
 METRICS = [f"{RESULTS}/{key}/metrics.json" for key in RUN_KEYS]
 BOOTSTRAP = f"{RESULTS}/bootstrap.json"
+# The per-seed spread of each comparison measured for this preset's recipe
+# (experiments/scripts/seed_noise.py): the verdict of a one-seed run reads it.
+SEED_NOISE = f"{REPO}/experiments/config/seed_noise_{PRESET}.json"
+SEED_NOISE = SEED_NOISE if os.path.isfile(SEED_NOISE) else None
 
 
 rule bootstrap:
-    # Paired bootstrap over the val images: intervals per run and for the table's
-    # comparisons (maiou/evaluation/bootstrap.py), read by the table and the size figure.
+    # Intervals over seeds x images and verdicts per run and for the table's comparisons
+    # (maiou/evaluation/bootstrap.py, intervals.py), read by the table and the size figure.
     input:
         matches=[f"{RESULTS}/{key}/matches.{kind}.npz" for key in RUN_KEYS
                  for kind in ("segm", "bbox")],
         script=script("bootstrap_runs"),
+        seed_noise=SEED_NOISE or [],
     output:
         BOOTSTRAP,
     params:
@@ -21,6 +26,7 @@ rule bootstrap:
         seeds=SEEDS,
         resamples=config["bootstrap_resamples"],
         seed=config["bootstrap_seed"],
+        seed_noise=f"--seed-noise {shlex.quote(SEED_NOISE)}" if SEED_NOISE else "",
     log:
         f"{LOGS}/report/bootstrap.log",
     benchmark:
@@ -28,7 +34,7 @@ rule bootstrap:
     shell:
         "{PY} -m experiments.scripts.bootstrap_runs --results {params.results:q}"
         " --runs {params.runs} --seeds {params.seeds} --resamples {params.resamples} --seed {params.seed}"
-        " --out {output:q} > {log} 2>&1"
+        " {params.seed_noise} --out {output:q} > {log} 2>&1"
 
 
 rule compile_table:

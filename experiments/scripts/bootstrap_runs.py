@@ -1,16 +1,19 @@
-"""Paired bootstrap intervals for every run and for the table's comparisons, into one JSON.
+"""Intervals and verdicts for every run and for the table's comparisons, into one JSON.
 
     python -m experiments.scripts.bootstrap_runs --results results/embedded \
-        --runs RUN [RUN ...] [--seeds 0] [--resamples 1000] [--seed 0] \
+        --runs RUN [RUN ...] [--seeds 0 1 2] [--resamples 1000] [--seed 0] \
+        [--seed-noise experiments/config/seed_noise_embedded.json] \
         --out results/embedded/bootstrap.json
 
-Reads each run's ``matches.segm.npz`` / ``matches.bbox.npz`` (written by maiou.evaluate; one
-per training seed, pooled with each seed's images as their own block) and resamples the
-val images (maiou.evaluation.bootstrap): mask AP, box AP and mask oLRP with 95 % percentile
-intervals per run, and the difference with its interval for each comparison of the paper's
-table at one size: ATSS w. IoU - fixed, ATSS w. maIoU - ATSS w. IoU, maYOLACT - ATSS w.
-maIoU (where both runs are among ``--runs``). Values are fractions, like metrics.json.
-The JSON is written atomically.
+Reads each run's ``matches.segm.npz`` / ``matches.bbox.npz`` of every training seed
+(written by maiou.evaluate) and resamples the val images, the same resample for every seed
+and run (maiou.evaluation.bootstrap): mask AP, box AP and mask oLRP per run, and for each
+comparison of the paper's table at one size (ATSS w. IoU - fixed, ATSS w. maIoU - ATSS w.
+IoU, maYOLACT - ATSS w. maIoU, where both runs are among ``--runs``) the difference with a
+95 % interval over seeds x images (one seed: over images) and a verdict
+(maiou.evaluation.intervals). With one seed the verdict reads the per-seed sd measured in
+``--seed-noise`` (experiments/scripts/seed_noise.py); without it, one seed is undecided.
+Values are fractions, like metrics.json. The JSON is written atomically.
 """
 
 from __future__ import annotations
@@ -26,11 +29,18 @@ from maiou import runs as registry
 from maiou.atomic import write_text_atomic
 from maiou.cli import UserError, entry_point
 from maiou.evaluation.bootstrap import bootstrap
-from maiou.evaluation.matches import load_matches, pool_matches
+from maiou.evaluation.matches import load_matches
 
 # The table's comparisons at one size, as (baseline, contender) assigners (maiou/runs.py).
 COMPARISONS = (("fixed", "atss_iou"), ("atss_iou", "atss_maiou"), ("atss_maiou", "mayolact"))
 CONFIDENCE = 0.95
+WHAT = (
+    "paired bootstrap over the val images, the same resample for every training seed and "
+    "run; per comparison a 95 % interval over seeds x images (t over the per-seed "
+    "differences and the image bootstrap, half-widths added in quadrature; one seed: the "
+    "images' percentile interval) and a verdict (maiou/evaluation/intervals.py); "
+    "differences are b - a; values are fractions"
+)
 
 
 def comparison_pairs(runs) -> list[tuple[str, str]]:
@@ -43,25 +53,39 @@ def comparison_pairs(runs) -> list[tuple[str, str]]:
     return [(a.name, b.name) for a, b in found if a and b and a.name in runs and b.name in runs]
 
 
-def load_runs(results: Path, runs, seeds) -> tuple[dict, list[int]]:
-    """{run: {kind: pooled Matches}} and the images per seed (the resampling blocks)."""
-    out, blocks = {}, None
+def load_runs(results: Path, runs, seeds) -> dict:
+    """{run: [{kind: Matches} for each seed]}, every seed on the same val images."""
+    out, reference = {}, None
     for run in runs:
-        out[run] = {}
-        for kind in ("segm", "bbox"):
-            parts = [
-                load_matches(seed_dir(results, s) / run / f"matches.{kind}.npz") for s in seeds
-            ]
-            sizes = [p.num_images for p in parts]
-            if blocks is None:
-                blocks = sizes
-            elif sizes != blocks:
-                raise ValueError(
-                    f"{run} ({kind}): images per seed {sizes} differ from "
-                    f"the other runs' {blocks}; evaluate all runs on one val split"
-                )
-            out[run][kind] = pool_matches(parts)
-    return out, blocks or []
+        out[run] = []
+        for s in seeds:
+            kinds = {}
+            for kind in ("segm", "bbox"):
+                path = seed_dir(results, s) / run / f"matches.{kind}.npz"
+                kinds[kind] = load_matches(path)
+                if reference is None:
+                    reference = (path, kinds[kind].num_images)
+                elif kinds[kind].num_images != reference[1]:
+                    raise ValueError(
+                        f"{path}: {kinds[kind].num_images} images, {reference[0]} "
+                        f"{reference[1]}; evaluate all runs and seeds on one val split"
+                    )
+            out[run].append(kinds)
+    return out
+
+
+def load_seed_noise(path: Path | None) -> dict:
+    """{(a, b): {metric: sd}} of a seed_noise.json (experiments/scripts/seed_noise.py)."""
+    if path is None:
+        return {}
+    try:
+        record = json.loads(Path(path).read_text())
+        return {(p["a"], p["b"]): dict(p["sd"]) for p in record["pairs"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(
+            f"{path}: not a seed-noise record ({exc}); re-run python -m "
+            "experiments.scripts.seed_noise"
+        ) from exc
 
 
 @entry_point("bootstrap_runs")
@@ -77,35 +101,43 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0, help="seed of the resampling")
+    parser.add_argument(
+        "--seed-noise",
+        type=Path,
+        default=None,
+        help="seed_noise JSON (experiments/scripts/seed_noise.py): the measured per-seed sd "
+        "of each comparison, for one seed's verdict",
+    )
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args(argv)
-    if args.resamples < 1:
-        parser.error(f"--resamples must be at least 1, got {args.resamples}")
+    if args.resamples < 2:
+        parser.error(f"--resamples must be at least 2, got {args.resamples}")
+    if len(set(args.seeds)) < len(args.seeds):
+        parser.error(f"--seeds {args.seeds} names a seed twice")
     start = time.perf_counter()
+    seed_sd = load_seed_noise(args.seed_noise)
     try:
-        runs, blocks = load_runs(args.results, args.runs, args.seeds)
+        runs = load_runs(args.results, args.runs, args.seeds)
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from exc
+    images = next(iter(runs.values()))[0]["segm"].num_images
     pairs = comparison_pairs(args.runs)
-    result = bootstrap(runs, pairs, blocks, args.resamples, args.seed, CONFIDENCE)
+    result = bootstrap(runs, pairs, args.resamples, args.seed, CONFIDENCE, seed_sd=seed_sd)
     record = {
-        "what": (
-            "paired bootstrap over the val images: each resample draws each seed's "
-            "images with replacement, the same draw for every run; percentile "
-            "intervals; differences are b - a; values are fractions"
-        ),
+        "what": WHAT,
         "resamples": args.resamples,
         "seed": args.seed,
         "confidence": CONFIDENCE,
         "training_seeds": args.seeds,
-        "images_per_seed": blocks,
+        "images": images,
+        "seed_noise": None if args.seed_noise is None else str(args.seed_noise),
         "seconds": round(time.perf_counter() - start, 1),
         **result,
     }
     write_text_atomic(args.out, json.dumps(record, indent=1))
     print(
-        f"{args.out}: {len(runs)} runs, {len(pairs)} comparisons, {args.resamples} resamples "
-        f"of {blocks} images in {record['seconds']} s"
+        f"{args.out}: {len(runs)} runs x {len(args.seeds)} seeds, {len(pairs)} comparisons, "
+        f"{args.resamples} resamples of {images} images in {record['seconds']} s"
     )
     return 0
 

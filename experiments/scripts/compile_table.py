@@ -11,14 +11,15 @@ Markdown: a header (preset, device, software versions, date), then
   3. mask AP50/75/S/M/L and mask oLRP components, per run;
   4. maYOLACT against the paper's test-dev numbers;
   5. (with --bootstrap, from experiments/scripts/bootstrap_runs.py) the paired comparisons:
-     Δ [lo, hi] of mask AP, box AP and mask oLRP with a 95 % bootstrap interval, and
-     whether the interval excludes 0.
+     Δ [lo, hi] of mask AP, box AP and mask oLRP with a 95 % interval over seeds × images
+     (one seed: images) and a verdict (holds / reversed / undecided).
 With --seeds 0 1 2 (seed s's runs in <results>/seed<s>/), ours are means over the seeds and
 the paper table shows ± their standard deviation; the CSV has <key>_sd columns.
 With --curve-check (coco-train; experiments/scripts/plot_training_curves.py), runs whose
 epoch-mean training loss left the authors' by more than the tolerance are flagged.
 CSV: one row per run with every number (ours, paper, delta) and, with --bootstrap, the
-run's intervals and its comparison against the run the table compares it with (cmp_*).
+run's intervals and its comparison against the run the table compares it with (cmp_*;
+``verdict`` and ``interval_covers`` for mask AP).
 A run without metrics.json shows "—" (empty in the CSV) instead of failing. Both files are
 written atomically. On the coco presets, a run trained with another batch than the paper's 32
 images per optimizer step (metrics.json ``training``, written by maiou.train) is marked †
@@ -183,11 +184,15 @@ def _boot_columns(run: str, boot: dict | None) -> dict:
         row[f"{key}_lo"], row[f"{key}_hi"] = _pts(ci.get("lo")), _pts(ci.get("hi"))
     pair = next((p for p in (boot or {}).get("pairs", []) if p["b"] == run), None)
     row["compared_to"] = pair["a"] if pair else None
+    row["interval_covers"] = pair["segm_AP"].get("covers") if pair else None
+    row["verdict"] = pair["segm_AP"].get("verdict") if pair else None
     for key in BOOT_METRICS:
         c = pair[key] if pair else {}
         row[f"cmp_delta_{key}"] = _pts(c.get("delta"))
         row[f"cmp_lo_{key}"], row[f"cmp_hi_{key}"] = _pts(c.get("lo")), _pts(c.get("hi"))
         row[f"cmp_excludes_0_{key}"] = c.get("excludes_0")
+        row[f"cmp_verdict_{key}"] = c.get("verdict")
+        row[f"cmp_seed_sd_{key}"] = _pts(c.get("seed_sd"))
     return row
 
 
@@ -292,31 +297,45 @@ def _interval_cell(c: dict) -> str:
 
 
 def render_comparisons(preset: str, boot: dict) -> list[str]:
-    """Section 5: every paired comparison, Δ [lo, hi] in points and "excludes 0"."""
-    L = [
-        f"## Paired comparisons: Δ [lo, hi] with a {round(100 * boot['confidence'])} % "
-        "bootstrap interval",
-        "",
-    ]
+    """Section 5: every paired comparison, Δ [lo, hi] in points and its verdict."""
     seeds = boot.get("training_seeds", [0])
-    L.append(
-        f"Δ = contender − baseline, in points, on the same images; [lo, hi] is the "
-        f"percentile interval of Δ over {boot['resamples']} paired resamples of the "
-        f"val images (resampling seed {boot['seed']}, "
-        f"{' + '.join(map(str, boot['images_per_seed']))} images"
+    covers = "seeds × images" if len(seeds) > 1 else "images"
+    confidence = round(100 * boot["confidence"])
+    L = [f"## Paired comparisons: Δ [lo, hi], {confidence} % interval over {covers}", ""]
+    text = (
+        f"Δ = contender − baseline, in points, on the same {boot['images']} val images, "
+        "paired by training seed"
         + (
-            f", training seeds {', '.join(map(str, seeds))} pooled, each resampled on its own"
+            f" (seeds {', '.join(map(str, seeds))}; Δ is their mean)"
             if len(seeds) > 1
-            else f", training seed {seeds[0]}"
+            else f" (training seed {seeds[0]})"
         )
-        + "). The interval covers the choice of test images only, not training "
-        'randomness (see docs/uncertainty.md). "excludes 0": the whole interval '
-        "lies on one side of 0. Higher AP and lower oLRP are better."
+        + f"; {boot['resamples']} paired resamples of the images (resampling seed "
+        f"{boot['seed']}). "
     )
-    L.append("")
+    if len(seeds) > 1:
+        text += (
+            "The interval covers the training seeds and the choice of test images: a t "
+            "interval over the per-seed Δ and the image bootstrap, half-widths added in "
+            "quadrature. "
+        )
+    else:
+        text += (
+            "With one seed the interval covers the choice of test images only. The verdict "
+            "widens it by the per-seed sd of the same comparison measured with several "
+            "seeds"
+            + (f" (`{boot['seed_noise']}`)" if boot.get("seed_noise") else "")
+            + ", Δ ± 1.96·√(sd_seed² + sd_images²); without a measured sd it is undecided. "
+        )
+    text += (
+        "verdict: holds = the interval is wholly on the paper's side of 0 (contender "
+        "better), reversed = wholly on the other side, undecided = it contains 0. Higher "
+        "AP and lower oLRP are better (docs/uncertainty.md)."
+    )
+    L += [text, ""]
     header = ["Size", "Comparison"]
-    for title in BOOT_METRICS.values():
-        header += [f"{title} Δ [lo, hi]", "excludes 0"]
+    for i, title in enumerate(BOOT_METRICS.values()):
+        header += [f"{title} Δ [lo, hi] ({covers})", "verdict" if i == 0 else f"{title} verdict"]
     body = []
     for pair in boot["pairs"]:
         a, b = registry.get(pair["a"]), registry.get(pair["b"])
@@ -326,7 +345,7 @@ def render_comparisons(preset: str, boot: dict) -> list[str]:
         cells = [label, f"{b.title} − {a.title}"]
         for key in BOOT_METRICS:
             c = pair[key]
-            cells += [_interval_cell(c), {True: "yes", False: "no"}.get(c.get("excludes_0"), DASH)]
+            cells += [_interval_cell(c), c.get("verdict") or DASH]
         body.append(cells)
     L += _table(header, body) if body else ["No pair of compared runs among the runs."]
     L.append("")

@@ -8,8 +8,9 @@ For every image size with both an ATSS-IoU and an ATSS-maIoU run among ``--runs`
 results), mask AP is computed per bin of the ground truths' mask area / box area (bins
 holding equally many ground truths of the evaluated images; maiou.evaluation.by_ratio) from
 each run's results.segm.json. Left: AP per bin of both assigners; right: the gain (maIoU -
-IoU, AP points) per bin. Error bars: 95 % paired bootstrap intervals over the val images (the
-same resamples for both runs; maiou.evaluation.bootstrap), for each AP and for each gain. The
+IoU, AP points) per bin. Values are means over the training seeds; error bars: 95 % intervals
+over seeds x images (one seed: images; paired bootstrap with the same resamples for both runs
+and every seed, maiou.evaluation.bootstrap), for each AP and for each gain. The
 numbers also go to a CSV beside the PNG. Both are written to temporary names and renamed.
 """
 
@@ -30,7 +31,7 @@ from maiou.cli import entry_point
 from maiou.evaluation import load_coco_gt
 from maiou.evaluation.bootstrap import bootstrap
 from maiou.evaluation.by_ratio import mask_ap_by_ratio, ratio_bin_edges, ratio_cocoeval
-from maiou.evaluation.matches import matches_from_cocoeval, pool_matches
+from maiou.evaluation.matches import matches_from_cocoeval
 
 CONFIDENCE = 0.95
 
@@ -54,10 +55,10 @@ def measure(
 ) -> tuple[list[float], dict]:
     """Bin edges and {size: {"atss_iou": bins, "atss_maiou": bins}} (see mask_ap_by_ratio).
 
-    Each bin's ``AP`` is the AP on all training seeds' predictions pooled (one seed: exactly
+    Each bin's ``AP`` is the mean over training seeds of its AP (one seed: exactly
     mask_ap_by_ratio's) with ``AP_lo`` / ``AP_hi``; the maIoU run's bins also carry
-    ``gain`` with ``gain_lo`` / ``gain_hi`` / ``gain_excludes_0`` (fractions), from a
-    paired bootstrap of ``resamples`` resamples of the evaluated images (per seed).
+    ``gain`` with ``gain_lo`` / ``gain_hi`` / ``gain_excludes_0`` (fractions), intervals
+    over seeds x images from ``resamples`` paired resamples of the evaluated images.
     Bin edges and ``num_gts`` come from the ground truth, the same for every seed.
     """
     coco_gt, edges, img_ids, out = None, None, None, {}
@@ -83,14 +84,12 @@ def measure(
                 parts.append(
                     [matches_from_cocoeval(E, area_index=i) for i in range(len(edges) - 1)]
                 )
-            per_bin[assigner] = [pool_matches([p[i] for p in parts]) for i in range(len(edges) - 1)]
-        blocks = [len(img_ids)] * len(seeds)
+            per_bin[assigner] = parts  # [seed][bin]
         for i in range(len(edges) - 1):
-            runs = {a: {"segm": per_bin[a][i]} for a in ("atss_iou", "atss_maiou")}
+            runs = {a: [{"segm": p[i]} for p in per_bin[a]] for a in ("atss_iou", "atss_maiou")}
             boot = bootstrap(
                 runs,
                 [("atss_iou", "atss_maiou")],
-                blocks,
                 resamples,
                 seed,
                 CONFIDENCE,

@@ -5,7 +5,8 @@
 
 * ap_olrp_vs_size.png: mask AP (left) and mask oLRP (right) against image size, one colour
   per assigner; solid = ours, dashed = paper (COCO val2017). With --bootstrap, ours carry
-  error bars: the 95 % bootstrap interval over the val images (bootstrap_runs.py).
+  error bars: the 95 % interval of bootstrap_runs.py (over seeds x images with several
+  training seeds, over the val images with one), around the mean over seeds.
 * speed_accuracy.png: images/s against mask AP for every run (ours), maYOLACT's published
   test-dev points (V100) marked separately.
 Missing runs are simply left out. PNGs are saved to a temporary name and renamed.
@@ -67,6 +68,12 @@ def load_bootstrap(path: Path | None) -> dict:
         ) from exc
 
 
+def intervals_cover(intervals: dict) -> str:
+    """What the runs' intervals cover ("seeds × images" or "images")."""
+    covers = {ci.get("covers", "images") for run in intervals.values() for ci in run.values()}
+    return " / ".join(sorted(covers)) or "images"
+
+
 def _ours(metrics: dict, intervals: dict, run: str, key: str):
     ci = intervals.get(run, {}).get(f"segm_{key}") or {}
     if ci.get("value") is not None:
@@ -108,8 +115,8 @@ def plot_vs_size(preset: str, metrics: dict, path: Path, intervals: dict | None 
                 alpha=0.55,
                 label=f"{assigner.title} (paper)",
             )
-            # With intervals, ours is the bootstrap's point value: the metric on all seeds'
-            # images pooled (for one seed exactly metrics.json's).
+            # With intervals, ours is the bootstrap's point value: the mean over training
+            # seeds, as in the table (for one seed exactly metrics.json's).
             pts = [
                 (run.coco_size, _ours(metrics, intervals, run.name, key), run.name)
                 for run in runs
@@ -150,9 +157,9 @@ def plot_vs_size(preset: str, metrics: dict, path: Path, intervals: dict | None 
         fig.text(
             0.5,
             -0.02,
-            "ours: error bars = 95 % bootstrap interval over the val images "
-            "(test-image choice only, not training randomness); with several seeds, "
-            "the metric on all seeds' images pooled",
+            "ours: mean over training seeds; error bars = 95 % interval over "
+            + intervals_cover(intervals)
+            + " (docs/uncertainty.md)",
             ha="center",
             fontsize=8,
         )

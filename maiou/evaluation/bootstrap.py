@@ -1,16 +1,15 @@
-"""Paired bootstrap over the evaluated images: intervals for runs and their differences.
+"""Paired bootstrap over the evaluated images, per training seed: intervals for runs and
+their differences that cover the seeds and the test images.
 
-A resample draws, for every block of images (one block per training seed; one block when
-there is one seed), as many images as the block holds, with replacement, and gives each
-image its count as weight (``maiou.evaluation.weighted``). Every run is scored on the same
-resample, so the difference of two runs is paired: the variation that comes from which
-images happen to be in the val split is shared and what remains is the runs' difference.
-The interval is the percentile interval of the resampled values (95 %: the 2.5th and 97.5th
-percentiles). The point estimate is the value on the evaluated images themselves (all
-weights 1), i.e. exactly what ``metrics.json`` reports for one seed.
-
-What it covers: the choice of test images only. Training randomness (seeds) is not in it;
-with several seeds each seed's predictions are their own block of images, pooled.
+Every training seed's models are evaluated on the same val images. A resample draws as many
+images as the val split holds, with replacement, and gives each its count as weight
+(``maiou.evaluation.weighted``); **the same resample scores every seed of every run**, so
+the difference of two runs is paired twice: over images (an image hard for one run is
+usually hard for the other) and over seeds (seed s of one run against seed s of the other).
+For each run and each difference this gives, per seed, the value on the evaluated images
+themselves (all weights 1, exactly what that seed's ``metrics.json`` reports) and, per
+resample, the mean over seeds. ``maiou.evaluation.intervals`` turns the two into an
+interval over seeds × images (several seeds) or images (one seed) and a verdict.
 """
 
 from __future__ import annotations
@@ -19,10 +18,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from .intervals import seeds_and_images, verdict
 from .matches import Matches
 from .weighted import WeightedScorer
 
-__all__ = ["METRICS", "bootstrap", "interval", "resample_weights"]
+__all__ = ["HIGHER_IS_BETTER", "METRICS", "bootstrap", "resample_weights"]
 
 # Metric name -> (kind of matching, score). The three numbers the comparisons report.
 METRICS: dict[str, tuple[str, str]] = {
@@ -30,28 +30,18 @@ METRICS: dict[str, tuple[str, str]] = {
     "bbox_AP": ("bbox", "AP"),
     "segm_oLRP": ("segm", "oLRP"),
 }
+HIGHER_IS_BETTER = {"segm_AP": True, "bbox_AP": True, "segm_oLRP": False}
 
 
-def resample_weights(rng: np.random.Generator, blocks: Sequence[int]) -> np.ndarray:
-    """Counts (sum(blocks),) of one resample: each block of n images draws n of its own
-    images with replacement."""
-    parts = [np.bincount(rng.integers(0, n, n), minlength=n) for n in blocks]
-    return np.concatenate(parts).astype(np.float64)
-
-
-def interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float] | None:
-    """Percentile interval of the finite ``values``; None if there are none."""
-    values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return None
-    tail = 100 * (1 - confidence) / 2
-    lo, hi = np.percentile(values, [tail, 100 - tail])
-    return float(lo), float(hi)
+def resample_weights(rng: np.random.Generator, num_images: int) -> np.ndarray:
+    """Counts (num_images,) of one resample: num_images images drawn with replacement."""
+    return np.bincount(rng.integers(0, num_images, num_images), minlength=num_images).astype(
+        np.float64
+    )
 
 
 def _score_all(scorers: dict, wanted: dict, w) -> dict:
-    """{metric: value (nan for undefined)} of one run for weights ``w``."""
+    """{metric: value (nan for undefined)} of one run and seed for weights ``w``."""
     out = {}
     for kind, names in wanted.items():
         got = scorers[kind].scores(w, ap="AP" in names.values(), olrp="oLRP" in names.values())
@@ -60,94 +50,127 @@ def _score_all(scorers: dict, wanted: dict, w) -> dict:
     return out
 
 
-def bootstrap(
-    runs: Mapping[str, Mapping[str, Matches]],
-    pairs: Sequence[tuple[str, str]],
-    blocks: Sequence[int],
-    resamples: int = 1000,
-    seed: int = 0,
-    confidence: float = 0.95,
-    metrics: Sequence[str] = tuple(METRICS),
-) -> dict:
-    """Intervals of every run's metrics and of the differences ``b - a`` for ``pairs``.
-
-    Args:
-        runs: {run: {"segm": Matches, "bbox": Matches}}; all on the same images (checked),
-            pooled over seeds as ``blocks`` says.
-        pairs: (a, b) run names; the difference reported is b - a.
-        blocks: images per block (sum = images of each matching).
-        resamples: number of bootstrap resamples; seed: of numpy's default generator.
-        metrics: names from ``METRICS``.
-
-    Returns ``{"runs": {run: {metric: {"value", "lo", "hi"}}}, "pairs": [{"a", "b", metric:
-    {"delta", "lo", "hi", "excludes_0"}}]}``, values as fractions (like metrics.json);
-    lo / hi None when every resample was undefined.
-    """
-    if resamples < 1:
-        raise ValueError(f"resamples must be at least 1, got {resamples}")
-    blocks = [int(n) for n in blocks]
-    reference = None
-    for run, kinds in runs.items():
-        for kind in {METRICS[name][0] for name in metrics}:
-            if kind not in kinds:
-                raise ValueError(f"bootstrap: run {run} has no {kind} matching")
-            m = kinds[kind]
-            if m.num_images != sum(blocks):
-                raise ValueError(
-                    f"bootstrap: run {run} ({kind}) has {m.num_images} images, "
-                    f"the blocks {blocks} hold {sum(blocks)}"
-                )
-            if reference is None:
-                reference = (run, m.img_ids)
-            elif not np.array_equal(m.img_ids, reference[1]):
-                raise ValueError(
-                    f"bootstrap: runs {reference[0]} and {run} were evaluated on "
-                    "different images; paired resampling needs the same ones"
-                )
+def _check_runs(runs, pairs, metrics) -> int:
+    """The number of seeds, after checking that every run has them all, on one image set."""
+    reference, num_seeds = None, None
+    for run, seeds in runs.items():
+        if num_seeds is None:
+            num_seeds = len(seeds)
+        if len(seeds) != num_seeds or not seeds:
+            raise ValueError(
+                f"bootstrap: run {run} has {len(seeds)} seeds, the others {num_seeds}; "
+                "pair every seed of one run with the same seed of the other"
+            )
+        for kinds in seeds:
+            for kind in {METRICS[name][0] for name in metrics}:
+                if kind not in kinds:
+                    raise ValueError(f"bootstrap: run {run} has no {kind} matching")
+                ids = kinds[kind].img_ids
+                if reference is None:
+                    reference = (run, ids)
+                elif not np.array_equal(ids, reference[1]):
+                    raise ValueError(
+                        f"bootstrap: runs {reference[0]} and {run} were evaluated on "
+                        "different images; paired resampling needs the same ones"
+                    )
     for a, b in pairs:
         for run in (a, b):
             if run not in runs:
                 raise ValueError(f"bootstrap: pair ({a}, {b}) names {run}, which has no matching")
+    return num_seeds or 0
 
+
+def _none(v):
+    return None if v is None or not np.isfinite(v) else float(v)
+
+
+def bootstrap(
+    runs: Mapping[str, Sequence[Mapping[str, Matches]]],
+    pairs: Sequence[tuple[str, str]],
+    resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    metrics: Sequence[str] = tuple(METRICS),
+    seed_sd: Mapping[tuple[str, str], Mapping[str, float]] | None = None,
+) -> dict:
+    """Intervals of every run's metrics and of the differences ``b - a`` for ``pairs``.
+
+    Args:
+        runs: {run: [{"segm": Matches, "bbox": Matches} for each training seed]}, every
+            run with the same seeds in the same order, all on the same images (checked).
+        pairs: (a, b) run names; the difference reported is b - a.
+        resamples: number of bootstrap resamples; seed: of numpy's default generator.
+        metrics: names from ``METRICS``.
+        seed_sd: {(a, b): {metric: sd}}, the per-seed sd of b - a measured under the same
+            recipe (fractions); read only with one seed, for the verdict.
+
+    Returns ``{"runs": {run: {metric: {"value", "lo", "hi", "covers", "per_seed"}}},
+    "pairs": [{"a", "b", metric: {"delta", "lo", "hi", "covers", "per_seed", "excludes_0",
+    "verdict", "decision_lo", "decision_hi", "seed_sd", "image_sd"}}]}``, values as
+    fractions (like metrics.json): ``value`` / ``delta`` the mean over seeds, lo / hi
+    None when they cannot be computed.
+    """
+    if resamples < 2:
+        raise ValueError(f"resamples must be at least 2, got {resamples}")
+    num_seeds = _check_runs(runs, pairs, metrics)
     wanted: dict = {}  # kind -> {metric name: score}
     for name in metrics:
         kind, score = METRICS[name]
         wanted.setdefault(kind, {})[name] = score
     scorers = {
-        run: {kind: WeightedScorer(kinds[kind]) for kind in wanted} for run, kinds in runs.items()
+        run: [{kind: WeightedScorer(kinds[kind]) for kind in wanted} for kinds in seeds]
+        for run, seeds in runs.items()
     }
-    ones = np.ones(sum(blocks))
-    point = {run: _score_all(scorers[run], wanted, ones) for run in runs}
-    draws = {run: {name: np.empty(resamples) for name in metrics} for run in runs}
+    num_images = next(iter(runs.values()))[0][METRICS[metrics[0]][0]].num_images
+    ones = np.ones(num_images)
+    # point[run][metric]: (S,) per seed; draws[run][metric]: (R, S) per resample and seed.
+    point = {run: {name: np.empty(num_seeds) for name in metrics} for run in runs}
+    draws = {run: {name: np.empty((resamples, num_seeds)) for name in metrics} for run in runs}
+    for run in runs:
+        for s, seed_scorers in enumerate(scorers[run]):
+            for name, value in _score_all(seed_scorers, wanted, ones).items():
+                point[run][name][s] = value
     rng = np.random.default_rng(seed)
     for r in range(resamples):
-        w = resample_weights(rng, blocks)
+        w = resample_weights(rng, num_images)
         for run in runs:
-            for name, value in _score_all(scorers[run], wanted, w).items():
-                draws[run][name][r] = value
-
-    def _none(v):
-        return None if v is None or not np.isfinite(v) else float(v)
+            for s, seed_scorers in enumerate(scorers[run]):
+                for name, value in _score_all(seed_scorers, wanted, w).items():
+                    draws[run][name][r, s] = value
 
     out: dict = {"runs": {}, "pairs": []}
     for run in runs:
         out["runs"][run] = {}
         for name in metrics:
-            ci = interval(draws[run][name], confidence)
+            ci = seeds_and_images(point[run][name], draws[run][name].mean(axis=1), confidence)
             out["runs"][run][name] = {
-                "value": _none(point[run][name]),
-                "lo": ci and ci[0],
-                "hi": ci and ci[1],
+                "value": _none(ci.value),
+                "lo": _none(ci.lo),
+                "hi": _none(ci.hi),
+                "covers": ci.covers,
+                "per_seed": [_none(v) for v in point[run][name]],
             }
     for a, b in pairs:
         entry: dict = {"a": a, "b": b}
         for name in metrics:
-            ci = interval(draws[b][name] - draws[a][name], confidence)
+            measured = ((seed_sd or {}).get((a, b)) or {}).get(name)
+            per_seed = point[b][name] - point[a][name]
+            ci = seeds_and_images(
+                per_seed, (draws[b][name] - draws[a][name]).mean(axis=1), confidence, measured
+            )
+            lo, hi = _none(ci.lo), _none(ci.hi)
             entry[name] = {
-                "delta": _none(point[b][name] - point[a][name]),
-                "lo": ci and ci[0],
-                "hi": ci and ci[1],
-                "excludes_0": None if ci is None else bool(ci[0] > 0 or ci[1] < 0),
+                "delta": _none(ci.value),
+                "lo": lo,
+                "hi": hi,
+                "covers": ci.covers,
+                "per_seed": [_none(v) for v in per_seed],
+                "excludes_0": None if lo is None else bool(lo > 0 or hi < 0),
+                "verdict": verdict(ci.decision, HIGHER_IS_BETTER[name]),
+                "decision_lo": _none(ci.decision[0]) if ci.decision else None,
+                "decision_hi": _none(ci.decision[1]) if ci.decision else None,
+                "seed_sd": _none(ci.seed_sd),
+                "image_sd": _none(ci.image_sd),
             }
         out["pairs"].append(entry)
     return out

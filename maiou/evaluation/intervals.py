@@ -1,0 +1,126 @@
+"""Intervals that cover training seeds and test images, and the verdict they give.
+
+A number of the table (a run's mask AP, or the difference of two runs) varies for two
+reasons: which models training happened to produce (the training seed) and which images
+happen to be in the val split. Every seed's models are evaluated on the same val images,
+so the two sources add:
+
+    d_mean = mu + (mean of the S seeds' deviations) + (image sampling of the seed-mean)
+    Var    = sd_seed**2 / S                         + Var_images
+
+* ``sd_seed`` is estimated by the sample standard deviation ``s`` of the S per-seed values
+  (each on all val images);
+* ``Var_images`` by the variance of the seed-mean over paired bootstrap resamples of the val
+  images, the same resample for every seed and run (``maiou.evaluation.bootstrap``).
+
+With S >= 2 seeds the interval is ``d_mean +- h`` with
+
+    h = sqrt((t * s / sqrt(S))**2 + (z * sd_images)**2),
+
+``t`` the Student quantile with S - 1 degrees of freedom, ``z`` the normal one: each part's
+half-width, added in quadrature. It is exact when either part dominates and a little wide
+(up to about 98 % instead of 95 %) when they are equal. With 2-5 seeds ``s`` is itself
+uncertain: a normal quantile, or a Welch-Satterthwaite pooling that lets a by-chance small
+``s`` raise the degrees of freedom, covers too rarely (87 % with two seeds), and so would a
+two-level bootstrap that resamples the seeds (it shrinks their spread by (S - 1) / S).
+``tests/test_intervals.py`` checks the coverage on simulated seeds and images with known
+answers.
+
+With one seed there is no ``s``: the interval shown is the bootstrap percentile interval over
+the images alone, and the verdict comes from that interval widened by the seed spread
+measured for the same comparison under the same recipe (``sd_seed``, from
+``experiments/config/seed_noise.json``): ``d +- z * sqrt(sd_seed**2 + Var_images)``. Without a
+measured ``sd_seed`` one seed gives no verdict.
+
+Verdicts: ``holds`` when the interval lies wholly on the paper's side of 0 (the contender
+better: higher AP, lower oLRP), ``reversed`` when it lies wholly on the other side,
+``undecided`` when it contains 0 (or cannot be computed).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+__all__ = ["HOLDS", "REVERSED", "UNDECIDED", "Interval", "seeds_and_images", "verdict"]
+
+HOLDS, REVERSED, UNDECIDED = "holds", "reversed", "undecided"
+SEEDS_X_IMAGES, IMAGES = "seeds × images", "images"
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point value and its interval (same units as the inputs; lo / hi None when they
+    cannot be computed), what the interval covers, and the interval the verdict reads
+    (``decision``: equal to (lo, hi) with several seeds; with one seed widened by the
+    measured seed spread, or None without one)."""
+
+    value: float | None
+    lo: float | None
+    hi: float | None
+    covers: str
+    decision: tuple[float, float] | None
+    seed_sd: float | None  # the per-seed standard deviation used (estimated or measured)
+    image_sd: float | None  # standard deviation of the seed-mean over image resamples
+
+
+def _finite(values) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64).ravel()
+    return values[np.isfinite(values)]
+
+
+def seeds_and_images(
+    seed_values,
+    image_draws,
+    confidence: float = 0.95,
+    measured_seed_sd: float | None = None,
+) -> Interval:
+    """The interval of the mean over seeds of a number.
+
+    Args:
+        seed_values: (S,) the number for each training seed, on all val images.
+        image_draws: (R,) the mean over seeds of the number on each of R bootstrap
+            resamples of the val images (the same resample for every seed).
+        confidence: two-sided coverage, e.g. 0.95.
+        measured_seed_sd: the per-seed standard deviation measured elsewhere for this
+            number under the same recipe; used only with one seed (see the module doc).
+    """
+    seeds = np.asarray(seed_values, dtype=np.float64).ravel()
+    draws = _finite(image_draws)
+    if seeds.size == 0 or not np.all(np.isfinite(seeds)) or draws.size < 2:
+        value = float(seeds.mean()) if seeds.size and np.all(np.isfinite(seeds)) else None
+        return Interval(
+            value, None, None, SEEDS_X_IMAGES if seeds.size > 1 else IMAGES, None, None, None
+        )
+    value = float(seeds.mean())
+    var_images = float(draws.var(ddof=1))
+    tail = (1 - confidence) / 2
+    if seeds.size == 1:
+        lo, hi = (float(x) for x in np.percentile(draws, [100 * tail, 100 * (1 - tail)]))
+        decision = None
+        if measured_seed_sd is not None:
+            half = stats.norm.ppf(1 - tail) * math.sqrt(measured_seed_sd**2 + var_images)
+            decision = (value - half, value + half)
+        return Interval(value, lo, hi, IMAGES, decision, measured_seed_sd, math.sqrt(var_images))
+    n = seeds.size
+    sd = float(seeds.std(ddof=1))
+    seed_half = float(stats.t.ppf(1 - tail, n - 1)) * sd / math.sqrt(n)
+    image_half = float(stats.norm.ppf(1 - tail)) * math.sqrt(var_images)
+    half = math.hypot(seed_half, image_half)
+    lo, hi = value - half, value + half
+    return Interval(value, lo, hi, SEEDS_X_IMAGES, (lo, hi), sd, math.sqrt(var_images))
+
+
+def verdict(interval: tuple[float, float] | None, higher_is_better: bool = True) -> str:
+    """``holds`` / ``reversed`` / ``undecided`` for the interval of contender - baseline."""
+    if interval is None or interval[0] is None or interval[1] is None:
+        return UNDECIDED
+    lo, hi = interval
+    if lo > 0:
+        return HOLDS if higher_is_better else REVERSED
+    if hi < 0:
+        return REVERSED if higher_is_better else HOLDS
+    return UNDECIDED
