@@ -212,7 +212,7 @@ def test_seeds_are_paired_and_resampled_together():
     assert pair["verdict"] == "undecided" and pair["seed_sd"] == pytest.approx(
         abs(ap_b - ap_a) * 2**0.5
     )
-    measured = {("a", "b"): {"bbox_AP": 1e-6}}
+    measured = {("a", "b"): {"bbox_AP": (1e-6, 5)}}
     one = bootstrap(
         {"a": [a0], "b": [b0]},
         [("a", "b")],

@@ -75,12 +75,18 @@ def load_runs(results: Path, runs, seeds) -> dict:
 
 
 def load_seed_noise(path: Path | None) -> dict:
-    """{(a, b): {metric: sd}} of a seed_noise.json (experiments/scripts/seed_noise.py)."""
+    """{(a, b): {metric: (sd, seeds)}} of a seed-noise record (scripts/seed_noise.py)."""
     if path is None:
         return {}
     try:
         record = json.loads(Path(path).read_text())
-        return {(p["a"], p["b"]): dict(p["sd"]) for p in record["pairs"]}
+        seeds = len(record["seeds"])
+        if seeds < 2:
+            raise ValueError(f"{seeds} seed(s); at least two")
+        return {
+            (p["a"], p["b"]): {m: (float(sd), seeds) for m, sd in p["sd"].items()}
+            for p in record["pairs"]
+        }
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UserError(
             f"{path}: not a seed-noise record ({exc}); re-run python -m "

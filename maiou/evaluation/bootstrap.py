@@ -91,7 +91,7 @@ def bootstrap(
     seed: int = 0,
     confidence: float = 0.95,
     metrics: Sequence[str] = tuple(METRICS),
-    seed_sd: Mapping[tuple[str, str], Mapping[str, float]] | None = None,
+    seed_sd: Mapping[tuple[str, str], Mapping[str, tuple[float, int]]] | None = None,
 ) -> dict:
     """Intervals of every run's metrics and of the differences ``b - a`` for ``pairs``.
 
@@ -101,8 +101,9 @@ def bootstrap(
         pairs: (a, b) run names; the difference reported is b - a.
         resamples: number of bootstrap resamples; seed: of numpy's default generator.
         metrics: names from ``METRICS``.
-        seed_sd: {(a, b): {metric: sd}}, the per-seed sd of b - a measured under the same
-            recipe (fractions); read only with one seed, for the verdict.
+        seed_sd: {(a, b): {metric: (sd, seeds)}}, the per-seed sd of b - a measured under
+            the same recipe (fractions) over that many seeds; read only with one seed, for
+            the verdict.
 
     Returns ``{"runs": {run: {metric: {"value", "lo", "hi", "covers", "per_seed"}}},
     "pairs": [{"a", "b", metric: {"delta", "lo", "hi", "covers", "per_seed", "excludes_0",

@@ -20,17 +20,20 @@ With S >= 2 seeds the interval is ``d_mean +- h`` with
 ``t`` the Student quantile with S - 1 degrees of freedom, ``z`` the normal one: each part's
 half-width, added in quadrature. It is exact when either part dominates and a little wide
 (up to about 98 % instead of 95 %) when they are equal. With 2-5 seeds ``s`` is itself
-uncertain: a normal quantile, or a Welch-Satterthwaite pooling that lets a by-chance small
-``s`` raise the degrees of freedom, covers too rarely (87 % with two seeds), and so would a
-two-level bootstrap that resamples the seeds (it shrinks their spread by (S - 1) / S).
+uncertain: a normal quantile (79 % with two seeds, 86 % with three), or a Welch-Satterthwaite
+pooling that lets a by-chance small ``s`` raise the degrees of freedom (88 % with two),
+covers too rarely, and so would a two-level bootstrap that resamples the seeds (it shrinks
+their spread by (S - 1) / S).
 ``tests/test_intervals.py`` checks the coverage on simulated seeds and images with known
 answers.
 
 With one seed there is no ``s``: the interval shown is the bootstrap percentile interval over
 the images alone, and the verdict comes from that interval widened by the seed spread
 measured for the same comparison under the same recipe (``sd_seed``, from
-``experiments/config/seed_noise.json``): ``d +- z * sqrt(sd_seed**2 + Var_images)``. Without a
-measured ``sd_seed`` one seed gives no verdict.
+``experiments/config/seed_noise_<preset>.json``): ``d +- t * sqrt(sd_seed**2 + Var_images)``,
+``t`` the Student quantile with (seeds of that measurement - 1) degrees of freedom: a
+prediction interval for one new seed, since ``sd_seed`` is itself an estimate from a few
+seeds. Without a measured ``sd_seed`` one seed gives no verdict.
 
 Verdicts: ``holds`` when the interval lies wholly on the paper's side of 0 (the contender
 better: higher AP, lower oLRP), ``reversed`` when it lies wholly on the other side,
@@ -76,7 +79,7 @@ def seeds_and_images(
     seed_values,
     image_draws,
     confidence: float = 0.95,
-    measured_seed_sd: float | None = None,
+    measured_seed_sd: tuple[float, int] | None = None,
 ) -> Interval:
     """The interval of the mean over seeds of a number.
 
@@ -85,8 +88,9 @@ def seeds_and_images(
         image_draws: (R,) the mean over seeds of the number on each of R bootstrap
             resamples of the val images (the same resample for every seed).
         confidence: two-sided coverage, e.g. 0.95.
-        measured_seed_sd: the per-seed standard deviation measured elsewhere for this
-            number under the same recipe; used only with one seed (see the module doc).
+        measured_seed_sd: (sd, seeds): the per-seed standard deviation of this number
+            measured under the same recipe and the number of seeds it was measured over;
+            used only with one seed (see the module doc).
     """
     seeds = np.asarray(seed_values, dtype=np.float64).ravel()
     draws = _finite(image_draws)
@@ -100,11 +104,13 @@ def seeds_and_images(
     tail = (1 - confidence) / 2
     if seeds.size == 1:
         lo, hi = (float(x) for x in np.percentile(draws, [100 * tail, 100 * (1 - tail)]))
-        decision = None
+        decision, sd = None, None
         if measured_seed_sd is not None:
-            half = stats.norm.ppf(1 - tail) * math.sqrt(measured_seed_sd**2 + var_images)
+            sd, measured_over = measured_seed_sd
+            quantile = stats.t.ppf(1 - tail, measured_over - 1)
+            half = quantile * math.sqrt(sd**2 + var_images)
             decision = (value - half, value + half)
-        return Interval(value, lo, hi, IMAGES, decision, measured_seed_sd, math.sqrt(var_images))
+        return Interval(value, lo, hi, IMAGES, decision, sd, math.sqrt(var_images))
     n = seeds.size
     sd = float(seeds.std(ddof=1))
     seed_half = float(stats.t.ppf(1 - tail, n - 1)) * sd / math.sqrt(n)
