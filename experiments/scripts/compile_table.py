@@ -325,7 +325,8 @@ def render_comparisons(preset: str, boot: dict) -> list[str]:
             "widens it by the per-seed sd of the same comparison measured with several "
             "seeds"
             + (f" (`{boot['seed_noise']}`)" if boot.get("seed_noise") else "")
-            + ", Δ ± 1.96·√(sd_seed² + sd_images²); without a measured sd it is undecided. "
+            + ", Δ ± t·√(sd_seed² + sd_images²) (t with the measurement's seeds − 1 degrees "
+            "of freedom); without a measured sd it is undecided. "
         )
     text += (
         "verdict: holds = the interval is wholly on the paper's side of 0 (contender "
