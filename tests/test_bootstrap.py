@@ -18,7 +18,7 @@ from pycocotools.cocoeval import COCOeval
 from maiou.evaluation import coco_gt_from_dict, load_results, optimal_lrp
 from maiou.evaluation.bootstrap import bootstrap, resample_weights
 from maiou.evaluation.by_ratio import mask_ap_by_ratio, ratio_cocoeval
-from maiou.evaluation.matches import load_matches, matches_from_cocoeval, pool_matches, save_matches
+from maiou.evaluation.matches import load_matches, matches_from_cocoeval, save_matches
 from maiou.evaluation.weighted import weighted_ap, weighted_olrp, weighted_precision
 
 
@@ -121,36 +121,6 @@ def test_weights_equal_copies_of_images(iou_type):
             assert (got is None and want is None) or got == pytest.approx(want, abs=1e-12)
             checked += 1
     assert checked >= 20
-
-
-def test_pooled_matchings_equal_one_evaluation_of_both_image_sets():
-    gtd1, dets1 = cases.random_case(3, False)
-    gtd2, dets2 = cases.random_case(4, False)
-    # The second set's images get ids after the first's (COCOeval orders images by id).
-    shift = max(im["id"] for im in gtd1["images"])
-    gtd2 = dict(
-        gtd2,
-        images=[dict(im, id=im["id"] + shift) for im in gtd2["images"]],
-        annotations=[
-            dict(a, id=a["id"] + 1000, image_id=a["image_id"] + shift) for a in gtd2["annotations"]
-        ],
-    )
-    dets2 = [dict(d, image_id=d["image_id"] + shift) for d in dets2]
-    both = dict(
-        gtd1,
-        images=gtd1["images"] + gtd2["images"],
-        annotations=gtd1["annotations"] + gtd2["annotations"],
-    )
-    E = evaluated(both, dets1 + dets2, "bbox")
-    pooled = pool_matches(
-        [
-            matches_from_cocoeval(evaluated(gtd1, dets1, "bbox")),
-            matches_from_cocoeval(evaluated(gtd2, dets2, "bbox")),
-        ]
-    )
-    ones = np.ones(pooled.num_images)
-    assert np.array_equal(weighted_precision(pooled, ones), E.eval["precision"][:, :, :, 0, -1])
-    assert weighted_olrp(pooled, ones) == optimal_lrp(E.cocoGt, E.cocoDt, "bbox")["oLRP"]
 
 
 def test_ratio_bins_reuse_the_matching():

@@ -573,7 +573,7 @@ def render_markdown(
         )
         L.append("")
 
-    # 5. Paired comparisons with bootstrap intervals.
+    # 5. Paired comparisons: intervals over seeds × images and verdicts.
     if boot is not None:
         L += render_comparisons(preset, boot)
 

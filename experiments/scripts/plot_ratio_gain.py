@@ -253,7 +253,7 @@ def main(argv=None) -> int:
         nargs="+",
         type=int,
         default=[0],
-        help="training seeds, pooled (seed s's runs in --results/seed<s>/)",
+        help="training seeds (seed s's runs in --results/seed<s>/; values are their mean)",
     )
     parser.add_argument("--out", required=True, type=Path, help="PNG; the CSV goes beside it")
     args = parser.parse_args(argv)

@@ -27,7 +27,7 @@ from maiou.atomic import atomic_path
 
 from .olrp import IOU_THR, MAX_DETS
 
-__all__ = ["Matches", "load_matches", "matches_from_cocoeval", "pool_matches", "save_matches"]
+__all__ = ["Matches", "load_matches", "matches_from_cocoeval", "save_matches"]
 
 _FIELDS = (
     "img_ids",
@@ -170,64 +170,6 @@ def matches_from_cocoeval(E: COCOeval, area_index: int = 0) -> Matches:
         gt_offsets=np.asarray(gt_offsets, dtype=np.int64),
         gt_image=np.asarray(gt_image, dtype=np.int64),
         gt_count=np.asarray(gt_count, dtype=np.int64),
-    )
-
-
-def pool_matches(parts: list[Matches]) -> Matches:
-    """One matching over the images of all ``parts``, each part's images kept distinct.
-
-    Part j's images follow part j-1's (image indices are shifted), so the pooled matching
-    is the one a single evaluation would give on the concatenated image list, e.g. the same
-    val split predicted by runs of several training seeds. Categories and thresholds must
-    agree.
-    """
-    if not parts:
-        raise ValueError("pool_matches needs at least one matching")
-    first = parts[0]
-    for j, m in enumerate(parts[1:], 1):
-        for name in ("cat_ids", "iou_thrs", "rec_thrs"):
-            if not np.array_equal(getattr(m, name), getattr(first, name)):
-                raise ValueError(f"pool_matches: part {j} has other {name} than part 0")
-    if len(parts) == 1:
-        return first
-    shifts = np.cumsum([0] + [m.num_images for m in parts[:-1]])
-    K = len(first.cat_ids)
-    offsets, gt_offsets = [0], [0]
-    cols = {name: [] for name in ("scores", "image", "tp", "fp", "tp_iou", "gt_image", "gt_count")}
-    for k in range(K):
-        seg = [slice(m.offsets[k], m.offsets[k + 1]) for m in parts]
-        s = np.concatenate([m.scores[sl] for m, sl in zip(parts, seg)])
-        # Each part is already in accumulate() order; a stable sort of their concatenation
-        # equals the stable sort of all images' detections in pooled image order.
-        order = np.argsort(-s, kind="mergesort")
-        cols["scores"].append(s[order])
-        cols["image"].append(
-            np.concatenate([m.image[sl] + sh for m, sl, sh in zip(parts, seg, shifts)])[order]
-        )
-        cols["tp"].append(np.concatenate([m.tp[:, sl] for m, sl in zip(parts, seg)], 1)[:, order])
-        cols["fp"].append(np.concatenate([m.fp[:, sl] for m, sl in zip(parts, seg)], 1)[:, order])
-        cols["tp_iou"].append(np.concatenate([m.tp_iou[sl] for m, sl in zip(parts, seg)])[order])
-        offsets.append(offsets[-1] + len(s))
-        gseg = [slice(m.gt_offsets[k], m.gt_offsets[k + 1]) for m in parts]
-        cols["gt_image"].append(
-            np.concatenate([m.gt_image[sl] + sh for m, sl, sh in zip(parts, gseg, shifts)])
-        )
-        cols["gt_count"].append(np.concatenate([m.gt_count[sl] for m, sl in zip(parts, gseg)]))
-        gt_offsets.append(gt_offsets[-1] + len(cols["gt_image"][-1]))
-    return Matches(
-        img_ids=np.concatenate([m.img_ids for m in parts]),
-        cat_ids=first.cat_ids,
-        iou_thrs=first.iou_thrs,
-        rec_thrs=first.rec_thrs,
-        offsets=np.asarray(offsets, dtype=np.int64),
-        scores=np.concatenate(cols["scores"]),
-        image=np.concatenate(cols["image"]),
-        tp=np.concatenate(cols["tp"], axis=1),
-        fp=np.concatenate(cols["fp"], axis=1),
-        tp_iou=np.concatenate(cols["tp_iou"]),
-        gt_offsets=np.asarray(gt_offsets, dtype=np.int64),
-        gt_image=np.concatenate(cols["gt_image"]),
-        gt_count=np.concatenate(cols["gt_count"]),
     )
 
 
