@@ -34,6 +34,7 @@ from maiou.evaluation.matches import load_matches
 # The table's comparisons at one size, as (baseline, contender) assigners (maiou/runs.py).
 COMPARISONS = (("fixed", "atss_iou"), ("atss_iou", "atss_maiou"), ("atss_maiou", "mayolact"))
 CONFIDENCE = 0.95
+REPO = Path(__file__).resolve().parents[2]
 WHAT = (
     "paired bootstrap over the val images, the same resample for every training seed and "
     "run; per comparison a 95 % interval over seeds x images (t over the per-seed "
@@ -72,6 +73,14 @@ def load_runs(results: Path, runs, seeds) -> dict:
                     )
             out[run].append(kinds)
     return out
+
+
+def shown_path(path: Path) -> str:
+    """``path`` relative to the repository when it is inside it (the table names it)."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
 
 
 def load_seed_noise(path: Path | None) -> dict:
@@ -136,7 +145,7 @@ def main(argv=None) -> int:
         "confidence": CONFIDENCE,
         "training_seeds": args.seeds,
         "images": images,
-        "seed_noise": None if args.seed_noise is None else str(args.seed_noise),
+        "seed_noise": None if args.seed_noise is None else shown_path(args.seed_noise),
         "seconds": round(time.perf_counter() - start, 1),
         **result,
     }
