@@ -340,3 +340,60 @@ def test_runs_not_trained_at_32_images_per_step_are_marked(tmp_path):
     md, _ = _compile(tmp_path, preset="embedded")
     assert "†" not in md
     assert _row(md, "atss_maiou_550")[-1] == "16 (2 x 8 x 1)"
+
+
+def test_seed_noise_measures_the_paired_spread_and_bad_files_are_one_line(tmp_path, capsys):
+    """seed_noise.py: per-seed b - a of each comparison and their sd; bootstrap_runs names
+    an unreadable seed-noise file in one line."""
+    from experiments.scripts import bootstrap_runs, seed_noise
+
+    for seed, (iou, maiou) in enumerate(((0.20, 0.23), (0.21, 0.22), (0.19, 0.23))):
+        for run, ap in (("atss_iou_550", iou), ("atss_maiou_550", maiou)):
+            folder = tmp_path / "results" / ("" if seed == 0 else f"seed{seed}") / run
+            folder.mkdir(parents=True)
+            (folder / "metrics.json").write_text(json.dumps(_metrics(ap, 0.7)))
+    out = tmp_path / "noise.json"
+    argv = [
+        "--results",
+        str(tmp_path / "results"),
+        "--runs",
+        "atss_iou_550",
+        "atss_maiou_550",
+        "--seeds",
+        "0",
+        "1",
+        "2",
+        "--out",
+        str(out),
+    ]
+    assert seed_noise.main(argv) == 0
+    assert "| atss_maiou_550 − atss_iou_550 | +3.0 / +1.0 / +4.0 | +2.67 | 1.53 |" in (
+        capsys.readouterr().out
+    )
+    record = json.loads(out.read_text())
+    assert record["seeds"] == [0, 1, 2]
+    (pair,) = record["pairs"]
+    assert (pair["a"], pair["b"]) == ("atss_iou_550", "atss_maiou_550")
+    assert pair["per_seed"]["segm_AP"] == pytest.approx([0.03, 0.01, 0.04])
+    assert pair["sd"]["segm_AP"] == pytest.approx(0.0152753, abs=1e-6)
+    assert bootstrap_runs.load_seed_noise(out)[("atss_iou_550", "atss_maiou_550")][
+        "segm_AP"
+    ] == pytest.approx((0.0152753, 3), abs=1e-6)
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"seeds": [0]}')
+    status = bootstrap_runs.main(
+        [
+            "--results",
+            str(tmp_path / "results"),
+            "--runs",
+            "atss_iou_550",
+            "--seed-noise",
+            str(bad),
+            "--out",
+            str(tmp_path / "b.json"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1
+    assert f"{bad}: not a seed-noise record" in err
