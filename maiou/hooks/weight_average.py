@@ -4,7 +4,7 @@ Short runs end on a noisy iterate, and that noise differs from one training seed
 next; averaging the last stretch of iterates (Polyak-Ruppert averaging; the EMA form is what
 YOLOX/YOLOv8 train with) is the usual remedy. With ``save_to`` it measures itself: one
 training yields the last iterate and the average. On the embedded runs the average moved
-mask AP by at most 0.4 points and left the seed spread of the paired differences as it was,
+mask AP by at most 0.5 points and left the seed spread of the paired differences as it was,
 so no config uses it (docs/embedded-benchmark.md, "Seed spread of the comparisons"); it is
 here for recipes that end at a higher learning rate.
 
