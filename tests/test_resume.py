@@ -331,47 +331,32 @@ def test_torchrun_two_cpu_processes_train_resume_and_evaluate(setup, tmp_path):
     assert (meta["epoch"], meta["iter"]) == (2, 2)
 
 
+def embedded_data(root, num_train):
+    """A tiny embedded dataset (2 val images) and a backbone pretrained for 2 steps."""
+    for module, args in (
+        (
+            "maiou.data.synthetic",
+            ["--out", root, "--seed", 0, "--num-train", num_train, "--num-val", 2],
+        ),
+        (
+            "maiou.pretrain_backbone",
+            ["--data-root", root, "--out", root / "backbone.pth", "--iters", 2],
+        ),
+    ):
+        subprocess.run(
+            [sys.executable, "-m", module, *map(str, args), "--no-progress"],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+        )
+
+
 @pytest.mark.slow
 def test_embedded_iteration_run_resumes(setup, tmp_path):
     """IterBasedRunner (the embedded schedule) with the project's own model code."""
     _, pythonpath = setup
     data = tmp_path / "embedded"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "maiou.data.synthetic",
-            "--out",
-            str(data),
-            "--seed",
-            "0",
-            "--num-train",
-            "4",
-            "--num-val",
-            "2",
-            "--no-progress",
-        ],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "maiou.pretrain_backbone",
-            "--data-root",
-            str(data),
-            "--out",
-            str(data / "backbone.pth"),
-            "--iters",
-            "2",
-            "--no-progress",
-        ],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-    )
+    embedded_data(data, num_train=4)
     config = tmp_path / "embedded_atss_maiou_400_short.py"
     config.write_text(
         EMBEDDED_WRAPPER.format(base=osp.join(REPO, "configs", "embedded", "atss_maiou_400.py"))
@@ -579,25 +564,9 @@ def test_paired_runs_share_init_data_order_and_flips(tmp_path, monkeypatch):
     from mmdet.datasets.pipelines import RandomFlip
 
     import maiou.train as train_module
-    from maiou import pretrain_backbone
-    from maiou.data.synthetic import generate_dataset
 
     data = tmp_path / "data"
-    generate_dataset(data, seed=0, num_train=16, num_val=2, progress=False)
-    assert (
-        pretrain_backbone.main(
-            [
-                "--data-root",
-                str(data),
-                "--out",
-                str(data / "backbone.pth"),
-                "--iters",
-                "2",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    embedded_data(data, num_train=16)
     monkeypatch.setenv("MAIOU_EMBEDDED_ROOT", str(data))
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "unset by the test")  # restored afterwards
     seen, init = {}, {}

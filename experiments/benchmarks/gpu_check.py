@@ -50,137 +50,113 @@ class Step:
     timeout_s: int
 
 
+def python_m(module: str, *args) -> list[str]:
+    """``python -m module args...`` with this interpreter."""
+    return [PY, "-m", module, *map(str, args)]
+
+
 def steps(work: Path) -> list[Step]:
     """The check's steps; ``work`` holds the short training's data and outputs. Their time
     limits add up to 8 minutes."""
-    bench = [PY, "-m"]
     data, run = work / "embedded", work / "atss_maiou_550"
-    env_cfg = str(ROOT / "configs/embedded/atss_maiou_550.py")
-    short = [
-        "runner.max_iters=100",
-        "checkpoint_config.interval=100",
-        "evaluation.interval=100",
-        "lr_config.warmup_iters=5",
-        "lr_config.step=[80,95]",
-    ]
+    config = ROOT / "configs/embedded/atss_maiou_550.py"
+    short = ["runner.max_iters=100", "checkpoint_config.interval=100", "evaluation.interval=100"]
+    short += ["lr_config.warmup_iters=5", "lr_config.step=[80,95]"]
+    tests = ["tests/test_mask_aware_iou.py", "tests/test_atss_maiou_assigner.py"]
+    bench = "experiments.benchmarks."
+    train = "short embedded training on the GPU"
     return [
         Step(
             "operator and assigner tests, CUDA inputs",
-            [
-                PY,
-                "-m",
-                "pytest",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                "tests/test_mask_aware_iou.py",
-                "tests/test_atss_maiou_assigner.py",
-                "--maiou-device",
-                "cuda",
-            ],
+            python_m("pytest", "-q", "-p", "no:cacheprovider", *tests, "--maiou-device", "cuda"),
             120,
         ),
         Step(
             "maIoU operator: ours vs the published loop",
-            bench + ["experiments.benchmarks.bench_maiou", "--device", "cuda"],
+            python_m(bench + "bench_maiou", "--device", "cuda"),
             45,
         ),
         Step(
             "assigner: ours (extent, dense) vs mmdet's ATSS",
-            bench + ["experiments.benchmarks.bench_assigner", "--device", "cuda"],
+            python_m(bench + "bench_assigner", "--device", "cuda"),
             45,
         ),
         Step(
             "training iteration, atss_maiou_550 vs atss_iou_550, 8 x 550 px",
-            bench
-            + [
-                "experiments.benchmarks.bench_train_iteration",
-                "--device",
-                "cuda",
-                "--images",
-                "8",
-                "--repeats",
-                "5",
-            ],
+            python_m(
+                bench + "bench_train_iteration", "--device", "cuda", "--images", 8, "--repeats", 5
+            ),
             75,
         ),
         Step(
             "CARAFE: mmcv's CUDA kernel vs the portable one",
-            bench + ["experiments.benchmarks.compare_carafe_cuda"],
+            python_m(bench + "compare_carafe_cuda"),
             45,
         ),
         Step(
             "DCNv2: mmcv's CUDA kernel vs the portable one",
-            bench + ["experiments.benchmarks.bench_deform_conv", "--device", "cuda"],
+            python_m(bench + "bench_deform_conv", "--device", "cuda"),
             30,
         ),
         Step(
-            "short embedded training on the GPU: data",
-            [
-                PY,
-                "-m",
+            f"{train}: data",
+            python_m(
                 "maiou.data.synthetic",
                 "--out",
-                str(data),
+                data,
                 "--seed",
-                "0",
+                0,
                 "--num-train",
-                "200",
+                200,
                 "--num-val",
-                "50",
+                50,
                 "--no-progress",
-            ],
+            ),
             20,
         ),
         Step(
-            "short embedded training on the GPU: backbone",
-            [
-                PY,
-                "-m",
+            f"{train}: backbone",
+            python_m(
                 "maiou.pretrain_backbone",
                 "--data-root",
-                str(data),
+                data,
                 "--out",
-                str(data / "backbone.pth"),
+                data / "backbone.pth",
                 "--iters",
-                "100",
+                100,
                 "--no-progress",
-            ],
+            ),
             30,
         ),
         Step(
-            "short embedded training on the GPU: 100 iterations of atss_maiou_550",
-            [
-                PY,
-                "-m",
+            f"{train}: 100 iterations of atss_maiou_550",
+            python_m(
                 "maiou.train",
-                env_cfg,
+                config,
                 "--work-dir",
-                str(run),
+                run,
                 "--seed",
-                "0",
+                0,
                 "--device",
                 "cuda",
                 "--no-validate",
                 "--cfg-options",
                 *short,
-            ],
+            ),
             45,
         ),
         Step(
-            "short embedded training on the GPU: evaluation",
-            [
-                PY,
-                "-m",
+            f"{train}: evaluation",
+            python_m(
                 "maiou.evaluate",
-                env_cfg,
-                str(run / "final.pth"),
+                config,
+                run / "final.pth",
                 "--out",
-                str(work / "results"),
+                work / "results",
                 "--device",
                 "cuda",
                 "--no-progress",
-            ],
+            ),
             25,
         ),
     ]

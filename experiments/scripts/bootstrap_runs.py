@@ -55,24 +55,17 @@ def comparison_pairs(runs) -> list[tuple[str, str]]:
 
 
 def load_runs(results: Path, runs, seeds) -> dict:
-    """{run: [{kind: Matches} for each seed]}, every seed on the same val images."""
-    out, reference = {}, None
-    for run in runs:
-        out[run] = []
-        for s in seeds:
-            kinds = {}
-            for kind in ("segm", "bbox"):
-                path = seed_dir(results, s) / run / f"matches.{kind}.npz"
-                kinds[kind] = load_matches(path)
-                if reference is None:
-                    reference = (path, kinds[kind].num_images)
-                elif kinds[kind].num_images != reference[1]:
-                    raise ValueError(
-                        f"{path}: {kinds[kind].num_images} images, {reference[0]} "
-                        f"{reference[1]}; evaluate all runs and seeds on one val split"
-                    )
-            out[run].append(kinds)
-    return out
+    """{run: [{kind: Matches} for each seed]} (bootstrap() checks they share the images)."""
+    return {
+        run: [
+            {
+                kind: load_matches(seed_dir(results, s) / run / f"matches.{kind}.npz")
+                for kind in ("segm", "bbox")
+            }
+            for s in seeds
+        ]
+        for run in runs
+    }
 
 
 def shown_path(path: Path) -> str:
@@ -131,13 +124,13 @@ def main(argv=None) -> int:
         parser.error(f"--seeds {args.seeds} names a seed twice")
     start = time.perf_counter()
     seed_sd = load_seed_noise(args.seed_noise)
+    pairs = comparison_pairs(args.runs)
     try:
         runs = load_runs(args.results, args.runs, args.seeds)
+        result = bootstrap(runs, pairs, args.resamples, args.seed, CONFIDENCE, seed_sd=seed_sd)
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from exc
     images = next(iter(runs.values()))[0]["segm"].num_images
-    pairs = comparison_pairs(args.runs)
-    result = bootstrap(runs, pairs, args.resamples, args.seed, CONFIDENCE, seed_sd=seed_sd)
     record = {
         "what": WHAT,
         "resamples": args.resamples,

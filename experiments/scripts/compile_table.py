@@ -42,6 +42,7 @@ from maiou import runs as registry
 from maiou.atomic import write_text_atomic
 from maiou.batching import DEFAULT_IMAGES_PER_STEP
 from maiou.cli import UserError, entry_point
+from maiou.evaluation.intervals import IMAGES, SEEDS_X_IMAGES
 
 DASH = "—"
 NOT_AT_32 = "†"
@@ -299,7 +300,7 @@ def _interval_cell(c: dict) -> str:
 def render_comparisons(preset: str, boot: dict) -> list[str]:
     """Section 5: every paired comparison, Δ [lo, hi] in points and its verdict."""
     seeds = boot.get("training_seeds", [0])
-    covers = "seeds × images" if len(seeds) > 1 else "images"
+    covers = SEEDS_X_IMAGES if len(seeds) > 1 else IMAGES
     confidence = round(100 * boot["confidence"])
     L = [f"## Paired comparisons: Δ [lo, hi], {confidence} % interval over {covers}", ""]
     text = (

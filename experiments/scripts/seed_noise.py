@@ -28,9 +28,7 @@ from experiments.seeds import seed_dir
 from maiou import runs as registry
 from maiou.atomic import write_text_atomic
 from maiou.cli import UserError, entry_point
-
-# metric name (bootstrap.json) -> (kind, key) in metrics.json
-METRIC_KEYS = {"segm_AP": ("segm", "AP"), "bbox_AP": ("bbox", "AP"), "segm_oLRP": ("segm", "oLRP")}
+from maiou.evaluation.bootstrap import METRICS  # name -> (kind, key) in metrics.json
 
 
 def per_seed_metrics(results: Path, run: str, seeds) -> list[dict]:
@@ -39,7 +37,7 @@ def per_seed_metrics(results: Path, run: str, seeds) -> list[dict]:
         path = seed_dir(results, s) / run / "metrics.json"
         try:
             m = json.loads(path.read_text())
-            out.append({name: float(m[k][key]) for name, (k, key) in METRIC_KEYS.items()})
+            out.append({name: float(m[k][key]) for name, (k, key) in METRICS.items()})
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise UserError(
                 f"{path}: no usable metrics ({exc}); evaluate run {run} seed {s}"
@@ -53,8 +51,7 @@ def measure(results: Path, runs, seeds) -> list[dict]:
     out = []
     for a, b in comparison_pairs(runs):
         deltas = {
-            name: [vb[name] - va[name] for va, vb in zip(values[a], values[b])]
-            for name in METRIC_KEYS
+            name: [vb[name] - va[name] for va, vb in zip(values[a], values[b])] for name in METRICS
         }
         out.append(
             {

@@ -61,17 +61,17 @@ def _check_runs(runs, pairs, metrics) -> int:
                 f"bootstrap: run {run} has {len(seeds)} seeds, the others {num_seeds}; "
                 "pair every seed of one run with the same seed of the other"
             )
-        for kinds in seeds:
+        for i, kinds in enumerate(seeds):
             for kind in {METRICS[name][0] for name in metrics}:
                 if kind not in kinds:
                     raise ValueError(f"bootstrap: run {run} has no {kind} matching")
-                ids = kinds[kind].img_ids
+                ids, where = kinds[kind].img_ids, f"{run} (seed #{i + 1}, {kind})"
                 if reference is None:
-                    reference = (run, ids)
+                    reference = (where, ids)
                 elif not np.array_equal(ids, reference[1]):
                     raise ValueError(
-                        f"bootstrap: runs {reference[0]} and {run} were evaluated on "
-                        "different images; paired resampling needs the same ones"
+                        f"bootstrap: {reference[0]} and {where} were evaluated on different "
+                        "images; evaluate all runs and seeds on one val split"
                     )
     for a, b in pairs:
         for run in (a, b):

@@ -48,7 +48,16 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-__all__ = ["HOLDS", "REVERSED", "UNDECIDED", "Interval", "seeds_and_images", "verdict"]
+__all__ = [
+    "HOLDS",
+    "IMAGES",
+    "REVERSED",
+    "SEEDS_X_IMAGES",
+    "UNDECIDED",
+    "Interval",
+    "seeds_and_images",
+    "verdict",
+]
 
 HOLDS, REVERSED, UNDECIDED = "holds", "reversed", "undecided"
 SEEDS_X_IMAGES, IMAGES = "seeds × images", "images"
