@@ -13,6 +13,7 @@ from maiou.evaluation.intervals import (
     SEEDS_X_IMAGES,
     UNDECIDED,
     seeds_and_images,
+    seeds_for_half_width,
     verdict,
 )
 
@@ -110,3 +111,15 @@ def test_undefined_values_give_no_interval():
     ci = seeds_and_images([np.nan, 0.1], np.full(10, np.nan))
     assert (ci.lo, ci.hi, ci.decision) == (None, None, None)
     assert verdict(ci.decision) == UNDECIDED
+
+
+def test_seeds_for_a_half_width():
+    # The count found gives an interval at most that wide; one seed fewer does not.
+    n = seeds_for_half_width(1.5, 0.3, 1.0)
+    draws = np.random.default_rng(0).normal(0.0, 0.3, 100_000)
+    for seeds, within in ((n, True), (n - 1, False)):
+        ci = seeds_and_images(
+            np.linspace(-1, 1, seeds) * 1.5 / np.linspace(-1, 1, seeds).std(ddof=1), draws
+        )
+        assert ((ci.hi - ci.lo) / 2 <= 1.0 + 1e-3) is within
+    assert seeds_for_half_width(0.1, 0.6, 1.0) is None  # the image part alone: 1.18 > 1

@@ -29,11 +29,13 @@ from maiou import runs as registry
 from maiou.atomic import write_text_atomic
 from maiou.cli import UserError, entry_point
 from maiou.evaluation.bootstrap import bootstrap
+from maiou.evaluation.intervals import seeds_for_half_width
 from maiou.evaluation.matches import load_matches
 
 # The table's comparisons at one size, as (baseline, contender) assigners (maiou/runs.py).
 COMPARISONS = (("fixed", "atss_iou"), ("atss_iou", "atss_maiou"), ("atss_maiou", "mayolact"))
 CONFIDENCE = 0.95
+HALF_WIDTH = 1.0  # points of mask AP: the precision the log says the cost of, per comparison
 REPO = Path(__file__).resolve().parents[2]
 WHAT = (
     "paired bootstrap over the val images, the same resample for every training seed and "
@@ -147,6 +149,19 @@ def main(argv=None) -> int:
         f"{args.out}: {len(runs)} runs x {len(args.seeds)} seeds, {len(pairs)} comparisons, "
         f"{args.resamples} resamples of {images} images in {record['seconds']} s"
     )
+    if len(args.seeds) > 1:  # what the comparisons' precision would cost (mask AP, points)
+        for pair in result["pairs"]:
+            c = pair["segm_AP"]
+            if c["lo"] is None:
+                continue
+            need = seeds_for_half_width(c["seed_sd"], c["image_sd"], HALF_WIDTH / 100)
+            print(
+                f"{pair['b']} - {pair['a']}: mask AP {100 * c['delta']:+.2f} "
+                f"[{100 * c['lo']:+.2f}, {100 * c['hi']:+.2f}], half-width "
+                f"{50 * (c['hi'] - c['lo']):.2f}, {c['verdict']}; seed sd "
+                f"{100 * c['seed_sd']:.2f}, image sd {100 * c['image_sd']:.2f}; seeds for a "
+                f"half-width <= {HALF_WIDTH}: {need or 'beyond reach'}"
+            )
     return 0
 
 

@@ -56,6 +56,7 @@ __all__ = [
     "UNDECIDED",
     "Interval",
     "seeds_and_images",
+    "seeds_for_half_width",
     "verdict",
 ]
 
@@ -127,6 +128,22 @@ def seeds_and_images(
     half = math.hypot(seed_half, image_half)
     lo, hi = value - half, value + half
     return Interval(value, lo, hi, SEEDS_X_IMAGES, (lo, hi), sd, math.sqrt(var_images))
+
+
+def seeds_for_half_width(
+    seed_sd: float, image_sd: float, half_width: float, confidence: float = 0.95
+) -> int | None:
+    """The fewest seeds S >= 2 whose interval (the formula above) is at most ``half_width``
+    wide on each side, for a per-seed sd ``seed_sd`` and an image part ``image_sd`` that
+    does not shrink with more seeds (the images are shared); None if the image part alone
+    is wider, or more than 10,000 seeds would be needed."""
+    tail = (1 - confidence) / 2
+    image_half = float(stats.norm.ppf(1 - tail)) * image_sd
+    for n in range(2, 10_001):
+        seed_half = float(stats.t.ppf(1 - tail, n - 1)) * seed_sd / math.sqrt(n)
+        if math.hypot(seed_half, image_half) <= half_width:
+            return n
+    return None
 
 
 def verdict(interval: tuple[float, float] | None, higher_is_better: bool = True) -> str:
