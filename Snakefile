@@ -28,6 +28,13 @@ include: "experiments/rules/evaluate.smk"
 include: "experiments/rules/report.smk"
 
 
+onerror:
+    # Each failed job's reason line, from its log (experiments/failures.py).
+    from experiments.failures import report
+
+    report(log)
+
+
 rule all:
     input:
         TABLE_MD,

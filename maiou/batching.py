@@ -10,11 +10,12 @@ forward passes of ``samples_per_gpu`` images per process (BatchNorm sees those, 
 as in the paper) and one optimizer step every ``accumulation`` forward passes, through
 mmcv's ``GradientCumulativeOptimizerHook`` (loss / accumulation, gradient clipping and the
 SGD step on the summed gradient: the same update as averaging over processes). Every
-setting the config counts in iterations counts optimizer steps: the warm-up (the lr hook
-sees ``runner.iter // accumulation``, :func:`count_lr_in_optimizer_steps`), the logging
-interval, and iteration-based checkpoint / evaluation intervals and run lengths (multiplied
-by ``accumulation``). A process count that cannot reach N this way is refused with
-:class:`BatchError`, which names the counts that work.
+setting the config counts in iterations counts optimizer steps: the lr schedule and its
+warm-up (the config's lr policy becomes its ``PerOptimizerStep`` hook,
+maiou/hooks/optimizer_step_lr.py), the logging interval, and iteration-based checkpoint /
+evaluation intervals and run lengths (multiplied by ``accumulation``). A process count that
+cannot reach N this way is refused with :class:`BatchError`, which names the counts that
+work.
 
 ``images_per_step = None`` (the embedded configs) trains with whatever batch the processes
 give, one optimizer step per forward pass, as mmdet does.
@@ -22,15 +23,12 @@ give, one optimizer step per forward pass, as mmdet does.
 
 from __future__ import annotations
 
-import contextlib
-
 __all__ = [
     "BatchError",
     "DEFAULT_IMAGES_PER_STEP",
     "working_process_counts",
     "accumulation_steps",
     "configure_batch",
-    "count_lr_in_optimizer_steps",
 ]
 
 DEFAULT_IMAGES_PER_STEP = 32  # the paper's 4 GPUs x 8 images
@@ -107,7 +105,6 @@ def configure_batch(cfg, processes: int) -> dict:
         accumulation=steps,
         images_per_step=processes * samples * steps,
     )
-    cfg.batch = record  # read back by train_detector (count_lr_in_optimizer_steps)
     if steps == 1:
         return record
     optimizer_config = dict(cfg.get("optimizer_config") or {})
@@ -125,6 +122,12 @@ def configure_batch(cfg, processes: int) -> dict:
             "fp16 section or train with gpus_per_run x samples_per_gpu = "
             f"images_per_step ({target})"
         )
+    cfg.lr_config = _lr_per_optimizer_step(cfg.get("lr_config"), steps)
+    if cfg.get("momentum_config") is not None:
+        raise BatchError(
+            f"images_per_step={target} needs gradient accumulation, which has no momentum "
+            "schedule counted in optimizer steps; remove momentum_config"
+        )
     # Iteration-counted settings: forward passes = optimizer steps x accumulation.
     if cfg.get("log_config") is not None:
         cfg.log_config.interval = int(cfg.log_config.interval) * steps
@@ -137,44 +140,21 @@ def configure_batch(cfg, processes: int) -> dict:
     return record
 
 
-@contextlib.contextmanager
-def _runner_iter(runner, value: int):
-    saved = runner._iter
-    runner._iter = value
-    try:
-        yield
-    finally:
-        runner._iter = saved
+def _lr_per_optimizer_step(lr_config, accumulation: int):
+    """The lr config whose hook counts optimizer steps (maiou/hooks/optimizer_step_lr.py):
+    policy ``P`` becomes ``P + "PerOptimizerStep"`` (mmcv capitalises an all-lowercase
+    policy first, as it does when building the hook)."""
+    from maiou.hooks import optimizer_step_lr
 
-
-class _StepCountingLrHook:
-    """Mixed into a registered LR / momentum updater hook: it sees optimizer steps.
-
-    Every forward pass of an accumulation group gets the lr of the group's optimizer step
-    (``runner.iter // accumulation``), so the warm-up runs over the same number of
-    optimizer steps, with the same values, as without accumulation.
-    """
-
-    accumulation = 1
-
-    def before_train_iter(self, runner):
-        with _runner_iter(runner, runner.iter // self.accumulation):
-            super().before_train_iter(runner)
-
-
-def count_lr_in_optimizer_steps(runner, accumulation: int) -> int:
-    """Make the runner's LR and momentum updater hooks count optimizer steps; return how
-    many hooks were changed (0 when ``accumulation`` is 1)."""
-    from mmcv.runner.hooks import LrUpdaterHook
-    from mmcv.runner.hooks.momentum_updater import MomentumUpdaterHook
-
-    if accumulation == 1:
-        return 0
-    changed = 0
-    for hook in runner.hooks:
-        if isinstance(hook, (LrUpdaterHook, MomentumUpdaterHook)):
-            cls = type(hook)
-            hook.__class__ = type(f"StepCounting{cls.__name__}", (_StepCountingLrHook, cls), {})
-            hook.accumulation = accumulation
-            changed += 1
-    return changed
+    if lr_config is None:
+        return None
+    lr_config = dict(lr_config)
+    policy = lr_config.pop("policy")
+    policy = policy.title() if policy == policy.lower() else policy
+    new = policy + optimizer_step_lr.SUFFIX
+    if not hasattr(optimizer_step_lr, f"{new}LrUpdaterHook"):
+        raise BatchError(
+            f"gradient accumulation has no {policy!r} lr policy counted in optimizer steps "
+            "(maiou/hooks/optimizer_step_lr.py has Step and CosineAnnealing)"
+        )
+    return dict(lr_config, policy=new, accumulation=accumulation)

@@ -110,8 +110,32 @@ def load_config(path: str, options: dict | None = None, prog: str = "maiou"):
         print(f"{prog}: warning: {warning}", file=sys.stderr)
     if options:
         cfg.merge_from_dict(options)
+    derive_schedule(cfg, given=set(options or ()))
     # Old-style configs (total_epochs, imgs_per_gpu) -> runner/dataloader sections.
     return compat_cfg(cfg)
+
+
+def derive_schedule(cfg, given=frozenset()) -> None:
+    """When --cfg-options (the keys in ``given``) sets ``runner.max_iters`` of a config that
+    states its schedule as ``schedule_fractions`` of the run
+    (configs/embedded/_base_/schedules/sgd_step.py): set the warm-up, the lr steps (step
+    policy), the checkpoint and the evaluation interval from the new length, so that the run
+    keeps the schedule's shape. Keys in ``given`` are kept as given; other configs, and
+    configs that set their own length in the file, are left as they are."""
+    fractions = cfg.get("schedule_fractions")
+    iter_based = cfg.runner.get("type") == "IterBasedRunner" and cfg.runner.get("max_iters")
+    if not fractions or "runner.max_iters" not in given or not iter_based:
+        return
+    iters = int(cfg.runner.max_iters)
+    derived = {
+        "lr_config.warmup_iters": max(1, round(iters * fractions["warmup"])),
+        "checkpoint_config.interval": iters,
+        "evaluation.interval": iters,
+    }
+    if cfg.lr_config.get("policy") == "step":
+        steps = sorted({max(1, round(iters * f)) for f in fractions["lr_steps"]})
+        derived["lr_config.step"] = steps
+    cfg.merge_from_dict({key: value for key, value in derived.items() if key not in given})
 
 
 def check_pretrained_backbone(cfg) -> None:

@@ -34,6 +34,7 @@ import numpy as np
 
 from maiou.atomic import atomic_path
 from maiou.cli import DEBUG_HELP, UserError, entry_point
+from maiou.store import exclusive
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "embedded" / "fixed_550.py"
 DEFAULT_ITERS = 1000
@@ -230,6 +231,17 @@ def save_checkpoint(state_dict, meta: dict, out) -> None:
         torch.save({"state_dict": state_dict, "meta": meta}, tmp)
 
 
+def _made_with(path, wanted: dict) -> bool:
+    """Whether the backbone at ``path`` was pretrained with the settings in ``wanted``."""
+    from maiou.checkpoint import CheckpointError, read_checkpoint_meta
+
+    try:
+        meta = read_checkpoint_meta(path)
+    except CheckpointError:
+        return False
+    return all(meta.get(key) == value for key, value in wanted.items())
+
+
 @entry_point("maiou.pretrain_backbone")
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
@@ -256,23 +268,31 @@ def main(argv=None) -> int:
     if not os.path.isfile(args.config):
         raise PretrainError(f"config {args.config} does not exist")
     cfg = Config.fromfile(args.config)
-    start = time.perf_counter()
-    state_dict, history = pretrain(
-        cfg, args.data_root, args.iters, args.seed, progress=not args.no_progress
-    )
-    tail = history[-50:]
-    meta = {
+    wanted = {
         "config": args.config,
-        "data_root": str(args.data_root),
         "dataset": read_marker(args.data_root),
         "iters": args.iters,
         "seed": args.seed,
         "batch_size": BATCH_SIZE,
         "crop_size": CROP_SIZE,
-        "final_loss": float(np.mean([h[0] for h in tail])),
-        "final_accuracy": float(np.mean([h[1] for h in tail])),
     }
-    save_checkpoint(state_dict, meta, args.out)
+    # Several pipelines may share the data root: one pretrains, the others wait and use it.
+    with exclusive(args.out, f"the pretrained backbone {args.out}"):
+        if os.path.isfile(args.out) and _made_with(args.out, wanted):
+            print(f"{args.out} is there already, pretrained with these settings; using it")
+            return 0
+        start = time.perf_counter()
+        state_dict, history = pretrain(
+            cfg, args.data_root, args.iters, args.seed, progress=not args.no_progress
+        )
+        tail = history[-50:]
+        meta = dict(
+            wanted,
+            data_root=str(args.data_root),
+            final_loss=float(np.mean([h[0] for h in tail])),
+            final_accuracy=float(np.mean([h[1] for h in tail])),
+        )
+        save_checkpoint(state_dict, meta, args.out)
     print(
         f"wrote {args.out} in {time.perf_counter() - start:.0f} s: crop accuracy "
         f"{meta['final_accuracy']:.2f} over the last {len(tail)} steps"

@@ -1,11 +1,13 @@
-"""The run registry: every run of the paper's tables, once.
+"""The run registry: every run of the paper's tables, and runs beyond the paper, once.
 
-A run is one row of the published results: an assigner at an image size. Everything else
-that lists runs derives from :data:`RUNS`: the workflow's default run list and its check of
-``--config runs=[...]``, the coco-released downloads, the table, the figures' styles and
-the tests. Adding a run is one entry below plus its two config files,
-``configs/coco/<name>.py`` and ``configs/embedded/<name>.py`` (``tests/test_runs.py`` checks
-that the registry and ``configs/`` agree).
+A run is an assigner at an image size: a row of the published results, or a run the paper
+did not publish (its numbers are "—" in the table). Everything else that lists runs derives
+from :data:`RUNS`: the workflow's run groups (:data:`GROUPS`) and its check of
+``--config runs=[...]``, the coco-released downloads, the table, the comparisons
+(:data:`COMPARISONS`), the figures' styles and the tests. Adding a run is one entry below
+plus its two config files, ``configs/coco/<name>.py`` and ``configs/embedded/<name>.py``
+(``tests/test_runs.py`` checks that the registry and ``configs/`` agree);
+docs/adding-an-assigner.md walks through a new assigner.
 
 Published numbers are in % as printed by the authors (``docs/paper-facts.md``). The nine
 assigner x size runs are on COCO val2017 (minival); maYOLACT is on COCO test-dev, which is
@@ -40,8 +42,20 @@ ASSIGNERS: Mapping[str, Assigner] = MappingProxyType(
             Assigner("atss_iou", "ATSS w. IoU", "tab:orange"),
             Assigner("atss_maiou", "ATSS w. maIoU", "tab:green"),
             Assigner("mayolact", "maYOLACT", "tab:red", in_table=False),
+            # Beyond the paper: the task-aligned assigner of TOOD and YOLOv8-seg.
+            Assigner("tal_iou", "TAL w. IoU", "tab:purple", in_table=False),
+            Assigner("tal_maiou", "TAL w. maIoU", "tab:brown", in_table=False),
         )
     }
+)
+
+# The paired comparisons of the table (baseline, contender), each at every size where both
+# runs exist: contender − baseline gets an interval over seeds × images and a verdict.
+COMPARISONS: tuple[tuple[str, str], ...] = (
+    ("fixed", "atss_iou"),
+    ("atss_iou", "atss_maiou"),
+    ("atss_maiou", "mayolact"),
+    ("tal_iou", "tal_maiou"),
 )
 
 # COCO image size -> input size of its embedded counterpart (configs/embedded/_base_/datasets)
@@ -58,10 +72,16 @@ class Run:
     assigner: str  # a key of ASSIGNERS
     coco_size: int
     lr_schedule: str  # 'step' or 'cosine' (the config's lr_config policy)
-    paper_split: str  # where the published numbers were measured: 'val2017' or 'test-dev'
+    # Where the published numbers were measured: 'val2017', 'test-dev', or None (unpublished).
+    paper_split: str | None
     paper: Mapping[str, float] = field(repr=False)  # segm_AP, segm_oLRP, ... in %; fps
     checkpoint_drive_id: str | None = None  # released checkpoint (Google Drive file id)
     log_drive_id: str | None = None  # released training log (Google Drive file id)
+
+    @property
+    def published(self) -> bool:
+        """Whether the paper published numbers for this run."""
+        return bool(self.paper)
 
     @property
     def embedded_size(self) -> int:
@@ -222,9 +242,22 @@ RUNS: tuple[Run, ...] = (
         },
         lr_schedule="cosine",
     ),
+    # Beyond the paper (opt-in: the group "task_aligned"): ATSS's 550 runs with TOOD's
+    # task-aligned assigner instead of ATSS.
+    _run("tal_iou_550", "tal_iou", 550, None, {}),
+    _run("tal_maiou_550", "tal_maiou", 550, None, {}),
 )
 BY_NAME: Mapping[str, Run] = MappingProxyType({run.name: run for run in RUNS})
 NAMES: tuple[str, ...] = tuple(BY_NAME)
+
+# Named run lists for `--config runs=NAME`: "all" is the paper's runs (the default run);
+# runs beyond the paper are opt-in.
+GROUPS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "all": tuple(run.name for run in RUNS if run.published),
+        "task_aligned": tuple(run.name for run in RUNS if run.assigner.startswith("tal_")),
+    }
+)
 
 # The rows of the paper's table: the COCO sizes of the table's assigners.
 SIZES: tuple[int, ...] = tuple(

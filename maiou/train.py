@@ -39,18 +39,21 @@ import copy
 import enum
 import os
 import os.path as osp
-import re
-import shutil
 import sys
 import time
 from typing import Sequence
 
-from maiou.atomic import atomic_path
 from maiou.cli import DEBUG_HELP, UserError, entry_point
 from maiou.config import check_pretrained_backbone, load_config, run_length
+from maiou.rundir import (
+    FINAL_NAME,
+    checkpoint_progress,
+    final_checkpoint,
+    find_resume_checkpoint,
+    mark_final,
+)
 
 PROG = "maiou.train"
-FINAL_NAME = "final.pth"
 
 
 class TrainError(UserError, RuntimeError):
@@ -112,99 +115,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
     return args
-
-
-# --------------------------------------------------------------------------------------
-# Checkpoints in the work dir
-# --------------------------------------------------------------------------------------
-def checkpoint_progress(path: str, by_epoch: bool) -> int | None:
-    """Completed epochs (or iterations) recorded in a checkpoint; None if unreadable.
-
-    Epoch-based runners save ``meta.epoch`` = completed epochs. Iter-based runners save
-    ``iter_N.pth`` with ``meta.iter`` = N - 1 (mmcv saves before incrementing), hence + 1.
-    """
-    from maiou.checkpoint import CheckpointError, read_checkpoint_meta
-
-    try:
-        meta = read_checkpoint_meta(path)
-    except CheckpointError:
-        return None  # e.g. cut short by the interruption we are recovering from
-    key = "epoch" if by_epoch else "iter"
-    if not isinstance(meta.get(key), int):
-        return None
-    return meta[key] if by_epoch else meta[key] + 1
-
-
-def find_resume_checkpoint(work_dir: str, by_epoch: bool) -> tuple[str, int] | None:
-    """The most advanced complete checkpoint in ``work_dir`` as (path, progress), or None.
-
-    Looks at ``latest.pth`` (mmcv's symlink, resolved) and at the highest-numbered
-    ``epoch_*.pth`` / ``iter_*.pth`` that is readable; files cut short (a crash while mmcv
-    was writing them) are skipped, so the previous checkpoint is used instead.
-    """
-    if not osp.isdir(work_dir):
-        return None
-    pattern = re.compile(r"(epoch|iter)_(\d+)\.pth")
-    numbered = []
-    for name in os.listdir(work_dir):
-        match = pattern.fullmatch(name)
-        if match and (match.group(1) == "epoch") == by_epoch:
-            numbered.append((int(match.group(2)), osp.join(work_dir, name)))
-    found = []
-    latest = osp.join(work_dir, "latest.pth")
-    if osp.exists(latest):
-        progress = checkpoint_progress(osp.realpath(latest), by_epoch)
-        if progress is not None:
-            found.append((osp.realpath(latest), progress))
-    for _, path in sorted(numbered, reverse=True):  # numerically: epoch_10 after epoch_9
-        progress = checkpoint_progress(path, by_epoch)
-        if progress is not None:
-            found.append((path, progress))
-            break
-    return max(found, key=lambda item: item[1]) if found else None
-
-
-def final_checkpoint(work_dir: str, by_epoch: bool, length: int) -> str | None:
-    """The checkpoint of a finished run: ``latest.pth``'s target, else ``epoch_<length>.pth``
-    (``iter_<length>.pth``), provided it is complete and records exactly ``length``."""
-    latest = osp.join(work_dir, "latest.pth")
-    numbered = osp.join(work_dir, f"{'epoch' if by_epoch else 'iter'}_{length}.pth")
-    for path in (osp.realpath(latest), numbered):
-        if osp.exists(path) and checkpoint_progress(path, by_epoch) == length:
-            return path
-    return None
-
-
-def _same_bytes(a: str, b: str, chunk: int = 16 << 20) -> bool:
-    with open(a, "rb") as fa, open(b, "rb") as fb:
-        while True:
-            block = fa.read(chunk)
-            if block != fb.read(chunk):
-                return False
-            if not block:
-                return True
-
-
-def mark_final(work_dir: str, checkpoint: str) -> str:
-    """Copy ``checkpoint`` to ``work_dir/final.pth`` atomically and return that path.
-
-    The copy goes to a temporary name in the same directory, is flushed to disk, and is
-    renamed over ``final.pth`` (``os.replace`` is atomic on POSIX), so readers never see a
-    partial ``final.pth``. A copy rather than a link: a later run writing ``epoch_N.pth``
-    in place must not alter the marked file.
-    """
-    final = osp.join(work_dir, FINAL_NAME)
-    if (
-        osp.isfile(final)
-        and osp.getsize(final) == osp.getsize(checkpoint)
-        and _same_bytes(final, checkpoint)
-    ):
-        return final  # already marked (a finished run started again)
-    with atomic_path(final) as tmp, open(checkpoint, "rb") as src, open(tmp, "wb") as dst:
-        shutil.copyfileobj(src, dst, 16 << 20)
-        dst.flush()
-        os.fsync(dst.fileno())
-    return final
 
 
 # --------------------------------------------------------------------------------------
@@ -352,10 +262,6 @@ def train_detector(
     )
     if distributed and isinstance(runner, EpochBasedRunner):
         runner.register_hook(DistSamplerSeedHook())
-    from maiou.batching import count_lr_in_optimizer_steps
-
-    count_lr_in_optimizer_steps(runner, cfg.get("batch", {}).get("accumulation", 1))
-
     if validate:
         val_args = dict(
             samples_per_gpu=1,

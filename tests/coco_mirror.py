@@ -223,13 +223,15 @@ class Mirror:
     """Serve ``root`` on 127.0.0.1 (a free port) until :meth:`close`.
 
     ``cut`` names files whose first request is answered with the full Content-Length but
-    only half the bytes before the connection closes (an interrupted transfer). Every request
-    is recorded as (path, Range header or None) in :attr:`requests`.
+    only half the bytes before the connection closes (an interrupted transfer); ``delay``
+    ({file name: seconds}) holds back a file's bytes (a slow transfer). Every request is
+    recorded as (path, Range header or None) in :attr:`requests`.
     """
 
     def __init__(self, root: Path, cut=(), timeout: float = 30):
         self.root = Path(root)
         self.cut = set(cut)
+        self.delay: dict[str, float] = {}
         self.requests: list[tuple[str, str | None]] = []
         mirror = self
 
@@ -255,6 +257,7 @@ class Mirror:
                 self.send_header("Content-Length", str(len(data) - start))
                 self.end_headers()
                 body = data[start:]
+                time.sleep(mirror.delay.get(path.name, 0))
                 if path.name in mirror.cut:
                     mirror.cut.discard(path.name)
                     body = body[: len(body) // 2]

@@ -61,6 +61,7 @@ def test_configure_batch_scales_iteration_counts():
         grad_clip=dict(max_norm=35, norm_type=2),
     )
     assert cfg.log_config.interval == 200 and cfg.checkpoint_config.interval == 1  # by epoch
+    assert cfg.lr_config is None  # no lr_config, nothing to count in optimizer steps
 
     it = Config(
         dict(
@@ -281,3 +282,53 @@ def test_one_process_accumulating_matches_two_gloo_processes(tmp_path):
     print(f"max |weight difference| {worst:.2e}; the last step moved weights by up to {moved:.2e}")
     assert moved > 1e-4, moved
     assert worst < 1e-5, (worst, moved)
+
+
+@pytest.mark.parametrize(
+    "policy, extra",
+    [("step", dict(step=[6])), ("CosineAnnealing", dict(min_lr_ratio=0.0))],
+)
+def test_lr_hooks_count_optimizer_steps(policy, extra):
+    """configure_batch's lr policy gives every forward pass of an accumulation group the lr
+    that the plain policy gives the group's optimizer step."""
+    from types import SimpleNamespace
+
+    import torch
+    from mmcv import Config, build_from_cfg
+    from mmcv.runner.hooks import HOOKS
+
+    import maiou.hooks  # noqa: F401  (registers the PerOptimizerStep hooks)
+
+    def lrs(lr_config, forward_passes, max_iters):
+        """The lr of each forward pass, the hook built as mmcv's register_lr_hook builds it."""
+        lr_config = dict(lr_config)
+        name = lr_config.pop("policy")
+        name = name.title() if name == name.lower() else name
+        hook = build_from_cfg(dict(lr_config, type=f"{name}LrUpdaterHook"), HOOKS)
+        optimizer = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.1)
+        runner = SimpleNamespace(optimizer=optimizer, iter=0, max_iters=max_iters, epoch=0)
+        hook.before_run(runner)
+        out = []
+        for i in range(forward_passes):
+            runner.iter = i
+            hook.before_train_iter(runner)
+            out.append(optimizer.param_groups[0]["lr"])
+        return out
+
+    base = dict(
+        policy=policy, by_epoch=False, warmup="linear", warmup_iters=3, warmup_ratio=0.1, **extra
+    )
+    cfg = Config(
+        dict(
+            data=dict(samples_per_gpu=2),
+            images_per_step=4,
+            optimizer_config=dict(),
+            lr_config=base,
+            runner=dict(type="IterBasedRunner", max_iters=8),
+        )
+    )
+    assert configure_batch(cfg, 1)["accumulation"] == 2
+    assert cfg.lr_config["policy"].endswith("PerOptimizerStep")
+    per_step = lrs(base, 8, max_iters=8)
+    accumulated = lrs(cfg.lr_config, 16, max_iters=cfg.runner.max_iters)
+    assert accumulated == [lr for lr in per_step for _ in range(2)]

@@ -4,8 +4,8 @@ On a GPU the assigners are latency-bound (kernel launches, host syncs), so the b
 held by counting: at 550 px with 15 ground truths, the dense maIoU path may dispatch at
 most mmdet ATSS's host syncs and at most 50 operations more than it
 (``experiments/benchmarks/count_assigner_ops.py`` prints the full table). Counted on CPU
-tensors with the code's CUDA branch forced (``device_side_checks``), which dispatches what
-a CUDA call dispatches.
+tensors with the input checks as device-side asserts (``device_asserts=True``), which
+dispatches what a CUDA call dispatches.
 """
 
 import numpy as np
@@ -14,9 +14,8 @@ import torch
 from mmdet.core.anchor import AnchorGenerator
 from mmdet.core.bbox.assigners import ATSSAssigner
 
+from experiments.benchmarks.dispatch_count import OpCounter, count_ops
 from maiou.models.assigners import ATSSmaIoUAssigner
-from maiou.ops.mask_aware_iou import device_side_checks
-from maiou.utils.dispatch_count import OpCounter, count_ops
 
 EXTRA_OPS = 50
 
@@ -51,17 +50,17 @@ def counts(image_size, num_gts):
     called as MaskAwareYOLACTHead calls them (no labels; masks as bool tensors)."""
     anchors, num_level = atss_anchors(image_size)
     gt, masks = ellipse_instances(image_size, num_gts, seed=num_gts)
-    stock, dense = ATSSAssigner(topk=9), ATSSmaIoUAssigner(topk=9, maiou_impl="dense")
+    stock = ATSSAssigner(topk=9)
+    dense = ATSSmaIoUAssigner(topk=9, maiou_impl="dense", device_asserts=True)
     calls = dict(
         mmdet=lambda: stock.assign(anchors, num_level, gt),
         dense=lambda: dense.assign(anchors, num_level, gt, gt_masks=masks),
     )
     out = {}
-    with device_side_checks():
-        for name, call in calls.items():
-            call()
-            out[name], result = count_ops(call)
-            assert (result.gt_inds > 0).sum() > num_gts
+    for name, call in calls.items():
+        call()
+        out[name], result = count_ops(call)
+        assert (result.gt_inds > 0).sum() > num_gts
     return out
 
 
@@ -81,14 +80,14 @@ def test_dense_path_dispatches_the_same_operations_for_any_number_of_gts():
 def test_input_checks_read_back_on_cpu_only():
     gt = torch.tensor([[0.0, 0, 4, 4]])
     anchors = torch.tensor([[0.0, 0, 3, 3], [1.0, 1, 5, 5]])
-    assigner = ATSSmaIoUAssigner(topk=2, maiou_impl="dense")
+    masks = torch.ones(1, 6, 6, dtype=torch.bool)
 
-    def assign():
-        return assigner.assign(anchors, [2], gt, gt_masks=torch.ones(1, 6, 6, dtype=torch.bool))
+    def assign(device_asserts):
+        assigner = ATSSmaIoUAssigner(topk=2, maiou_impl="dense", device_asserts=device_asserts)
+        return lambda: assigner.assign(anchors, [2], gt, gt_masks=masks)
 
-    on_cpu, _ = count_ops(assign)
-    with device_side_checks():
-        as_on_gpu, _ = count_ops(assign)
+    on_cpu, _ = count_ops(assign(None))
+    as_on_gpu, _ = count_ops(assign(True))
     assert on_cpu.sync_names == {"_local_scalar_dense": 2}  # finite gt_bboxes, bboxes
     assert as_on_gpu.syncs == 0 and as_on_gpu.op_names["_assert_async"] == 2
 

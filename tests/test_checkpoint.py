@@ -1,4 +1,4 @@
-"""Safe checkpoint loading and the released-checkpoint key mapping (maiou/checkpoint.py).
+"""Safe checkpoint loading and strict loading of released checkpoints (maiou/checkpoint.py).
 
 Most models are tiny test-local YOLACTs (ResNet-50 layout at 1/8 width, 16 FPN channels)
 built with mmdet's registries: one like the nine assigner runs, one like maYOLACT (DCNv2 in
@@ -22,21 +22,11 @@ from mmdet.models import build_detector
 
 from maiou import runs as registry
 from maiou.checkpoint import (
-    RELEASED_KEY_RULES,
-    CheckpointNotFoundError,
-    ChecksumMismatchError,
-    CorruptCheckpointError,
-    KeyMappingError,
-    KeyRule,
-    NotACheckpointError,
-    UnsafeCheckpointError,
+    CheckpointError,
     file_digest,
     load_released_checkpoint,
     load_untrusted_checkpoint,
-    map_released_keys,
     read_checkpoint_meta,
-    to_released_layout,
-    verify_checksum,
 )
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -204,16 +194,21 @@ class Evil:
 
 
 # ------------------------------------------------------------------------------------------
-# Key mapping
+# Loading into the model
 # ------------------------------------------------------------------------------------------
+def saved(tmp_path, state_dict, name="released.pth"):
+    path = tmp_path / name
+    torch.save({"state_dict": state_dict, "meta": {"epoch": 1}}, path)
+    return path
+
+
 @pytest.mark.parametrize("which", ["yolact", "mayolact"])
-def test_released_layout_round_trip(which, request):
+def test_released_checkpoint_loads_strictly(which, request, tmp_path):
     model = request.getfixturevalue(which)
     ours = randomized(model.state_dict())
-    released = to_released_layout(ours)  # what the authors' files hold
-    mapped = map_released_keys(released, model)
-    assert_same_tensors(mapped, ours)
-    assert mapped._metadata == ours._metadata  # module versions (BN, DCN) survive
+    target = build(num_anchors=1, mayolact=True, seed=7) if which == "mayolact" else build(seed=7)
+    load_released_checkpoint(target, saved(tmp_path, ours))
+    assert_same_tensors(target.state_dict(), ours)
 
 
 def test_layout_covers_every_module_family(mayolact):
@@ -238,63 +233,45 @@ def test_layout_covers_every_module_family(mayolact):
     assert mayolact.state_dict()["bbox_head.conv_cls.weight"].shape[0] == 2 * (NUM_CLASSES + 1)
 
 
-def test_custom_rules_round_trip_and_rename_metadata(yolact):
-    rules = (
-        KeyRule("box_head.", "bbox_head.", "test rename"),
-        KeyRule("proto.", "mask_head.protonet.", "test rename"),
-    )
-    ours = yolact.state_dict()
-    released = to_released_layout(ours, rules)
-    assert "box_head.conv_cls.weight" in released and "proto.0.weight" in released
-    assert not any(k.startswith(("bbox_head.", "mask_head.protonet.")) for k in released)
-    assert "box_head" in released._metadata and "proto.0" in released._metadata
-    mapped = map_released_keys(released, yolact, rules)
-    assert_same_tensors(mapped, ours)
-    assert mapped._metadata == ours._metadata
-
-
-def test_ddp_module_prefix_is_stripped(yolact):
-    ours = yolact.state_dict()
+def test_ddp_module_prefix_is_stripped(yolact, tmp_path):
+    ours = randomized(yolact.state_dict(), seed=2)
     wrapped = type(ours)((f"module.{k}", v) for k, v in ours.items())
-    assert_same_tensors(map_released_keys(wrapped, yolact), ours)
+    target = build(seed=8)
+    load_released_checkpoint(target, saved(tmp_path, wrapped))
+    assert_same_tensors(target.state_dict(), ours)
 
 
-def test_missing_and_unexpected_keys_are_listed(yolact):
-    released = to_released_layout(yolact.state_dict())
+def test_missing_and_unexpected_keys_are_listed(yolact, tmp_path):
+    released = yolact.state_dict()
     released.pop("bbox_head.conv_coeff.bias")
     released["bbox_head.extra_branch.weight"] = torch.zeros(1)
-    with pytest.raises(KeyMappingError) as info:
-        map_released_keys(released, yolact)
+    path = saved(tmp_path, released)
+    with pytest.raises(CheckpointError) as info:
+        load_released_checkpoint(build(), path)
     msg = str(info.value)
+    assert msg.startswith(str(path))
     assert "1 missing" in msg and "bbox_head.conv_coeff.bias" in msg
     assert "1 unexpected" in msg and "bbox_head.extra_branch.weight" in msg
 
 
-def test_long_listings_are_truncated(yolact):
-    released = to_released_layout(yolact.state_dict())
+def test_long_listings_are_truncated(yolact, tmp_path):
+    released = yolact.state_dict()
     for k in [k for k in released if k.startswith("backbone.layer1.")]:
         released.pop(k)
-    with pytest.raises(KeyMappingError, match=r"\.\.\. \(\d+ more\)"):
-        map_released_keys(released, yolact)
+    with pytest.raises(CheckpointError, match=r"\.\.\. \(\d+ more\)"):
+        load_released_checkpoint(build(), saved(tmp_path, released))
 
 
 def test_shape_mismatch_names_key_and_shapes(yolact, tmp_path):
     """A fixed-IoU (3 anchors) checkpoint cannot go into an ATSS (1 anchor) model."""
     atss_model = build(num_anchors=1)
-    with pytest.raises(KeyMappingError) as info:
-        map_released_keys(yolact.state_dict(), atss_model)
-    msg = str(info.value)
-    assert "shape mismatches" in msg and "bbox_head.conv_cls.weight" in msg
-    assert "(12, 16, 3, 3) vs model (4, 16, 3, 3)" in msg
     path = tmp_path / "fixed.pth"
     torch.save(yolact.state_dict(), path)
-    with pytest.raises(KeyMappingError, match=str(path)):
+    with pytest.raises(CheckpointError) as info:
         load_released_checkpoint(atss_model, path)
-
-
-def test_released_key_rules_are_invertible_prefixes():
-    for rule in RELEASED_KEY_RULES:
-        assert rule.released.endswith(".") and rule.ours.endswith(".") and rule.why
+    msg = str(info.value)
+    assert str(path) in msg and "shape mismatches" in msg and "bbox_head.conv_cls.weight" in msg
+    assert "(12, 16, 3, 3) vs model (4, 16, 3, 3)" in msg
 
 
 # The authors' model settings, transcribed from kemaloksuz/Mask-aware-IoU
@@ -384,15 +361,14 @@ def authors_model_cfg(run):
 
 
 @pytest.mark.parametrize("run", RUNS)
-def test_coco_configs_take_the_released_layout(run):
-    """Our full-size configs/coco models accept a state dict in the authors' layout."""
+def test_coco_configs_take_the_released_layout(run, tmp_path):
+    """Our full-size configs/coco models load a checkpoint of the authors' models as is."""
     cfg = Config.fromfile(osp.join(REPO, registry.get(run).coco_config))
     ours = build_detector(cfg.model, train_cfg=cfg.get("train_cfg"), test_cfg=cfg.get("test_cfg"))
     authors = build_detector(Config(dict(model=authors_model_cfg(run))).model)
-    released = authors.state_dict()
-    mapped = map_released_keys(released, ours)
-    assert len(mapped) == len(ours.state_dict()) == len(released)
-    ours.load_state_dict(mapped, strict=True)
+    released = randomized(authors.state_dict())
+    load_released_checkpoint(ours, saved(tmp_path, released))
+    assert_same_tensors(ours.state_dict(), released)
 
 
 # ------------------------------------------------------------------------------------------
@@ -479,12 +455,14 @@ def test_payload_is_live_under_plain_pickle(tmp_path):
 def test_malicious_pickles_are_refused_and_never_run(tmp_path):
     marker = tmp_path / "MARKER"
     for path in _evil_files(tmp_path, marker):
-        with pytest.raises(UnsafeCheckpointError) as info:
+        with pytest.raises(CheckpointError) as info:
             load_untrusted_checkpoint(path)
         msg = str(info.value)
-        assert str(path) in msg and "refused on purpose" in msg, msg
-        assert "posix.system" in msg or "os.system" in msg, msg
-        with pytest.raises(UnsafeCheckpointError):
+        assert msg.startswith(str(path)) and "Nothing in it was executed" in msg, msg
+        if not path.name.endswith("p4.pkl"):  # torch names the global it refused
+            assert "posix.system" in msg or "os.system" in msg, msg
+        assert "weights_only" not in msg, msg  # never advise unsafe loading
+        with pytest.raises(CheckpointError):
             read_checkpoint_meta(path)
         assert not marker.exists(), path
 
@@ -494,7 +472,7 @@ def test_malicious_checkpoint_refused_even_with_env_override(tmp_path, monkeypat
     monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
     marker = tmp_path / "MARKER"
     path = _evil_files(tmp_path, marker)[0]
-    with pytest.raises(UnsafeCheckpointError):
+    with pytest.raises(CheckpointError):
         load_untrusted_checkpoint(path)
     assert not marker.exists()
 
@@ -506,7 +484,7 @@ def test_object_dtype_numpy_is_refused(tmp_path):
         {"state_dict": {"w": torch.zeros(1)}, "meta": {"a": np.array([None, "x"], dtype=object)}},
         path,
     )
-    with pytest.raises(UnsafeCheckpointError, match="refused on purpose"):
+    with pytest.raises(CheckpointError, match="numpy.*_reconstruct"):
         load_untrusted_checkpoint(path)
 
 
@@ -525,33 +503,32 @@ def test_truncated_file_is_reported_by_name(yolact, tmp_path, fmt, fraction):
     data = full.read_bytes()
     cut = tmp_path / f"cut_{fmt}.pth"
     cut.write_bytes(data[: int(len(data) * fraction)])
-    with pytest.raises(CorruptCheckpointError) as info:
+    with pytest.raises(CheckpointError) as info:
         load_untrusted_checkpoint(cut)
     msg = str(info.value)
-    assert str(cut) in msg and ("truncated" in msg or "corrupt" in msg), msg
-    assert "again" in msg
+    assert msg.startswith(str(cut)) and "again" in msg, msg
 
 
 def test_missing_empty_html_and_garbage_files(tmp_path):
-    with pytest.raises(CheckpointNotFoundError, match="not found"):
+    with pytest.raises(CheckpointError, match="not found"):
         load_untrusted_checkpoint(tmp_path / "nope.pth")
-    with pytest.raises(CheckpointNotFoundError, match="not a regular file"):
+    with pytest.raises(CheckpointError, match="not a regular file"):
         load_untrusted_checkpoint(tmp_path)
     empty = tmp_path / "empty.pth"
     empty.write_bytes(b"")
-    with pytest.raises(CorruptCheckpointError, match="empty file"):
+    with pytest.raises(CheckpointError, match="empty file"):
         load_untrusted_checkpoint(empty)
     html = tmp_path / "drive.pth"
     html.write_text("<!DOCTYPE html><html><head><title>Google Drive - Virus scan warning")
-    with pytest.raises(NotACheckpointError, match="HTML page"):
+    with pytest.raises(CheckpointError, match="HTML page"):
         load_untrusted_checkpoint(html)
     text = tmp_path / "notes.pth"
     text.write_text("just some text")
-    with pytest.raises(NotACheckpointError, match="not a PyTorch checkpoint"):
+    with pytest.raises(CheckpointError, match="not a PyTorch checkpoint"):
         load_untrusted_checkpoint(text)
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"\x80" + bytes(range(256)) * 4)
-    with pytest.raises(CorruptCheckpointError, match=str(garbage)):
+    with pytest.raises(CheckpointError, match=str(garbage)):
         load_untrusted_checkpoint(garbage)
 
 
@@ -564,36 +541,16 @@ def test_files_without_tensors_are_not_checkpoints(tmp_path):
     ]:
         path = tmp_path / f"{name}.pth"
         torch.save(obj, path)
-        with pytest.raises(NotACheckpointError, match=str(path)):
+        with pytest.raises(CheckpointError, match=str(path)):
             load_untrusted_checkpoint(path)
 
 
 # ------------------------------------------------------------------------------------------
 # Checksums
 # ------------------------------------------------------------------------------------------
-def test_file_digest_and_verify_checksum(tmp_path):
+def test_file_digest(tmp_path):
     path = tmp_path / "blob.pth"
     data = os.urandom(3 << 20)  # spans several read chunks when chunk_mib=1
     path.write_bytes(data)
-    sha, md5 = hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest()
-    assert file_digest(path) == sha
-    assert file_digest(path, "md5", chunk_mib=1) == md5
-    assert verify_checksum(path, f"sha256:{sha}") == "sha256"
-    assert verify_checksum(path, md5.upper()) == "md5"  # bare hex, algo from length
-    wrong = "0" * 64
-    with pytest.raises(ChecksumMismatchError) as info:
-        verify_checksum(path, wrong)
-    msg = str(info.value)
-    assert wrong in msg and sha in msg and str(path) in msg
-    with pytest.raises(ValueError, match="cannot infer"):
-        verify_checksum(path, "abc")
-
-
-def test_load_released_checkpoint_checks_checksum_first(yolact, tmp_path):
-    path = tmp_path / "released.pth"
-    torch.save({"state_dict": yolact.state_dict()}, path)
-    target = build(seed=9)
-    with pytest.raises(ChecksumMismatchError):
-        load_released_checkpoint(target, path, expected_checksum="md5:" + "0" * 32)
-    load_released_checkpoint(target, path, expected_checksum="md5:" + file_digest(path, "md5"))
-    assert_same_tensors(target.state_dict(), yolact.state_dict())
+    assert file_digest(path) == hashlib.sha256(data).hexdigest()
+    assert file_digest(path, "md5", chunk_mib=1) == hashlib.md5(data).hexdigest()

@@ -105,8 +105,8 @@ def coco_config(mirror, work: Path, **extra) -> Path:
         threads_per_run=1,
         speed_images=1,
         coco_md5={name: md5(path) for name, path in mirror["coco"]["files"].items()},
-        **extra,
     )
+    config.update(extra)
     path = work / "test_config.yaml"
     work.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config))
@@ -259,6 +259,78 @@ def test_coco_released_from_nothing(mirror, tmp_path):
             run, checkpoint, work / "data/coco", tmp_path / f"eval_{run}", mirror["env"]
         )
         same_metrics(ours, by_hand)
+
+
+def test_two_pipelines_share_data_root_and_checkpoint_dir(mirror, tmp_path):
+    """Two coco-released pipelines started together on one data_root and checkpoint_dir
+    (separate work dirs): both finish, every file is downloaded once and used by both."""
+    shared = dict(
+        data_root=str(tmp_path / "shared/coco"), checkpoint_dir=str(tmp_path / "shared/ckpt")
+    )
+    run = RELEASED_RUNS[0]
+    configs = [
+        coco_config(
+            mirror,
+            tmp_path / name,
+            preset="coco-released",
+            runs=[run],
+            checkpoint_urls={run: f"{mirror['url']}/checkpoints/{run}.pth"},
+            **shared,
+        )
+        for name in ("one", "two")
+    ]
+    # Slow transfers, so that the second pipeline asks while the first is downloading.
+    mirror["server"].delay.update({"val2017.zip": 2, f"{run}.pth": 2})
+    mirror["server"].cut.discard("val2017.zip")  # whole transfers: one request per file
+    first_request = len(mirror["server"].requests)
+    try:
+        procs = [
+            subprocess.Popen(
+                snakemake_cmd(tmp_path / name, config, "--cores", "1"),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=mirror["env"],
+            )
+            for name, config in zip(("one", "two"), configs)
+        ]
+        outcomes = [proc.communicate(timeout=600) for proc in procs]
+    finally:
+        mirror["server"].delay.clear()
+    for name, proc, (_, err) in zip(("one", "two"), procs, outcomes):
+        assert proc.returncode == 0, err[-4000:] + logs(tmp_path / name)
+        assert "runs with results: 1 of 1" in (tmp_path / name / "results/table.md").read_text()
+    requested = [path for path, _ in mirror["server"].requests[first_request:]]
+    for path in ("/annotations_trainval2017.zip", "/val2017.zip", f"/checkpoints/{run}.pth"):
+        assert requested.count(path) == 1, requested
+    checkpoint = Path(shared["checkpoint_dir"]) / f"{run}.pth"
+    assert md5(checkpoint) == md5(mirror["checkpoints"][run])
+    zipped = Path(shared["data_root"]) / "downloads/val2017.zip"
+    assert md5(zipped) == md5(mirror["coco"]["files"]["val2017.zip"])
+    one, two = (
+        json.loads((tmp_path / name / f"results/coco-released/{run}/metrics.json").read_text())
+        for name in ("one", "two")
+    )
+    same_metrics(one, two)
+
+
+def test_a_failed_download_says_why_on_the_console(mirror, tmp_path):
+    work = tmp_path / "work"
+    url = "http://127.0.0.1:9/fixed_550.pth"  # port 9: nothing listens
+    config = coco_config(
+        mirror, work, preset="coco-released", runs=["fixed_550"], checkpoint_urls={"fixed_550": url}
+    )
+    result = snakemake(
+        work, config, "--cores", "1", "ready/coco-released/checkpoints/fixed_550", env=mirror["env"]
+    )
+    assert result.returncode != 0
+    console = result.stdout + result.stderr
+    reason = next(
+        (line for line in console.splitlines() if line.strip().startswith("download_checkpoint [")),
+        None,
+    )
+    assert reason is not None, console[-3000:]
+    assert f"error: could not download {url}" in reason and "is the server or mirror up?" in reason
 
 
 def _descendants(pid: int) -> list[int]:

@@ -555,6 +555,24 @@ def test_embedded_config_matches_its_coco_run(run):
     assert cfg.checkpoint_config.interval == max_iters
 
 
+@pytest.mark.parametrize("run", ["atss_iou_400", "mayolact_550"])
+def test_embedded_schedule_follows_the_run_length(run):
+    """runner.max_iters alone rescales warm-up, lr steps and intervals (derive_schedule);
+    a key set on the command line is kept."""
+    from maiou.config import load_config
+
+    path = str(CONFIG_ROOT / "embedded" / f"{run}.py")
+    cfg = load_config(path, {"runner.max_iters": 20})
+    assert cfg.lr_config.warmup_iters == 1
+    assert cfg.checkpoint_config.interval == cfg.evaluation.interval == 20
+    if cfg.lr_config.policy == "step":
+        assert plain(cfg.lr_config.step) == [16, 19]
+        kept = load_config(path, {"runner.max_iters": 20, "lr_config.step": [5]})
+        assert plain(kept.lr_config.step) == [5] and kept.lr_config.warmup_iters == 1
+    default = load_config(path)
+    assert default.lr_config.warmup_iters == 30 and default.evaluation.interval == 600
+
+
 def test_embedded_classes_are_the_generators():
     from maiou.data.synthetic import CATEGORIES
 

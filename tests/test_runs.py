@@ -18,6 +18,8 @@ ASSIGNER_TYPE = {
     "atss_iou": "ATSSAssigner",
     "atss_maiou": "ATSSmaIoUAssigner",
     "mayolact": "ATSSmaIoUAssigner",
+    "tal_iou": "TaskAlignedmaIoUAssigner",
+    "tal_maiou": "TaskAlignedmaIoUAssigner",
 }
 LR_POLICY = {"step": "step", "cosine": "CosineAnnealing"}
 
@@ -66,14 +68,30 @@ def test_the_paper_table_is_complete():
             assert run is not None and run.paper_split == "val2017"
             assert 0 < run.paper["segm_AP"] < 100 and 0 < run.paper["segm_oLRP"] < 100
     for run in registry.RUNS:
-        if not registry.ASSIGNERS[run.assigner].in_table:
+        if not registry.ASSIGNERS[run.assigner].in_table and run.published:
             assert run.paper_split == "test-dev" and run.paper["fps"] > 0
+
+
+def test_groups_and_runs_beyond_the_paper():
+    """`runs: all` is the paper's eleven runs; the task-aligned runs are opt-in, have no
+    published numbers, and are compared with each other."""
+    paper = registry.GROUPS["all"]
+    assert len(paper) == 11 and all(registry.get(name).published for name in paper)
+    assert registry.GROUPS["task_aligned"] == ("tal_iou_550", "tal_maiou_550")
+    for name in registry.GROUPS["task_aligned"]:
+        run = registry.get(name)
+        assert not run.published and run.paper_split is None and dict(run.paper) == {}
+        assert run.checkpoint_drive_id is None and name not in paper
+    assert ("tal_iou", "tal_maiou") in registry.COMPARISONS
+    for baseline, contender in registry.COMPARISONS:
+        assert baseline in registry.ASSIGNERS and contender in registry.ASSIGNERS
 
 
 def test_released_files_have_drive_ids():
     drive_id = re.compile(r"[A-Za-z0-9_-]{33}")
     released = registry.released()
-    assert len(released) == len(registry.RUNS) - 1  # maYOLACT-700 was never released
+    # maYOLACT-700 was never released; runs beyond the paper have nothing to release.
+    assert len(released) == len(registry.GROUPS["all"]) - 1
     ids = []
     for run in released:
         assert drive_id.fullmatch(run.checkpoint_drive_id), run.name

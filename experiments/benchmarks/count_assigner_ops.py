@@ -3,7 +3,7 @@
 On a GPU in eager mode the ATSS assigners are latency-bound: every aten operation is a
 kernel launch of several microseconds and every host sync drains the queue, while the
 arithmetic is tiny. Both are properties of the code path, so this script counts them on any
-device (``maiou.utils.dispatch_count``): operations = aten operations dispatched, views
+device (``experiments.benchmarks.dispatch_count``): operations = aten operations dispatched, views
 left out; syncs = operations whose result the host must wait for (``_local_scalar_dense``,
 ``nonzero``, ``unique``, ``bincount``, ``masked_select``, ``repeat_interleave`` with tensor
 repeats, boolean-mask indexing) plus host reads that dispatch nothing on a CPU tensor
@@ -18,9 +18,9 @@ Counting on the CPU gives the CUDA numbers, because the code takes its CUDA bran
 
 * the implementation is chosen explicitly (``impl="dense"`` / ``"extent"``), not by
   ``"auto"``, which would pick extent on a CPU;
-* the input checks run under ``maiou.ops.mask_aware_iou.device_side_checks()``, which makes
-  them the device-side asserts (``torch._assert_async``) that CUDA tensors get, instead of
-  the CPU's read-back-and-raise;
+* the assigner is built with ``device_asserts=True``, which makes the input checks the
+  device-side asserts (``torch._assert_async``) that CUDA tensors get, instead of the CPU's
+  read-back-and-raise;
 * everything else in the code path is device-independent (composite operations decompose
   before the counting mode sees them, identically for every backend).
 
@@ -37,9 +37,8 @@ import torch
 from mmdet.core.bbox.assigners import ATSSAssigner
 
 from experiments.benchmarks.coco_like import grid_anchors, occluded_instances
+from experiments.benchmarks.dispatch_count import count_ops
 from maiou.models.assigners import ATSSmaIoUAssigner
-from maiou.ops.mask_aware_iou import device_side_checks
-from maiou.utils.dispatch_count import count_ops
 
 ATSS_STRIDES = [8, 16, 32, 64, 128]
 SIZES = (400, 550, 700)
@@ -63,15 +62,14 @@ def count_case(image_size, num_gts, device, with_labels=False):
     stock = ATSSAssigner(topk=9)
     calls = {"mmdet ATSS": lambda: stock.assign(anchors, num_level, gt_bboxes, None, labels)}
     for impl in ("dense", "extent"):
-        ours = ATSSmaIoUAssigner(topk=9, maiou_impl=impl)
+        ours = ATSSmaIoUAssigner(topk=9, maiou_impl=impl, device_asserts=True)
         calls[impl] = lambda a=ours: a.assign(
             anchors, num_level, gt_bboxes, None, labels, gt_masks=gt_masks
         )
     counts, results = {}, {}
-    with device_side_checks():
-        for name, call in calls.items():
-            call()  # warm-up: lazy initialisation must not be counted
-            counts[name], results[name] = count_ops(call)
+    for name, call in calls.items():
+        call()  # warm-up: lazy initialisation must not be counted
+        counts[name], results[name] = count_ops(call)
     for field in ("gt_inds", "max_overlaps", "labels"):
         dense, extent = getattr(results["dense"], field), getattr(results["extent"], field)
         if not (dense is None and extent is None or torch.equal(dense, extent)):

@@ -7,7 +7,7 @@ import sys
 
 from snakemake.exceptions import WorkflowError
 
-from experiments.seeds import run_key, split_key  # where each training seed's run lives
+from maiou.rundir import run_key, split_key  # where each training seed's run lives
 from maiou import runs as registry
 from maiou.batching import BatchError, accumulation_steps
 from maiou.device import DeviceError, check_coco_device, check_cuda_driver
@@ -18,9 +18,14 @@ PY = sys.executable  # the interpreter running snakemake (the project venv), not
 PRESET = config["preset"]
 CFG_DIR = "embedded" if PRESET == "embedded" else "coco"  # configs/<CFG_DIR>/<run>.py
 
-# The runs come from the registry (maiou/runs.py): `runs: all`, or a list of its names.
+# The runs come from the registry (maiou/runs.py): a group (`runs: all`, the paper's runs),
+# or a list of its names.
+if isinstance(config["runs"], str) and config["runs"] not in registry.GROUPS:
+    raise ValueError(f"config 'runs': no group {config['runs']!r}; the groups are "
+                     f"{', '.join(registry.GROUPS)}, or give a list of run names (maiou/runs.py)")
 try:
-    REQUESTED = registry.check_names(registry.NAMES if config["runs"] == "all" else config["runs"])
+    REQUESTED = registry.check_names(registry.GROUPS[config["runs"]]
+                                     if isinstance(config["runs"], str) else config["runs"])
 except registry.UnknownRunError as exc:
     raise ValueError(f"config 'runs': {exc}") from None
 # coco-released evaluates the released checkpoints; runs without one are left out.
@@ -38,7 +43,7 @@ for key in ("checkpoint_urls", "log_urls"):
         raise ValueError(f"config '{key}': {exc}") from None
 
 # Training seeds. Seed 0's runs live where single-seed runs always did (<root>/<run>),
-# seed s's under <root>/seed<s>/<run> (experiments/seeds.py); the `run` wildcard below is
+# seed s's under <root>/seed<s>/<run> (maiou/rundir.py); the `run` wildcard below is
 # such a run key. The released checkpoints are one model per run: one "seed".
 SEEDS = [int(s) for s in config.get("seeds", [0])]  # the command line gives strings
 if len(set(SEEDS)) < len(SEEDS):
@@ -57,6 +62,21 @@ REPORTS = config.get("reports_root", "reports")
 LOGS = f"logs/{PRESET}"
 BENCH = f"benchmarks/{PRESET}"
 CKPT_DIR = config.get("checkpoint_dir", "checkpoints/coco")
+# Files in stores several pipelines may share (data_root, checkpoint_dir, pretrained_dir)
+# are never rule outputs: Snakemake deletes a job's outputs before running it, which would
+# delete a file another pipeline has just made. Their rules declare a marker in this
+# pipeline's own folder instead (the scripts lock and reuse the shared file, maiou/store.py).
+READY = f"ready/{PRESET}"
+
+
+def ready(name, path):
+    """The marker ``READY/name`` standing for the shared file ``path``. A marker whose file
+    has gone is removed, so the rule that makes the file runs again."""
+    marker = f"{READY}/{name}"
+    if os.path.exists(marker) and not os.path.exists(path):
+        os.remove(marker)
+    return marker
+
 
 TABLE_MD = f"{config.get('results_root', 'results')}/table.md"
 TABLE_CSV = f"{config.get('results_root', 'results')}/table.csv"
@@ -157,7 +177,6 @@ def config_files(run):
 
 def train_options(key):
     """--cfg-options for the training command (batch and smoke-test knobs), as one string."""
-    run = split_key(key)[0]
     if PRESET == "coco-train":
         opts = [f"images_per_step={config['images_per_step']}"]
         if config.get("samples_per_gpu"):
@@ -169,17 +188,10 @@ def train_options(key):
         return "--cfg-options " + " ".join(shlex.quote(o) for o in opts)
     if PRESET != "embedded":
         return ""
+    # The schedule follows the run's length (maiou.config.derive_schedule).
     opts = []
-    iters = config.get("max_iters_override")
-    if iters:
-        # Keep the schedule's shape (configs/embedded/_base_/schedules/sgd_step.py): 5%
-        # warm-up, lr / 10 at 80% and 95% (step runs), one checkpoint at the end.
-        opts += [f"runner.max_iters={iters}", f"checkpoint_config.interval={iters}",
-                 f"evaluation.interval={iters}",
-                 f"lr_config.warmup_iters={max(1, round(iters / 20))}"]
-        if registry.get(run).lr_schedule == "step":  # the cosine schedule has no steps
-            steps = sorted({max(1, round(iters * f)) for f in (0.8, 0.95)})
-            opts.append("lr_config.step=[{}]".format(",".join(map(str, steps))))
+    if config.get("max_iters_override"):
+        opts.append(f"runner.max_iters={config['max_iters_override']}")
     if config.get("samples_per_gpu"):
         opts.append(f"data.samples_per_gpu={config['samples_per_gpu']}")
     return ("--cfg-options " + " ".join(shlex.quote(o) for o in opts)) if opts else ""
@@ -200,3 +212,11 @@ def gpu_resources():
 
 def checkpoint_of(run):
     return f"{CKPT_DIR}/{run}.pth" if PRESET == "coco-released" else f"{WORK}/{run}/final.pth"
+
+
+def checkpoint_input(run):
+    """What the evaluation of ``run`` waits for: the released checkpoint's marker, or the
+    trained checkpoint itself."""
+    if PRESET == "coco-released":
+        return ready(f"checkpoints/{run}", checkpoint_of(run))
+    return checkpoint_of(run)

@@ -16,14 +16,21 @@ def reference_log(key):
     return f"{REFERENCE_LOGS}/{run}.log"
 
 
+def reference_log_ready(key):
+    """The marker of the run's reference log in the shared checkpoint_dir ([] without one)."""
+    path = reference_log(key)
+    return ready(f"logs/{split_key(key)[0]}", path) if path else []
+
+
 if PRESET == "coco-train":
 
     rule download_log:
         # Google Drive by default (ids in maiou/runs.py); `log_urls: {run:
         # URL}` fetches a run's log from elsewhere (a mirror, a local server).
         output:
-            f"{REFERENCE_LOGS}/{{run}}.log",
+            touch(f"{READY}/logs/{{run}}"),
         params:
+            out=lambda wc: f"{REFERENCE_LOGS}/{wc.run}.log",
             url=lambda wc: (f"--log-url {shlex.quote(LOG_URLS[wc.run])}"
                             if wc.run in LOG_URLS else ""),
         log:
@@ -33,14 +40,14 @@ if PRESET == "coco-train":
             downloads=1,
         shell:
             "{PY} -m experiments.scripts.download --log {wildcards.run} {params.url}"
-            " --out {output:q} > {log} 2>&1"
+            " --out {params.out:q} > {log} 2>&1"
 
     CURVE_RUNS = [run for run in RUNS if reference_log(run)]
 
     rule training_curves:
         input:
             trained=[f"{WORK}/{run}/final.pth" for run in RUNS],
-            references=[reference_log(run) for run in CURVE_RUNS],
+            references=[reference_log_ready(run) for run in CURVE_RUNS],
             script=script("plot_training_curves"),
         output:
             png=f"{REPORTS}/training_curves.png",

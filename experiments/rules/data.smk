@@ -1,12 +1,18 @@
-# Datasets. Embedded: generated (deterministic in its parameters). COCO: downloaded.
+# Datasets and starting weights. Embedded: generated (deterministic in its parameters).
+# COCO: downloaded. Each lives in a store other pipelines may share (data_root,
+# pretrained_dir), so each rule's output is this pipeline's marker (common.smk: READY).
 
 if PRESET == "embedded":
 
+    DATASET_MARKER = ready("dataset", f"{DATA_ROOT}/.complete")
+    BACKBONE_FILE = f"{DATA_ROOT}/backbone.pth"
+    PRETRAINED_BACKBONE = ready("backbone", BACKBONE_FILE)
+
     rule embedded_dataset:
-        # The generator writes .complete last and is idempotent for equal parameters, so the
-        # marker alone stands for the whole dataset; a parameter change re-runs this rule.
+        # The generator writes <data_root>/.complete last and does nothing when that holds
+        # the same parameters; a parameter change re-runs this rule.
         output:
-            f"{DATA_ROOT}/.complete",
+            touch(DATASET_MARKER),
         params:
             root=DATA_ROOT,
             seed=config["seed"],
@@ -22,9 +28,6 @@ if PRESET == "embedded":
             " --num-train {params.num_train} --num-val {params.num_val} --no-progress"
             " > {log} 2>&1"
 
-    DATASET_MARKER = f"{DATA_ROOT}/.complete"
-    PRETRAINED_BACKBONE = f"{DATA_ROOT}/backbone.pth"
-
     rule embedded_backbone:
         # The embedded runs' stand-in for ImageNet weights: the backbone pretrained once on
         # crops of the train split's objects, loaded by every embedded config
@@ -32,9 +35,10 @@ if PRESET == "embedded":
         input:
             DATASET_MARKER,
         output:
-            PRETRAINED_BACKBONE,
+            touch(PRETRAINED_BACKBONE),
         params:
             root=DATA_ROOT,
+            out=BACKBONE_FILE,
             seed=config["seed"],
             iters=(f"--iters {config['pretrain_iters_override']}"
                    if config.get("pretrain_iters_override") else ""),
@@ -47,7 +51,7 @@ if PRESET == "embedded":
         threads: 2 * config["threads_per_run"]
         shell:
             "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads};"
-            " {PY} -m maiou.pretrain_backbone --data-root {params.root:q} --out {output:q}"
+            " {PY} -m maiou.pretrain_backbone --data-root {params.root:q} --out {params.out:q}"
             " --seed {params.seed} {params.iters} --no-progress > {log} 2>&1"
 
 else:
@@ -63,13 +67,17 @@ else:
         base = (config.get("coco_mirror") or COCO_HOST[name]).rstrip("/")
         return f"{base}/{name}.zip"
 
+    def coco_zip(name):
+        return f"{DATA_ROOT}/downloads/{name}.zip"
+
     rule coco_download:
         output:
-            f"{DATA_ROOT}/downloads/{{name}}.zip",
+            touch(f"{READY}/downloads/{{name}}"),
         wildcard_constraints:
             name="|".join(COCO_HOST),
         params:
             url=lambda wc: coco_url(wc.name),
+            out=lambda wc: coco_zip(wc.name),
             md5=lambda wc: config["coco_md5"][f"{wc.name}.zip"],
         log:
             f"{LOGS}/data/download_{{name}}.log",
@@ -78,24 +86,26 @@ else:
             downloads=1,
         shell:
             "{PY} -m experiments.scripts.download --url {params.url:q}"
-            " --md5 {params.md5} --out {output:q} > {log} 2>&1"
+            " --md5 {params.md5} --out {params.out:q} > {log} 2>&1"
 
     rule coco_unpack:
-        # One marker per archive: the zips unpack into annotations/, val2017/, train2017/.
-        # The archive is tested first and the annotation files checked to be COCO.
+        # The zips unpack into annotations/, val2017/, train2017/ (the script writes
+        # <data_root>/.unpacked_<name> and skips an archive unpacked already). The archive
+        # is tested first and the annotation files checked to be COCO.
         input:
-            f"{DATA_ROOT}/downloads/{{name}}.zip",
+            lambda wc: ready(f"downloads/{wc.name}", coco_zip(wc.name)),
         output:
-            touch(f"{DATA_ROOT}/.unpacked_{{name}}"),
+            touch(f"{READY}/unpacked_{{name}}"),
         params:
             root=DATA_ROOT,
+            zip=lambda wc: coco_zip(wc.name),
         log:
             f"{LOGS}/data/unpack_{{name}}.log",
         shell:
-            "{PY} -m experiments.scripts.unpack_coco {input:q} --root {params.root:q}"
+            "{PY} -m experiments.scripts.unpack_coco {params.zip:q} --root {params.root:q}"
             " > {log} 2>&1"
 
-    DATASET_MARKER = [f"{DATA_ROOT}/.unpacked_{n}" for n in COCO_NEEDED]
+    DATASET_MARKER = [ready(f"unpacked_{n}", f"{DATA_ROOT}/.unpacked_{n}") for n in COCO_NEEDED]
 
     if PRESET == "coco-train":
 
@@ -104,9 +114,10 @@ else:
             # training jobs never touch the network (maiou/pretrained.py); checked against
             # the sha256 prefix in its file name and loaded as tensors only.
             output:
-                RESNET50,
+                touch(f"{READY}/resnet50"),
             params:
                 url=config["resnet50_url"],
+                out=RESNET50,
             log:
                 f"{LOGS}/data/imagenet_backbone.log",
             retries: 2
@@ -114,8 +125,10 @@ else:
                 downloads=1,
             shell:
                 "{PY} -m experiments.scripts.download --url {params.url:q}"
-                " --hash-in-name --torch-checkpoint --out {output:q} > {log} 2>&1"
+                " --hash-in-name --torch-checkpoint --out {params.out:q} > {log} 2>&1"
 
-        PRETRAINED_BACKBONE = RESNET50
+        BACKBONE_FILE = RESNET50
+        PRETRAINED_BACKBONE = ready("resnet50", RESNET50)
     else:
+        BACKBONE_FILE = None
         PRETRAINED_BACKBONE = []

@@ -4,7 +4,7 @@
 rule evaluate:
     input:
         dataset=DATASET_MARKER,
-        checkpoint=lambda wc: checkpoint_of(wc.run),
+        checkpoint=lambda wc: checkpoint_input(wc.run),
         configs=lambda wc: config_files(wc.run),
     output:
         metrics=f"{RESULTS}/{{run}}/metrics.json",
@@ -15,6 +15,7 @@ rule evaluate:
         matches_segm=f"{RESULTS}/{{run}}/matches.segm.npz",
     params:
         config=lambda wc: run_config(wc.run),
+        checkpoint=lambda wc: checkpoint_of(wc.run),
         out=lambda wc: f"{RESULTS}/{wc.run}",
         options=eval_options(),
         data_env=DATA_ENV,
@@ -30,5 +31,5 @@ rule evaluate:
         speed_slot=1,
     shell:
         "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {params.data_env};"
-        " {PY} -m maiou.evaluate {params.config:q} {input.checkpoint:q} --out {params.out:q}"
+        " {PY} -m maiou.evaluate {params.config:q} {params.checkpoint:q} --out {params.out:q}"
         " {params.options} --no-progress > {log} 2>&1"

@@ -73,6 +73,7 @@ rule plot_results:
         speed=f"{REPORTS}/speed_accuracy.png",
     params:
         runs=RUNS,
+        seeds=SEEDS,
         preset=PRESET,
         results=RESULTS,
         out_dir=REPORTS,
@@ -80,8 +81,8 @@ rule plot_results:
         f"{LOGS}/report/plot_results.log",
     shell:
         "MPLBACKEND=Agg {PY} -m experiments.scripts.plot_results --preset {params.preset}"
-        " --results {params.results:q} --runs {params.runs} --bootstrap {input.bootstrap:q}"
-        " --out-dir {params.out_dir:q}"
+        " --results {params.results:q} --runs {params.runs} --seeds {params.seeds}"
+        " --bootstrap {input.bootstrap:q} --out-dir {params.out_dir:q}"
         " > {log} 2>&1"
 
 

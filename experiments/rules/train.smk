@@ -3,25 +3,21 @@
 if PRESET in ("embedded", "coco-train"):
 
     rule train:
-        # Only final.pth is declared: maiou.train writes it atomically once the run is done,
-        # and the epoch/iter checkpoints next to it stay undeclared so that Snakemake never
-        # deletes them after a failure -- a re-run resumes from them.
-        #
-        # maiou.train resumes from whatever is in the work dir, even a run of an older
-        # config. So the command records a fingerprint of the config files, the pretrained
-        # backbone (embedded) and the options; when it changed, the old work dir is moved to
-        # <run>.superseded and training starts afresh; when it is the same (an interrupted
-        # run), training resumes.
+        # Only final.pth is declared: the epoch/iter checkpoints beside it stay undeclared,
+        # so Snakemake never deletes them after a failure and a re-run resumes from them.
+        # maiou.rundir prepares the work dir first: a run trained from other configs,
+        # starting weights or options is moved aside (<run>.superseded) and starts afresh.
         input:
             dataset=DATASET_MARKER,
             configs=lambda wc: config_files(wc.run),
             backbone=PRETRAINED_BACKBONE,
             # coco-train: the authors' log the per-epoch curve check compares with.
-            reference=lambda wc: reference_log(wc.run),
+            reference=lambda wc: reference_log_ready(wc.run),
         output:
             f"{WORK}/{{run}}/final.pth",
         params:
             config=lambda wc: run_config(wc.run),
+            backbone=BACKBONE_FILE,  # its bytes are part of the run's fingerprint
             work_dir=lambda wc: f"{WORK}/{wc.run}",
             options=lambda wc: train_options(wc.run),
             validate="" if config.get("validate_during_training") else "--no-validate",
@@ -47,14 +43,8 @@ if PRESET in ("embedded", "coco-train"):
             gpu=(GPUS_PER_RUN if PRESET == "coco-train" and config["device"] != "cpu" else 0),
         shell:
             """
-            : > {log}  # this attempt's log (maiou.train keeps per-attempt logs in the work dir too)
-            fp=$( (cat {input.configs:q} {input.backbone:q}; echo {params.options:q} {params.seed}) | sha256sum | cut -c1-64)
-            if [ -f {params.work_dir}/.fingerprint ] && [ "$(cat {params.work_dir}/.fingerprint)" != "$fp" ]; then
-                echo "config changed since the last training of {wildcards.run}: starting afresh" >> {log}
-                rm -rf {params.work_dir}.superseded
-                mv {params.work_dir} {params.work_dir}.superseded
-            fi
-            mkdir -p {params.work_dir} && echo "$fp" > {params.work_dir}/.fingerprint
+            {PY} -m maiou.rundir prepare {params.work_dir:q} --seed {params.seed} \
+                --inputs {input.configs:q} {params.backbone:q} --options={params.options:q} > {log} 2>&1
             export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {params.data_env}
             {PY} {params.launch} {params.config:q} --work-dir {params.work_dir:q} \
                 --seed {params.seed} --device {params.device} {params.validate} {params.launcher} \
@@ -66,10 +56,12 @@ else:  # coco-released
     rule download_checkpoint:
         # The authors' checkpoints live on Google Drive (ids in maiou/runs.py);
         # `checkpoint_urls` points a run elsewhere (a mirror). Either way the file must load
-        # as tensors only.
+        # as tensors only. The file goes to the shared checkpoint_dir; the output is this
+        # pipeline's marker (common.smk: READY).
         output:
-            f"{CKPT_DIR}/{{run}}.pth",
+            touch(f"{READY}/checkpoints/{{run}}"),
         params:
+            out=lambda wc: checkpoint_of(wc.run),
             source=lambda wc: (f"--url {shlex.quote(config['checkpoint_urls'][wc.run])}"
                                f" --torch-checkpoint"
                                if wc.run in config.get("checkpoint_urls", {})
@@ -81,4 +73,4 @@ else:  # coco-released
             downloads=1,
         shell:
             "{PY} -m experiments.scripts.download {params.source}"
-            " --out {output:q} > {log} 2>&1"
+            " --out {params.out:q} > {log} 2>&1"

@@ -24,16 +24,15 @@ import sys
 import time
 from pathlib import Path
 
-from experiments.seeds import seed_dir
 from maiou import runs as registry
 from maiou.atomic import write_text_atomic
 from maiou.cli import UserError, entry_point
 from maiou.evaluation.bootstrap import bootstrap
 from maiou.evaluation.intervals import seeds_for_half_width
 from maiou.evaluation.matches import load_matches
+from maiou.rundir import seed_dir
 
 # The table's comparisons at one size, as (baseline, contender) assigners (maiou/runs.py).
-COMPARISONS = (("fixed", "atss_iou"), ("atss_iou", "atss_maiou"), ("atss_maiou", "mayolact"))
 CONFIDENCE = 0.95
 HALF_WIDTH = 1.0  # points of mask AP: the precision the log says the cost of, per comparison
 REPO = Path(__file__).resolve().parents[2]
@@ -51,7 +50,7 @@ def comparison_pairs(runs) -> list[tuple[str, str]]:
     found = [
         (registry.run_at(a, size), registry.run_at(b, size))
         for size in registry.SIZES
-        for a, b in COMPARISONS
+        for a, b in registry.COMPARISONS
     ]
     return [(a.name, b.name) for a, b in found if a and b and a.name in runs and b.name in runs]
 

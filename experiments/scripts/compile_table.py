@@ -10,6 +10,7 @@ Markdown: a header (preset, device, software versions, date), then
   2. box AP, AP50/75/S/M/L, box oLRP and its components, fps, anchors per image, per run;
   3. mask AP50/75/S/M/L and mask oLRP components, per run;
   4. maYOLACT against the paper's test-dev numbers;
+  4b. runs beyond the paper (maiou/runs.py), their published numbers "—";
   5. (with --bootstrap, from experiments/scripts/bootstrap_runs.py) the paired comparisons:
      Δ [lo, hi] of mask AP, box AP and mask oLRP with a 95 % interval over seeds × images
      (one seed: images) and a verdict (holds / reversed / undecided).
@@ -33,21 +34,26 @@ import csv
 import datetime as _dt
 import io
 import json
-import statistics
 import sys
 from pathlib import Path
 
-from experiments.seeds import seed_dir
+from experiments.scripts.results_data import (
+    COCO_KEYS,
+    DASH,
+    OLRP_KEYS,
+    fmt,
+    load,
+    points,
+    signed,
+    summarize,
+)
 from maiou import runs as registry
 from maiou.atomic import write_text_atomic
 from maiou.batching import DEFAULT_IMAGES_PER_STEP
 from maiou.cli import UserError, entry_point
 from maiou.evaluation.intervals import IMAGES, SEEDS_X_IMAGES
 
-DASH = "—"
 NOT_AT_32 = "†"
-COCO_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
-OLRP_KEYS = ("oLRP", "oLRP_loc", "oLRP_FP", "oLRP_FN")
 PRESET_NOTES = {
     "embedded": (
         "**Embedded mini-benchmark** — tiny YOLACTs (backbone pretrained on object crops "
@@ -66,42 +72,6 @@ PRESET_NOTES = {
         "the training reproduces the published numbers."
     ),
 }
-
-
-def load_metrics(results: Path, runs, seeds=(0,)) -> dict:
-    """{run: [metrics dict of each seed whose metrics.json exists and parses]}, runs with
-    none left out. Seed s's runs are in ``seed_dir(results, s)`` (experiments/seeds.py)."""
-    out = {}
-    for run in runs:
-        for seed in seeds:
-            path = seed_dir(results, seed) / run / "metrics.json"
-            try:
-                out.setdefault(run, []).append(json.loads(path.read_text()))
-            except FileNotFoundError:
-                continue
-            except (OSError, json.JSONDecodeError) as exc:
-                print(f"warning: ignoring unreadable {path}: {exc}", file=sys.stderr)
-        if not out.get(run):
-            out.pop(run, None)
-    return out
-
-
-def pct(metrics: dict | None, kind: str, key: str):
-    """A metric of ours in % (None when the run or the value is missing)."""
-    if not metrics:
-        return None
-    value = metrics.get(kind, {}).get(key)
-    return None if value is None else 100.0 * float(value)
-
-
-def fmt(value, signed: bool = False, digits: int = 1) -> str:
-    if value is None:
-        return DASH
-    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
-
-
-def delta(ours, paper):
-    return None if ours is None or paper is None else round(ours, 1) - paper
 
 
 # Bootstrapped metrics (bootstrap.json keys) and their titles in the comparison table.
@@ -172,86 +142,31 @@ def render_curve_check(curves: dict, runs) -> list[str]:
     return L
 
 
-def _pts(v):
-    return None if v is None else 100.0 * float(v)
-
-
 def _boot_columns(run: str, boot: dict | None) -> dict:
     """The run's bootstrap intervals and its comparison (as contender b), in points."""
     row: dict = {}
     own = (boot or {}).get("runs", {}).get(run, {})
     for key in BOOT_METRICS:
         ci = own.get(key, {})
-        row[f"{key}_lo"], row[f"{key}_hi"] = _pts(ci.get("lo")), _pts(ci.get("hi"))
+        row[f"{key}_lo"], row[f"{key}_hi"] = points(ci.get("lo")), points(ci.get("hi"))
     pair = next((p for p in (boot or {}).get("pairs", []) if p["b"] == run), None)
     row["compared_to"] = pair["a"] if pair else None
     row["interval_covers"] = pair["segm_AP"].get("covers") if pair else None
     row["verdict"] = pair["segm_AP"].get("verdict") if pair else None
     for key in BOOT_METRICS:
         c = pair[key] if pair else {}
-        row[f"cmp_delta_{key}"] = _pts(c.get("delta"))
-        row[f"cmp_lo_{key}"], row[f"cmp_hi_{key}"] = _pts(c.get("lo")), _pts(c.get("hi"))
+        row[f"cmp_delta_{key}"] = points(c.get("delta"))
+        row[f"cmp_lo_{key}"], row[f"cmp_hi_{key}"] = points(c.get("lo")), points(c.get("hi"))
         row[f"cmp_excludes_0_{key}"] = c.get("excludes_0")
         row[f"cmp_verdict_{key}"] = c.get("verdict")
-        row[f"cmp_seed_sd_{key}"] = _pts(c.get("seed_sd"))
+        row[f"cmp_seed_sd_{key}"] = points(c.get("seed_sd"))
     return row
 
 
-# Numbers whose standard deviation over seeds the table shows.
-SD_KEYS = ("segm_AP", "segm_oLRP", "bbox_AP", "bbox_oLRP")
-
-
-def _mean_sd(values) -> tuple[float | None, float | None]:
-    """Mean and sample standard deviation of the values that are not None (sd None for
-    fewer than two)."""
-    values = [v for v in values if v is not None]
-    if not values:
-        return None, None
-    return sum(values) / len(values), (statistics.stdev(values) if len(values) > 1 else None)
-
-
-def run_row(run: str, m: dict | list | None, boot: dict | None = None) -> dict:
-    """Every number of one run, flat (for the CSV and the detail tables). ``m``: its
-    metrics, or a list of them, one per training seed (numbers are then means over seeds,
-    ``<key>_sd`` their standard deviations)."""
-    ms = [m] if isinstance(m, dict) else list(m or [])
-    spec = registry.get(run)
-    paper = spec.paper
-    row = {
-        "run": run,
-        "assigner": spec.assigner,
-        "size": spec.coco_size,
-        "paper_split": spec.paper_split,
-        "seeds": len(ms),
-    }
-    for kind in ("segm", "bbox"):
-        for key in COCO_KEYS + OLRP_KEYS:
-            mean, sd = _mean_sd(pct(x, kind, key) for x in ms)
-            row[f"{kind}_{key}"] = mean
-            if f"{kind}_{key}" in SD_KEYS:
-                row[f"{kind}_{key}_sd"] = sd
-    row["fps"] = _mean_sd(x.get("speed", {}).get("images_per_s") for x in ms)[0]
-    # Every seed of a run trains with the same batch: the first one's stands for all.
-    training = (ms[0] if ms else {}).get("training") or {}
-    for key in ("gpus", "images_per_forward", "accumulation", "images_per_step"):
-        row[f"train_{key}"] = training.get(key)
-    row["anchors_per_image"] = ms[0].get("anchors_per_image") if ms else None
-    for key in (
-        "segm_AP",
-        "segm_oLRP",
-        "segm_AP50",
-        "segm_AP75",
-        "segm_APs",
-        "segm_APm",
-        "segm_APl",
-        "fps",
-    ):
-        row[f"paper_{key}"] = paper.get(key)
-        if key in ("segm_AP", "segm_oLRP"):
-            row[f"delta_{key}"] = delta(row[key], paper.get(key))
-    row.update(_boot_columns(run, boot))
-    row["off_course_epochs"] = None  # filled from the training-curve check (coco-train)
-    return row
+def table_row(run: str, per_seed: list, boot: dict | None = None) -> dict:
+    """The run's summary (results_data.summarize) with, from ``boot``, its intervals and its
+    comparison; ``off_course_epochs`` is filled from the training-curve check."""
+    return {**summarize(run, per_seed), **_boot_columns(run, boot), "off_course_epochs": None}
 
 
 def not_at_32(row: dict, preset: str) -> bool:
@@ -284,17 +199,12 @@ def _distinct(metrics: dict, get) -> str:
     return "; ".join(map(str, values)) if values else DASH
 
 
-def _signed(points: float) -> str:
-    """+1.2 / -0.4; a value that rounds to zero is "+0.0", never "-0.0"."""
-    return f"{points:+.1f}" if round(points, 1) != 0 else "+0.0"
-
-
 def _interval_cell(c: dict) -> str:
     if c.get("delta") is None:
         return DASH
-    lo, hi = _pts(c.get("lo")), _pts(c.get("hi"))
-    ci = DASH if lo is None else f"[{_signed(lo)}, {_signed(hi)}]"
-    return f"{_signed(_pts(c['delta']))} {ci}"
+    lo, hi = points(c.get("lo")), points(c.get("hi"))
+    ci = DASH if lo is None else f"[{signed(lo)}, {signed(hi)}]"
+    return f"{signed(points(c['delta']))} {ci}"
 
 
 def render_comparisons(preset: str, boot: dict) -> list[str]:
@@ -341,10 +251,7 @@ def render_comparisons(preset: str, boot: dict) -> list[str]:
     body = []
     for pair in boot["pairs"]:
         a, b = registry.get(pair["a"]), registry.get(pair["b"])
-        label = f"{a.coco_size}" + (
-            f" (embedded {a.embedded_size} px)" if preset == "embedded" else ""
-        )
-        cells = [label, f"{b.title} − {a.title}"]
+        cells = [_size_label(preset, a.coco_size), f"{b.title} − {a.title}"]
         for key in BOOT_METRICS:
             c = pair[key]
             cells += [_interval_cell(c), c.get("verdict") or DASH]
@@ -354,38 +261,21 @@ def render_comparisons(preset: str, boot: dict) -> list[str]:
     return L
 
 
-def render_markdown(
-    preset: str,
-    runs,
-    metrics: dict,
-    rows: dict,
-    now: str,
-    boot: dict | None = None,
-    seeds=(0,),
-    curves: dict | None = None,
-) -> str:
-    """``metrics``: {run: [metrics per seed]} (a single dict per run is taken as one seed)."""
-    per_seed = {run: ([m] if isinstance(m, dict) else m) for run, m in metrics.items()}
+def _versions(metrics: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(metrics.get("versions", {}).items()))
+
+
+def render_header(preset: str, runs, per_seed: dict, seeds, curves: dict | None, now: str):
+    """The title, the preset's note and the facts every number depends on."""
     metrics = {run: ms[0] for run, ms in per_seed.items()}  # header facts: the first seed's
-    L = [f"# maIoU reproduction — {preset}", ""]
-    L.append(PRESET_NOTES[preset])
-    L.append("")
+    missing = [r for r in runs if r not in metrics]
+    L = [f"# maIoU reproduction — {preset}", "", PRESET_NOTES[preset], ""]
     L.append(
         f"- Preset: `{preset}`; runs with results: {len(metrics)} of {len(runs)}"
-        + (
-            f" (missing: {', '.join(r for r in runs if r not in metrics)})"
-            if len(metrics) < len(runs)
-            else ""
-        )
+        + (f" (missing: {', '.join(missing)})" if missing else "")
     )
     L.append(f"- Device: {_distinct(metrics, lambda m: m.get('device'))}")
-    L.append(
-        "- Software: "
-        + _distinct(
-            metrics,
-            lambda m: ", ".join(f"{k} {v}" for k, v in sorted(m.get("versions", {}).items())),
-        )
-    )
+    L.append("- Software: " + _distinct(metrics, _versions))
     L.append(
         "- Evaluation images: " + _distinct(metrics, lambda m: m.get("dataset", {}).get("images"))
     )
@@ -410,23 +300,28 @@ def render_markdown(
         "Δ = ours − paper, in points."
     )
     L.append("")
+    return L
 
-    # 1. The paper's table.
-    L.append("## Mask AP and mask oLRP by image size and assigner (paper / ours / Δ)")
-    L.append("")
+
+def _size_label(preset: str, size: int) -> str:
+    return f"{size}" + (
+        f" (embedded {registry.EMBEDDED_SIZE[size]} px)" if preset == "embedded" else ""
+    )
+
+
+def render_paper_table(preset: str, runs, rows: dict) -> list[str]:
+    """Section 1: mask AP and oLRP by size and assigner, paper / ours (± sd) / Δ."""
+    L = ["## Mask AP and mask oLRP by image size and assigner (paper / ours / Δ)", ""]
     header = ["Size"]
     columns = [a for a in registry.ASSIGNERS.values() if a.in_table]
     for assigner in columns:
         header += [f"{assigner.title}: mask AP", f"{assigner.title}: mask oLRP"]
     body = []
     for size in registry.SIZES:
-        label = f"{size}" + (
-            f" (embedded {registry.EMBEDDED_SIZE[size]} px)" if preset == "embedded" else ""
-        )
-        cells = [label]
+        cells = [_size_label(preset, size)]
         for assigner in columns:
             run = registry.run_at(assigner.key, size).name
-            r = rows.get(run) or run_row(run, None)
+            r = rows.get(run) or table_row(run, [])
             mark = NOT_AT_32 if not_at_32(r, preset) else ""
             for key in ("segm_AP", "segm_oLRP"):
                 sd = r.get(f"{key}_sd")
@@ -458,26 +353,18 @@ def render_markdown(
         + (" Ours: embedded synthetic val split — not comparable." if preset == "embedded" else "")
     )
     L.append("")
+    return L
 
-    # 2. Box detail, speed and anchors.
-    L.append("## Box detection, speed and anchors, every run (ours)")
-    L.append("")
-    header = [
-        "Run",
-        "box AP",
-        "AP50",
-        "AP75",
-        "APS",
-        "APM",
-        "APL",
-        "box oLRP",
-        "oLRP loc",
-        "oLRP FP",
-        "oLRP FN",
-        "fps",
-        "anchors / image",
-        "images / optimizer step (processes x images x accumulation)",
-    ]
+
+DETAIL_HEADER = ["AP50", "AP75", "APS", "APM", "APL"]
+OLRP_HEADER = ["oLRP loc", "oLRP FP", "oLRP FN"]
+
+
+def render_box_detail(preset: str, runs, rows: dict) -> list[str]:
+    """Section 2: box AP and oLRP with their parts, fps, anchors and the training batch."""
+    L = ["## Box detection, speed and anchors, every run (ours)", ""]
+    header = ["Run", "box AP", *DETAIL_HEADER, "box oLRP", *OLRP_HEADER, "fps", "anchors / image"]
+    header.append("images / optimizer step (processes x images x accumulation)")
     body = []
     for run in runs:
         r = rows[run]
@@ -489,14 +376,11 @@ def render_markdown(
                 f" x {r['train_accumulation']})"
             )
         )
+        anchors = DASH if r["anchors_per_image"] is None else str(r["anchors_per_image"])
         body.append(
             [run_label(run, r, preset)]
             + [fmt(r[f"bbox_{k}"]) for k in COCO_KEYS + OLRP_KEYS]
-            + [
-                fmt(r["fps"]),
-                DASH if r["anchors_per_image"] is None else str(r["anchors_per_image"]),
-                batch,
-            ]
+            + [fmt(r["fps"]), anchors, batch]
         )
     L += _table(header, body)
     L.append("")
@@ -505,87 +389,102 @@ def render_markdown(
         "clean only if nothing else ran meanwhile (`snakemake --resources speed_slot=1`)."
     )
     L.append("")
+    return L
 
-    # 3. Mask detail.
-    L.append("## Mask segmentation detail, every run (ours)")
-    L.append("")
-    header = [
-        "Run",
-        "mask AP",
-        "AP50",
-        "AP75",
-        "APS",
-        "APM",
-        "APL",
-        "mask oLRP",
-        "oLRP loc",
-        "oLRP FP",
-        "oLRP FN",
+
+def render_mask_detail(preset: str, runs, rows: dict) -> list[str]:
+    """Section 3: mask AP and oLRP with their parts, every run."""
+    header = ["Run", "mask AP", *DETAIL_HEADER, "mask oLRP", *OLRP_HEADER]
+    body = [
+        [run_label(run, rows[run], preset)]
+        + [fmt(rows[run][f"segm_{k}"]) for k in COCO_KEYS + OLRP_KEYS]
+        for run in runs
     ]
-    L += _table(
-        header,
-        [
-            [run_label(run, rows[run], preset)]
-            + [fmt(rows[run][f"segm_{k}"]) for k in COCO_KEYS + OLRP_KEYS]
-            for run in runs
-        ],
+    return ["## Mask segmentation detail, every run (ours)", "", *_table(header, body), ""]
+
+
+def render_mayolact(preset: str, runs, rows: dict) -> list[str]:
+    """Section 4: runs published on test-dev only (maYOLACT), on every published number."""
+    mayolact = [run for run in runs if registry.get(run).paper_split == "test-dev"]
+    if not mayolact:
+        return []
+    ours = "embedded val split" if preset == "embedded" else "COCO val2017"
+    L = [f"## maYOLACT (paper: COCO test-dev, V100 fps; ours: {ours})", ""]
+    header = ["Run", "mask AP paper / ours / Δ"]
+    header += [f"{k} paper / ours" for k in ("AP50", "AP75", "APS", "APM", "APL", "fps")]
+    body = []
+    for run in mayolact:
+        r = rows[run]
+        cells = [
+            run_label(run, r, preset),
+            f"{fmt(r['paper_segm_AP'])} / {fmt(r['segm_AP'])} / "
+            f"{fmt(r['delta_segm_AP'], signed=True)}",
+        ]
+        for k in ("AP50", "AP75", "APs", "APm", "APl"):
+            cells.append(f"{fmt(r[f'paper_segm_{k}'])} / {fmt(r[f'segm_{k}'])}")
+        cells.append(f"{fmt(r['paper_fps'], digits=0)} / {fmt(r['fps'])}")
+        body.append(cells)
+    L += _table(header, body)
+    L.append("")
+    L.append(
+        "The paper reports maYOLACT on test-dev only; ours is on "
+        + ("the embedded val split" if preset == "embedded" else "val2017")
+        + ", so even on COCO Δ mixes the split difference with the reproduction "
+        "error. maYOLACT-700 was never released."
     )
     L.append("")
+    return L
 
-    # 4. maYOLACT.
-    # Runs published on test-dev only (maYOLACT): compared on every published number.
-    mayolact = [run for run in runs if registry.get(run).paper_split == "test-dev"]
-    if mayolact:
-        L.append(
-            "## maYOLACT (paper: COCO test-dev, V100 fps; ours: "
-            + ("embedded val split" if preset == "embedded" else "COCO val2017")
-            + ")"
-        )
-        L.append("")
-        header = [
-            "Run",
-            "mask AP paper / ours / Δ",
-            "AP50 paper / ours",
-            "AP75 paper / ours",
-            "APS paper / ours",
-            "APM paper / ours",
-            "APL paper / ours",
-            "fps paper / ours",
-        ]
-        body = []
-        for run in mayolact:
-            r = rows[run]
-            cells = [
-                run_label(run, r, preset),
-                f"{fmt(r['paper_segm_AP'])} / {fmt(r['segm_AP'])} / "
-                f"{fmt(r['delta_segm_AP'], signed=True)}",
-            ]
-            for k in ("AP50", "AP75", "APs", "APm", "APl"):
-                cells.append(f"{fmt(r[f'paper_segm_{k}'])} / {fmt(r[f'segm_{k}'])}")
-            cells.append(f"{fmt(r['paper_fps'], digits=0)} / {fmt(r['fps'])}")
-            body.append(cells)
-        L += _table(header, body)
-        L.append("")
-        L.append(
-            "The paper reports maYOLACT on test-dev only; ours is on "
-            + ("the embedded val split" if preset == "embedded" else "val2017")
-            + ", so even on COCO Δ mixes the split difference with the reproduction "
-            "error. maYOLACT-700 was never released."
-        )
-        L.append("")
 
-    # 5. Paired comparisons: intervals over seeds × images and verdicts.
+def render_unpublished(preset: str, runs, rows: dict) -> list[str]:
+    """Runs the paper did not publish (maiou/runs.py): ours, with "—" for the paper."""
+    unpublished = [run for run in runs if not registry.get(run).published]
+    if not unpublished:
+        return []
+    L = ["## Runs beyond the paper (no published numbers: paper and Δ are —)", ""]
+    header = ["Run", "assigner", "mask AP paper / ours / Δ", "mask oLRP paper / ours / Δ"]
+    body = []
+    for run in unpublished:
+        r = rows[run]
+        cells = [run_label(run, r, preset), registry.get(run).title]
+        for key in ("segm_AP", "segm_oLRP"):
+            sd = r.get(f"{key}_sd")
+            ours = fmt(r[key]) + ("" if sd is None else f" ± {sd:.1f}")
+            cells.append(
+                f"{fmt(r[f'paper_{key}'])} / {ours} / {fmt(r[f'delta_{key}'], signed=True)}"
+            )
+        body.append(cells)
+    return L + _table(header, body) + [""]
+
+
+def render_markdown(
+    preset: str,
+    runs,
+    metrics: dict,
+    rows: dict,
+    now: str,
+    boot: dict | None = None,
+    seeds=(0,),
+    curves: dict | None = None,
+) -> str:
+    """The whole table, section by section. ``metrics``: {run: [metrics per seed]} (a single
+    dict per run is taken as one seed)."""
+    per_seed = {run: ([m] if isinstance(m, dict) else m) for run, m in metrics.items()}
+    L = render_header(preset, runs, per_seed, seeds, curves, now)
+    L += render_paper_table(preset, runs, rows)
+    L += render_box_detail(preset, runs, rows)
+    L += render_mask_detail(preset, runs, rows)
+    L += render_mayolact(preset, runs, rows)
+    L += render_unpublished(preset, runs, rows)
     if boot is not None:
         L += render_comparisons(preset, boot)
-
-    # 6. Training curves against the authors' logs (coco-train).
     if curves is not None:
         L += render_curve_check(curves, runs)
     return "\n".join(L)
 
 
 def render_csv(rows: dict, runs) -> str:
-    fields = list(run_row(registry.NAMES[0], None))
+    fields = list(table_row(registry.NAMES[0], []))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
@@ -611,11 +510,11 @@ def compile_table(
     curve_check: Path | None = None,
 ) -> dict:
     runs, seeds = list(runs), list(seeds)
-    metrics = load_metrics(Path(results), runs, seeds)
+    metrics, rows = load(Path(results), runs, seeds)
     boot = load_bootstrap(bootstrap)
     curves = load_curve_check(curve_check)
-    rows = {run: run_row(run, metrics.get(run), boot) for run in runs}
     for run, row in rows.items():
+        row.update(_boot_columns(run, boot))
         c = (curves or {}).get("runs", {}).get(run) or {}
         row["off_course_epochs"] = (
             " ".join(map(str, c.get("off_course_epochs", []))) if c.get("checked") else None
@@ -635,7 +534,9 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--results", required=True, type=Path, help="folder holding <run>/metrics.json"
     )
-    parser.add_argument("--runs", nargs="+", default=list(registry.NAMES), choices=registry.NAMES)
+    parser.add_argument(
+        "--runs", nargs="+", default=list(registry.GROUPS["all"]), choices=registry.NAMES
+    )
     parser.add_argument("--md", required=True, type=Path)
     parser.add_argument("--csv", required=True, type=Path)
     parser.add_argument(

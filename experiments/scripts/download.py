@@ -1,4 +1,4 @@
-"""Download one file for the coco presets: resumable, checked, atomic.
+"""Download one file for the coco presets: resumable, checked, atomic, shared.
 
     python -m experiments.scripts.download --url URL [--md5 HEX] --out PATH
     python -m experiments.scripts.download --run RUN --out checkpoints/coco/RUN.pth
@@ -7,34 +7,37 @@
 
 * HTTP(S) downloads resume: bytes go to ``PATH.part`` and a re-run continues it with a Range
   request (a server that ignores Range restarts it). Progress on stderr.
-* ``--md5``: the finished file must match, else it is deleted and the script fails.
-* ``--run``: a released checkpoint, fetched from Google Drive with gdown (file id from
-  maiou/runs.py) and checked to be a torch checkpoint, not an HTML page.
-* ``--log``: the authors' training log of a run (Google Drive id from maiou/runs.py, or
-  ``--log-url``), checked to be an mmcv training log (text or ``.log.json``), not an HTML
-  page (``download_log``).
-* ``--torch-checkpoint``: the file must load through maiou's safe loader (tensors only;
-  implied by ``--run``).
-* ``--hash-in-name``: the file's sha256 must start with the hex part of the URL's file name
-  (torchvision's convention: ``resnet50-19c8e357.pth``).
-* Only a complete, checked file is renamed to PATH, so PATH never holds a partial file.
-* Offline / failed: a message naming the URL and where to place the file by hand (after which
-  Snakemake finds it present and goes on).
+* ``--run``: a released checkpoint from Google Drive (gdown; file id from maiou/runs.py).
+  ``--log``: the authors' training log of a run (Drive, or ``--log-url``), which must be an
+  mmcv training log (maiou.training_log), not an HTML page.
+* Checks before PATH exists: ``--md5`` of the whole file; ``--hash-in-name``, the sha256
+  prefix in the URL's file name (torchvision's ``resnet50-19c8e357.pth``);
+  ``--torch-checkpoint`` (implied by ``--run``), loading through maiou.checkpoint (tensors
+  only). A file failing a check is deleted. Only a checked file is renamed to PATH.
+* Shared stores (maiou/store.py): the download holds PATH's lock, so a second process
+  asking for the same PATH waits and then uses the first one's file; a PATH already there
+  is used as is.
+* A full disk is named with the folder, the space needed and free (checked before the
+  download when the server gives the size); the partial file is deleted.
+* Other failures: one ``error:`` line naming the URL, then where to place the file by hand
+  on an offline machine (after which a re-run finds it there).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Callable
 
 from maiou import runs as registry
+from maiou.checkpoint import CheckpointError, file_digest, load_untrusted_checkpoint
 from maiou.cli import UserError, entry_point
+from maiou.store import DiskFullError, check_free_space, disk_full, exclusive, is_disk_full
 
 CHECKPOINT_DRIVE_IDS = {run.name: run.checkpoint_drive_id for run in registry.released()}
 LOG_DRIVE_IDS = {run.name: run.log_drive_id for run in registry.RUNS if run.log_drive_id}
@@ -44,14 +47,6 @@ CHUNK = 1 << 20
 
 class DownloadError(UserError, RuntimeError):
     """A download that failed or fetched the wrong thing."""
-
-
-def md5sum(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _progress(done: int, total: int | None, start: float, resumed: int) -> None:
@@ -65,7 +60,8 @@ def _progress(done: int, total: int | None, start: float, resumed: int) -> None:
 
 
 def http_download(url: str, part: Path, timeout: float = 60) -> None:
-    """Fetch ``url`` into ``part``, continuing from ``part``'s current size."""
+    """Fetch ``url`` into ``part``, continuing from ``part``'s current size; refuse to start
+    when the rest does not fit on the disk."""
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"User-Agent": "maiou-reproduction"})
     if have:
@@ -82,12 +78,19 @@ def http_download(url: str, part: Path, timeout: float = 60) -> None:
             have = 0
         length = response.headers.get("Content-Length")
         total = have + int(length) if length else None
+        if length:
+            check_free_space(part.parent, int(length), f"{part.name[: -len('.part')]}")
         start, done = time.monotonic(), have
-        with part.open("ab" if have else "wb") as f:
-            while block := response.read(CHUNK):
-                f.write(block)
-                done += len(block)
-                _progress(done, total, start, have)
+        try:
+            with part.open("ab" if have else "wb") as f:
+                while block := response.read(CHUNK):
+                    f.write(block)
+                    done += len(block)
+                    _progress(done, total, start, have)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise disk_full(part.parent, total, part.name[: -len(".part")]) from exc
+            raise
     print(file=sys.stderr)
     if total is not None and done != total:
         raise DownloadError(
@@ -98,97 +101,99 @@ def http_download(url: str, part: Path, timeout: float = 60) -> None:
 def drive_download(file_id: str, part: Path) -> None:
     import gdown  # in the project venv; only needed for the released checkpoints
 
-    if gdown.download(id=file_id, output=str(part), quiet=False, resume=True) is None:
+    try:
+        fetched = gdown.download(id=file_id, output=str(part), quiet=False, resume=True)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise disk_full(part.parent, None, part.name[: -len(".part")]) from exc
+        raise
+    if fetched is None:
         raise DownloadError(f"gdown could not fetch Google Drive file {file_id}")
 
 
-def check_checkpoint(path: Path) -> None:
-    """A torch checkpoint is a zip (torch >= 1.6) or a pickle; Drive quota pages are HTML."""
-    with path.open("rb") as f:
-        head = f.read(4)
-    if not (head.startswith(b"PK") or head[:1] == b"\x80"):
-        raise DownloadError(
-            f"{path} is not a torch checkpoint (starts with {head!r}; "
-            "Google Drive may have served a quota or login page)"
-        )
+# Checks of a finished download: each raises DownloadError and returns a note for the log.
+def check_md5(expected: str) -> Callable[[Path, str], str]:
+    def check(part: Path, url: str) -> str:
+        got = file_digest(part, "md5")
+        if got != expected:
+            raise DownloadError(f"md5 mismatch for {url}: got {got}, expected {expected}")
+        return f"md5 {expected} ok"
+
+    return check
 
 
-def check_loads_as_tensors(path: Path) -> None:
-    """The file must be a torch checkpoint whose content is tensors (maiou.checkpoint)."""
-    from maiou.checkpoint import CheckpointError, load_untrusted_checkpoint
-
-    check_checkpoint(path)
-    try:
-        load_untrusted_checkpoint(path)
-    except CheckpointError as exc:
-        raise DownloadError(str(exc)) from None
-
-
-def check_hash_in_name(path: Path, url: str) -> None:
+def check_hash_in_name(part: Path, url: str) -> str:
     from maiou.pretrained import sha256_prefix_in_name
 
     prefix = sha256_prefix_in_name(url)
     if prefix is None:
+        raise DownloadError(f"{url}: the file name carries no sha256 prefix (NAME-<hex>.pth)")
+    got = file_digest(part, "sha256")
+    if not got.startswith(prefix):
         raise DownloadError(
-            f"{url}: the file name carries no sha256 prefix to check (expected NAME-<hex>.pth)"
+            f"sha256 mismatch for {url}: got {got[: len(prefix)]}..., the name says {prefix}"
         )
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            digest.update(block)
-    if not digest.hexdigest().startswith(prefix):
-        path.unlink()
-        raise DownloadError(
-            f"sha256 mismatch for {url}: got {digest.hexdigest()[: len(prefix)]}"
-            f"..., the file name says {prefix} (the partial file was deleted; "
-            "run again)"
-        )
+    return f"sha256 starts with {prefix}"
 
 
-def _place_by_hand(url: str, out: Path, part: Path, exc: Exception) -> None:
-    print(
-        f"\nerror: could not download {url}: {exc}\n"
-        f"If this machine is offline, fetch that URL elsewhere and place the log at\n"
-        f"  {out.resolve()}\n"
-        f"(the authors' logs go under <checkpoint_dir>/logs/<run>.log); Snakemake then "
-        f"treats it as downloaded. A partial download stays in\n"
-        f"  {part.resolve()}\nand is resumed by the next run.",
-        file=sys.stderr,
-    )
+def check_loads_as_tensors(part: Path, url: str) -> str:
+    try:
+        return f"{len(load_untrusted_checkpoint(part))} tensors"
+    except CheckpointError as exc:
+        raise DownloadError(str(exc)) from None
 
 
-def download_log(run: str, out: Path, url: str | None = None) -> int:
-    """The authors' training log of ``run`` into ``out``: from ``url`` when given (the
-    ``log_urls`` override), else from Google Drive. Checked with maiou.training_log (an
-    HTML page or a file without training records is refused). Returns the exit status."""
+def check_training_log(part: Path, url: str) -> str:
     from maiou.training_log import read_log
 
-    if url is None and run not in LOG_DRIVE_IDS:
+    try:
+        return f"{len(read_log(part))} training records"
+    except ValueError as exc:
+        raise DownloadError(str(exc)) from exc
+
+
+def fetch(out: Path, url: str, drive_id: str | None, checks) -> int:
+    """Make ``out`` (download, check, rename) unless it is there, holding its lock. Returns
+    the exit status; a failure prints its reason first."""
+    part = out.with_name(out.name + ".part")
+    try:
+        with exclusive(out, f"{out} (download)"):
+            if out.exists():
+                print(
+                    f"{out} is there already (made by another process or by hand); using it",
+                    file=sys.stderr,
+                )
+            else:
+                print(f"downloading {url} -> {out}", file=sys.stderr)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    drive_download(drive_id, part) if drive_id else http_download(url, part)
+                except DiskFullError:
+                    part.unlink(missing_ok=True)  # it would keep the disk full
+                    raise
+                try:
+                    notes = [check(part, url) for check in checks]
+                except DownloadError:
+                    part.unlink(missing_ok=True)  # the wrong file: nothing worth resuming
+                    raise
+                os.replace(part, out)
+                print(f"done: {out} ({', '.join(notes) or 'unchecked'})", file=sys.stderr)
+    except DiskFullError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the reason, then what to do by hand
+        offline = isinstance(exc, urllib.error.URLError) and not isinstance(
+            exc, urllib.error.HTTPError
+        )
+        kept = f"A partial download stays in {part.resolve()}; the next run resumes it. "
         print(
-            f"error: no released training log for {run} (runs with one: "
-            f"{', '.join(sorted(LOG_DRIVE_IDS))}); give --log-url",
+            f"error: could not download {url}: {exc}"
+            f"{' (is the server or mirror up?)' if offline else ''}\n"
+            f"{kept if part.exists() else ''}If this machine is offline, fetch that URL "
+            f"elsewhere and place the file at\n  {out.resolve()}\nand run again.",
             file=sys.stderr,
         )
         return 1
-    out.parent.mkdir(parents=True, exist_ok=True)
-    part = out.with_name(out.name + ".part")
-    source = url or f"https://drive.google.com/file/d/{LOG_DRIVE_IDS[run]}/view"
-    print(f"downloading {source} -> {out}", file=sys.stderr)
-    try:
-        if url:
-            http_download(url, part)
-        else:
-            drive_download(LOG_DRIVE_IDS[run], part)
-        try:
-            records = read_log(part)
-        except ValueError as exc:
-            part.unlink()  # a web page or garbage: nothing worth resuming
-            raise DownloadError(str(exc)) from exc
-        os.replace(part, out)
-    except Exception as exc:  # any failure gets the place-it-by-hand message
-        _place_by_hand(source, out, part, exc)
-        return 1
-    print(f"done: {out} ({len(records)} training records)", file=sys.stderr)
     return 0
 
 
@@ -217,55 +222,22 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args(argv)
-    if args.log:
-        return download_log(args.log, args.out, args.log_url)
 
-    out: Path = args.out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    part = out.with_name(out.name + ".part")
-    url = args.url or f"https://drive.google.com/file/d/{CHECKPOINT_DRIVE_IDS[args.run]}/view"
-    print(f"downloading {url} -> {out}", file=sys.stderr)
-    try:
-        if args.url:
-            http_download(args.url, part)
-        else:
-            drive_download(CHECKPOINT_DRIVE_IDS[args.run], part)
-        if args.md5:
-            got = md5sum(part)
-            if got != args.md5:
-                part.unlink()
-                raise DownloadError(
-                    f"md5 mismatch for {url}: got {got}, expected {args.md5} "
-                    "(the partial file was deleted; run again)"
-                )
-        if args.hash_in_name:
-            check_hash_in_name(part, url)
-        if args.run or args.torch_checkpoint:
-            try:
-                check_loads_as_tensors(part)
-            except DownloadError:
-                part.unlink()
-                raise
-        os.replace(part, out)
-    except Exception as exc:  # any failure gets the place-it-by-hand message
-        hint = (
-            " (is the server or mirror up?)"
-            if isinstance(exc, urllib.error.URLError)
-            and not isinstance(exc, urllib.error.HTTPError)
-            else ""
-        )
-        print(
-            f"\nerror: could not download {url}: {exc}{hint}\n"
-            f"If this machine is offline, fetch that URL elsewhere and place the file at\n"
-            f"  {out.resolve()}\n"
-            f"(COCO zips under <data_root>/downloads/, checkpoints under <checkpoint_dir>/"
-            f"<run>.pth); Snakemake then treats it as downloaded. A partial download stays in\n"
-            f"  {part.resolve()}\nand is resumed by the next run.",
-            file=sys.stderr,
-        )
-        return 1
-    print(f"done: {out}" + (f" (md5 {args.md5} ok)" if args.md5 else ""), file=sys.stderr)
-    return 0
+    if args.log:
+        if args.log_url is None and args.log not in LOG_DRIVE_IDS:
+            raise DownloadError(
+                f"no released training log for {args.log} (runs with one: "
+                f"{', '.join(sorted(LOG_DRIVE_IDS))}); give --log-url"
+            )
+        drive_id = None if args.log_url else LOG_DRIVE_IDS[args.log]
+        url = args.log_url or f"https://drive.google.com/file/d/{drive_id}/view"
+        return fetch(args.out, url, drive_id, [check_training_log])
+    drive_id = CHECKPOINT_DRIVE_IDS[args.run] if args.run else None
+    url = args.url or f"https://drive.google.com/file/d/{drive_id}/view"
+    checks = [check_md5(args.md5.lower())] if args.md5 else []
+    checks += [check_hash_in_name] if args.hash_in_name else []
+    checks += [check_loads_as_tensors] if args.run or args.torch_checkpoint else []
+    return fetch(args.out, url, drive_id, checks)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 from experiments.scripts.plot_results import COLOURS, MARKERS, plt, results_parser, save_atomic
-from experiments.seeds import seed_dir
 from maiou import runs as registry
 from maiou.atomic import atomic_path
 from maiou.cli import entry_point
@@ -32,6 +31,7 @@ from maiou.evaluation import load_coco_gt
 from maiou.evaluation.bootstrap import bootstrap
 from maiou.evaluation.by_ratio import mask_ap_by_ratio, ratio_bin_edges, ratio_cocoeval
 from maiou.evaluation.matches import matches_from_cocoeval
+from maiou.rundir import seed_dir
 
 CONFIDENCE = 0.95
 
@@ -248,13 +248,6 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
-    parser.add_argument(
-        "--seeds",
-        nargs="+",
-        type=int,
-        default=[0],
-        help="training seeds (seed s's runs in --results/seed<s>/; values are their mean)",
-    )
     parser.add_argument("--out", required=True, type=Path, help="PNG; the CSV goes beside it")
     args = parser.parse_args(argv)
     if args.resamples < 1:

@@ -4,9 +4,10 @@
         [--runs ...] [--bootstrap results/embedded/bootstrap.json] --out-dir reports
 
 * ap_olrp_vs_size.png: mask AP (left) and mask oLRP (right) against image size, one colour
-  per assigner; solid = ours, dashed = paper (COCO val2017). With --bootstrap, ours carry
-  error bars: the 95 % interval of bootstrap_runs.py (over seeds x images with several
-  training seeds, over the val images with one), around the mean over seeds.
+  per assigner; solid = ours (the mean over --seeds, the table's number), dashed = paper
+  (COCO val2017). With --bootstrap, ours carry error bars: the 95 % interval of
+  bootstrap_runs.py (over seeds x images with several training seeds, over the val images
+  with one).
 * speed_accuracy.png: images/s against mask AP for every run (ours), maYOLACT's published
   test-dev points (V100) marked separately.
 Missing runs are simply left out. PNGs are saved to a temporary name and renamed.
@@ -25,26 +26,13 @@ import numpy as np
 matplotlib.use("Agg")  # headless; before pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 
+from experiments.scripts.results_data import load  # noqa: E402
 from maiou import runs as registry  # noqa: E402
 from maiou.atomic import atomic_path  # noqa: E402
 from maiou.cli import UserError, entry_point  # noqa: E402
 
 COLOURS = {key: assigner.colour for key, assigner in registry.ASSIGNERS.items()}
 MARKERS = dict(registry.MARKERS)
-
-
-def load(results: Path, runs) -> dict:
-    out = {}
-    for run in runs:
-        path = results / run / "metrics.json"
-        if path.is_file():
-            out[run] = json.loads(path.read_text())
-    return out
-
-
-def _pct(m, kind, key):
-    v = m.get(kind, {}).get(key)
-    return None if v is None else 100.0 * v
 
 
 def save_atomic(fig, path: Path) -> None:
@@ -74,11 +62,16 @@ def intervals_cover(intervals: dict) -> str:
     return " / ".join(sorted(covers)) or "images"
 
 
-def _ours(metrics: dict, intervals: dict, run: str, key: str):
-    ci = intervals.get(run, {}).get(f"segm_{key}") or {}
-    if ci.get("value") is not None:
-        return 100.0 * ci["value"]
-    return _pct(metrics[run], "segm", key)
+def size_points(rows: dict, assigner: str, key: str) -> list[tuple[int, float, str]]:
+    """(COCO size, ours in points, run) of ``assigner``'s runs with a value of ``segm_<key>``:
+    the table's numbers (results_data.summarize rows)."""
+    found = []
+    for size in registry.SIZES:
+        run = registry.run_at(assigner, size).name
+        value = (rows.get(run) or {}).get(f"segm_{key}")
+        if value is not None:
+            found.append((size, value, run))
+    return found
 
 
 def error_bar(intervals: dict, run: str, key: str, value: float) -> tuple[float, float]:
@@ -89,7 +82,7 @@ def error_bar(intervals: dict, run: str, key: str, value: float) -> tuple[float,
     return max(0.0, value - 100 * ci["lo"]), max(0.0, 100 * ci["hi"] - value)
 
 
-def plot_vs_size(preset: str, metrics: dict, path: Path, intervals: dict | None = None) -> None:
+def plot_vs_size(preset: str, rows: dict, path: Path, intervals: dict | None = None) -> None:
     intervals = intervals or {}
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.3))
     embedded = preset == "embedded"
@@ -115,14 +108,7 @@ def plot_vs_size(preset: str, metrics: dict, path: Path, intervals: dict | None 
                 alpha=0.55,
                 label=f"{assigner.title} (paper)",
             )
-            # With intervals, ours is the bootstrap's point value: the mean over training
-            # seeds, as in the table (for one seed exactly metrics.json's).
-            pts = [
-                (run.coco_size, _ours(metrics, intervals, run.name, key), run.name)
-                for run in runs
-                if run.name in metrics
-            ]
-            pts = [(s, v, r) for s, v, r in pts if v is not None]
+            pts = size_points(rows, assigner.key, key)
             if pts:
                 bars = np.array([error_bar(intervals, r, f"segm_{key}", v) for _, v, r in pts]).T
                 ours_ax.errorbar(
@@ -176,16 +162,18 @@ def plot_vs_size(preset: str, metrics: dict, path: Path, intervals: dict | None 
     save_atomic(fig, path)
 
 
-def plot_speed(preset: str, metrics: dict, path: Path) -> None:
+def plot_speed(preset: str, metrics: dict, rows: dict, path: Path) -> None:
+    """images/s against mask AP (means over seeds); ``metrics`` ({run: [metrics.json per
+    seed]}) names the devices."""
     fig, ax = plt.subplots(figsize=(7, 4.8))
-    for run, m in metrics.items():
-        ap, fps = _pct(m, "segm", "AP"), m.get("speed", {}).get("images_per_s")
+    for run in metrics:
+        ap, fps = rows[run]["segm_AP"], rows[run]["fps"]
         if ap is None or fps is None:
             continue
         spec = registry.get(run)
         ax.scatter(fps, ap, color=spec.colour, marker=spec.marker, s=60, zorder=3)
         ax.annotate(run, (fps, ap), textcoords="offset points", xytext=(5, 4), fontsize=7)
-    devices = sorted({m.get("device", "?") for m in metrics.values()})
+    devices = sorted({m.get("device", "?") for ms in metrics.values() for m in ms})
     ax.set_xlabel("images / s, batch 1 (" + "; ".join(devices) + ")", fontsize=8)
     ax.set_ylabel("mask AP (%)")
     title = "Speed vs mask AP (ours)"
@@ -222,11 +210,15 @@ def plot_speed(preset: str, metrics: dict, path: Path) -> None:
 
 
 def results_parser(description: str) -> argparse.ArgumentParser:
-    """Arguments every figure script takes: --preset, --results (folder of <run>/), --runs."""
+    """Arguments every figure script takes: --preset, --results (folder of <run>/), --runs,
+    --seeds (seed s's runs in --results/seed<s>/, maiou/rundir.py)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--preset", required=True)
     parser.add_argument("--results", required=True, type=Path)
-    parser.add_argument("--runs", nargs="+", default=list(registry.NAMES), choices=registry.NAMES)
+    parser.add_argument(
+        "--runs", nargs="+", default=list(registry.GROUPS["all"]), choices=registry.NAMES
+    )
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="training seeds")
     return parser
 
 
@@ -241,11 +233,11 @@ def main(argv=None) -> int:
         help="bootstrap.json (experiments/scripts/bootstrap_runs.py): error bars",
     )
     args = parser.parse_args(argv)
-    metrics = load(args.results, args.runs)
+    metrics, rows = load(args.results, args.runs, args.seeds)
     plot_vs_size(
-        args.preset, metrics, args.out_dir / "ap_olrp_vs_size.png", load_bootstrap(args.bootstrap)
+        args.preset, rows, args.out_dir / "ap_olrp_vs_size.png", load_bootstrap(args.bootstrap)
     )
-    plot_speed(args.preset, metrics, args.out_dir / "speed_accuracy.png")
+    plot_speed(args.preset, metrics, rows, args.out_dir / "speed_accuracy.png")
     print(f"{args.out_dir}: figures from {len(metrics)} of {len(args.runs)} runs")
     return 0
 

@@ -24,11 +24,11 @@ import sys
 from pathlib import Path
 
 from experiments.scripts.bootstrap_runs import comparison_pairs
-from experiments.seeds import seed_dir
 from maiou import runs as registry
 from maiou.atomic import write_text_atomic
 from maiou.cli import UserError, entry_point
 from maiou.evaluation.bootstrap import METRICS  # name -> (kind, key) in metrics.json
+from maiou.rundir import seed_dir
 
 
 def per_seed_metrics(results: Path, run: str, seeds) -> list[dict]:

@@ -10,6 +10,11 @@
 * ``annotations/instances_*.json`` must be COCO instance annotations (``images``,
   ``annotations`` with ``image_id`` / ``category_id`` / ``bbox`` / ``segmentation``,
   ``categories``), else one error line names the file.
+* Shared data roots (maiou/store.py): it holds the lock of ``ROOT/.unpacked_<name>`` and
+  writes that marker last; an archive already unpacked (marker newer than the archive) is
+  left alone, so a second pipeline waits for the first's unpacking and then uses it.
+* An archive whose members do not fit on the disk is refused before anything is written,
+  naming the folder, the space needed and free.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+
+from maiou.atomic import write_text_atomic
+from maiou.store import DiskFullError, check_free_space, exclusive
 
 ANNOTATION_KEYS = ("id", "image_id", "category_id", "bbox", "segmentation", "iscrowd", "area")
 
@@ -85,6 +93,8 @@ def check_coco_instances(path: Path) -> None:
 def unpack(zip_path: Path, root: Path) -> list[str]:
     archive = test_archive(zip_path)
     root.mkdir(parents=True, exist_ok=True)
+    size = sum(member.file_size for member in archive.infolist())
+    check_free_space(root, size, f"{zip_path.name} unpacked")
     with archive, tempfile.TemporaryDirectory(dir=root, prefix=".unpack-") as tmp:
         archive.extractall(tmp)
         tops = sorted(os.listdir(tmp))
@@ -105,9 +115,15 @@ def main(argv=None) -> int:
     parser.add_argument("zip", type=Path)
     parser.add_argument("--root", type=Path, required=True)
     args = parser.parse_args(argv)
+    marker = args.root / f".unpacked_{args.zip.name.removesuffix('.zip')}"
     try:
-        tops = unpack(args.zip, args.root)
-    except UnpackError as exc:
+        with exclusive(marker, f"{args.root} (unpacking {args.zip.name})"):
+            if marker.exists() and marker.stat().st_mtime >= args.zip.stat().st_mtime:
+                print(f"{args.zip} is unpacked in {args.root} already; using it")
+                return 0
+            tops = unpack(args.zip, args.root)
+            write_text_atomic(marker, "\n".join(tops) + "\n")
+    except (UnpackError, DiskFullError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"{args.zip} -> {args.root}: {', '.join(tops)}")

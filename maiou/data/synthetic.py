@@ -39,7 +39,7 @@ Layout written by :func:`generate_dataset`::
     DIR/annotations/instances_train.json
     DIR/annotations/instances_val.json
     DIR/.complete                     JSON of the parameters, written last
-    DIR/.lock                         empty; flock'ed while generating
+    DIR/..complete.lock               held while generating (maiou/store.py)
 
 Command line::
 
@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import json
 import math
 import re
@@ -65,6 +64,7 @@ from tqdm import tqdm
 
 from maiou.atomic import write_bytes_atomic
 from maiou.cli import DEBUG_HELP, UserError, entry_point
+from maiou.store import exclusive
 
 # ----------------------------------------------------------------------------------------
 # Defaults: the sizes the embedded benchmark's CPU budget is tuned for
@@ -530,19 +530,6 @@ class DatasetParameterError(UserError, ValueError):
     """Generator parameters out of range (maiou.cli prints it in one line)."""
 
 
-@contextlib.contextmanager
-def _dir_lock(out_dir: Path):
-    """Exclusive lock on ``out_dir/.lock`` so concurrent callers (e.g. several training
-    runs started together) generate once and the others wait, then see it complete."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / ".lock", "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def generate_dataset(
     out_dir,
     seed: int,
@@ -571,7 +558,7 @@ def generate_dataset(
     params = dataset_params(seed, num_train, num_val, image_size, min_objects, max_objects)
     if read_marker(out_dir) == params:
         return False
-    with _dir_lock(out_dir):
+    with exclusive(out_dir / _MARKER, f"the dataset in {out_dir}"):
         if read_marker(out_dir) == params:  # another process finished it while we waited
             return False
         with contextlib.suppress(FileNotFoundError):

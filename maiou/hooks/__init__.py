@@ -1,6 +1,16 @@
 """mmcv runner hooks; importing this module registers them (``custom_imports``)."""
 
 from .curve_check import TrainingCurveCheckHook, compare_epochs
+from .optimizer_step_lr import (
+    CosineAnnealingPerOptimizerStepLrUpdaterHook,
+    StepPerOptimizerStepLrUpdaterHook,
+)
 from .weight_average import WeightAverageHook
 
-__all__ = ["TrainingCurveCheckHook", "WeightAverageHook", "compare_epochs"]
+__all__ = [
+    "CosineAnnealingPerOptimizerStepLrUpdaterHook",
+    "StepPerOptimizerStepLrUpdaterHook",
+    "TrainingCurveCheckHook",
+    "WeightAverageHook",
+    "compare_epochs",
+]

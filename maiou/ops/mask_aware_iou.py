@@ -24,20 +24,19 @@ Two implementations, bit-identical, chosen with ``impl=``:
   looked up; a fixed, small number of operations and no host sync, which is what a GPU
   needs (each operation is a kernel launch, each sync drains the queue). It is used while
   the table fits ``dense_budget_mib`` (:data:`DENSE_BUDGET_MIB` by default); above that
-  the call falls back to ``"extent"`` (counted in :data:`dense_fallbacks`, logged once).
+  the call falls back to ``"extent"`` with a warning (Python shows it once per place).
 * ``"auto"`` (default): ``"dense"`` for tensors on a GPU, ``"extent"`` on the CPU.
 
 Input checks (finite boxes and float masks) raise a ``ValueError`` on the CPU. On other
 devices reading the verdict back would be a sync, so there they are device-side asserts
 (``torch._assert_async``): the run stops with a device-side assertion instead.
-:func:`device_side_checks` makes CPU calls check the same way, so that the CPU can run
-(and count) exactly the operations a GPU call dispatches.
+``device_asserts=True`` makes CPU calls check the same way, so that the CPU can run (and
+count) exactly the operations a GPU call dispatches.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
+import warnings
 
 import numpy as np
 import torch
@@ -48,14 +47,11 @@ __all__ = [
     "mask_aware_iou_pairs",
     "as_mask_tensor",
     "resolve_impl",
-    "device_side_checks",
-    "dense_fallbacks",
     "DENSE_BUDGET_MIB",
     "IMPLS",
 ]
 
 _EPS = 1e-6
-_LOG = logging.getLogger(__name__)
 
 #: Accepted values of ``impl``.
 IMPLS = ("auto", "dense", "extent")
@@ -65,28 +61,6 @@ IMPLS = ("auto", "dense", "extent")
 #: built, the padded bool masks (a quarter of it) and a temporary of the in-place
 #: cumulative sum (up to its size) may exist too.
 DENSE_BUDGET_MIB = 256.0
-
-#: How often a call asked for the dense path fell back to extent buckets because the
-#: table would exceed its memory budget (process-wide; the first fallback is logged).
-dense_fallbacks = {"count": 0}
-
-_force_device_side_checks = False
-
-
-@contextlib.contextmanager
-def device_side_checks():
-    """Within this context, check inputs with device-side asserts on every device.
-
-    That is the GPU's behaviour (no host read of the verdict); on the CPU the assert still
-    raises at once, as a ``RuntimeError`` carrying the same message. Used to count, on a
-    CPU, the operations and syncs that a GPU call dispatches.
-    """
-    global _force_device_side_checks
-    previous, _force_device_side_checks = _force_device_side_checks, True
-    try:
-        yield
-    finally:
-        _force_device_side_checks = previous
 
 
 def resolve_impl(
@@ -100,9 +74,8 @@ def resolve_impl(
     """The implementation (``"dense"`` or ``"extent"``) that a call will run.
 
     ``"auto"`` means dense on a GPU (any non-CPU device) and extent on the CPU. Dense
-    falls back to extent, counted in :data:`dense_fallbacks` and logged once per process,
-    when its int32 (G, H+1, W+1) table would exceed ``dense_budget_mib``. Decided from
-    shapes only (no host sync).
+    falls back to extent, with a warning, when its int32 (G, H+1, W+1) table would exceed
+    ``dense_budget_mib``. Decided from shapes only (no host sync).
     """
     if impl not in IMPLS:
         raise ValueError(f"impl must be one of {', '.join(map(repr, IMPLS))}; got {impl!r}")
@@ -111,19 +84,13 @@ def resolve_impl(
     if impl == "dense":
         table_mib = num_gts * (height + 1) * (width + 1) * 4 / 2**20
         if table_mib > dense_budget_mib:
-            if dense_fallbacks["count"] == 0:
-                _LOG.warning(
-                    "mask-aware IoU: the dense integral images (%d ground truths at %dx%d px, "
-                    "%.0f MiB) exceed the budget of %.0f MiB; using extent buckets instead "
-                    "(further fallbacks are counted in maiou.ops.mask_aware_iou."
-                    "dense_fallbacks, not logged)",
-                    num_gts,
-                    height,
-                    width,
-                    table_mib,
-                    dense_budget_mib,
-                )
-            dense_fallbacks["count"] += 1
+            warnings.warn(
+                f"mask-aware IoU: the dense integral images ({num_gts} ground truths at "
+                f"{height}x{width} px, {table_mib:.0f} MiB) exceed the budget of "
+                f"{dense_budget_mib:.0f} MiB; using extent buckets for such images",
+                RuntimeWarning,
+                stacklevel=3,
+            )
             impl = "extent"
     return impl
 
@@ -134,6 +101,7 @@ def mask_aware_iou(
     bboxes: Tensor,
     impl: str = "auto",
     dense_budget_mib: float = DENSE_BUDGET_MIB,
+    device_asserts: bool | None = None,
 ) -> Tensor:
     """Mask-aware IoU of every (ground truth, anchor) pair.
 
@@ -145,6 +113,8 @@ def mask_aware_iou(
         impl: ``"auto"``, ``"dense"`` or ``"extent"`` (see the module docstring); all give
             the same numbers.
         dense_budget_mib: memory budget of the dense path's table, in MiB.
+        device_asserts: check the inputs with device-side asserts (no host read); None:
+            on every device but the CPU (see the module docstring).
 
     Returns:
         (G, N) float32 tensor on ``bboxes``' device. Finite everywhere; 0 where IoU is 0
@@ -154,7 +124,7 @@ def mask_aware_iou(
         ValueError: wrong shapes, mismatched ground-truth counts, non-finite boxes, unknown
             ``impl``.
     """
-    gt_bboxes, masks, bboxes = _check_inputs(gt_bboxes, gt_masks, bboxes)
+    gt_bboxes, masks, bboxes = _check_inputs(gt_bboxes, gt_masks, bboxes, device_asserts)
     num_gts, num_anchors = gt_bboxes.shape[0], bboxes.shape[0]
     impl = resolve_impl(
         impl, num_gts, masks.shape[1], masks.shape[2], bboxes.device, dense_budget_mib
@@ -185,6 +155,7 @@ def mask_aware_iou_pairs(
     return_mask_pixels: bool = False,
     impl: str = "auto",
     dense_budget_mib: float = DENSE_BUDGET_MIB,
+    device_asserts: bool | None = None,
 ):
     """maIoU of selected pairs only: ``mask_aware_iou(...)[gt_index, anchor_index]``.
 
@@ -195,7 +166,7 @@ def mask_aware_iou_pairs(
     ``return_mask_pixels`` also the (G,) int pixel count of every mask (free here, a full
     pass over the masks otherwise).
     """
-    gt_bboxes, masks, bboxes = _check_inputs(gt_bboxes, gt_masks, bboxes)
+    gt_bboxes, masks, bboxes = _check_inputs(gt_bboxes, gt_masks, bboxes, device_asserts)
     gt_index = torch.as_tensor(gt_index, dtype=torch.int64, device=bboxes.device)
     anchor_index = torch.as_tensor(anchor_index, dtype=torch.int64, device=bboxes.device)
     try:
@@ -213,13 +184,13 @@ def mask_aware_iou_pairs(
     return (maiou, integrals.pixel_counts()) if return_mask_pixels else maiou
 
 
-def _check_inputs(gt_bboxes, gt_masks, bboxes) -> tuple[Tensor, Tensor, Tensor]:
-    gt_bboxes = _check_boxes(gt_bboxes, "gt_bboxes")
-    bboxes = _check_boxes(bboxes, "bboxes")
+def _check_inputs(gt_bboxes, gt_masks, bboxes, device_asserts) -> tuple[Tensor, Tensor, Tensor]:
+    gt_bboxes = _check_boxes(gt_bboxes, "gt_bboxes", device_asserts)
+    bboxes = _check_boxes(bboxes, "bboxes", device_asserts)
     device = bboxes.device
     gt_bboxes = gt_bboxes.to(device=device, dtype=torch.float32)
     bboxes = bboxes.to(dtype=torch.float32)
-    masks = as_mask_tensor(gt_masks, device=device)
+    masks = as_mask_tensor(gt_masks, device=device, device_asserts=device_asserts)
     if masks.shape[0] != gt_bboxes.shape[0]:
         raise ValueError(
             f"gt_masks holds {masks.shape[0]} masks but gt_bboxes {gt_bboxes.shape[0]} boxes; "
@@ -258,10 +229,13 @@ def _pairwise_maiou(
     return torch.where(gated, maiou, 0.0)
 
 
-def as_mask_tensor(gt_masks, device: torch.device | str | None = None) -> Tensor:
+def as_mask_tensor(
+    gt_masks, device: torch.device | str | None = None, device_asserts: bool | None = None
+) -> Tensor:
     """Convert masks given in any supported form to a (G, H, W) bool tensor on ``device``.
 
-    A bool tensor already on ``device`` is returned as is (no operation at all).
+    A bool tensor already on ``device`` is returned as is (no operation at all); float
+    masks are checked to be finite (``device_asserts`` as in :func:`mask_aware_iou`).
     """
     if (
         hasattr(gt_masks, "masks")
@@ -283,23 +257,26 @@ def as_mask_tensor(gt_masks, device: torch.device | str | None = None) -> Tensor
     gt_masks = gt_masks.to(device) if device is not None else gt_masks
     if gt_masks.dtype != torch.bool:
         if gt_masks.is_floating_point():
-            _check_finite(gt_masks, "gt_masks contains NaN or Inf")
+            _check_finite(gt_masks, "gt_masks contains NaN or Inf", device_asserts)
         gt_masks = gt_masks != 0
     return gt_masks
 
 
-def _check_finite(values: Tensor, message: str) -> None:
-    """Raise ``ValueError(message)`` unless every value is finite (see the module doc)."""
+def _check_finite(values: Tensor, message: str, device_asserts: bool | None) -> None:
+    """Raise ``ValueError(message)`` unless every value is finite; with ``device_asserts``
+    (None: off the CPU) a device-side assert instead (see the module doc)."""
     # x - x is 0 exactly for finite x and NaN for NaN / Inf: the same verdict as isfinite
     # in half its operations (each one a kernel launch on a GPU).
     all_finite = ((values - values) == 0).all()
-    if _force_device_side_checks or values.device.type != "cpu":
+    if device_asserts is None:
+        device_asserts = values.device.type != "cpu"
+    if device_asserts:
         torch._assert_async(all_finite, message)  # no host read: the device asserts
     elif not bool(all_finite):
         raise ValueError(message)
 
 
-def _check_boxes(boxes, name: str) -> Tensor:
+def _check_boxes(boxes, name: str, device_asserts: bool | None) -> Tensor:
     if isinstance(boxes, np.ndarray):
         boxes = torch.from_numpy(boxes)
     if not isinstance(boxes, Tensor):
@@ -310,7 +287,7 @@ def _check_boxes(boxes, name: str) -> Tensor:
         )
     boxes = boxes[:, :4]
     if boxes.is_floating_point() and boxes.numel():
-        _check_finite(boxes, f"{name} contains NaN or Inf coordinates")
+        _check_finite(boxes, f"{name} contains NaN or Inf coordinates", device_asserts)
     return boxes
 
 

@@ -39,14 +39,22 @@ class ATSSmaIoUAssigner(BaseAssigner):
             ``"auto"`` (dense integral images on a GPU, extent buckets on the CPU),
             ``"dense"`` or ``"extent"``. All give the same assignment.
         maiou_dense_budget_mib (float): memory budget of the dense integral images, in
-            MiB; above it the dense path falls back to extent buckets (counted, logged once).
+            MiB; above it the dense path falls back to extent buckets, with a warning.
+        device_asserts (bool, optional): check the inputs with device-side asserts (no host
+            read); None, the default: on GPUs only. The op-counting benchmark sets True to
+            dispatch on a CPU what a GPU dispatches.
     """
 
     #: Heads pass the padded-resolution ground-truth masks to assigners that set this.
     requires_gt_masks = True
 
     def __init__(
-        self, topk=9, ignore_iof_thr=-1, maiou_impl="auto", maiou_dense_budget_mib=DENSE_BUDGET_MIB
+        self,
+        topk=9,
+        ignore_iof_thr=-1,
+        maiou_impl="auto",
+        maiou_dense_budget_mib=DENSE_BUDGET_MIB,
+        device_asserts=None,
     ):
         if maiou_impl not in IMPLS:
             raise ValueError(
@@ -57,6 +65,7 @@ class ATSSmaIoUAssigner(BaseAssigner):
         self.ignore_iof_thr = ignore_iof_thr
         self.maiou_impl = maiou_impl
         self.maiou_dense_budget_mib = maiou_dense_budget_mib
+        self.device_asserts = device_asserts
 
     def assign(
         self,
@@ -103,7 +112,7 @@ class ATSSmaIoUAssigner(BaseAssigner):
             return AssignResult(
                 num_gt, assigned_gt_inds, bboxes.new_zeros((num_bboxes,)), labels=assigned_labels
             )
-        masks = as_mask_tensor(gt_masks, device=bboxes.device)
+        masks = as_mask_tensor(gt_masks, device=bboxes.device, device_asserts=self.device_asserts)
 
         gt_cx = (gt_bboxes[:, 0] + gt_bboxes[:, 2]) / 2.0
         gt_cy = (gt_bboxes[:, 1] + gt_bboxes[:, 3]) / 2.0
@@ -145,6 +154,7 @@ class ATSSmaIoUAssigner(BaseAssigner):
             return_mask_pixels=True,
             impl=self.maiou_impl,
             dense_budget_mib=self.maiou_dense_budget_mib,
+            device_asserts=self.device_asserts,
         )
         candidate_overlaps = candidate_overlaps.to(gt_bboxes.dtype)
         threshold = candidate_overlaps.mean(0) + candidate_overlaps.std(0)

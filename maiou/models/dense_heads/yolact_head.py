@@ -1,11 +1,12 @@
-"""YOLACT box head that can drive ATSS assigners, including the mask-aware one.
+"""YOLACT box head that can drive ATSS and task-aligned assigners, with IoU or maIoU.
 
 mmdet's ``YOLACTHead`` calls its assigner as a max-IoU assigner:
 ``assign(anchors, gt_bboxes, gt_bboxes_ignore, gt_labels)``. ATSS assigners additionally
-need the number of (inside-image) anchors on every pyramid level, and the maIoU assigner
-also needs the image's ground-truth masks. :class:`MaskAwareYOLACTHead` provides both and
-leaves every other code path (OHEM, Smooth-L1, sampling results for the mask head,
-``get_bboxes`` with fast NMS) to the parent.
+need the number of (inside-image) anchors on every pyramid level; dynamic assigners (the
+task-aligned one of TOOD and YOLOv8) need the head's own predictions, the class scores and
+decoded boxes; the maIoU assigners also need the image's ground-truth masks.
+:class:`MaskAwareYOLACTHead` provides them and leaves every other code path (OHEM,
+Smooth-L1, sampling results for the mask head, ``get_bboxes`` with fast NMS) to the parent.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ __all__ = ["MaskAwareYOLACTHead"]
 # through untouched, so using it avoids re-implementing those two parent methods.
 _GT_MASKS_KEY = "_maiou_gt_masks"
 _NUM_LEVEL_ANCHORS_KEY = "_maiou_num_level_anchors"
+_PREDICTIONS_KEY = "_maiou_predictions"
 
 
 @HEADS.register_module()
@@ -40,6 +42,11 @@ class MaskAwareYOLACTHead(YOLACTHead):
       ``ATSSmaIoUAssigner``) get ``assign(anchors, num_level_anchors_inside, gt_bboxes,
       gt_bboxes_ignore, gt_labels)``, with ``num_level_anchors_inside`` counted as in
       mmdet's ``ATSSHead``;
+    * assigners whose ``assign`` takes ``pred_scores`` (the task-aligned ones: mmdet's
+      ``TaskAlignedAssigner``, ``TaskAlignedmaIoUAssigner``) get ``assign(pred_scores,
+      decode_bboxes, anchors, gt_bboxes, gt_bboxes_ignore, gt_labels)`` over the inside
+      anchors, as mmdet's ``TOODHead`` calls it: the class probabilities (softmax without the
+      background column) and the boxes decoded from the predicted deltas, both detached;
     * assigners with a truthy ``requires_gt_masks`` attribute also get
       ``gt_masks=`` the image's (G, H, W) ground-truth masks as a bool tensor on the
       anchors' device: what :meth:`loss` received, converted there once per image if it
@@ -56,6 +63,14 @@ class MaskAwareYOLACTHead(YOLACTHead):
         if assigner is None:  # built without train_cfg (inference only)
             return False
         return "num_level_bboxes" in inspect.signature(assigner.assign).parameters
+
+    @property
+    def assigner_takes_predictions(self) -> bool:
+        """Whether ``self.assigner.assign`` ranks anchors by the predictions (task-aligned)."""
+        assigner = getattr(self, "assigner", None)
+        if assigner is None:
+            return False
+        return "pred_scores" in inspect.signature(assigner.assign).parameters
 
     @property
     def assigner_requires_gt_masks(self) -> bool:
@@ -101,6 +116,11 @@ class MaskAwareYOLACTHead(YOLACTHead):
                 dict(meta, **{_GT_MASKS_KEY: as_mask_tensor(masks, device=device)})
                 for meta, masks in zip(img_metas, gt_masks)
             ]
+        if self.assigner_takes_predictions:
+            img_metas = [
+                dict(meta, **{_PREDICTIONS_KEY: self._image_predictions(cls_scores, bbox_preds, i)})
+                for i, meta in enumerate(img_metas)
+            ]
         return super().loss(
             cls_scores,
             bbox_preds,
@@ -109,6 +129,22 @@ class MaskAwareYOLACTHead(YOLACTHead):
             img_metas,
             gt_bboxes_ignore=gt_bboxes_ignore,
         )
+
+    def _image_predictions(self, cls_scores, bbox_preds, i):
+        """Image ``i``'s (A, cls_out_channels) logits and (A, 4) deltas over all levels,
+        detached, in the anchors' order (level, then y, x, anchor)."""
+        return tuple(
+            torch.cat(
+                [level[i].detach().permute(1, 2, 0).reshape(-1, channels) for level in outputs]
+            )
+            for outputs, channels in ((cls_scores, self.cls_out_channels), (bbox_preds, 4))
+        )
+
+    def _class_probabilities(self, logits):
+        """(A, num_classes) probabilities of the foreground classes."""
+        if self.use_sigmoid_cls:
+            return logits.sigmoid()
+        return logits.softmax(-1)[:, : self.num_classes]  # mmdet: background is the last
 
     def get_targets(self, anchor_list, valid_flag_list, gt_bboxes_list, img_metas, *args, **kwargs):
         """``AnchorHead.get_targets``; for ATSS assigners it also records, per image,
@@ -151,9 +187,9 @@ class MaskAwareYOLACTHead(YOLACTHead):
     ):
         """Targets of one image; see ``AnchorHead._get_targets_single``.
 
-        Max-IoU-style assigners use the parent's implementation as is. For ATSS
-        assigners this is the parent's code with only the ``assign`` call changed
-        (per-level counts, and masks when the assigner asks for them).
+        Max-IoU-style assigners use the parent's implementation as is. For ATSS and
+        task-aligned assigners this is the parent's code with only the ``assign`` call
+        changed (:meth:`_assign`).
 
         Args:
             flat_anchors (Tensor): (A, 4) anchors of all levels, level-major, pixels.
@@ -171,7 +207,7 @@ class MaskAwareYOLACTHead(YOLACTHead):
             bbox_weights (A', 4), pos_inds, neg_inds, sampling_result -- A' is A if
             ``unmap_outputs`` else the number of inside anchors.
         """
-        if not self.assigner_takes_level_counts:
+        if not (self.assigner_takes_level_counts or self.assigner_takes_predictions):
             return super()._get_targets_single(
                 flat_anchors,
                 valid_flags,
@@ -189,19 +225,8 @@ class MaskAwareYOLACTHead(YOLACTHead):
         if not inside_flags.any():
             return (None,) * 7
         anchors = flat_anchors[inside_flags, :]
-        num_level_anchors_inside = self.get_num_level_anchors_inside(
-            img_meta[_NUM_LEVEL_ANCHORS_KEY], inside_flags
-        )
-        extra = {}
-        if self.assigner_requires_gt_masks:
-            extra["gt_masks"] = img_meta[_GT_MASKS_KEY]
-        assign_result = self.assigner.assign(
-            anchors,
-            num_level_anchors_inside,
-            gt_bboxes,
-            gt_bboxes_ignore,
-            None if self.sampling else gt_labels,
-            **extra,
+        assign_result = self._assign(
+            anchors, inside_flags, gt_bboxes, gt_bboxes_ignore, gt_labels, img_meta
         )
         sampling_result = self.sampler.sample(assign_result, anchors, gt_bboxes)
 
@@ -252,4 +277,32 @@ class MaskAwareYOLACTHead(YOLACTHead):
             pos_inds,
             neg_inds,
             sampling_result,
+        )
+
+    def _assign(self, anchors, inside_flags, gt_bboxes, gt_bboxes_ignore, gt_labels, img_meta):
+        """Call the assigner on the inside ``anchors`` with what it takes: per-level counts
+        (ATSS) or the image's predictions (task-aligned), and masks when it asks for them."""
+        extra = {}
+        if self.assigner_requires_gt_masks:
+            extra["gt_masks"] = img_meta[_GT_MASKS_KEY]
+        if self.assigner_takes_predictions:
+            logits, deltas = img_meta[_PREDICTIONS_KEY]
+            scores = self._class_probabilities(logits[inside_flags])
+            boxes = self.bbox_coder.decode(
+                anchors, deltas[inside_flags], max_shape=img_meta["img_shape"]
+            )
+            # As mmdet's TOODHead: the labels pick each ground truth's class score.
+            return self.assigner.assign(
+                scores, boxes, anchors, gt_bboxes, gt_bboxes_ignore, gt_labels, **extra
+            )
+        num_level_anchors_inside = self.get_num_level_anchors_inside(
+            img_meta[_NUM_LEVEL_ANCHORS_KEY], inside_flags
+        )
+        return self.assigner.assign(
+            anchors,
+            num_level_anchors_inside,
+            gt_bboxes,
+            gt_bboxes_ignore,
+            None if self.sampling else gt_labels,
+            **extra,
         )

@@ -9,7 +9,7 @@ import os
 
 _base_ = "../../../coco/_base_/models/mayolact_r50.py"
 
-# The CPU shrink, identical in all four embedded model files (tests check); why:
+# The CPU shrink, identical in every embedded model file (tests check); why:
 # yolact_atss_iou.py.
 num_classes = 8  # = len(classes) in ../datasets/embedded_128.py
 pretrained_backbone = (

@@ -9,7 +9,7 @@ import os
 
 _base_ = "../../../coco/_base_/models/yolact_r50_atss_iou.py"
 
-# The CPU shrink, identical in all four embedded model files (tests check), stated here
+# The CPU shrink, identical in every embedded model file (tests check), stated here
 # once. ResNet-50 topology at a quarter of the width (base_channels 16 -> stage outputs
 # 64/128/256/512) and 64-channel FPN / heads / protonet (COCO: 256); 5 FPN outputs and 32
 # prototypes as on COCO. Not ResNet-18: mmdet's BasicBlock rejects the DCN maYOLACT needs,

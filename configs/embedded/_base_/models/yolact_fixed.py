@@ -9,7 +9,7 @@ import os
 
 _base_ = "../../../coco/_base_/models/yolact_r50_fixed.py"
 
-# The CPU shrink, identical in all four embedded model files (tests check); why:
+# The CPU shrink, identical in every embedded model file (tests check); why:
 # yolact_atss_iou.py.
 # Only in this (fixed-IoU) file: the anchors stay laid out for the middle input size at
 # every size, as on COCO (550-based strides there). Same rule as on COCO -- stride = base

@@ -12,10 +12,10 @@ Changed, the same for every run (the measurements: docs/embedded-benchmark.md):
 * lr / 10 at 80% and 95% of training instead of at 20/55, 42/55, 49/55 and 52/55: a short
   run is far from convergence, and an early first drop leaves most of it at a low lr.
 
-The values below are computed from `max_iters` when the file is read, so a shorter or longer
-run must override them together: runner.max_iters, lr_config.warmup_iters, lr_config.step
-(not for the cosine schedule), checkpoint_config.interval and evaluation.interval (the
-workflow's max_iters_override does).
+The schedule is stated as fractions of the run (`schedule_fractions`); the iteration counts
+below follow from them, and maiou.config.load_config derives them again when --cfg-options
+sets runner.max_iters, so that option alone rescales the whole schedule (the workflow's
+max_iters_override does just that). A config file that changes the length sets them itself.
 """
 
 _base_ = [
@@ -24,14 +24,15 @@ _base_ = [
 ]
 
 max_iters = 600
-warmup_iters = max(1, round(max_iters / 20))
+schedule_fractions = dict(warmup=0.05, lr_steps=(0.8, 0.95))
+warmup_iters = max(1, round(max_iters * schedule_fractions["warmup"]))
 # fused: torch's one-kernel AdamW (the same update up to rounding), 7 of ~170 ms per CPU
 # iteration cheaper than the per-parameter loop.
 optimizer = dict(_delete_=True, type="AdamW", lr=2e-3, weight_decay=0.05, fused=True)
 lr_config = dict(
     by_epoch=False,
     warmup_iters=warmup_iters,
-    step=[round(max_iters * fraction) for fraction in (0.8, 0.95)],
+    step=[round(max_iters * fraction) for fraction in schedule_fractions["lr_steps"]],
 )
 runner = dict(_delete_=True, type="IterBasedRunner", max_iters=max_iters)
 checkpoint_config = dict(by_epoch=False, interval=max_iters)

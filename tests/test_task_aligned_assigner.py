@@ -1,0 +1,143 @@
+"""The task-aligned assigner (maiou/models/assigners/task_aligned_assigner.py): with IoU it is
+mmdet 2.28's TaskAlignedAssigner; with maIoU and masks that fill their boxes it assigns as
+with IoU; the CPU and a GPU (``--maiou-device cuda``) assign alike; the YOLACT head calls it
+as mmdet's TOOD head would."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+import torch
+from mmdet.core.bbox.assigners import TaskAlignedAssigner
+
+from experiments.benchmarks.coco_like import occluded_instances
+from maiou.models.assigners import TaskAlignedmaIoUAssigner
+
+IMAGE = 128
+NUM_CLASSES = 8
+
+
+def scene(seed, num_gts, num_anchors=300, image=IMAGE, integer=False):
+    """Anchors, predicted boxes near them, class probabilities, ground truths and labels."""
+    gen = torch.Generator().manual_seed(seed)
+    centres = torch.rand(num_anchors, 2, generator=gen) * image
+    sizes = 8 + torch.rand(num_anchors, 2, generator=gen) * image / 3
+    anchors = torch.cat([centres - sizes / 2, centres + sizes / 2], 1)
+    jitter = torch.randn(num_anchors, 4, generator=gen) * 4
+    boxes = (anchors + jitter).clamp(0, image)
+    boxes[:, 2:] = torch.maximum(boxes[:, 2:], boxes[:, :2] + 1)
+    gt, masks = occluded_instances(image, num_gts, seed=seed)
+    if integer:
+        boxes, gt = boxes.round(), gt.round()
+    scores = torch.rand(num_anchors, NUM_CLASSES, generator=gen).softmax(-1)
+    labels = torch.randint(0, NUM_CLASSES, (num_gts,), generator=gen)
+    return anchors, boxes, scores, gt, masks, labels
+
+
+def assert_same(a, b):
+    assert torch.equal(a.gt_inds, b.gt_inds)
+    assert torch.allclose(a.max_overlaps, b.max_overlaps)
+    assert torch.equal(a.labels, b.labels)
+    assert torch.allclose(a.assign_metrics, b.assign_metrics)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("num_gts", [1, 5, 20])
+def test_with_iou_it_is_mmdets_task_aligned_assigner(seed, num_gts):
+    anchors, boxes, scores, gt, _, labels = scene(seed, num_gts)
+    stock = TaskAlignedAssigner(topk=13).assign(scores, boxes, anchors, gt, None, labels, 1, 6)
+    ours = TaskAlignedmaIoUAssigner(topk=13, alpha=1, beta=6, overlap="iou").assign(
+        scores, boxes, anchors, gt, None, labels
+    )
+    assert_same(ours, stock)
+    assert (ours.gt_inds > 0).sum() > 0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_box_filling_masks_reduce_maiou_to_iou(seed):
+    """Integer boxes and masks that fill them: maIoU = IoU (up to MOB's 1e-6), so the same
+    anchors are assigned; irregular masks change the assignment."""
+    anchors, boxes, scores, gt, irregular, labels = scene(seed, 12, integer=True)
+    filled = torch.zeros_like(irregular)
+    for k, (x1, y1, x2, y2) in enumerate(gt.long().tolist()):
+        filled[k, y1:y2, x1:x2] = True
+    iou = TaskAlignedmaIoUAssigner(overlap="iou").assign(scores, boxes, anchors, gt, None, labels)
+    maiou = TaskAlignedmaIoUAssigner(overlap="maiou")
+    same = maiou.assign(scores, boxes, anchors, gt, None, labels, gt_masks=filled)
+    assert torch.equal(same.gt_inds, iou.gt_inds) and torch.equal(same.labels, iou.labels)
+    assert torch.allclose(same.max_overlaps, iou.max_overlaps)
+    other = maiou.assign(scores, boxes, anchors, gt, None, labels, gt_masks=irregular)
+    assert not torch.equal(other.gt_inds, iou.gt_inds)
+
+
+@pytest.mark.parametrize("overlap", ["iou", "maiou"])
+def test_cpu_and_device_assign_alike(overlap, maiou_device):
+    anchors, boxes, scores, gt, masks, labels = scene(3, 15)
+    assigner = TaskAlignedmaIoUAssigner(overlap=overlap)
+    cpu = assigner.assign(scores, boxes, anchors, gt, None, labels, gt_masks=masks)
+    moved = [t.to(maiou_device) for t in (scores, boxes, anchors, gt, labels, masks)]
+    dev = assigner.assign(*moved[:4], None, moved[4], gt_masks=moved[5])
+    assert dev.gt_inds.device.type == maiou_device.type
+    assert torch.equal(dev.gt_inds.cpu(), cpu.gt_inds)
+    assert torch.allclose(dev.max_overlaps.cpu(), cpu.max_overlaps)
+
+
+def test_no_ground_truth_and_bad_arguments():
+    anchors, boxes, scores, _, _, _ = scene(0, 1)
+    empty = TaskAlignedmaIoUAssigner().assign(
+        scores, boxes, anchors, torch.zeros(0, 4), None, torch.zeros(0, dtype=torch.long)
+    )
+    assert (empty.gt_inds == 0).all() and (empty.labels == -1).all()
+    with pytest.raises(ValueError, match="overlap must be one of iou, maiou"):
+        TaskAlignedmaIoUAssigner(overlap="giou")
+    anchors, boxes, scores, gt, _, labels = scene(0, 2)
+    with pytest.raises(ValueError, match="needs gt_masks"):
+        TaskAlignedmaIoUAssigner().assign(scores, boxes, anchors, gt, None, labels)
+
+
+def test_the_head_hands_over_probabilities_and_decoded_boxes():
+    """MaskAwareYOLACTHead calls the assigner with what mmdet's TOODHead would: softmax
+    probabilities of the foreground classes and the decoded predicted boxes, over the
+    inside anchors."""
+    from mmcv import Config
+    from mmdet.models import build_detector
+
+    import maiou.models  # noqa: F401
+
+    cfg = Config.fromfile("configs/embedded/tal_iou_550.py")
+    cfg.model.backbone.init_cfg = None
+    model = build_detector(cfg.model)
+    head = model.bbox_head
+    seen = {}
+    assign = head.assigner.assign
+
+    @functools.wraps(assign)  # the head reads the signature
+    def recording(*args, **kwargs):
+        seen["args"] = args
+        return assign(*args, **kwargs)
+
+    head.assigner.assign = recording
+    torch.manual_seed(0)
+    feats = [torch.randn(1, 64, IMAGE // s, IMAGE // s) for s in (8, 16, 32, 64, 128)]
+    cls_scores, bbox_preds, _ = head(feats)
+    gt, masks = occluded_instances(IMAGE, 4, seed=1)
+    meta = dict(
+        img_shape=(IMAGE, IMAGE, 3), pad_shape=(IMAGE, IMAGE, 3), batch_input_shape=(IMAGE, IMAGE)
+    )
+    labels = torch.tensor([0, 3, 5, 7])
+    head.loss(cls_scores, bbox_preds, [gt], [labels], [meta])
+    scores, boxes, anchors, gt_given, _, labels_given = seen["args"]
+
+    flat = lambda outs, c: torch.cat([o[0].permute(1, 2, 0).reshape(-1, c) for o in outs])  # noqa: E731
+    sizes = [f.shape[-2:] for f in feats]
+    all_anchors = torch.cat(head.prior_generator.grid_priors(sizes, device="cpu"))
+    assert torch.equal(anchors, all_anchors)  # every anchor lies inside a 128 px image here
+    expected_scores = flat(cls_scores, NUM_CLASSES + 1).softmax(-1)[:, :NUM_CLASSES]
+    assert torch.allclose(scores, expected_scores)
+    expected_boxes = head.bbox_coder.decode(
+        all_anchors, flat(bbox_preds, 4), max_shape=(IMAGE, IMAGE, 3)
+    )
+    assert torch.allclose(boxes, expected_boxes)
+    assert torch.equal(gt_given, gt) and torch.equal(labels_given, labels)
+    assert not scores.requires_grad and not boxes.requires_grad
