@@ -88,6 +88,14 @@ FAMILIES = {
         lr_policy="CosineAnnealing",
     ),
 }
+# Beyond the paper: ATSS w. IoU's model with TOOD / YOLOv8's task-aligned assigner.
+for _overlap in ("iou", "maiou"):
+    FAMILIES[f"tal_{_overlap}"] = dict(
+        FAMILIES["atss_iou"],
+        assigner=dict(
+            type="TaskAlignedmaIoUAssigner", topk=13, alpha=1.0, beta=6.0, overlap=_overlap
+        ),
+    )
 
 IMG_NORM = dict(mean=[123.68, 116.78, 103.94], std=[58.40, 57.12, 57.38], to_rgb=True)
 
@@ -353,8 +361,9 @@ def test_coco_model_builds_as_specified(run):
     assert head.prior_generator.num_base_anchors == [per_location] * 5
     assert head.num_base_priors == per_location
     assert type(head.assigner).__name__ == spec["assigner"]["type"]
-    assert head.assigner_takes_level_counts == (family != "fixed")
-    assert head.assigner_requires_gt_masks == (family in ("atss_maiou", "mayolact"))
+    assert head.assigner_takes_level_counts == (family in ("atss_iou", "atss_maiou", "mayolact"))
+    assert head.assigner_takes_predictions == family.startswith("tal_")
+    assert head.assigner_requires_gt_masks == (family in ("atss_maiou", "mayolact", "tal_maiou"))
     deformable = [m for m in model.backbone.modules() if isinstance(m, ModulatedDeformConv2dPack)]
     if family == "mayolact":
         # The 3x3 conv of every bottleneck in stages 2-4 (4 + 6 + 3 blocks).

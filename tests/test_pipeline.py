@@ -202,15 +202,16 @@ def test_unknown_run_is_named_with_the_valid_ones(tmp_path, key, override):
 
 
 def test_runs_default_to_the_registry(tmp_path):
-    explicit = dry_run(tmp_path, "runs=[" + ",".join(registry.NAMES) + "]")
+    explicit = dry_run(tmp_path, "runs=[" + ",".join(registry.GROUPS["all"]) + "]")
     assert dry_run(tmp_path) == explicit == dry_run(tmp_path, "runs=all")
 
 
 # ------------------------------------------------------------------------------------
-# One real run: two runs, 3 iterations, 16 + 8 synthetic images.
+# One real run: ATSS and the task-aligned assigner (beyond the paper), each with IoU and
+# maIoU, 3 iterations, 16 + 8 synthetic images.
 # ------------------------------------------------------------------------------------
 SMOKE = [
-    "runs=[atss_iou_550,atss_maiou_550]",
+    "runs=[atss_iou_550,atss_maiou_550,tal_iou_550,tal_maiou_550]",
     "num_train=16",
     "num_val=8",
     "max_iters_override=3",
@@ -245,14 +246,25 @@ def test_embedded_end_to_end(tmp_path):
     print(f"embedded end-to-end: {elapsed:.0f} s")
 
     md = (work / "results/table.md").read_text()
-    assert "Embedded mini-benchmark" in md and "runs with results: 2 of 2" in md
+    assert "Embedded mini-benchmark" in md and "runs with results: 4 of 4" in md
     # The maIoU-vs-IoU comparison carries its interval (one seed: over images) and verdict.
     cmp_row = next(line for line in md.splitlines() if "ATSS w. maIoU − ATSS w. IoU" in line)
     verdicts = r"(holds|reversed|undecided)"
     assert re.search(rf"[+-]\d+\.\d \[[+-]\d+\.\d, [+-]\d+\.\d\] \| {verdicts}", cmp_row), cmp_row
     assert "| mask AP Δ [lo, hi] (images) | verdict |" in md
+    # Runs beyond the paper: "—" for the paper's numbers, and their own comparison.
+    tal_row = next(line for line in md.splitlines() if line.startswith("| tal_maiou_550 |"))
+    assert re.search(r"\| — / \d+\.\d / — \|", tal_row), tal_row
+    cmp_row = next(line for line in md.splitlines() if "TAL w. maIoU − TAL w. IoU" in line)
+    assert re.search(rf"[+-]\d+\.\d \[[+-]\d+\.\d, [+-]\d+\.\d\] \| {verdicts}", cmp_row), cmp_row
     rows = list(csv.DictReader((work / "results/table.csv").open()))
-    assert [r["run"] for r in rows] == ["atss_iou_550", "atss_maiou_550"]
+    assert [r["run"] for r in rows] == [
+        "atss_iou_550",
+        "atss_maiou_550",
+        "tal_iou_550",
+        "tal_maiou_550",
+    ]
+    assert rows[3]["paper_segm_AP"] == "" and rows[3]["compared_to"] == "tal_iou_550"
     for row in rows:
         assert 0.0 <= float(row["segm_AP"]) <= 100.0
         assert 0.0 <= float(row["segm_oLRP"]) <= 100.0

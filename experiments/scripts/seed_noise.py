@@ -28,21 +28,20 @@ from maiou import runs as registry
 from maiou.atomic import write_text_atomic
 from maiou.cli import UserError, entry_point
 from maiou.evaluation.bootstrap import METRICS  # name -> (kind, key) in metrics.json
-from maiou.rundir import seed_dir
+from maiou.rundir import load_metrics
 
 
 def per_seed_metrics(results: Path, run: str, seeds) -> list[dict]:
-    out = []
-    for s in seeds:
-        path = seed_dir(results, s) / run / "metrics.json"
-        try:
-            m = json.loads(path.read_text())
-            out.append({name: float(m[k][key]) for name, (k, key) in METRICS.items()})
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise UserError(
-                f"{path}: no usable metrics ({exc}); evaluate run {run} seed {s}"
-            ) from exc
-    return out
+    """{metric: value} of every seed of ``run``; every seed must have been evaluated."""
+    found = load_metrics(results, [run], seeds).get(run, [])
+    try:
+        if len(found) != len(seeds):
+            raise ValueError(f"metrics.json of {len(found)} of the seeds {list(seeds)}")
+        return [{name: float(m[kind][key]) for name, (kind, key) in METRICS.items()} for m in found]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserError(
+            f"{results}: no usable metrics of run {run} ({exc}); evaluate each of its seeds"
+        ) from exc
 
 
 def measure(results: Path, runs, seeds) -> list[dict]:
