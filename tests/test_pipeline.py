@@ -19,7 +19,7 @@ import pytest
 from maiou import runs as registry
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL_RUNS = len(registry.RUNS)
+ALL_RUNS = len(registry.GROUPS["all"])  # the default run list
 RELEASED = len(registry.released())  # the runs coco-released evaluates
 
 
@@ -199,6 +199,17 @@ def test_unknown_run_is_named_with_the_valid_ones(tmp_path, key, override):
     message = result.stdout + result.stderr
     line = next(line for line in message.splitlines() if "unknown run fixed_999" in line)
     assert f"config '{key}'" in line and all(name in line for name in registry.NAMES), message
+
+
+def test_run_groups(tmp_path):
+    """`runs: task_aligned` plans the runs beyond the paper; an unknown group is named."""
+    planned = dry_run(tmp_path, "runs=task_aligned")
+    assert planned["train"] == planned["evaluate"] == len(registry.GROUPS["task_aligned"])
+    result = snakemake(tmp_path, "-n", "--config", "runs=paper")
+    assert result.returncode != 0
+    assert "config 'runs': no group 'paper'; the groups are all, task_aligned" in (
+        result.stdout + result.stderr
+    )
 
 
 def test_runs_default_to_the_registry(tmp_path):

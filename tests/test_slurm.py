@@ -225,7 +225,7 @@ def test_cancelled_training_is_resubmitted_and_resumes(cluster, tmp_path):
             str(work),
             "--cores",
             "1",
-            "data/embedded/.complete",
+            "ready/embedded/dataset",
             "--config",
             *config,
         ],

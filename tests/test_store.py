@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import http.server
 import multiprocessing
 import re
 import shutil
-import threading
 import time
 from collections import namedtuple
 from pathlib import Path
 
 import pytest
+from coco_mirror import Mirror
 
 from experiments.scripts import download
 from maiou import store
@@ -23,22 +22,13 @@ PAYLOAD = bytes(range(256)) * 8000  # 2 MB
 
 
 @pytest.fixture
-def server():
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            start = int(re.match(r"bytes=(\d+)-", self.headers.get("Range") or "bytes=0-")[1])
-            self.send_response(206 if start else 200)
-            self.send_header("Content-Length", str(len(PAYLOAD) - start))
-            self.end_headers()
-            self.wfile.write(PAYLOAD[start:])
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/file.zip"
-    httpd.shutdown()
+def server(tmp_path_factory):
+    """A local HTTP server (tests/coco_mirror.py) serving PAYLOAD as /file.zip."""
+    root = tmp_path_factory.mktemp("served")
+    (root / "file.zip").write_bytes(PAYLOAD)
+    mirror = Mirror(root)
+    yield f"{mirror.url}/file.zip"
+    mirror.close()
 
 
 Usage = namedtuple("Usage", "total used free")

@@ -5,7 +5,7 @@
 For a GPU machine that is lent for minutes: run it once, read the report. On one CUDA
 device, in about 8 minutes (each step has its own time limit, ``STEPS``):
 
-1. the maIoU operator's and the assigner's tests with CUDA inputs (``--maiou-device cuda``);
+1. the maIoU operator's and the assigners' tests with CUDA inputs (``--maiou-device cuda``);
 2. ``bench_maiou`` (ours against the published loop) and ``bench_assigner`` (extent and
    dense against mmdet's ATSS), on the GPU;
 3. one training iteration of atss_iou_550 against atss_maiou_550 at 8 images x 550 px;
@@ -63,6 +63,7 @@ def steps(work: Path) -> list[Step]:
     short = ["runner.max_iters=100", "checkpoint_config.interval=100", "evaluation.interval=100"]
     short += ["lr_config.warmup_iters=5", "lr_config.step=[80,95]"]
     tests = ["tests/test_mask_aware_iou.py", "tests/test_atss_maiou_assigner.py"]
+    tests.append("tests/test_task_aligned_assigner.py")
     bench = "experiments.benchmarks."
     train = "short embedded training on the GPU"
     return [
