@@ -280,13 +280,13 @@ def test_two_pipelines_share_data_root_and_checkpoint_dir(mirror, tmp_path):
         for name in ("one", "two")
     ]
     # Slow transfers, so that the second pipeline asks while the first is downloading.
-    mirror["server"].delay.update({"val2017.zip": 2, f"{run}.pth": 2})
+    mirror["server"].delay.update({"val2017.zip": 1, f"{run}.pth": 1})
     mirror["server"].cut.discard("val2017.zip")  # whole transfers: one request per file
     first_request = len(mirror["server"].requests)
     try:
         procs = [
             subprocess.Popen(
-                snakemake_cmd(tmp_path / name, config, "--cores", "1"),
+                snakemake_cmd(tmp_path / name, config, "--cores", "1", "results/table.md"),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
