@@ -1,6 +1,6 @@
 """One real training step of every run, and the head / detector contracts.
 
-* Each of the eleven COCO configs (as is, except no pretrained download) takes a
+* Each COCO config of the registry (as is, except no pretrained download) takes a
   forward_train + backward on two 128 x 128 images with three masked objects each:
   losses and gradients are finite.
 * ``MaskAwareYOLACTHead`` with a max-IoU assigner computes exactly mmdet's targets and
