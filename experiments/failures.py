@@ -19,7 +19,7 @@ _LOG_LINE = re.compile(r"^\s+log: (.+?) \(check log file\(s\) for error details\
 
 def failed_jobs(snakemake_log: str) -> list[tuple[str, list[str]]]:
     """[(rule, [its log files])] for each "Error in rule" block of Snakemake's log text."""
-    starts = [m for m in _ERROR_IN_RULE.finditer(snakemake_log)]
+    starts = list(_ERROR_IN_RULE.finditer(snakemake_log))
     jobs = []
     for i, match in enumerate(starts):
         end = starts[i + 1].start() if i + 1 < len(starts) else len(snakemake_log)

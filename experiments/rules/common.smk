@@ -20,12 +20,15 @@ CFG_DIR = "embedded" if PRESET == "embedded" else "coco"  # configs/<CFG_DIR>/<r
 
 # The runs come from the registry (maiou/runs.py): a group (`runs: all`, the paper's runs),
 # or a list of its names.
-if isinstance(config["runs"], str) and config["runs"] not in registry.GROUPS:
-    raise ValueError(f"config 'runs': no group {config['runs']!r}; the groups are "
-                     f"{', '.join(registry.GROUPS)}, or give a list of run names (maiou/runs.py)")
+REQUESTED = config["runs"]
+if isinstance(REQUESTED, str):
+    if REQUESTED not in registry.GROUPS:
+        raise ValueError(f"config 'runs': no group {REQUESTED!r}; the groups are "
+                         f"{', '.join(registry.GROUPS)}, or give a list of run names "
+                         "(maiou/runs.py)")
+    REQUESTED = registry.GROUPS[REQUESTED]
 try:
-    REQUESTED = registry.check_names(registry.GROUPS[config["runs"]]
-                                     if isinstance(config["runs"], str) else config["runs"])
+    REQUESTED = registry.check_names(REQUESTED)
 except registry.UnknownRunError as exc:
     raise ValueError(f"config 'runs': {exc}") from None
 # coco-released evaluates the released checkpoints; runs without one are left out.

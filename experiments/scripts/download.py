@@ -79,7 +79,7 @@ def http_download(url: str, part: Path, timeout: float = 60) -> None:
         length = response.headers.get("Content-Length")
         total = have + int(length) if length else None
         if length:
-            check_free_space(part.parent, int(length), f"{part.name[: -len('.part')]}")
+            check_free_space(part.parent, int(length), part.stem)
         start, done = time.monotonic(), have
         try:
             with part.open("ab" if have else "wb") as f:
@@ -89,7 +89,7 @@ def http_download(url: str, part: Path, timeout: float = 60) -> None:
                     _progress(done, total, start, have)
         except OSError as exc:
             if is_disk_full(exc):
-                raise disk_full(part.parent, total, part.name[: -len(".part")]) from exc
+                raise disk_full(part.parent, total, part.stem) from exc
             raise
     print(file=sys.stderr)
     if total is not None and done != total:
@@ -105,7 +105,7 @@ def drive_download(file_id: str, part: Path) -> None:
         fetched = gdown.download(id=file_id, output=str(part), quiet=False, resume=True)
     except OSError as exc:
         if is_disk_full(exc):
-            raise disk_full(part.parent, None, part.name[: -len(".part")]) from exc
+            raise disk_full(part.parent, None, part.stem) from exc
         raise
     if fetched is None:
         raise DownloadError(f"gdown could not fetch Google Drive file {file_id}")
