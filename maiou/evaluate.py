@@ -28,6 +28,7 @@ import torch
 from maiou.atomic import write_text_atomic
 from maiou.cli import DEBUG_HELP, entry_point
 from maiou.config import inference_image_size, load_config
+from maiou.rundir import METRICS_NAME
 
 PROG = "maiou.evaluate"
 __all__ = ["evaluate", "anchors_per_image", "write_json_atomic", "main"]
@@ -235,7 +236,7 @@ def evaluate(
         "versions": _versions(),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    write_json_atomic(out_dir / "metrics.json", record)
+    write_json_atomic(out_dir / METRICS_NAME, record)
     return record
 
 
@@ -292,7 +293,7 @@ def main(argv=None) -> int:
         f"mask AP {100 * record['segm']['AP']:.1f}  "
         f"mask oLRP {100 * record['segm']['oLRP']:.1f}  "
         f"box AP {100 * record['bbox']['AP']:.1f}  {record['speed']['images_per_s']:.1f} img/s "
-        f"on {record['device']}  -> {Path(args.out) / 'metrics.json'}"
+        f"on {record['device']}  -> {Path(args.out) / METRICS_NAME}"
     )
     return 0
 

@@ -40,6 +40,9 @@ from maiou.cli import entry_point
 
 __all__ = [
     "FINAL_NAME",
+    "METRICS_NAME",
+    "final_path",
+    "metrics_path",
     "run_key",
     "split_key",
     "seed_dir",
@@ -53,6 +56,7 @@ __all__ = [
 ]
 
 FINAL_NAME = "final.pth"
+METRICS_NAME = "metrics.json"
 FINGERPRINT_NAME = ".fingerprint"
 _KEY = re.compile(r"(?:seed(?P<seed>[1-9][0-9]*)/)?(?P<run>[a-z_0-9]+)")
 
@@ -68,6 +72,16 @@ def seed_dir(root: str | Path, seed: int) -> Path:
 def run_key(run: str, seed: int) -> str:
     """``run`` for seed 0, ``seed<s>/run`` otherwise (a path below a work or results root)."""
     return run if seed == 0 else f"seed{seed}/{run}"
+
+
+def final_path(work_root: str | Path, key: str) -> str:
+    """``<work_root>/<key>/final.pth``: the finished checkpoint of run key ``key``."""
+    return f"{work_root}/{key}/{FINAL_NAME}"
+
+
+def metrics_path(results_root: str | Path, key: str) -> str:
+    """``<results_root>/<key>/metrics.json``: what maiou.evaluate wrote for run key ``key``."""
+    return f"{results_root}/{key}/{METRICS_NAME}"
 
 
 def split_key(key: str) -> tuple[str, int]:
@@ -211,7 +225,7 @@ def load_metrics(results: str | Path, runs, seeds=(0,)) -> dict:
     for run in runs:
         found = []
         for seed in seeds:
-            path = seed_dir(results, seed) / run / "metrics.json"
+            path = Path(metrics_path(results, run_key(run, seed)))
             try:
                 found.append(json.loads(path.read_text()))
             except FileNotFoundError:

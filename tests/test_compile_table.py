@@ -144,7 +144,10 @@ def _bootstrap_record(seeds=(0,)):
     ci = {"value": 0.30, "lo": 0.28, "hi": 0.32}
     covers = "seeds × images" if len(seeds) > 1 else "images"
 
-    def cmp(delta, lo, hi, verdict):
+    def cmp(delta, lo, hi, verdict, decision=None):
+        # Several seeds: the verdict reads (lo, hi); one seed: ``decision``, the images'
+        # interval widened by a stored spread (None without one).
+        decision = (lo, hi) if len(seeds) > 1 else decision
         return {
             "delta": delta,
             "lo": lo,
@@ -152,6 +155,8 @@ def _bootstrap_record(seeds=(0,)):
             "covers": covers,
             "verdict": verdict,
             "excludes_0": None if lo is None else (lo > 0 or hi < 0),
+            "decision_lo": decision and decision[0],
+            "decision_hi": decision and decision[1],
             "seed_sd": 0.005,
         }
 
@@ -170,9 +175,10 @@ def _bootstrap_record(seeds=(0,)):
             {
                 "a": "fixed_550",
                 "b": "atss_iou_550",
-                "segm_AP": cmp(0.021, 0.008, 0.034, "holds"),
+                "segm_AP": cmp(0.021, 0.008, 0.034, "holds", decision=(0.001, 0.041)),
                 "bbox_AP": cmp(-0.004, -0.012, 0.005, "undecided"),
                 "segm_oLRP": cmp(None, None, None, "undecided"),
+                "seed_spread": "the stored seed spread was measured under another recipe",
             }
         ],
     }
@@ -203,32 +209,42 @@ def test_comparisons_with_verdicts_in_markdown_and_csv(results, seeds):
     text = md.read_text()
     row = _row(text, "550 (embedded 128 px)")  # first match: the paper-layout table
     assert row[1] == "28.5 / 30.1 / +1.6"
-    covers = "seeds × images" if len(seeds) > 1 else "images"
+    one = len(seeds) == 1
+    covers = "images" if one else "seeds × images"
     lines = text.splitlines()
     cmp_row = next(line for line in lines if "ATSS w. IoU − Fixed IoU" in line)
     header = lines[lines.index(cmp_row) - 2]
     names = [c.strip() for c in header.strip().strip("|").split("|")]
-    assert names[2:4] == [f"mask AP Δ [lo, hi] ({covers})", "verdict"]
+    assert names[2:4] == ["mask AP Δ [lo, hi]", "verdict"]
     cells = [c.strip() for c in cmp_row.strip().strip("|").split("|")]
+    # The interval each verdict reads: one seed, the stored spread's where there is one and
+    # the images-only one, labelled, where there is none.
     assert cells[2:] == [
-        "+2.1 [+0.8, +3.4]",
+        "+2.1 [+0.1, +4.1]" if one else "+2.1 [+0.8, +3.4]",
         "holds",
-        "-0.4 [-1.2, +0.5]",
+        "-0.4 (images only: [-1.2, +0.5])" if one else "-0.4 [-1.2, +0.5]",
         "undecided",
         "—",
         "undecided",
     ]
     assert "1000 paired resamples" in text and "300 val images" in text
-    assert (f"interval over {covers}") in text
+    assert "the 95 % interval each verdict reads" in text
+    # The reason a one-seed verdict has no spread, in one line; the multiplicity.
+    note = "- 550 (embedded 128 px), ATSS w. IoU − Fixed IoU: the stored seed spread was measured"
+    assert (note in text) == one
+    assert "**3 verdicts** (1 comparisons × 3 metrics)" in text
+    assert "None of them is the paper's primary question" in text
     rows = {r["run"]: r for r in csv.DictReader(csv_path.open())}
     iou = rows["atss_iou_550"]
     assert iou["compared_to"] == "fixed_550"
     assert iou["verdict"] == "holds" and iou["interval_covers"] == covers
     assert iou["cmp_verdict_bbox_AP"] == "undecided"
     assert float(iou["cmp_delta_segm_AP"]) == pytest.approx(2.1)
-    assert float(iou["cmp_lo_segm_AP"]) == pytest.approx(0.8)
+    assert float(iou["cmp_verdict_lo_segm_AP"]) == pytest.approx(0.1 if one else 0.8)
+    assert iou["cmp_verdict_lo_bbox_AP"] == ("" if one else "-1.2")
+    assert iou["cmp_images_lo_segm_AP"] == ("0.8" if one else "")
     assert float(iou["cmp_seed_sd_segm_AP"]) == pytest.approx(0.5)
-    assert iou["cmp_excludes_0_segm_AP"] == "True" and iou["cmp_excludes_0_bbox_AP"] == "False"
+    assert not any("excludes_0" in name for name in iou)
     assert float(rows["fixed_550"]["segm_AP_lo"]) == pytest.approx(28.0)
     assert rows["fixed_550"]["compared_to"] == "" and rows["fixed_550"]["verdict"] == ""
 
@@ -309,9 +325,11 @@ def test_seeds_give_mean_and_sd(tmp_path):
     assert _row(md.read_text(), "550")[1] == "28.5 / 30.0 / +1.5"
 
 
-def test_interval_cell_never_shows_minus_zero():
-    cell = compile_table._interval_cell({"delta": -0.0004, "lo": -0.0003, "hi": 0.012})
-    assert cell == "+0.0 [+0.0, +1.2]"
+def test_decision_cell_never_shows_minus_zero():
+    c = {"delta": -0.0004, "lo": -0.0003, "hi": 0.012}
+    assert compile_table._decision_cell(c) == "+0.0 (images only: [+0.0, +1.2])"
+    c.update(decision_lo=-0.0002, decision_hi=0.02)
+    assert compile_table._decision_cell(c) == "+0.0 [+0.0, +2.0]"
 
 
 def test_runs_not_trained_at_32_images_per_step_are_marked(tmp_path):
@@ -344,8 +362,10 @@ def test_runs_not_trained_at_32_images_per_step_are_marked(tmp_path):
 
 
 def test_seed_noise_measures_the_paired_spread_and_bad_files_are_one_line(tmp_path, capsys):
-    """seed_noise.py: per-seed b - a of each comparison and their sd; bootstrap_runs names
-    an unreadable seed-noise file in one line."""
+    """seed_noise.py: per-seed b - a of each comparison and their sd, added to an existing
+    file under the same recipe and replaced under another; a one-seed verdict borrows a
+    spread only under its own recipe; bootstrap_runs names an unreadable file in one line."""
+    from experiments import recipe
     from experiments.scripts import bootstrap_runs, seed_noise
 
     for seed, (iou, maiou) in enumerate(((0.20, 0.23), (0.21, 0.22), (0.19, 0.23))):
@@ -354,7 +374,7 @@ def test_seed_noise_measures_the_paired_spread_and_bad_files_are_one_line(tmp_pa
             folder.mkdir(parents=True)
             (folder / "metrics.json").write_text(json.dumps(_metrics(ap, 0.7)))
     out = tmp_path / "noise.json"
-    argv = [
+    argv = [  # seeds and --out last: the calls below swap them
         "--results",
         str(tmp_path / "results"),
         "--runs",
@@ -367,19 +387,44 @@ def test_seed_noise_measures_the_paired_spread_and_bad_files_are_one_line(tmp_pa
         "--out",
         str(out),
     ]
-    assert seed_noise.main(argv) == 0
-    assert "| atss_maiou_550 − atss_iou_550 | +3.0 / +1.0 / +4.0 | +2.67 | 1.53 |" in (
+    assert seed_noise.main(argv[:-5] + ["0", "1", "--out", str(out)]) == 0
+    capsys.readouterr()
+    # A second call adds seed 2 to the same comparison instead of replacing the file.
+    assert seed_noise.main(argv[:-5] + ["1", "2", "--out", str(out)]) == 0
+    assert "| atss_maiou_550 − atss_iou_550 | 0, 1, 2 | +3.0 / +1.0 / +4.0 | +2.67 | 1.53 |" in (
         capsys.readouterr().out
     )
     record = json.loads(out.read_text())
-    assert record["seeds"] == [0, 1, 2]
     (pair,) = record["pairs"]
-    assert (pair["a"], pair["b"]) == ("atss_iou_550", "atss_maiou_550")
+    assert (pair["a"], pair["b"], pair["seeds"]) == ("atss_iou_550", "atss_maiou_550", [0, 1, 2])
     assert pair["per_seed"]["segm_AP"] == pytest.approx([0.03, 0.01, 0.04])
     assert pair["sd"]["segm_AP"] == pytest.approx(0.0152753, abs=1e-6)
-    assert bootstrap_runs.load_seed_noise(out)[("atss_iou_550", "atss_maiou_550")][
-        "segm_AP"
-    ] == pytest.approx((0.0152753, 3), abs=1e-6)
+    # The fingerprint is the default recipe's, recomputed by the project's own code.
+    default = recipe.pair_fingerprint(
+        "atss_iou_550", "atss_maiou_550", "embedded", recipe.default_settings()
+    )
+    assert pair["recipe"] == default
+    stored = bootstrap_runs.load_seed_noise(out)[("atss_iou_550", "atss_maiou_550")]
+    assert stored["sd"]["segm_AP"] == pytest.approx((0.0152753, 3), abs=1e-6)
+    pairs = [("atss_iou_550", "atss_maiou_550")]
+    usable, notes = bootstrap_runs.borrowed_spreads(
+        {pairs[0]: stored}, pairs, "embedded", recipe.default_settings(), [0]
+    )
+    assert usable == {pairs[0]: stored["sd"]}
+    assert (
+        notes[pairs[0]]
+        == "seed spread measured over seeds 0, 1, 2, which include the reported seed 0"
+    )
+    # Another recipe (here: a shorter schedule) borrows nothing, and says why.
+    shorter = {**recipe.default_settings(), "max_iters_override": 20}
+    usable, notes = bootstrap_runs.borrowed_spreads(
+        {pairs[0]: stored}, pairs, "embedded", shorter, [0]
+    )
+    assert usable == {} and "another recipe" in notes[pairs[0]]
+    # Measured again under that recipe, the comparison is replaced, and said so.
+    assert seed_noise.main(argv + ["--config", "max_iters_override=20"]) == 0
+    assert "measured under another recipe before; replaced" in capsys.readouterr().out
+    assert json.loads(out.read_text())["pairs"][0]["recipe"] != default
 
     bad = tmp_path / "bad.json"
     bad.write_text('{"seeds": [0]}')
@@ -398,3 +443,23 @@ def test_seed_noise_measures_the_paired_spread_and_bad_files_are_one_line(tmp_pa
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1
     assert f"{bad}: not a seed-noise record" in err
+
+
+def test_the_stored_embedded_seed_spread_belongs_to_the_default_recipe():
+    """experiments/config/seed_noise_embedded.json holds each comparison's recipe
+    fingerprint; the project's own code recomputes it for today's default recipe (a change
+    to the embedded configs or settings without a new measurement fails here), and it was
+    measured on five or more seeds the default run does not report (0, 1, 2)."""
+    from experiments import recipe
+    from experiments.scripts import bootstrap_runs
+
+    stored = bootstrap_runs.load_seed_noise(
+        recipe.REPO / "experiments/config/seed_noise_embedded.json"
+    )
+    settings = recipe.default_settings()
+    assert {(a, b) for a, b in stored} >= {
+        (f"atss_iou_{size}", f"atss_maiou_{size}") for size in (400, 550, 700)
+    }
+    for (a, b), entry in stored.items():
+        assert entry["recipe"] == recipe.pair_fingerprint(a, b, "embedded", settings), (a, b)
+        assert len(entry["seeds"]) >= 5 and not set(entry["seeds"]) & {0, 1, 2}

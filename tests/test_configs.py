@@ -579,7 +579,7 @@ def test_embedded_schedule_follows_the_run_length(run):
         kept = load_config(path, {"runner.max_iters": 20, "lr_config.step": [5]})
         assert plain(kept.lr_config.step) == [5] and kept.lr_config.warmup_iters == 1
     default = load_config(path)
-    assert default.lr_config.warmup_iters == 30 and default.evaluation.interval == 600
+    assert default.lr_config.warmup_iters == 10 and default.evaluation.interval == 200
 
 
 def test_embedded_classes_are_the_generators():

@@ -33,6 +33,7 @@ PROFILE = ROOT / "profiles" / "slurm"
 INSTALL = ROOT / ".ci" / "install_slurm.sh"
 ITERS = 100  # training length in the cancel/resume test
 SMALL = [
+    "seeds=[0]",  # one seed: the path through the scheduler is the same for every seed
     "num_train=16",
     "num_val=8",
     "samples_per_gpu=2",

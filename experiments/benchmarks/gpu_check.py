@@ -38,6 +38,7 @@ from pathlib import Path
 
 from maiou.atomic import write_text_atomic
 from maiou.cli import UserError, entry_point
+from maiou.rundir import FINAL_NAME
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -151,7 +152,7 @@ def steps(work: Path) -> list[Step]:
             python_m(
                 "maiou.evaluate",
                 config,
-                run / "final.pth",
+                run / FINAL_NAME,
                 "--out",
                 work / "results",
                 "--device",

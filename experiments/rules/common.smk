@@ -1,13 +1,15 @@
 # Shared names and helpers for the rule files. Everything preset-dependent is decided here
 # so the rule files read the same for all presets.
 import importlib.util
+import json
 import re
 import shlex
 import sys
 
 from snakemake.exceptions import WorkflowError
 
-from maiou.rundir import run_key, split_key  # where each training seed's run lives
+from experiments import recipe
+from maiou.rundir import final_path, metrics_path, run_key, split_key  # a run's folders
 from maiou import runs as registry
 from maiou.batching import BatchError, accumulation_steps
 from maiou.device import DeviceError, check_coco_device, check_cuda_driver
@@ -48,7 +50,11 @@ for key in ("checkpoint_urls", "log_urls"):
 # Training seeds. Seed 0's runs live where single-seed runs always did (<root>/<run>),
 # seed s's under <root>/seed<s>/<run> (maiou/rundir.py); the `run` wildcard below is
 # such a run key. The released checkpoints are one model per run: one "seed".
-SEEDS = [int(s) for s in config.get("seeds", [0])]  # the command line gives strings
+# `seeds: null` (config.yaml) takes the preset's default: the embedded run trains several
+# seeds so that every verdict reads its own seed spread (docs/embedded-benchmark.md says how
+# many fit the default budget); a COCO run is days of GPU time per seed.
+DEFAULT_SEEDS = {"embedded": [0, 1, 2], "coco-train": [0], "coco-released": [0]}
+SEEDS = [int(s) for s in (config.get("seeds") or DEFAULT_SEEDS[PRESET])]  # strings from the CLI
 if len(set(SEEDS)) < len(SEEDS):
     raise ValueError(f"config key 'seeds': {config['seeds']} names a seed twice")
 if PRESET == "coco-released" and SEEDS != [0]:
@@ -160,22 +166,15 @@ def script(name):
 REGISTRY = registry.__file__
 
 
-_BASE_REF = re.compile(r"""['"]([.]{1,2}/[^'"]+?\.py)['"]""")
-
-
 def config_files(run):
     """The run's config and every _base_ file it pulls in, recursively. As inputs they make
     an edit to any of them re-run exactly the runs that use it (and the compile step)."""
-    todo, seen = [run_config(run)], []
-    while todo:
-        path = os.path.normpath(todo.pop())
-        if path in seen or not os.path.isfile(path):
-            continue
-        seen.append(path)
-        with open(path) as f:
-            refs = _BASE_REF.findall(f.read())
-        todo += [os.path.join(os.path.dirname(path), ref) for ref in refs]
-    return seen
+    return recipe.config_files(run_config(run))
+
+
+# The workflow settings that, with the config files, make the recipe a seed spread belongs
+# to (experiments/recipe.py); the one-seed verdict checks the stored spread against them.
+RECIPE_SETTINGS = json.dumps(recipe.settings(config), sort_keys=True)
 
 
 def train_options(key):
@@ -214,7 +213,7 @@ def gpu_resources():
 
 
 def checkpoint_of(run):
-    return f"{CKPT_DIR}/{run}.pth" if PRESET == "coco-released" else f"{WORK}/{run}/final.pth"
+    return f"{CKPT_DIR}/{run}.pth" if PRESET == "coco-released" else final_path(WORK, run)
 
 
 def checkpoint_input(run):

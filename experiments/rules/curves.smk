@@ -46,7 +46,7 @@ if PRESET == "coco-train":
 
     rule training_curves:
         input:
-            trained=[f"{WORK}/{run}/final.pth" for run in RUNS],
+            trained=[final_path(WORK, run) for run in RUNS],
             references=[reference_log_ready(run) for run in CURVE_RUNS],
             script=script("plot_training_curves"),
         output:

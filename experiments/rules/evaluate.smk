@@ -7,7 +7,7 @@ rule evaluate:
         checkpoint=lambda wc: checkpoint_input(wc.run),
         configs=lambda wc: config_files(wc.run),
     output:
-        metrics=f"{RESULTS}/{{run}}/metrics.json",
+        metrics=metrics_path(RESULTS, "{run}"),
         bbox=f"{RESULTS}/{{run}}/results.bbox.json",
         segm=f"{RESULTS}/{{run}}/results.segm.json",
         # The per-image matching, re-weighted by the bootstrap (rule bootstrap).

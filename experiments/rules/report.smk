@@ -2,7 +2,7 @@
 # by mask-over-box ratio, positive anchors under IoU vs maIoU) and (embedded) the dataset
 # contact sheet.
 
-METRICS = [f"{RESULTS}/{key}/metrics.json" for key in RUN_KEYS]
+METRICS = [metrics_path(RESULTS, key) for key in RUN_KEYS]
 BOOTSTRAP = f"{RESULTS}/bootstrap.json"
 # The per-seed spread of each comparison measured for this preset's recipe
 # (experiments/scripts/seed_noise.py): the verdict of a one-seed run reads it.
@@ -27,6 +27,7 @@ rule bootstrap:
         resamples=config["bootstrap_resamples"],
         seed=config["bootstrap_seed"],
         seed_noise=f"--seed-noise {shlex.quote(SEED_NOISE)}" if SEED_NOISE else "",
+        recipe=RECIPE_SETTINGS,
     log:
         f"{LOGS}/report/bootstrap.log",
     benchmark:
@@ -34,7 +35,8 @@ rule bootstrap:
     shell:
         "{PY} -m experiments.scripts.bootstrap_runs --results {params.results:q}"
         " --runs {params.runs} --seeds {params.seeds} --resamples {params.resamples} --seed {params.seed}"
-        " {params.seed_noise} --out {output:q} > {log} 2>&1"
+        " {params.seed_noise} --preset {PRESET} --recipe {params.recipe:q}"
+        " --out {output:q} > {log} 2>&1"
 
 
 rule compile_table:
@@ -88,7 +90,7 @@ rule plot_results:
 
 rule ratio_gain:
     input:
-        metrics=[f"{RESULTS}/{key}/metrics.json" for key in RATIO_KEYS],
+        metrics=[metrics_path(RESULTS, key) for key in RATIO_KEYS],
         segm=[f"{RESULTS}/{key}/results.segm.json" for key in RATIO_KEYS],
         script=script("plot_ratio_gain"),
         plots=script("plot_results"),

@@ -14,7 +14,7 @@ if PRESET in ("embedded", "coco-train"):
             # coco-train: the authors' log the per-epoch curve check compares with.
             reference=lambda wc: reference_log_ready(wc.run),
         output:
-            f"{WORK}/{{run}}/final.pth",
+            final_path(WORK, "{run}"),
         params:
             config=lambda wc: run_config(wc.run),
             backbone=BACKBONE_FILE,  # its bytes are part of the run's fingerprint

@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+from experiments import recipe
 from maiou import runs as registry
 from maiou.atomic import write_text_atomic
 from maiou.cli import UserError, entry_point
@@ -77,24 +78,78 @@ def shown_path(path: Path) -> str:
         return str(path)
 
 
+def load_bootstrap(path: Path) -> dict:
+    """The record this script writes (``--out``), checked for its ``runs`` and ``pairs``;
+    an unreadable file is one error naming it."""
+    try:
+        record = json.loads(Path(path).read_text())
+        missing = [
+            k
+            for k, kind in (("runs", dict), ("pairs", list))
+            if not isinstance(record.get(k), kind)
+        ]
+        if missing:
+            raise ValueError(f"lacks {' / '.join(repr(k) for k in missing)}")
+        return record
+    except (OSError, ValueError, AttributeError) as exc:
+        raise UserError(
+            f"{path}: not a bootstrap record ({exc}); re-run python -m "
+            "experiments.scripts.bootstrap_runs"
+        ) from exc
+
+
 def load_seed_noise(path: Path | None) -> dict:
-    """{(a, b): {metric: (sd, seeds)}} of a seed-noise record (scripts/seed_noise.py)."""
+    """{(a, b): {"sd": {metric: (sd, seeds)}, "recipe": fingerprint, "seeds": [...]}} of a
+    seed-noise record (scripts/seed_noise.py)."""
     if path is None:
         return {}
     try:
         record = json.loads(Path(path).read_text())
-        seeds = len(record["seeds"])
-        if seeds < 2:
-            raise ValueError(f"{seeds} seed(s); at least two")
-        return {
-            (p["a"], p["b"]): {m: (float(sd), seeds) for m, sd in p["sd"].items()}
-            for p in record["pairs"]
-        }
+        out = {}
+        for p in record["pairs"]:
+            seeds = [int(s) for s in p["seeds"]]
+            if len(seeds) < 2:
+                raise ValueError(f"{p['b']} - {p['a']}: {len(seeds)} seed(s); at least two")
+            out[(p["a"], p["b"])] = {
+                "sd": {m: (float(sd), len(seeds)) for m, sd in p["sd"].items()},
+                "recipe": str(p["recipe"]),
+                "seeds": seeds,
+            }
+        return out
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UserError(
             f"{path}: not a seed-noise record ({exc}); re-run python -m "
             "experiments.scripts.seed_noise"
         ) from exc
+
+
+def borrowed_spreads(stored: dict, pairs, cfg_dir: str, recipe_settings, training_seeds):
+    """What a one-seed verdict may borrow: ({(a, b): {metric: (sd, seeds)}} for the pairs
+    whose stored spread was measured under this recipe, {(a, b): note} for every pair).
+
+    The note is one line for the table: where the spread comes from, or why there is none
+    (never measured; measured under another recipe), and whether its seeds include the
+    seed the table reports."""
+    usable, notes = {}, {}
+    for a, b in pairs:
+        entry = stored.get((a, b))
+        if entry is None:
+            notes[(a, b)] = "no seed spread measured for this comparison"
+            continue
+        if entry["recipe"] != recipe.pair_fingerprint(a, b, cfg_dir, recipe_settings):
+            notes[(a, b)] = (
+                "the stored seed spread was measured under another recipe (configs or "
+                "data / schedule settings differ)"
+            )
+            continue
+        usable[(a, b)] = entry["sd"]
+        shared = sorted(set(entry["seeds"]) & set(training_seeds))
+        notes[(a, b)] = f"seed spread measured over seeds {', '.join(map(str, entry['seeds']))}" + (
+            f", which include the reported seed {', '.join(map(str, shared))}"
+            if shared
+            else ", none of them the reported seed"
+        )
+    return usable, notes
 
 
 @entry_point("bootstrap_runs")
@@ -117,6 +172,16 @@ def main(argv=None) -> int:
         help="seed_noise JSON (experiments/scripts/seed_noise.py): the measured per-seed sd "
         "of each comparison, for one seed's verdict",
     )
+    parser.add_argument(
+        "--recipe",
+        type=json.loads,
+        default=None,
+        help="the workflow's recipe settings as JSON (experiments/recipe.py; default: "
+        "config.yaml's); a stored spread is borrowed only under the same recipe",
+    )
+    parser.add_argument(
+        "--preset", default="embedded", help="whose configs make the recipe (embedded, coco-*)"
+    )
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args(argv)
     if args.resamples < 2:
@@ -124,13 +189,24 @@ def main(argv=None) -> int:
     if len(set(args.seeds)) < len(args.seeds):
         parser.error(f"--seeds {args.seeds} names a seed twice")
     start = time.perf_counter()
-    seed_sd = load_seed_noise(args.seed_noise)
     pairs = comparison_pairs(args.runs)
+    seed_sd, spread_notes = {}, {}
+    if len(args.seeds) == 1:
+        settings = recipe.default_settings() if args.recipe is None else args.recipe
+        seed_sd, spread_notes = borrowed_spreads(
+            load_seed_noise(args.seed_noise),
+            pairs,
+            "embedded" if args.preset == "embedded" else "coco",
+            settings,
+            args.seeds,
+        )
     try:
         runs = load_runs(args.results, args.runs, args.seeds)
         result = bootstrap(runs, pairs, args.resamples, args.seed, CONFIDENCE, seed_sd=seed_sd)
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from exc
+    for pair in result["pairs"]:
+        pair["seed_spread"] = spread_notes.get((pair["a"], pair["b"]))
     images = next(iter(runs.values()))[0]["segm"].num_images
     record = {
         "what": WHAT,

@@ -37,6 +37,7 @@ import json
 import sys
 from pathlib import Path
 
+from experiments.scripts.bootstrap_runs import load_bootstrap
 from experiments.scripts.results_data import (
     COCO_KEYS,
     DASH,
@@ -44,14 +45,13 @@ from experiments.scripts.results_data import (
     fmt,
     load,
     points,
-    signed,
     summarize,
 )
 from maiou import runs as registry
 from maiou.atomic import write_text_atomic
 from maiou.batching import DEFAULT_IMAGES_PER_STEP
 from maiou.cli import UserError, entry_point
-from maiou.evaluation.intervals import IMAGES, SEEDS_X_IMAGES
+from maiou.evaluation.intervals import IMAGES
 
 NOT_AT_32 = "†"
 PRESET_NOTES = {
@@ -93,11 +93,6 @@ def _load_record(path: Path | None, fields: dict, what: str, script: str) -> dic
             f"{path}: not a {what} ({exc}); re-run python -m experiments.scripts.{script}"
         ) from exc
     return record
-
-
-def load_bootstrap(path: Path | None) -> dict | None:
-    """The bootstrap record (bootstrap_runs.py), or None without --bootstrap."""
-    return _load_record(path, {"runs": dict, "pairs": list}, "bootstrap record", "bootstrap_runs")
 
 
 def load_curve_check(path: Path | None) -> dict | None:
@@ -156,9 +151,15 @@ def _boot_columns(run: str, boot: dict | None) -> dict:
     for key in BOOT_METRICS:
         c = pair[key] if pair else {}
         row[f"cmp_delta_{key}"] = points(c.get("delta"))
-        row[f"cmp_lo_{key}"], row[f"cmp_hi_{key}"] = points(c.get("lo")), points(c.get("hi"))
-        row[f"cmp_excludes_0_{key}"] = c.get("excludes_0")
+        # The interval the verdict reads (several seeds: seeds x images; one seed: images
+        # widened by the stored seed spread, empty without one) ...
+        row[f"cmp_verdict_lo_{key}"] = points(c.get("decision_lo"))
+        row[f"cmp_verdict_hi_{key}"] = points(c.get("decision_hi"))
         row[f"cmp_verdict_{key}"] = c.get("verdict")
+        # ... and, with one seed, the percentile interval over the test images alone.
+        images_only = pair is not None and c.get("covers") == IMAGES
+        row[f"cmp_images_lo_{key}"] = points(c.get("lo")) if images_only else None
+        row[f"cmp_images_hi_{key}"] = points(c.get("hi")) if images_only else None
         row[f"cmp_seed_sd_{key}"] = points(c.get("seed_sd"))
     return row
 
@@ -199,45 +200,62 @@ def _distinct(metrics: dict, get) -> str:
     return "; ".join(map(str, values)) if values else DASH
 
 
-def _interval_cell(c: dict) -> str:
+def _decision_cell(c: dict) -> str:
+    """Δ and the interval its verdict reads, in points; with one seed and no usable seed
+    spread, Δ with its images-only interval, labelled so."""
     if c.get("delta") is None:
         return DASH
-    lo, hi = points(c.get("lo")), points(c.get("hi"))
-    ci = DASH if lo is None else f"[{signed(lo)}, {signed(hi)}]"
-    return f"{signed(points(c['delta']))} {ci}"
+
+    def pt(key):
+        return fmt(points(c[key]), signed=True)
+
+    if c.get("decision_lo") is not None:
+        return f"{pt('delta')} [{pt('decision_lo')}, {pt('decision_hi')}]"
+    if c.get("lo") is not None:
+        return f"{pt('delta')} (images only: [{pt('lo')}, {pt('hi')}])"
+    return pt("delta")
+
+
+def _is_primary(pair: dict) -> bool:
+    """The paper's main question: ATSS w. maIoU against ATSS w. IoU (mask AP)."""
+    return (registry.get(pair["a"]).assigner, registry.get(pair["b"]).assigner) == (
+        registry.RATIO_BASELINE,
+        registry.RATIO_TREATMENT,
+    )
 
 
 def render_comparisons(preset: str, boot: dict) -> list[str]:
-    """Section 5: every paired comparison, Δ [lo, hi] in points and its verdict."""
+    """Section 5: every paired comparison, Δ and the interval its verdict reads, in points."""
     seeds = boot.get("training_seeds", [0])
-    covers = SEEDS_X_IMAGES if len(seeds) > 1 else IMAGES
+    several = len(seeds) > 1
     confidence = round(100 * boot["confidence"])
-    L = [f"## Paired comparisons: Δ [lo, hi], {confidence} % interval over {covers}", ""]
+    L = [f"## Paired comparisons: Δ [lo, hi], the {confidence} % interval each verdict reads", ""]
     text = (
         f"Δ = contender − baseline, in points, on the same {boot['images']} val images, "
         "paired by training seed"
         + (
             f" (seeds {', '.join(map(str, seeds))}; Δ is their mean)"
-            if len(seeds) > 1
+            if several
             else f" (training seed {seeds[0]})"
         )
         + f"; {boot['resamples']} paired resamples of the images (resampling seed "
         f"{boot['seed']}). "
     )
-    if len(seeds) > 1:
+    if several:
         text += (
             "The interval covers the training seeds and the choice of test images: a t "
             "interval over the per-seed Δ and the image bootstrap, half-widths added in "
-            "quadrature. "
+            "quadrature (slightly conservative, docs/uncertainty.md). "
         )
     else:
         text += (
-            "With one seed the interval covers the choice of test images only. The verdict "
-            "widens it by the per-seed sd of the same comparison measured with several "
-            "seeds"
+            "With one seed the interval shown is the one the verdict reads: Δ ± "
+            "t·√(sd_seed² + sd_images²), sd_seed the per-seed sd of the same comparison "
+            "measured under the same recipe"
             + (f" (`{boot['seed_noise']}`)" if boot.get("seed_noise") else "")
-            + ", Δ ± t·√(sd_seed² + sd_images²) (t with the measurement's seeds − 1 degrees "
-            "of freedom); without a measured sd it is undecided. "
+            + ", t with that measurement's seeds − 1 degrees of freedom. Where no such "
+            "spread exists the images-only interval is shown, labelled, and the verdict is "
+            "undecided; the notes below say why. "
         )
     text += (
         "verdict: holds = the interval is wholly on the paper's side of 0 (contender "
@@ -247,18 +265,48 @@ def render_comparisons(preset: str, boot: dict) -> list[str]:
     L += [text, ""]
     header = ["Size", "Comparison"]
     for i, title in enumerate(BOOT_METRICS.values()):
-        header += [f"{title} Δ [lo, hi] ({covers})", "verdict" if i == 0 else f"{title} verdict"]
-    body = []
+        header += [f"{title} Δ [lo, hi]", "verdict" if i == 0 else f"{title} verdict"]
+    body, notes = [], []
     for pair in boot["pairs"]:
         a, b = registry.get(pair["a"]), registry.get(pair["b"])
-        cells = [_size_label(preset, a.coco_size), f"{b.title} − {a.title}"]
+        name = f"{b.title} − {a.title}" + (" (primary)" if _is_primary(pair) else "")
+        size = _size_label(preset, a.coco_size)
+        cells = [size, name]
         for key in BOOT_METRICS:
             c = pair[key]
-            cells += [_interval_cell(c), c.get("verdict") or DASH]
+            cells += [_decision_cell(c), c.get("verdict") or DASH]
         body.append(cells)
+        if not several and pair.get("seed_spread"):
+            notes.append(f"- {size}, {b.title} − {a.title}: {pair['seed_spread']}.")
     L += _table(header, body) if body else ["No pair of compared runs among the runs."]
     L.append("")
+    if notes:
+        L += ["One seed, where each verdict's seed spread comes from:", "", *notes, ""]
+    if body:
+        L += [multiplicity(boot["pairs"], confidence), ""]
     return L
+
+
+def multiplicity(pairs: list[dict], confidence: int) -> str:
+    """How many verdicts the table makes, which answer the paper's question, and how to
+    read the rest."""
+    verdicts = len(pairs) * len(BOOT_METRICS)
+    primary = sum(_is_primary(p) for p in pairs)
+    return (
+        f"**{verdicts} verdicts** ({len(pairs)} comparisons × {len(BOOT_METRICS)} metrics), "
+        f"each from its own {confidence} % interval, not adjusted for the others. "
+        + (
+            f"The primary ones are the {primary} marked (primary), in mask AP: does ATSS "
+            "with maIoU beat ATSS with IoU at each size — the paper's question. "
+            if primary
+            else "None of them is the paper's primary question (ATSS w. maIoU − ATSS w. "
+            "IoU, mask AP). "
+        )
+        + f"Even if every interval were exact, about {verdicts * (100 - confidence) / 100:.1f} "
+        f"of the {verdicts} "
+        "would exclude the true difference by chance, so read a lone holds or reversed "
+        "among the rest as a lead to re-test with more seeds, not as a finding."
+    )
 
 
 def _versions(metrics: dict) -> str:
@@ -511,7 +559,7 @@ def compile_table(
 ) -> dict:
     runs, seeds = list(runs), list(seeds)
     metrics, rows = load(Path(results), runs, seeds)
-    boot = load_bootstrap(bootstrap)
+    boot = None if bootstrap is None else load_bootstrap(bootstrap)
     curves = load_curve_check(curve_check)
     for run, row in rows.items():
         row.update(_boot_columns(run, boot))

@@ -31,7 +31,7 @@ from maiou.evaluation import load_coco_gt
 from maiou.evaluation.bootstrap import bootstrap
 from maiou.evaluation.by_ratio import mask_ap_by_ratio, ratio_bin_edges, ratio_cocoeval
 from maiou.evaluation.matches import matches_from_cocoeval
-from maiou.rundir import seed_dir
+from maiou.rundir import METRICS_NAME, metrics_path, run_key, seed_dir
 
 CONFIDENCE = 0.95
 
@@ -43,7 +43,7 @@ def pairs(runs, results: Path, seeds=(0,)) -> list[int]:
         registry.get(base).coco_size
         for base, treat in registry.ratio_pairs(runs)
         if all(
-            (seed_dir(results, seed) / run / "metrics.json").is_file()
+            Path(metrics_path(results, run_key(run, seed))).is_file()
             for run in (base, treat)
             for seed in seeds
         )
@@ -68,7 +68,7 @@ def measure(
             parts = []
             for s in seeds:
                 run_dir = seed_dir(results, s) / registry.run_at(assigner, size).name
-                metrics = json.loads((run_dir / "metrics.json").read_text())
+                metrics = json.loads((run_dir / METRICS_NAME).read_text())
                 if coco_gt is None:
                     coco_gt = load_coco_gt(metrics["dataset"]["ann_file"])
                     # The evaluation takes the first `images` ids in the annotation file's

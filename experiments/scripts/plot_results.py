@@ -16,7 +16,6 @@ Missing runs are simply left out. PNGs are saved to a temporary name and renamed
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -26,10 +25,11 @@ import numpy as np
 matplotlib.use("Agg")  # headless; before pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 
+from experiments.scripts.bootstrap_runs import load_bootstrap  # noqa: E402
 from experiments.scripts.results_data import load  # noqa: E402
 from maiou import runs as registry  # noqa: E402
 from maiou.atomic import atomic_path  # noqa: E402
-from maiou.cli import UserError, entry_point  # noqa: E402
+from maiou.cli import entry_point  # noqa: E402
 
 COLOURS = {key: assigner.colour for key, assigner in registry.ASSIGNERS.items()}
 MARKERS = dict(registry.MARKERS)
@@ -41,19 +41,6 @@ def save_atomic(fig, path: Path) -> None:
             fig.savefig(tmp, format="png", dpi=130, bbox_inches="tight")
     finally:
         plt.close(fig)
-
-
-def load_bootstrap(path: Path | None) -> dict:
-    """{run: {metric: {"value", "lo", "hi"}}} of a bootstrap.json; {} without one."""
-    if path is None:
-        return {}
-    try:
-        return json.loads(Path(path).read_text())["runs"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UserError(
-            f"{path}: not a bootstrap record ({exc}); re-run "
-            "python -m experiments.scripts.bootstrap_runs"
-        ) from exc
 
 
 def intervals_cover(intervals: dict) -> str:
@@ -235,7 +222,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     metrics, rows = load(args.results, args.runs, args.seeds)
     plot_vs_size(
-        args.preset, rows, args.out_dir / "ap_olrp_vs_size.png", load_bootstrap(args.bootstrap)
+        args.preset,
+        rows,
+        args.out_dir / "ap_olrp_vs_size.png",
+        {} if args.bootstrap is None else load_bootstrap(args.bootstrap)["runs"],
     )
     plot_speed(args.preset, metrics, rows, args.out_dir / "speed_accuracy.png")
     print(f"{args.out_dir}: figures from {len(metrics)} of {len(args.runs)} runs")

@@ -6,7 +6,7 @@ way to write a number.
   over the seeds, ``<key>_sd`` their standard deviations, the paper's numbers and
   Δ = ours − paper. The table prints these rows and the figures plot them, so both show the
   same numbers.
-* :func:`fmt` and :func:`signed` write a number as the table does ("—" when missing).
+* :func:`fmt` writes a number as the table does ("—" when missing).
 """
 
 from __future__ import annotations
@@ -39,14 +39,13 @@ def points(value) -> float | None:
 
 
 def fmt(value, signed: bool = False, digits: int = 1) -> str:
+    """A number as the table writes it: "—" for None; ``signed``: +1.2 / -0.4, and a value
+    that rounds to zero is "+0.0", never "-0.0"."""
     if value is None:
         return DASH
+    if signed and round(value, digits) == 0:
+        return f"+{0:.{digits}f}"
     return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
-
-
-def signed(value: float) -> str:
-    """+1.2 / -0.4; a value that rounds to zero is "+0.0", never "-0.0"."""
-    return f"{value:+.1f}" if round(value, 1) != 0 else "+0.0"
 
 
 def _mean_sd(values) -> tuple[float | None, float | None]:

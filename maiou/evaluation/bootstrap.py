@@ -143,7 +143,7 @@ def bootstrap(
     for run in runs:
         out["runs"][run] = {}
         for name in metrics:
-            ci = seeds_and_images(point[run][name], draws[run][name].mean(axis=1), confidence)
+            ci = seeds_and_images(point[run][name], draws[run][name], confidence)
             out["runs"][run][name] = {
                 "value": _none(ci.value),
                 "lo": _none(ci.lo),
@@ -156,9 +156,7 @@ def bootstrap(
         for name in metrics:
             measured = ((seed_sd or {}).get((a, b)) or {}).get(name)
             per_seed = point[b][name] - point[a][name]
-            ci = seeds_and_images(
-                per_seed, (draws[b][name] - draws[a][name]).mean(axis=1), confidence, measured
-            )
+            ci = seeds_and_images(per_seed, draws[b][name] - draws[a][name], confidence, measured)
             lo, hi = _none(ci.lo), _none(ci.hi)
             entry[name] = {
                 "delta": _none(ci.value),

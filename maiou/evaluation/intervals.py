@@ -10,8 +10,14 @@ so the two sources add:
 
 * ``sd_seed`` is estimated by the sample standard deviation ``s`` of the S per-seed values
   (each on all val images);
-* ``Var_images`` by the variance of the seed-mean over paired bootstrap resamples of the val
-  images, the same resample for every seed and run (``maiou.evaluation.bootstrap``).
+* ``Var_images`` from paired bootstrap resamples of the val images, the same resample for
+  every seed and run (``maiou.evaluation.bootstrap``). A seed x image interaction (an image
+  that is hard for one seed's model and easy for another's) is already in ``s``: each
+  seed's value on the fixed val images carries its own share of it. The bootstrap variance
+  of the seed-mean, V, holds it again (divided by S), so from the per-seed resamples
+  (variance v_s each) the image part is the images' main effect alone,
+  ``Var_images = (S * V - mean(v_s)) / (S - 1)`` (at least 0): V = σ_e² + σ_ae²/S and
+  v_s = σ_e² + σ_ae² solved for σ_e². :func:`image_variance` computes it.
 
 With S >= 2 seeds the interval is ``d_mean +- h`` with
 
@@ -49,6 +55,7 @@ import numpy as np
 from scipy import stats
 
 __all__ = [
+    "image_variance",
     "HOLDS",
     "IMAGES",
     "REVERSED",
@@ -85,6 +92,27 @@ def _finite(values) -> np.ndarray:
     return values[np.isfinite(values)]
 
 
+def image_variance(image_draws) -> float:
+    """The variance of the seed-mean that comes from the choice of test images alone.
+
+    Args:
+        image_draws: (R,) the seed-mean on each of R resamples (its variance is returned),
+            or (R, S) the value of each of S seeds on each resample: the seed-mean's
+            variance less the seed x image interaction it counts again (module doc).
+            Resamples with a non-finite value are left out.
+    """
+    draws = np.asarray(image_draws, dtype=np.float64)
+    if draws.ndim == 1:
+        return float(_finite(draws).var(ddof=1))
+    draws = draws[np.all(np.isfinite(draws), axis=1)]
+    seeds = draws.shape[1]
+    seed_mean_var = float(draws.mean(axis=1).var(ddof=1))
+    if seeds == 1:
+        return seed_mean_var
+    per_seed_var = float(draws.var(axis=0, ddof=1).mean())
+    return max(0.0, (seeds * seed_mean_var - per_seed_var) / (seeds - 1))
+
+
 def seeds_and_images(
     seed_values,
     image_draws,
@@ -95,22 +123,25 @@ def seeds_and_images(
 
     Args:
         seed_values: (S,) the number for each training seed, on all val images.
-        image_draws: (R,) the mean over seeds of the number on each of R bootstrap
-            resamples of the val images (the same resample for every seed).
+        image_draws: (R, S) the number for each seed on each of R bootstrap resamples of
+            the val images (the same resample for every seed), or (R,) their mean over
+            seeds (then the seed x image interaction is counted twice: conservative).
         confidence: two-sided coverage, e.g. 0.95.
         measured_seed_sd: (sd, seeds): the per-seed standard deviation of this number
             measured under the same recipe and the number of seeds it was measured over;
             used only with one seed (see the module doc).
     """
     seeds = np.asarray(seed_values, dtype=np.float64).ravel()
-    draws = _finite(image_draws)
+    all_draws = np.asarray(image_draws, dtype=np.float64)
+    seed_means = all_draws.mean(axis=1) if all_draws.ndim == 2 else all_draws
+    draws = _finite(seed_means)
     if seeds.size == 0 or not np.all(np.isfinite(seeds)) or draws.size < 2:
         value = float(seeds.mean()) if seeds.size and np.all(np.isfinite(seeds)) else None
         return Interval(
             value, None, None, SEEDS_X_IMAGES if seeds.size > 1 else IMAGES, None, None, None
         )
     value = float(seeds.mean())
-    var_images = float(draws.var(ddof=1))
+    var_images = image_variance(all_draws)
     tail = (1 - confidence) / 2
     if seeds.size == 1:
         lo, hi = (float(x) for x in np.percentile(draws, [100 * tail, 100 * (1 - tail)]))
