@@ -58,8 +58,11 @@ def resolve_device(requested: str) -> str:
 
 
 def _family_size(run: str) -> tuple[str, int]:
-    prefix, size = run.rsplit("_", 1)
-    return ("mayolact" if prefix == "mayolact" else "yolact"), int(size)
+    """The measured model family of a registry run (maYOLACT or YOLACT) and its COCO size."""
+    from maiou import runs as registry
+
+    entry = registry.get(run)
+    return ("mayolact" if entry.assigner == "mayolact" else "yolact"), entry.coco_size
 
 
 def cpu_estimate_seconds(preset: str, runs) -> float:

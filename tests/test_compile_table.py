@@ -232,7 +232,7 @@ def test_comparisons_with_verdicts_in_markdown_and_csv(results, seeds):
     # The reason a one-seed verdict has no spread, in one line; the multiplicity.
     note = "- 550 (embedded 128 px), ATSS w. IoU − Fixed IoU: the stored seed spread was measured"
     assert (note in text) == one
-    assert "**3 verdicts** (1 comparisons × 3 metrics)" in text
+    assert "**3 verdicts** (1 comparison × 3 metrics)" in text
     assert "None of them is the paper's primary question" in text
     rows = {r["run"]: r for r in csv.DictReader(csv_path.open())}
     iou = rows["atss_iou_550"]

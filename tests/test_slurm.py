@@ -58,6 +58,7 @@ def test_profile_loads_and_plans_the_embedded_preset(tmp_path):
             "results/table.md",
             "--config",
             "runs=[fixed_550]",
+            "seeds=[0]",
         ],
         capture_output=True,
         text=True,

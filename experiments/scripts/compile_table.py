@@ -293,11 +293,13 @@ def multiplicity(pairs: list[dict], confidence: int) -> str:
     verdicts = len(pairs) * len(BOOT_METRICS)
     primary = sum(_is_primary(p) for p in pairs)
     return (
-        f"**{verdicts} verdicts** ({len(pairs)} comparisons × {len(BOOT_METRICS)} metrics), "
+        f"**{verdicts} verdicts** ({len(pairs)} comparison{'s' * (len(pairs) != 1)} × "
+        f"{len(BOOT_METRICS)} metrics), "
         f"each from its own {confidence} % interval, not adjusted for the others. "
         + (
-            f"The primary ones are the {primary} marked (primary), in mask AP: does ATSS "
-            "with maIoU beat ATSS with IoU at each size — the paper's question. "
+            f"The primary {'ones are the ' + str(primary) if primary > 1 else 'one is the one'} "
+            "marked (primary), in mask AP: does ATSS with maIoU beat ATSS with IoU at each "
+            "size — the paper's question. "
             if primary
             else "None of them is the paper's primary question (ATSS w. maIoU − ATSS w. "
             "IoU, mask AP). "
