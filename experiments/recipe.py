@@ -41,6 +41,11 @@ RECIPE_KEYS = (
 _BASE_REF = re.compile(r"""['"]([.]{1,2}/[^'"]+?\.py)['"]""")
 
 
+def config_dir(preset: str) -> str:
+    """The folder under configs/ whose files a preset's runs use: embedded or coco."""
+    return "embedded" if preset == "embedded" else "coco"
+
+
 def settings(config: Mapping) -> dict:
     """The recipe's workflow settings out of a workflow config (Snakemake's ``config``)."""
     return {key: config.get(key) for key in RECIPE_KEYS}

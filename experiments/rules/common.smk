@@ -18,7 +18,7 @@ from maiou.device import DeviceError, check_coco_device, check_cuda_driver
 # a parameter of its results, so it is not a `params` entry (no re-runs when it moves).
 PY = sys.executable  # the interpreter running snakemake (the project venv), not PATH's
 PRESET = config["preset"]
-CFG_DIR = "embedded" if PRESET == "embedded" else "coco"  # configs/<CFG_DIR>/<run>.py
+CFG_DIR = recipe.config_dir(PRESET)  # configs/<CFG_DIR>/<run>.py
 
 # The runs come from the registry (maiou/runs.py): a group (`runs: all`, the paper's runs),
 # or a list of its names.

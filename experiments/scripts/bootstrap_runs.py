@@ -196,7 +196,7 @@ def main(argv=None) -> int:
         seed_sd, spread_notes = borrowed_spreads(
             load_seed_noise(args.seed_noise),
             pairs,
-            "embedded" if args.preset == "embedded" else "coco",
+            recipe.config_dir(args.preset),
             settings,
             args.seeds,
         )
