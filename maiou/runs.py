@@ -42,9 +42,11 @@ ASSIGNERS: Mapping[str, Assigner] = MappingProxyType(
             Assigner("atss_iou", "ATSS w. IoU", "tab:orange"),
             Assigner("atss_maiou", "ATSS w. maIoU", "tab:green"),
             Assigner("mayolact", "maYOLACT", "tab:red", in_table=False),
-            # Beyond the paper: the task-aligned assigner of TOOD and YOLOv8-seg.
+            # Beyond the paper: task alignment in full (TOOD, YOLOv8-seg) and YOLOX's SimOTA.
             Assigner("tal_iou", "TAL w. IoU", "tab:purple", in_table=False),
             Assigner("tal_maiou", "TAL w. maIoU", "tab:brown", in_table=False),
+            Assigner("simota_iou", "SimOTA w. IoU", "tab:pink", in_table=False),
+            Assigner("simota_maiou", "SimOTA w. maIoU", "tab:olive", in_table=False),
         )
     }
 )
@@ -56,7 +58,19 @@ COMPARISONS: tuple[tuple[str, str], ...] = (
     ("atss_iou", "atss_maiou"),
     ("atss_maiou", "mayolact"),
     ("tal_iou", "tal_maiou"),
+    ("simota_iou", "simota_maiou"),
 )
+
+# "Where mask-awareness pays": maIoU against IoU inside each assigner family, at one size.
+# Family title -> (IoU assigner, maIoU assigner); each pair is also in COMPARISONS.
+FAMILIES: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "ATSS": ("atss_iou", "atss_maiou"),
+        "TAL": ("tal_iou", "tal_maiou"),
+        "SimOTA": ("simota_iou", "simota_maiou"),
+    }
+)
+FAMILY_SIZE = 550
 
 # COCO image size -> input size of its embedded counterpart (configs/embedded/_base_/datasets)
 # and the figures' marker for it.
@@ -242,20 +256,25 @@ RUNS: tuple[Run, ...] = (
         },
         lr_schedule="cosine",
     ),
-    # Beyond the paper (opt-in: the group "task_aligned"): ATSS's 550 runs with TOOD's
-    # task-aligned assigner instead of ATSS.
+    # Beyond the paper (opt-in: the groups "task_aligned" and "beyond"): ATSS's 550 runs
+    # with TOOD's task alignment in full, and with YOLOX's SimOTA, instead of ATSS.
     _run("tal_iou_550", "tal_iou", 550, None, {}),
     _run("tal_maiou_550", "tal_maiou", 550, None, {}),
+    _run("simota_iou_550", "simota_iou", 550, None, {}),
+    _run("simota_maiou_550", "simota_maiou", 550, None, {}),
 )
 BY_NAME: Mapping[str, Run] = MappingProxyType({run.name: run for run in RUNS})
 NAMES: tuple[str, ...] = tuple(BY_NAME)
 
 # Named run lists for `--config runs=NAME`: "all" is the paper's runs (the default run);
-# runs beyond the paper are opt-in.
+# runs beyond the paper are opt-in: "beyond" is every family of FAMILIES at FAMILY_SIZE.
 GROUPS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "all": tuple(run.name for run in RUNS if run.published),
         "task_aligned": tuple(run.name for run in RUNS if run.assigner.startswith("tal_")),
+        "beyond": tuple(
+            f"{assigner}_{FAMILY_SIZE}" for pair in FAMILIES.values() for assigner in pair
+        ),
     }
 )
 

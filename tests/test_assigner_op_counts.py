@@ -11,10 +11,10 @@ dispatches what a CUDA call dispatches.
 import numpy as np
 import pytest
 import torch
+from dispatch_count import OpCounter, count_ops
 from mmdet.core.anchor import AnchorGenerator
 from mmdet.core.bbox.assigners import ATSSAssigner
 
-from experiments.benchmarks.dispatch_count import OpCounter, count_ops
 from maiou.models.assigners import ATSSmaIoUAssigner
 
 EXTRA_OPS = 50

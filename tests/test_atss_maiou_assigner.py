@@ -5,8 +5,8 @@ import pytest
 import torch
 from mmdet.core.anchor import AnchorGenerator
 from mmdet.core.bbox.assigners import ATSSAssigner
+from scenes import occluded_instances
 
-from experiments.benchmarks.coco_like import occluded_instances
 from maiou import mask_aware_iou
 from maiou.models.assigners import ATSSmaIoUAssigner
 

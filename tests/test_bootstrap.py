@@ -198,6 +198,28 @@ def test_seeds_are_paired_and_resampled_together():
         bootstrap({"a": [a0, a1], "b": [b0]}, [("a", "b")], resamples=2)
 
 
+def test_a_contrast_is_the_difference_of_two_pairs_resampled_together():
+    """(b - a) - (d - c) per seed is the difference of the two pairs' per-seed values, and
+    its interval comes from the same resamples; a contrast of a pair with itself is 0 on
+    every resample."""
+    (a0, b0), (a1, b1) = _two_runs(5), _two_runs(5)
+    runs = {"a": [a0, a1], "b": [b0, b1], "c": [b0, a1], "d": [a0, a1]}
+    pairs = [("a", "b"), ("c", "d")]
+    contrasts = [(("a", "b"), ("c", "d")), (("a", "b"), ("a", "b"))]
+    out = bootstrap(runs, pairs, resamples=100, seed=0, metrics=("bbox_AP",), contrasts=contrasts)
+    ab, cd = (p["bbox_AP"] for p in out["pairs"])
+    diff, same = out["contrasts"]
+    assert (diff["first"], diff["second"]) == (["a", "b"], ["c", "d"])
+    c = diff["bbox_AP"]
+    assert c["per_seed"] == pytest.approx(np.subtract(ab["per_seed"], cd["per_seed"]))
+    assert c["delta"] == pytest.approx(ab["delta"] - cd["delta"])
+    assert c["covers"] == "seeds × images" and c["lo"] <= c["delta"] <= c["hi"]
+    zero = same["bbox_AP"]
+    assert (zero["delta"], zero["lo"], zero["hi"], zero["verdict"]) == (0.0, 0.0, 0.0, "undecided")
+    with pytest.raises(ValueError, match="names e, which has no matching"):
+        bootstrap(runs, pairs, resamples=2, contrasts=[(("a", "b"), ("a", "e"))])
+
+
 def test_resample_weights_draw_every_image_count():
     w = resample_weights(np.random.default_rng(0), 8)
     assert w.shape == (8,) and w.sum() == 8 and set(w) <= set(range(9))

@@ -249,6 +249,37 @@ def test_comparisons_with_verdicts_in_markdown_and_csv(results, seeds):
     assert rows["fixed_550"]["compared_to"] == "" and rows["fixed_550"]["verdict"] == ""
 
 
+def test_where_mask_awareness_pays(results):
+    """One row per assigner family at 550 and one per difference of two families' gains,
+    each with the interval its verdict reads; the section needs two families."""
+    record = _bootstrap_record(seeds=(0, 1))
+    one_pair = record["pairs"][0]
+
+    def pair(a, b, delta, verdict):
+        c = dict(one_pair["segm_AP"], delta=delta, lo=delta - 0.01, hi=delta + 0.01)
+        c.update(decision_lo=c["lo"], decision_hi=c["hi"], verdict=verdict)
+        return {"segm_AP": c, "bbox_AP": c, "segm_oLRP": c}
+
+    record["pairs"] = [
+        {"a": "atss_iou_550", "b": "atss_maiou_550", **pair(0, 0, 0.02, "holds")},
+        {"a": "tal_iou_550", "b": "tal_maiou_550", **pair(0, 0, -0.005, "undecided")},
+    ]
+    record["contrasts"] = [
+        {
+            "first": ["atss_iou_550", "atss_maiou_550"],
+            "second": ["tal_iou_550", "tal_maiou_550"],
+            **pair(0, 0, 0.025, "holds"),
+        }
+    ]
+    text = "\n".join(compile_table.render_families("embedded", record))
+    assert "## Where mask-awareness pays: maIoU − IoU per assigner family, 550 (embedded" in text
+    assert _row(text, "ATSS")[1:3] == ["+2.0 [+1.0, +3.0]", "holds"]
+    assert _row(text, "TAL")[1:3] == ["-0.5 [-1.5, +0.5]", "undecided"]
+    assert _row(text, "gain in ATSS − gain in TAL")[1:3] == ["+2.5 [+1.5, +3.5]", "ATSS gains more"]
+    record["pairs"] = record["pairs"][:1]
+    assert compile_table.render_families("embedded", record) == []
+
+
 def test_bad_bootstrap_file_is_one_clear_error(results, capsys):
     path = results / "bootstrap.json"
     path.write_text("[1, 2]")

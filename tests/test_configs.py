@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+import torch
 
 warnings.filterwarnings("ignore", message="On January 1, 2023, MMCV")
 from mmcv import Config  # noqa: E402
@@ -88,14 +89,43 @@ FAMILIES = {
         lr_policy="CosineAnnealing",
     ),
 }
-# Beyond the paper: ATSS w. IoU's model with TOOD / YOLOv8's task-aligned assigner.
-for _overlap in ("iou", "maiou"):
-    FAMILIES[f"tal_{_overlap}"] = dict(
-        FAMILIES["atss_iou"],
-        assigner=dict(
-            type="TaskAlignedmaIoUAssigner", topk=13, alpha=1.0, beta=6.0, overlap=_overlap
-        ),
-    )
+# The box head of the paper's runs: YOLACT's, hard labels through a softmax with OHEM.
+YOLACT_HEAD = dict(
+    type="MaskAwareYOLACTHead",
+    use_ohem=True,
+    loss_cls=dict(type="CrossEntropyLoss", use_sigmoid=False, reduction="none", loss_weight=1.0),
+)
+# Beyond the paper: ATSS w. IoU's model with TOOD's task alignment in full (its assigner and
+# its soft targets through Quality Focal Loss) or with YOLOX's SimOTA.
+TAL_HEAD = dict(
+    type="TaskAlignedYOLACTHead",
+    use_ohem=False,
+    loss_cls=dict(type="QualityFocalLoss", use_sigmoid=True, beta=2.0, loss_weight=1.0),
+)
+FAMILIES["tal_iou"] = dict(
+    FAMILIES["atss_iou"], assigner=dict(type="TaskAlignedAssigner", topk=13), head=TAL_HEAD
+)
+FAMILIES["tal_maiou"] = dict(
+    FAMILIES["atss_iou"],
+    assigner=dict(type="TaskAlignedmaIoUAssigner", topk=13, alpha=1.0, beta=6.0),
+    head=TAL_HEAD,
+)
+_SIMOTA = dict(center_radius=2.5, candidate_topk=10, iou_weight=3.0, cls_weight=1.0)
+FAMILIES["simota_iou"] = dict(FAMILIES["atss_iou"], assigner=dict(type="SimOTAAssigner", **_SIMOTA))
+FAMILIES["simota_maiou"] = dict(
+    FAMILIES["atss_iou"], assigner=dict(type="SimOTAmaIoUAssigner", **_SIMOTA)
+)
+# How the head calls each family's assigner (maiou/models/dense_heads/yolact_head.py).
+ASSIGNER_CALL = {
+    "fixed": "max_iou",
+    "atss_iou": "atss",
+    "atss_maiou": "atss",
+    "mayolact": "atss",
+    "tal_iou": "task_aligned",
+    "tal_maiou": "task_aligned",
+    "simota_iou": "simota",
+    "simota_maiou": "simota",
+}
 
 IMG_NORM = dict(mean=[123.68, 116.78, 103.94], std=[58.40, 57.12, 57.38], to_rgb=True)
 
@@ -263,12 +293,12 @@ def test_coco_config_matches_spec(run):
 
     # Box head.
     head = model.bbox_head
-    assert head.type == "MaskAwareYOLACTHead"
+    head_spec = spec.get("head", YOLACT_HEAD)
+    assert head.type == head_spec["type"]
     assert (head.num_classes, head.in_channels, head.feat_channels) == (80, 256, 256)
-    assert (head.num_head_convs, head.num_protos, head.use_ohem) == (1, 32, True)
-    assert plain(head.loss_cls) == dict(
-        type="CrossEntropyLoss", use_sigmoid=False, reduction="none", loss_weight=1.0
-    )
+    assert (head.num_head_convs, head.num_protos) == (1, 32)
+    assert head.use_ohem == head_spec["use_ohem"]
+    assert plain(head.loss_cls) == head_spec["loss_cls"]
     assert plain(head.loss_bbox) == dict(type="SmoothL1Loss", beta=1.0, loss_weight=1.5)
     assert plain(head.bbox_coder) == dict(
         type="DeltaXYWHBBoxCoder", target_means=[0.0] * 4, target_stds=[0.1, 0.1, 0.2, 0.2]
@@ -361,9 +391,11 @@ def test_coco_model_builds_as_specified(run):
     assert head.prior_generator.num_base_anchors == [per_location] * 5
     assert head.num_base_priors == per_location
     assert type(head.assigner).__name__ == spec["assigner"]["type"]
-    assert head.assigner_takes_level_counts == (family in ("atss_iou", "atss_maiou", "mayolact"))
-    assert head.assigner_takes_predictions == family.startswith("tal_")
-    assert head.assigner_requires_gt_masks == (family in ("atss_maiou", "mayolact", "tal_maiou"))
+    assert head.assigner_call == ASSIGNER_CALL[family]
+    assert head.assigner_requires_gt_masks == (family.endswith("maiou") or family == "mayolact")
+    if spec.get("head") is TAL_HEAD:  # the classifier starts at TOOD's 0.01 prior
+        head.init_weights()
+        assert torch.allclose(head.conv_cls.bias, torch.tensor(-4.59512))
     deformable = [m for m in model.backbone.modules() if isinstance(m, ModulatedDeformConv2dPack)]
     if family == "mayolact":
         # The 3x3 conv of every bottleneck in stages 2-4 (4 + 6 + 3 blocks).

@@ -202,14 +202,16 @@ def test_unknown_run_is_named_with_the_valid_ones(tmp_path, key, override):
 
 
 def test_run_groups(tmp_path):
-    """`runs: task_aligned` plans the runs beyond the paper; an unknown group is named."""
-    planned = dry_run(tmp_path, "runs=task_aligned")
-    runs = len(registry.GROUPS["task_aligned"])
-    assert planned["train"] == planned["evaluate"] == EMBEDDED_SEEDS * runs
+    """`runs: task_aligned` and `runs: beyond` plan the runs beyond the paper; an unknown
+    group is named."""
+    for group in ("task_aligned", "beyond"):
+        planned = dry_run(tmp_path, f"runs={group}")
+        runs = len(registry.GROUPS[group])
+        assert planned["train"] == planned["evaluate"] == EMBEDDED_SEEDS * runs
     for name in ("paper", "fixed_999"):  # not a group; a single run is written as a list
         result = snakemake(tmp_path, "-n", "--config", f"runs={name}")
         assert result.returncode != 0
-        assert f"config 'runs': no group '{name}'; the groups are all, task_aligned" in (
+        assert f"config 'runs': no group '{name}'; the groups are all, task_aligned, beyond" in (
             result.stdout + result.stderr
         )
 
@@ -220,11 +222,11 @@ def test_runs_default_to_the_registry(tmp_path):
 
 
 # ------------------------------------------------------------------------------------
-# One real run: ATSS and the task-aligned assigner (beyond the paper), each with IoU and
-# maIoU, 3 iterations, 16 + 8 synthetic images.
+# One real run: the group "beyond" (ATSS, task alignment and SimOTA, each with IoU and
+# maIoU), 3 iterations, 16 + 8 synthetic images.
 # ------------------------------------------------------------------------------------
 SMOKE = [
-    "runs=[atss_iou_550,atss_maiou_550,tal_iou_550,tal_maiou_550]",
+    "runs=beyond",
     "seeds=[0]",
     "num_train=16",
     "num_val=8",
@@ -260,7 +262,7 @@ def test_embedded_end_to_end(tmp_path):
     print(f"embedded end-to-end: {elapsed:.0f} s")
 
     md = (work / "results/table.md").read_text()
-    assert "Embedded mini-benchmark" in md and "runs with results: 4 of 4" in md
+    assert "Embedded mini-benchmark" in md and "runs with results: 6 of 6" in md
     # One seed of a 3-iteration recipe: the stored seed spread belongs to another recipe,
     # so the comparison shows its images-only interval, labelled, is undecided, and a note
     # says why in one line.
@@ -279,13 +281,20 @@ def test_embedded_end_to_end(tmp_path):
     assert re.search(r"\| — / \d+\.\d / — \|", tal_row), tal_row
     cmp_row = next(line for line in md.splitlines() if "TAL w. maIoU − TAL w. IoU" in line)
     assert re.search(rf"{images_only} \| undecided", cmp_row), cmp_row
+    # Where mask-awareness pays: a row per family and per difference of two families' gains.
+    families = md.split("## Where mask-awareness pays", 1)[1].split("\n## ", 1)[0]
+    for first_cell in (
+        "ATSS",
+        "TAL",
+        "SimOTA",
+        "gain in ATSS − gain in TAL",
+        "gain in ATSS − gain in SimOTA",
+        "gain in TAL − gain in SimOTA",
+    ):
+        row = next(line for line in families.splitlines() if line.startswith(f"| {first_cell} |"))
+        assert re.search(rf"^\| {first_cell} \| {images_only} \| undecided \|", row), row
     rows = list(csv.DictReader((work / "results/table.csv").open()))
-    assert [r["run"] for r in rows] == [
-        "atss_iou_550",
-        "atss_maiou_550",
-        "tal_iou_550",
-        "tal_maiou_550",
-    ]
+    assert [r["run"] for r in rows] == list(registry.GROUPS["beyond"])
     assert rows[3]["paper_segm_AP"] == "" and rows[3]["compared_to"] == "tal_iou_550"
     for row in rows:
         assert 0.0 <= float(row["segm_AP"]) <= 100.0

@@ -18,8 +18,10 @@ ASSIGNER_TYPE = {
     "atss_iou": "ATSSAssigner",
     "atss_maiou": "ATSSmaIoUAssigner",
     "mayolact": "ATSSmaIoUAssigner",
-    "tal_iou": "TaskAlignedmaIoUAssigner",
+    "tal_iou": "TaskAlignedAssigner",
     "tal_maiou": "TaskAlignedmaIoUAssigner",
+    "simota_iou": "SimOTAAssigner",
+    "simota_maiou": "SimOTAmaIoUAssigner",
 }
 LR_POLICY = {"step": "step", "cosine": "CosineAnnealing"}
 
@@ -73,16 +75,26 @@ def test_the_paper_table_is_complete():
 
 
 def test_groups_and_runs_beyond_the_paper():
-    """`runs: all` is the paper's eleven runs; the task-aligned runs are opt-in, have no
-    published numbers, and are compared with each other."""
+    """`runs: all` is the paper's eleven runs; the task-aligned and SimOTA runs are opt-in,
+    have no published numbers, and are compared with each other; `runs: beyond` is every
+    assigner family's IoU and maIoU run at the families' size."""
     paper = registry.GROUPS["all"]
     assert len(paper) == 11 and all(registry.get(name).published for name in paper)
     assert registry.GROUPS["task_aligned"] == ("tal_iou_550", "tal_maiou_550")
-    for name in registry.GROUPS["task_aligned"]:
+    assert registry.GROUPS["beyond"] == (
+        "atss_iou_550",
+        "atss_maiou_550",
+        "tal_iou_550",
+        "tal_maiou_550",
+        "simota_iou_550",
+        "simota_maiou_550",
+    )
+    for name in registry.GROUPS["beyond"][2:]:
         run = registry.get(name)
         assert not run.published and run.paper_split is None and dict(run.paper) == {}
         assert run.checkpoint_drive_id is None and name not in paper
-    assert ("tal_iou", "tal_maiou") in registry.COMPARISONS
+    for family in registry.FAMILIES.values():
+        assert family in registry.COMPARISONS
     for baseline, contender in registry.COMPARISONS:
         assert baseline in registry.ASSIGNERS and contender in registry.ASSIGNERS
 

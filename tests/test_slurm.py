@@ -9,8 +9,9 @@ Needs root and the slurm-wlm + munge packages (.ci/install_slurm.sh installs the
 fixture runs it when they are missing); skips otherwise. The cluster has no slurmdbd, so a
 ``sacct`` stand-in answers the plugin's job-state queries from slurmctld (see
 slurm_cluster.py); everything else is SLURM's own. Every snakemake call runs with
-``--directory`` in a tmp folder, as in test_pipeline.py. The two cluster tests take about
-3.5 + 3 minutes, most of it the plugin's status polling (40 s after each finished job).
+``--directory`` in a tmp folder, as in test_pipeline.py. The plugin polls job states every
+second here instead of every 40 s or more (tests/snakemake_fast_polling.py): that wait was
+most of the two cluster tests' time.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from slurm_cluster import SlurmCluster, missing_programs
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "profiles" / "slurm"
 INSTALL = ROOT / ".ci" / "install_slurm.sh"
+# snakemake's command line with the plugin polling every second.
+SNAKEMAKE = [sys.executable, str(ROOT / "tests" / "snakemake_fast_polling.py")]
 ITERS = 100  # training length in the cancel/resume test
 SMALL = [
     "seeds=[0]",  # one seed: the path through the scheduler is the same for every seed
@@ -96,9 +99,7 @@ def snakemake(
     cluster: SlurmCluster, workdir: Path, *args: str, snakefile: Path, timeout: int = 300
 ) -> subprocess.CompletedProcess:
     cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
+        *SNAKEMAKE,
         "--snakefile",
         str(snakefile),
         "--directory",
@@ -214,8 +215,7 @@ def test_cancelled_training_is_resubmitted_and_resumes(cluster, tmp_path):
     work_dir = work / "work_dirs/embedded/fixed_550"
     target = "results/embedded/fixed_550/metrics.json"
     config = ["runs=[fixed_550]", *SMALL]
-    # The dataset is made beforehand, locally (the test above sends it through SLURM):
-    # that saves one round of the plugin's status polling (40 s after each finished job).
+    # The dataset is made beforehand, locally (the test above sends it through SLURM).
     local = subprocess.run(
         [
             sys.executable,
@@ -240,9 +240,7 @@ def test_cancelled_training_is_resubmitted_and_resumes(cluster, tmp_path):
     start = time.monotonic()
     proc = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "snakemake",
+            *SNAKEMAKE,
             "--snakefile",
             str(repo / "Snakefile"),
             "--directory",

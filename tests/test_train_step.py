@@ -215,8 +215,8 @@ def test_atss_targets_follow_the_assigner(run):
 
 
 class _SpyATSS(ATSSAssigner):
-    """ATSSAssigner that records how it is called (the head recognises ATSS-style
-    assigners by the ``num_level_bboxes`` parameter of ``assign``)."""
+    """ATSSAssigner that records how it is called (the head calls a subclass as its parent:
+    ASSIGNER_CALLS in maiou/models/dense_heads/yolact_head.py)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -242,6 +242,21 @@ class _SpyMaxIoU(MaxIoUAssigner):
     def assign(self, *args, **kwargs):
         self.calls.append((args, kwargs))
         return super().assign(*args, **kwargs)
+
+
+def test_an_assigner_the_head_cannot_call_is_named():
+    from mmdet.core.bbox.assigners import BaseAssigner
+
+    class Unknown(BaseAssigner):
+        def assign(self, *args, **kwargs):
+            raise AssertionError("never called")
+
+    head, _, feats, batch = head_and_inputs("atss_iou_550")
+    head.assigner = Unknown()
+    _, img_metas, gt_bboxes, gt_labels, _ = batch
+    cls_scores, bbox_preds, _ = head(feats)
+    with pytest.raises(ValueError, match="does not know how to call Unknown: add it to "):
+        head.loss(cls_scores, bbox_preds, gt_bboxes, gt_labels, img_metas)
 
 
 @pytest.mark.parametrize("spy", ["max_iou", "atss", "atss_with_masks"])

@@ -1,3 +1,3 @@
 """Speed benchmarks against baselines measured in the same run; ``python -m
-experiments.benchmarks.<name>``. ``published_maiou`` and ``coco_like`` are shared with the
-tests."""
+experiments.benchmarks.<name>``. Their inputs and the published maIoU loop they time against
+are the tests' (``tests/scenes.py``, ``tests/maiou_reference.py``)."""

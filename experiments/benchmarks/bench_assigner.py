@@ -18,9 +18,9 @@ import torch
 from mmdet.core.bbox.assigners import ATSSAssigner
 
 from experiments.benchmarks.bench_maiou import _median_seconds
-from experiments.benchmarks.coco_like import grid_anchors, occluded_instances
-from experiments.benchmarks.published_maiou import published_mask_aware_iou
 from maiou.models.assigners import ATSSmaIoUAssigner
+from tests.maiou_reference import published_mask_aware_iou
+from tests.scenes import grid_anchors, occluded_instances
 
 IMAGE_SIZE = 550
 ATSS_STRIDES = [8, 16, 32, 64, 128]

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from experiments.benchmarks.coco_like import training_batch
 from maiou import runs as registry
+from tests.scenes import training_batch
 
 ROOT = Path(__file__).resolve().parents[2]
 # (family, size, run): YOLACT timed as its ATSS-maIoU runs, maYOLACT as itself.

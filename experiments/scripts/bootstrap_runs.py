@@ -9,9 +9,11 @@ Reads each run's ``matches.segm.npz`` / ``matches.bbox.npz`` of every training s
 (written by maiou.evaluate) and resamples the val images, the same resample for every seed
 and run (maiou.evaluation.bootstrap): mask AP, box AP and mask oLRP per run, and for each
 comparison of the paper's table at one size (ATSS w. IoU - fixed, ATSS w. maIoU - ATSS w.
-IoU, maYOLACT - ATSS w. maIoU, where both runs are among ``--runs``) the difference with a
-95 % interval over seeds x images (one seed: over images) and a verdict
-(maiou.evaluation.intervals). With one seed the verdict reads the per-seed sd measured in
+IoU, maYOLACT - ATSS w. maIoU, maIoU - IoU inside TAL and SimOTA, where both runs are among
+``--runs``) the difference with a 95 % interval over seeds x images (one seed: over images)
+and a verdict (maiou.evaluation.intervals); and for every two assigner families of
+maiou/runs.py's FAMILIES with both pairs present, the difference of their maIoU gains.
+With one seed the verdict reads the per-seed sd measured in
 ``--seed-noise`` (experiments/scripts/seed_noise.py); without it, one seed is undecided.
 Values are fractions, like metrics.json. The JSON is written atomically.
 """
@@ -54,6 +56,18 @@ def comparison_pairs(runs) -> list[tuple[str, str]]:
         for a, b in registry.COMPARISONS
     ]
     return [(a.name, b.name) for a, b in found if a and b and a.name in runs and b.name in runs]
+
+
+def family_contrasts(runs) -> list[tuple[tuple[str, str], tuple[str, str]]]:
+    """((IoU run, maIoU run) of one family, the same of another) for every two families of
+    ``registry.FAMILIES`` whose runs at ``registry.FAMILY_SIZE`` are all among ``runs``, in
+    the registry's order: maIoU's gain in the first less its gain in the second."""
+    present = []
+    for iou, maiou in registry.FAMILIES.values():
+        pair = tuple(f"{assigner}_{registry.FAMILY_SIZE}" for assigner in (iou, maiou))
+        if all(run in runs for run in pair):
+            present.append(pair)
+    return [(first, second) for i, first in enumerate(present) for second in present[i + 1 :]]
 
 
 def load_runs(results: Path, runs, seeds) -> dict:
@@ -202,7 +216,15 @@ def main(argv=None) -> int:
         )
     try:
         runs = load_runs(args.results, args.runs, args.seeds)
-        result = bootstrap(runs, pairs, args.resamples, args.seed, CONFIDENCE, seed_sd=seed_sd)
+        result = bootstrap(
+            runs,
+            pairs,
+            args.resamples,
+            args.seed,
+            CONFIDENCE,
+            seed_sd=seed_sd,
+            contrasts=family_contrasts(args.runs),
+        )
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from exc
     for pair in result["pairs"]:
@@ -222,6 +244,7 @@ def main(argv=None) -> int:
     write_text_atomic(args.out, json.dumps(record, indent=1))
     print(
         f"{args.out}: {len(runs)} runs x {len(args.seeds)} seeds, {len(pairs)} comparisons, "
+        f"{len(result['contrasts'])} family contrasts, "
         f"{args.resamples} resamples of {images} images in {record['seconds']} s"
     )
     if len(args.seeds) > 1:  # what the comparisons' precision would cost (mask AP, points)

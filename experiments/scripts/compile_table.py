@@ -287,6 +287,64 @@ def render_comparisons(preset: str, boot: dict) -> list[str]:
     return L
 
 
+def _family_of(pair: dict) -> str | None:
+    """The assigner family (maiou/runs.py FAMILIES) whose maIoU − IoU pair this is, if any."""
+    a, b = registry.get(pair["a"]), registry.get(pair["b"])
+    if a.coco_size != registry.FAMILY_SIZE:
+        return None
+    for family, assigners in registry.FAMILIES.items():
+        if (a.assigner, b.assigner) == assigners:
+            return family
+    return None
+
+
+def _contrast_family(run_pair) -> str:
+    return next(f for f, (iou, _) in registry.FAMILIES.items() if run_pair[0].startswith(iou))
+
+
+def render_families(preset: str, boot: dict) -> list[str]:
+    """Where mask-awareness pays: maIoU − IoU per assigner family at one size, and the
+    differences between the families' gains, each with the interval its verdict reads."""
+    rows = {_family_of(p): p for p in boot["pairs"] if _family_of(p)}
+    if len(rows) < 2:
+        return []
+    confidence = round(100 * boot["confidence"])
+    size = _size_label(preset, registry.FAMILY_SIZE)
+    L = [f"## Where mask-awareness pays: maIoU − IoU per assigner family, {size}", ""]
+    L += [
+        "Each family's gain is its maIoU run − its IoU run (the same assigner, only the "
+        "overlap measure differs); a difference of gains, e.g. ATSS − TAL, is maIoU's gain "
+        "in ATSS less its gain in TAL, paired by seed and by image resample like the gains, "
+        f"so its {confidence} % interval covers the same seeds and images. A claim that "
+        "maIoU helps one family more than another is a claim about that row, not about the "
+        "two gains side by side. Verdicts as in the paired comparisons; for a difference "
+        "of gains, holds = the first family gains more, reversed = the second does. "
+        "ATSS hands YOLACT's head hard labels; TAL learns its soft alignment targets "
+        "(Quality Focal Loss); SimOTA keeps YOLACT's head (docs/deviations.md).",
+        "",
+    ]
+    header = ["Family: maIoU − IoU"]
+    for i, title in enumerate(BOOT_METRICS.values()):
+        header += [f"{title} Δ [lo, hi]", "verdict" if i == 0 else f"{title} verdict"]
+    body = []
+    for family, pair in rows.items():
+        cells = [family]
+        for key in BOOT_METRICS:
+            cells += [_decision_cell(pair[key]), pair[key].get("verdict") or DASH]
+        body.append(cells)
+    for contrast in boot.get("contrasts", []):
+        first, second = (_contrast_family(contrast[k]) for k in ("first", "second"))
+        cells = [f"gain in {first} − gain in {second}"]
+        for key in BOOT_METRICS:
+            words = {"holds": f"{first} gains more", "reversed": f"{second} gains more"}
+            cells += [
+                _decision_cell(contrast[key]),
+                words.get(contrast[key]["verdict"], "undecided"),
+            ]
+        body.append(cells)
+    return L + _table(header, body) + [""]
+
+
 def multiplicity(pairs: list[dict], confidence: int) -> str:
     """How many verdicts the table makes, which answer the paper's question, and how to
     read the rest."""
@@ -528,6 +586,7 @@ def render_markdown(
     L += render_unpublished(preset, runs, rows)
     if boot is not None:
         L += render_comparisons(preset, boot)
+        L += render_families(preset, boot)
     if curves is not None:
         L += render_curve_check(curves, runs)
     return "\n".join(L)

@@ -92,8 +92,10 @@ def bootstrap(
     confidence: float = 0.95,
     metrics: Sequence[str] = tuple(METRICS),
     seed_sd: Mapping[tuple[str, str], Mapping[str, tuple[float, int]]] | None = None,
+    contrasts: Sequence[tuple[tuple[str, str], tuple[str, str]]] = (),
 ) -> dict:
-    """Intervals of every run's metrics and of the differences ``b - a`` for ``pairs``.
+    """Intervals of every run's metrics, of the differences ``b - a`` for ``pairs`` and of
+    the differences between two such differences for ``contrasts``.
 
     Args:
         runs: {run: [{"segm": Matches, "bbox": Matches} for each training seed]}, every
@@ -104,16 +106,21 @@ def bootstrap(
         seed_sd: {(a, b): {metric: (sd, seeds)}}, the per-seed sd of b - a measured under
             the same recipe (fractions) over that many seeds; read only with one seed, for
             the verdict.
+        contrasts: ((a, b), (c, d)) pairs of pairs; the difference reported is
+            (b - a) - (d - c), e.g. maIoU's gain in one assigner family less its gain in
+            another, paired by seed and resample like the pairs (no measured seed spread:
+            with one seed its verdict is undecided).
 
     Returns ``{"runs": {run: {metric: {"value", "lo", "hi", "covers", "per_seed"}}},
-    "pairs": [{"a", "b", metric: {"delta", "lo", "hi", "covers", "per_seed", "excludes_0",
-    "verdict", "decision_lo", "decision_hi", "seed_sd", "image_sd"}}]}``, values as
-    fractions (like metrics.json): ``value`` / ``delta`` the mean over seeds, lo / hi
-    None when they cannot be computed.
+    "pairs": [{"a", "b", metric: DIFFERENCE}], "contrasts": [{"first": [a, b], "second":
+    [c, d], metric: DIFFERENCE}]}`` with DIFFERENCE ``{"delta", "lo", "hi", "covers",
+    "per_seed", "excludes_0", "verdict", "decision_lo", "decision_hi", "seed_sd",
+    "image_sd"}``, values as fractions (like metrics.json): ``value`` / ``delta`` the mean
+    over seeds, lo / hi None when they cannot be computed.
     """
     if resamples < 2:
         raise ValueError(f"resamples must be at least 2, got {resamples}")
-    num_seeds = _check_runs(runs, pairs, metrics)
+    num_seeds = _check_runs(runs, [*pairs, *(p for c in contrasts for p in c)], metrics)
     wanted: dict = {}  # kind -> {metric name: score}
     for name in metrics:
         kind, score = METRICS[name]
@@ -151,12 +158,21 @@ def bootstrap(
                 "covers": ci.covers,
                 "per_seed": [_none(v) for v in point[run][name]],
             }
-    for a, b in pairs:
-        entry: dict = {"a": a, "b": b}
+
+    def difference(first, second=None):
+        """{metric: DIFFERENCE} of b - a, or of (b - a) - (d - c) given a second pair."""
+        entry = {}
         for name in metrics:
-            measured = ((seed_sd or {}).get((a, b)) or {}).get(name)
+            (a, b), measured = first, None
             per_seed = point[b][name] - point[a][name]
-            ci = seeds_and_images(per_seed, draws[b][name] - draws[a][name], confidence, measured)
+            per_draw = draws[b][name] - draws[a][name]
+            if second is None:
+                measured = ((seed_sd or {}).get(first) or {}).get(name)
+            else:
+                c, d = second
+                per_seed = per_seed - (point[d][name] - point[c][name])
+                per_draw = per_draw - (draws[d][name] - draws[c][name])
+            ci = seeds_and_images(per_seed, per_draw, confidence, measured)
             lo, hi = _none(ci.lo), _none(ci.hi)
             entry[name] = {
                 "delta": _none(ci.value),
@@ -171,5 +187,11 @@ def bootstrap(
                 "seed_sd": _none(ci.seed_sd),
                 "image_sd": _none(ci.image_sd),
             }
-        out["pairs"].append(entry)
+        return entry
+
+    out["pairs"] = [{"a": a, "b": b, **difference((a, b))} for a, b in pairs]
+    out["contrasts"] = [
+        {"first": list(first), "second": list(second), **difference(first, second)}
+        for first, second in contrasts
+    ]
     return out

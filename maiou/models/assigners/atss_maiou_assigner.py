@@ -3,12 +3,11 @@
 import torch
 from mmdet.core.bbox.assigners.assign_result import AssignResult
 from mmdet.core.bbox.assigners.base_assigner import BaseAssigner
+from mmdet.core.bbox.assigners.task_aligned_assigner import INF  # mmdet ATSS's value too
 from mmdet.core.bbox.builder import BBOX_ASSIGNERS
 from mmdet.core.bbox.iou_calculators import bbox_overlaps
 
 from ...ops.mask_aware_iou import DENSE_BUDGET_MIB, IMPLS, as_mask_tensor, mask_aware_iou_pairs
-
-_INF = 100000000
 
 
 @BBOX_ASSIGNERS.register_module()
@@ -130,7 +129,7 @@ class ATSSmaIoUAssigner(BaseAssigner):
         ):
             ignore_overlaps = bbox_overlaps(bboxes, gt_bboxes_ignore, mode="iof")
             ignore_idxs = ignore_overlaps.max(dim=1).values > self.ignore_iof_thr
-            distances = torch.where(ignore_idxs[:, None], _INF, distances)
+            distances = torch.where(ignore_idxs[:, None], INF, distances)
             assigned_gt_inds = torch.where(ignore_idxs, -1, assigned_gt_inds)
 
         # Candidates: the top-k closest anchor centres per level (fewer if a level is small).
@@ -181,11 +180,11 @@ class ATSSmaIoUAssigner(BaseAssigner):
         # distinct (top-k indices within a level, disjoint levels), so this equals writing
         # the positives only, without the host sync of a boolean selection.
         overlaps_inf = torch.full(
-            (num_bboxes, num_gt), -_INF, dtype=candidate_overlaps.dtype, device=bboxes.device
+            (num_bboxes, num_gt), -INF, dtype=candidate_overlaps.dtype, device=bboxes.device
         )
-        overlaps_inf[candidate_idxs, gt_index] = torch.where(is_pos, candidate_overlaps, -_INF)
+        overlaps_inf[candidate_idxs, gt_index] = torch.where(is_pos, candidate_overlaps, -INF)
         max_overlaps, argmax_overlaps = overlaps_inf.max(dim=1)
-        positive = max_overlaps != -_INF
+        positive = max_overlaps != -INF
         assigned_gt_inds = torch.where(positive, argmax_overlaps + 1, assigned_gt_inds)
 
         assigned_labels = None

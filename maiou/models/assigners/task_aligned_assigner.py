@@ -3,10 +3,10 @@
 A dynamic assigner: it ranks anchors by how well the network already does on each ground
 truth, the alignment ``t = s ** alpha * u ** beta``, where ``s`` is the predicted probability
 of the ground truth's class and ``u`` the overlap between the *predicted* box and the
-ground-truth box. TOOD and YOLOv8 use the box IoU for ``u``; ``overlap="maiou"`` uses
-maIoU(predicted box, ground-truth box, ground-truth mask) instead (maiou/ops/mask_aware_iou.py),
-so that a predicted box covering much of the object's pixels ranks above one of the same IoU
-covering background.
+ground-truth box. TOOD and YOLOv8 use the box IoU for ``u`` (mmdet's ``TaskAlignedAssigner``,
+the IoU baseline's assigner); this one uses maIoU(predicted box, ground-truth box,
+ground-truth mask) instead (maiou/ops/mask_aware_iou.py), so that a predicted box covering
+much of the object's pixels ranks above one of the same IoU covering background.
 
 Only ``u`` changes. The candidates stay restricted to anchors whose centre lies inside the
 ground-truth *box*, as in TOOD: the comparison then isolates the overlap measure (the
@@ -19,27 +19,25 @@ from __future__ import annotations
 import torch
 from mmdet.core.bbox.assigners.assign_result import AssignResult
 from mmdet.core.bbox.assigners.base_assigner import BaseAssigner
+from mmdet.core.bbox.assigners.task_aligned_assigner import INF
 from mmdet.core.bbox.builder import BBOX_ASSIGNERS
-from mmdet.core.bbox.iou_calculators import bbox_overlaps
 
 from ...ops.mask_aware_iou import as_mask_tensor, mask_aware_iou
 
 __all__ = ["TaskAlignedmaIoUAssigner"]
-
-_INF = 100000000.0  # mmdet's TaskAlignedAssigner's "no overlap" value
-OVERLAPS = ("iou", "maiou")
 
 
 @BBOX_ASSIGNERS.register_module()
 class TaskAlignedmaIoUAssigner(BaseAssigner):
     """Assign each anchor a ground truth (1-based index) or background (0), task-aligned.
 
-    With ``overlap="iou"`` this is mmdet 2.28's ``TaskAlignedAssigner`` (the same assignment,
-    tested), vectorised over ground truths. Steps, as there:
+    mmdet 2.28's ``TaskAlignedAssigner`` vectorised over ground truths, with maIoU for ``u``
+    (:meth:`overlaps`, the one place the overlap is computed: with the box IoU there the
+    assignment is mmdet's, tested). Steps, as there:
 
-    1. ``u`` (N, G): the overlap of every predicted box with every ground-truth box (IoU, or
-       maIoU with the ground-truth masks), and ``s`` (N, G): the predicted probability of each
-       ground truth's class; the alignment ``t = s ** alpha * u ** beta``.
+    1. ``u`` (N, G): the maIoU of every predicted box with every ground truth (box and
+       mask), and ``s`` (N, G): the predicted probability of each ground truth's class; the
+       alignment ``t = s ** alpha * u ** beta``.
     2. Candidates: the top-k anchors by ``t`` per ground truth (over all pyramid levels).
     3. Positives: candidates with ``t > 0`` whose anchor centre lies inside the ground-truth
        box (more than 0.01 px from every side).
@@ -49,23 +47,15 @@ class TaskAlignedmaIoUAssigner(BaseAssigner):
         topk (int): candidates per ground truth (13 in TOOD and YOLOv8).
         alpha (float): exponent of the class score in ``t`` (1).
         beta (float): exponent of the overlap in ``t`` (6).
-        overlap (str): ``"iou"`` or ``"maiou"``.
     """
 
-    def __init__(self, topk=13, alpha=1.0, beta=6.0, overlap="maiou"):
+    #: Heads pass the padded-resolution ground-truth masks to assigners that set this.
+    requires_gt_masks = True
+
+    def __init__(self, topk=13, alpha=1.0, beta=6.0):
         if topk < 1:
             raise ValueError(f"TaskAlignedmaIoUAssigner: topk must be >= 1, got {topk}")
-        if overlap not in OVERLAPS:
-            raise ValueError(
-                f"TaskAlignedmaIoUAssigner: overlap must be one of {', '.join(OVERLAPS)}; "
-                f"got {overlap!r}"
-            )
-        self.topk, self.alpha, self.beta, self.overlap = topk, alpha, beta, overlap
-
-    @property
-    def requires_gt_masks(self) -> bool:
-        """Heads pass the padded-resolution ground-truth masks when this is true."""
-        return self.overlap == "maiou"
+        self.topk, self.alpha, self.beta = topk, alpha, beta
 
     def assign(
         self,
@@ -84,8 +74,7 @@ class TaskAlignedmaIoUAssigner(BaseAssigner):
             gt_bboxes (Tensor): (G, 4) ground-truth boxes.
             gt_bboxes_ignore: unused (as in TOOD).
             gt_labels (Tensor): (G,) class indices; required (they pick ``s``).
-            gt_masks: (G, H, W) ground-truth masks at the padded input resolution; required
-                with ``overlap="maiou"``.
+            gt_masks: (G, H, W) ground-truth masks at the padded input resolution; required.
 
         Returns:
             AssignResult: ``gt_inds`` (N,), ``max_overlaps`` (N,) (``u`` with the assigned
@@ -108,7 +97,7 @@ class TaskAlignedmaIoUAssigner(BaseAssigner):
             return result
 
         # 1. Overlaps, scores and the alignment, all (N, G).
-        overlaps = self._overlaps(decode_bboxes, gt_bboxes, gt_masks).detach()
+        overlaps = self.overlaps(decode_bboxes, gt_bboxes, gt_masks).detach()
         bbox_scores = pred_scores[:, gt_labels].detach()
         alignment = bbox_scores**self.alpha * overlaps**self.beta
 
@@ -126,12 +115,12 @@ class TaskAlignedmaIoUAssigner(BaseAssigner):
 
         # 4. Each anchor to the positive ground truth it overlaps most.
         gt_index = torch.arange(num_gt, device=anchors.device).expand_as(candidate_idxs)
-        candidate_overlaps = torch.where(is_pos, overlaps[candidate_idxs, gt_index], -_INF)
-        positive_overlaps = torch.full_like(overlaps, -_INF).scatter(
+        candidate_overlaps = torch.where(is_pos, overlaps[candidate_idxs, gt_index], -INF)
+        positive_overlaps = torch.full_like(overlaps, -INF).scatter(
             0, candidate_idxs, candidate_overlaps
         )  # top-k indices are distinct per ground truth: no two writes collide
         max_overlaps, argmax_overlaps = positive_overlaps.max(dim=1)
-        assigned = max_overlaps != -_INF
+        assigned = max_overlaps != -INF
         assigned_gt_inds = torch.where(assigned, argmax_overlaps + 1, 0)
         assign_metrics = torch.where(
             assigned, alignment.gather(1, argmax_overlaps[:, None]).squeeze(1), 0.0
@@ -141,15 +130,12 @@ class TaskAlignedmaIoUAssigner(BaseAssigner):
         result.assign_metrics = assign_metrics
         return result
 
-    def _overlaps(self, decode_bboxes, gt_bboxes, gt_masks):
-        """(N, G) IoU or maIoU of every predicted box with every ground truth."""
-        if self.overlap == "iou":
-            return bbox_overlaps(decode_bboxes, gt_bboxes)
+    def overlaps(self, decode_bboxes, gt_bboxes, gt_masks):
+        """(N, G) maIoU of every predicted box with every ground truth (box and mask)."""
         if gt_masks is None:
             raise ValueError(
-                "TaskAlignedmaIoUAssigner(overlap='maiou') needs gt_masks (the ground-truth "
-                "masks at the padded input resolution); use a head that passes them, e.g. "
-                "MaskAwareYOLACTHead"
+                "TaskAlignedmaIoUAssigner needs gt_masks (the ground-truth masks at the padded "
+                "input resolution); use a head that passes them, e.g. MaskAwareYOLACTHead"
             )
         masks = as_mask_tensor(gt_masks, device=decode_bboxes.device)
         return mask_aware_iou(gt_bboxes, masks, decode_bboxes).t().to(decode_bboxes.dtype)

@@ -1,26 +1,49 @@
-"""YOLACT box head that can drive ATSS and task-aligned assigners, with IoU or maIoU.
+"""YOLACT box head that drives max-IoU, ATSS, task-aligned and SimOTA assigners, IoU or maIoU.
 
 mmdet's ``YOLACTHead`` calls its assigner as a max-IoU assigner:
 ``assign(anchors, gt_bboxes, gt_bboxes_ignore, gt_labels)``. ATSS assigners additionally
 need the number of (inside-image) anchors on every pyramid level; dynamic assigners (the
-task-aligned one of TOOD and YOLOv8) need the head's own predictions, the class scores and
-decoded boxes; the maIoU assigners also need the image's ground-truth masks.
-:class:`MaskAwareYOLACTHead` provides them and leaves every other code path (OHEM,
-Smooth-L1, sampling results for the mask head, ``get_bboxes`` with fast NMS) to the parent.
+task-aligned one of TOOD and YOLOv8, YOLOX's SimOTA) need the head's own predictions, the
+class scores and decoded boxes, and SimOTA the anchors as points with strides; the maIoU
+assigners also need the image's ground-truth masks. :class:`MaskAwareYOLACTHead` provides
+them and leaves every other code path (OHEM, Smooth-L1, sampling results for the mask head,
+``get_bboxes`` with fast NMS) to the parent.
 """
 
 from __future__ import annotations
 
-import inspect
-
 import torch
 from mmdet.core import anchor_inside_flags, unmap
+from mmdet.core.bbox.assigners import (
+    ATSSAssigner,
+    MaxIoUAssigner,
+    SimOTAAssigner,
+    TaskAlignedAssigner,
+)
 from mmdet.models.builder import HEADS
 from mmdet.models.dense_heads import YOLACTHead
 
 from ...ops.mask_aware_iou import as_mask_tensor
+from ..assigners import ATSSmaIoUAssigner, SimOTAmaIoUAssigner, TaskAlignedmaIoUAssigner
 
-__all__ = ["MaskAwareYOLACTHead"]
+__all__ = ["MaskAwareYOLACTHead", "ASSIGNER_CALLS"]
+
+#: How the head calls each assigner class it drives (a subclass is called as its parent):
+#: "max_iou" ``assign(anchors, gt_bboxes, gt_bboxes_ignore, gt_labels)`` (the parent's code);
+#: "atss" ``assign(anchors, num_level_anchors, gt_bboxes, gt_bboxes_ignore, gt_labels)``;
+#: "task_aligned" ``assign(scores, decoded_boxes, anchors, gt_bboxes, gt_bboxes_ignore,
+#: gt_labels)`` as mmdet's ``TOODHead``; "simota" ``assign(scores, priors, decoded_boxes,
+#: gt_bboxes, gt_labels)`` as mmdet's ``YOLOXHead``. A new assigner gets its entry here
+#: (docs/adding-an-assigner.md).
+ASSIGNER_CALLS = {
+    MaxIoUAssigner: "max_iou",
+    ATSSAssigner: "atss",
+    ATSSmaIoUAssigner: "atss",
+    TaskAlignedAssigner: "task_aligned",
+    TaskAlignedmaIoUAssigner: "task_aligned",
+    SimOTAAssigner: "simota",
+    SimOTAmaIoUAssigner: "simota",
+}
 
 # Private keys under which per-call data rides in (shallow copies of) the image metas.
 # The parent's ``loss`` -> ``get_targets`` -> ``multi_apply(_get_targets_single, ...)``
@@ -31,46 +54,44 @@ _NUM_LEVEL_ANCHORS_KEY = "_maiou_num_level_anchors"
 _PREDICTIONS_KEY = "_maiou_predictions"
 
 
+def assigner_call(assigner) -> str:
+    """The calling form (:data:`ASSIGNER_CALLS`) of ``assigner``; one line if it has none."""
+    for cls in type(assigner).__mro__:
+        if cls in ASSIGNER_CALLS:
+            return ASSIGNER_CALLS[cls]
+    raise ValueError(
+        f"MaskAwareYOLACTHead does not know how to call {type(assigner).__name__}: add it to "
+        "ASSIGNER_CALLS in maiou/models/dense_heads/yolact_head.py "
+        "(docs/adding-an-assigner.md)"
+    )
+
+
 @HEADS.register_module()
 class MaskAwareYOLACTHead(YOLACTHead):
-    """``YOLACTHead`` whose targets can come from ATSS and ATSS-with-maIoU assigners.
+    """``YOLACTHead`` whose targets can come from any assigner of :data:`ASSIGNER_CALLS`.
 
     Same constructor, parameters and outputs as mmdet's ``YOLACTHead``. What changes is
-    only how the assigner is called in :meth:`_get_targets_single`:
+    only how the assigner is called in :meth:`_get_targets_single`, by its calling form:
 
-    * assigners whose ``assign`` takes ``num_level_bboxes`` (mmdet's ``ATSSAssigner``,
-      ``ATSSmaIoUAssigner``) get ``assign(anchors, num_level_anchors_inside, gt_bboxes,
-      gt_bboxes_ignore, gt_labels)``, with ``num_level_anchors_inside`` counted as in
-      mmdet's ``ATSSHead``;
-    * assigners whose ``assign`` takes ``pred_scores`` (the task-aligned ones: mmdet's
-      ``TaskAlignedAssigner``, ``TaskAlignedmaIoUAssigner``) get ``assign(pred_scores,
-      decode_bboxes, anchors, gt_bboxes, gt_bboxes_ignore, gt_labels)`` over the inside
-      anchors, as mmdet's ``TOODHead`` calls it: the class probabilities (softmax without the
-      background column) and the boxes decoded from the predicted deltas, both detached;
+    * "atss": ``num_level_anchors_inside`` counted as in mmdet's ``ATSSHead``;
+    * "task_aligned" and "simota": the class probabilities (softmax without the background
+      column, or sigmoid) and the boxes decoded from the predicted deltas, both detached,
+      over the inside anchors; "simota" also the anchors' centres and their level's
+      strides (mmdet's ``YOLOXHead`` priors);
     * assigners with a truthy ``requires_gt_masks`` attribute also get
       ``gt_masks=`` the image's (G, H, W) ground-truth masks as a bool tensor on the
       anchors' device: what :meth:`loss` received, converted there once per image if it
       is anything else (``MaskAwareYOLACT`` hands bool tensors on the device already, so
       then nothing is converted or copied);
-    * any other assigner (``MaxIoUAssigner`` for the fixed-IoU runs) goes through the
-      parent's code unchanged, so its targets are exactly mmdet's.
+    * "max_iou" (the fixed-IoU runs) goes through the parent's code unchanged, so its
+      targets are exactly mmdet's.
     """
 
     @property
-    def assigner_takes_level_counts(self) -> bool:
-        """Whether ``self.assigner.assign`` expects per-level anchor counts (ATSS)."""
+    def assigner_call(self) -> str | None:
+        """The assigner's calling form, or None when built without train_cfg (inference)."""
         assigner = getattr(self, "assigner", None)
-        if assigner is None:  # built without train_cfg (inference only)
-            return False
-        return "num_level_bboxes" in inspect.signature(assigner.assign).parameters
-
-    @property
-    def assigner_takes_predictions(self) -> bool:
-        """Whether ``self.assigner.assign`` ranks anchors by the predictions (task-aligned)."""
-        assigner = getattr(self, "assigner", None)
-        if assigner is None:
-            return False
-        return "pred_scores" in inspect.signature(assigner.assign).parameters
+        return None if assigner is None else assigner_call(assigner)
 
     @property
     def assigner_requires_gt_masks(self) -> bool:
@@ -101,6 +122,20 @@ class MaskAwareYOLACTHead(YOLACTHead):
         Returns:
             tuple(dict[str, list[Tensor]], list[SamplingResult]): as ``YOLACTHead.loss``.
         """
+        img_metas = self._metas_for_assigner(cls_scores, bbox_preds, img_metas, gt_masks)
+        return super().loss(
+            cls_scores,
+            bbox_preds,
+            gt_bboxes,
+            gt_labels,
+            img_metas,
+            gt_bboxes_ignore=gt_bboxes_ignore,
+        )
+
+    def _metas_for_assigner(self, cls_scores, bbox_preds, img_metas, gt_masks):
+        """Shallow copies of ``img_metas`` carrying what the assigner needs besides
+        mmdet's inputs: the masks (if it requires them) and the predictions (dynamic
+        assigners)."""
         if self.assigner_requires_gt_masks:
             if gt_masks is None:
                 raise ValueError(
@@ -116,19 +151,12 @@ class MaskAwareYOLACTHead(YOLACTHead):
                 dict(meta, **{_GT_MASKS_KEY: as_mask_tensor(masks, device=device)})
                 for meta, masks in zip(img_metas, gt_masks)
             ]
-        if self.assigner_takes_predictions:
+        if self.assigner_call in ("task_aligned", "simota"):
             img_metas = [
                 dict(meta, **{_PREDICTIONS_KEY: self._image_predictions(cls_scores, bbox_preds, i)})
                 for i, meta in enumerate(img_metas)
             ]
-        return super().loss(
-            cls_scores,
-            bbox_preds,
-            gt_bboxes,
-            gt_labels,
-            img_metas,
-            gt_bboxes_ignore=gt_bboxes_ignore,
-        )
+        return img_metas
 
     def _image_predictions(self, cls_scores, bbox_preds, i):
         """Image ``i``'s (A, cls_out_channels) logits and (A, 4) deltas over all levels,
@@ -147,10 +175,10 @@ class MaskAwareYOLACTHead(YOLACTHead):
         return logits.softmax(-1)[:, : self.num_classes]  # mmdet: background is the last
 
     def get_targets(self, anchor_list, valid_flag_list, gt_bboxes_list, img_metas, *args, **kwargs):
-        """``AnchorHead.get_targets``; for ATSS assigners it also records, per image,
-        the number of anchors on each level (``anchor_list[i][l].size(0)``), which
-        :meth:`_get_targets_single` needs to count the inside anchors per level."""
-        if self.assigner_takes_level_counts:
+        """``AnchorHead.get_targets``; for ATSS and SimOTA assigners it also records, per
+        image, the number of anchors on each level (``anchor_list[i][l].size(0)``), which
+        :meth:`_get_targets_single` needs (inside anchors per level; strides per anchor)."""
+        if self.assigner_call in ("atss", "simota"):
             num_level_anchors = [anchors.size(0) for anchors in anchor_list[0]]
             img_metas = [
                 dict(meta, **{_NUM_LEVEL_ANCHORS_KEY: num_level_anchors}) for meta in img_metas
@@ -187,9 +215,9 @@ class MaskAwareYOLACTHead(YOLACTHead):
     ):
         """Targets of one image; see ``AnchorHead._get_targets_single``.
 
-        Max-IoU-style assigners use the parent's implementation as is. For ATSS and
-        task-aligned assigners this is the parent's code with only the ``assign`` call
-        changed (:meth:`_assign`).
+        Max-IoU assigners use the parent's implementation as is. For the others this is the
+        parent's code with only the ``assign`` call changed (:meth:`_assign`), and with
+        :meth:`_extra_targets` appended to the outputs.
 
         Args:
             flat_anchors (Tensor): (A, 4) anchors of all levels, level-major, pixels.
@@ -204,10 +232,11 @@ class MaskAwareYOLACTHead(YOLACTHead):
 
         Returns:
             tuple: labels (A',), label_weights (A',), bbox_targets (A', 4),
-            bbox_weights (A', 4), pos_inds, neg_inds, sampling_result -- A' is A if
-            ``unmap_outputs`` else the number of inside anchors.
+            bbox_weights (A', 4), pos_inds, neg_inds, sampling_result, then
+            :meth:`_extra_targets` (A',) each -- A' is A if ``unmap_outputs`` else the number
+            of inside anchors.
         """
-        if not (self.assigner_takes_level_counts or self.assigner_takes_predictions):
+        if self.assigner_call == "max_iou":
             return super()._get_targets_single(
                 flat_anchors,
                 valid_flags,
@@ -260,8 +289,12 @@ class MaskAwareYOLACTHead(YOLACTHead):
         if len(neg_inds) > 0:
             label_weights[neg_inds] = 1.0
 
+        extra_targets = self._extra_targets(assign_result, sampling_result, num_valid_anchors)
         if unmap_outputs:
             num_total_anchors = flat_anchors.size(0)
+            extra_targets = tuple(
+                unmap(target, num_total_anchors, inside_flags) for target in extra_targets
+            )
             labels = unmap(
                 labels, num_total_anchors, inside_flags, fill=self.num_classes
             )  # fill bg label
@@ -277,32 +310,54 @@ class MaskAwareYOLACTHead(YOLACTHead):
             pos_inds,
             neg_inds,
             sampling_result,
-        )
+        ) + extra_targets
+
+    def _extra_targets(self, assign_result, sampling_result, num_anchors):
+        """Per-anchor targets beyond mmdet's (a tuple of (num_anchors,) tensors, e.g. soft
+        classification targets); none here."""
+        return ()
 
     def _assign(self, anchors, inside_flags, gt_bboxes, gt_bboxes_ignore, gt_labels, img_meta):
-        """Call the assigner on the inside ``anchors`` with what it takes: per-level counts
-        (ATSS) or the image's predictions (task-aligned), and masks when it asks for them."""
+        """Call the assigner on the inside ``anchors`` in its calling form
+        (:data:`ASSIGNER_CALLS`), with the masks when it asks for them."""
+        call = self.assigner_call
         extra = {}
         if self.assigner_requires_gt_masks:
             extra["gt_masks"] = img_meta[_GT_MASKS_KEY]
-        if self.assigner_takes_predictions:
-            logits, deltas = img_meta[_PREDICTIONS_KEY]
-            scores = self._class_probabilities(logits[inside_flags])
-            boxes = self.bbox_coder.decode(
-                anchors, deltas[inside_flags], max_shape=img_meta["img_shape"]
+        if call == "atss":
+            num_level_anchors_inside = self.get_num_level_anchors_inside(
+                img_meta[_NUM_LEVEL_ANCHORS_KEY], inside_flags
             )
+            return self.assigner.assign(
+                anchors,
+                num_level_anchors_inside,
+                gt_bboxes,
+                gt_bboxes_ignore,
+                None if self.sampling else gt_labels,
+                **extra,
+            )
+        logits, deltas = img_meta[_PREDICTIONS_KEY]
+        scores = self._class_probabilities(logits[inside_flags])
+        boxes = self.bbox_coder.decode(
+            anchors, deltas[inside_flags], max_shape=img_meta["img_shape"]
+        )
+        if call == "task_aligned":
             # As mmdet's TOODHead: the labels pick each ground truth's class score.
             return self.assigner.assign(
                 scores, boxes, anchors, gt_bboxes, gt_bboxes_ignore, gt_labels, **extra
             )
-        num_level_anchors_inside = self.get_num_level_anchors_inside(
-            img_meta[_NUM_LEVEL_ANCHORS_KEY], inside_flags
-        )
+        priors = self._priors(anchors, inside_flags, img_meta[_NUM_LEVEL_ANCHORS_KEY])
         return self.assigner.assign(
-            anchors,
-            num_level_anchors_inside,
-            gt_bboxes,
-            gt_bboxes_ignore,
-            None if self.sampling else gt_labels,
-            **extra,
+            scores, priors, boxes, gt_bboxes, gt_labels, gt_bboxes_ignore, **extra
         )
+
+    def _priors(self, anchors, inside_flags, num_level_anchors):
+        """(A', 4) the inside anchors as SimOTA's priors: centre x, y and their level's
+        stride x, y, in pixels."""
+        strides = anchors.new_tensor(self.prior_generator.strides)  # (L, 2)
+        level = torch.repeat_interleave(
+            torch.arange(len(num_level_anchors), device=anchors.device),
+            torch.as_tensor(num_level_anchors, device=anchors.device),
+        )[inside_flags]
+        centres = (anchors[:, :2] + anchors[:, 2:]) / 2.0
+        return torch.cat([centres, strides[level]], dim=1)

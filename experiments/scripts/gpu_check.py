@@ -1,6 +1,6 @@
 """Everything a GPU must show, as one command: tests, timings and a short training on CUDA.
 
-    python -m experiments.benchmarks.gpu_check [--out reports/gpu_check.md] [--work DIR]
+    python -m experiments.scripts.gpu_check [--out reports/gpu_check.md] [--work DIR]
 
 For a GPU machine that is lent for minutes: run it once, read the report. On one CUDA
 device, in about 8 minutes (each step has its own time limit, ``STEPS``):
@@ -63,8 +63,12 @@ def steps(work: Path) -> list[Step]:
     config = ROOT / "configs/embedded/atss_maiou_550.py"
     short = ["runner.max_iters=100", "checkpoint_config.interval=100", "evaluation.interval=100"]
     short += ["lr_config.warmup_iters=5", "lr_config.step=[80,95]"]
-    tests = ["tests/test_mask_aware_iou.py", "tests/test_atss_maiou_assigner.py"]
-    tests.append("tests/test_task_aligned_assigner.py")
+    tests = [
+        "tests/test_mask_aware_iou.py",
+        "tests/test_atss_maiou_assigner.py",
+        "tests/test_task_aligned_assigner.py",
+        "tests/test_simota_assigner.py",
+    ]
     bench = "experiments.benchmarks."
     train = "short embedded training on the GPU"
     return [

@@ -1,4 +1,5 @@
-"""COCO-like inputs for the benchmarks: anchors of a YOLACT image and occluded irregular masks."""
+"""COCO-like inputs for the tests and the benchmarks: anchors of a YOLACT image and occluded
+irregular masks."""
 
 import math
 
