@@ -59,7 +59,8 @@ def _image_and_annotations(
 ):
     import cv2
 
-    from maiou.data.synthetic import generate_image, mask_to_annotation
+    from maiou.data.drawing import generate_image
+    from maiou.data.synthetic import mask_to_annotation
 
     width, height = IMAGE_SIZE
     rng = np.random.default_rng([seed, split, index])

@@ -615,7 +615,7 @@ def test_embedded_schedule_follows_the_run_length(run):
 
 
 def test_embedded_classes_are_the_generators():
-    from maiou.data.synthetic import CATEGORIES
+    from maiou.data.drawing import CATEGORIES
 
     cfg = load("embedded", "fixed_550")
     names_by_id = [name for _, name, _ in sorted(CATEGORIES)]

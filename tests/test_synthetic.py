@@ -12,14 +12,13 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from maiou.data import synthetic
-from maiou.data.synthetic import (
+from maiou.data.drawing import (
     CATEGORIES,
     MIN_VISIBLE_FRACTION,
     MIN_VISIBLE_PIXELS,
-    generate_dataset,
     generate_image,
-    read_marker,
 )
+from maiou.data.synthetic import generate_dataset, read_marker
 
 SMALL = {"num_train": 6, "num_val": 3}
 
