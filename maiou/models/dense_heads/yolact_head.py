@@ -358,6 +358,7 @@ class MaskAwareYOLACTHead(YOLACTHead):
         level = torch.repeat_interleave(
             torch.arange(len(num_level_anchors), device=anchors.device),
             torch.as_tensor(num_level_anchors, device=anchors.device),
+            output_size=sum(num_level_anchors),  # known on the host: no sync
         )[inside_flags]
         centres = (anchors[:, :2] + anchors[:, 2:]) / 2.0
         return torch.cat([centres, strides[level]], dim=1)
