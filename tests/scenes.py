@@ -96,3 +96,45 @@ def training_batch(image_size: int, num_images: int, num_gts: int, device="cpu")
         labels.append(torch.randint(0, 80, (len(gt_bboxes),), generator=generator).to(device))
         masks.append(BitmapMasks(gt_masks.numpy().astype("uint8"), image_size, image_size))
     return dict(img=img, img_metas=metas, gt_bboxes=boxes, gt_labels=labels, gt_masks=masks)
+
+
+def record_calls(obj, name: str) -> list:
+    """Wrap method ``name`` of ``obj`` so that every call appends (args, kwargs, result) to
+    the returned list."""
+    calls, method = [], getattr(obj, name)
+
+    def recording(*args, **kwargs):
+        result = method(*args, **kwargs)
+        calls.append((args, kwargs, result))
+        return result
+
+    setattr(obj, name, recording)
+    return calls
+
+
+def one_image_head_loss(head, image_size: int = 128, seed: int = 0) -> dict:
+    """``head.loss`` on random FPN features (64 channels, strides 8-128) of one image with
+    four occluded objects (classes 0, 3, 5, 7; masks passed), the assigner's calls recorded.
+
+    Returns the features' ``cls_scores`` and ``bbox_preds``, ``gt``, ``masks``, ``labels``,
+    ``meta``, the loss call's ``losses`` and ``sampling`` results, and ``assign_calls``."""
+    assign_calls = record_calls(head.assigner, "assign")
+    torch.manual_seed(seed)
+    feats = [torch.randn(1, 64, image_size // s, image_size // s) for s in (8, 16, 32, 64, 128)]
+    cls_scores, bbox_preds, _ = head(feats)
+    gt, masks = occluded_instances(image_size, 4, seed=seed + 1)
+    shape = (image_size, image_size, 3)
+    meta = dict(img_shape=shape, pad_shape=shape, batch_input_shape=(image_size, image_size))
+    labels = torch.tensor([0, 3, 5, 7])
+    losses, sampling = head.loss(cls_scores, bbox_preds, [gt], [labels], [meta], gt_masks=[masks])
+    return dict(
+        cls_scores=cls_scores,
+        bbox_preds=bbox_preds,
+        gt=gt,
+        masks=masks,
+        labels=labels,
+        meta=meta,
+        losses=losses,
+        sampling=sampling,
+        assign_calls=assign_calls,
+    )

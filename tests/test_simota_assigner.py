@@ -9,7 +9,7 @@ import pytest
 import torch
 from mmdet.core.bbox.assigners import SimOTAAssigner
 from mmdet.core.bbox.iou_calculators import bbox_overlaps
-from scenes import occluded_instances
+from scenes import occluded_instances, one_image_head_loss
 
 from maiou.models.assigners import SimOTAmaIoUAssigner
 
@@ -147,26 +147,10 @@ def test_the_head_hands_over_priors_as_yolox_does():
     cfg = Config.fromfile("configs/embedded/simota_maiou_550.py")
     cfg.model.backbone.init_cfg = None
     head = build_detector(cfg.model).bbox_head
-    seen = {}
-    assign = head.assigner.assign
+    r = one_image_head_loss(head)
+    ((scores, priors, boxes, gt_given, labels_given, _), kwargs, _) = r["assign_calls"][0]
 
-    def recording(*args, **kwargs):
-        seen["args"], seen["kwargs"] = args, kwargs
-        return assign(*args, **kwargs)
-
-    head.assigner.assign = recording
-    torch.manual_seed(0)
-    feats = [torch.randn(1, 64, IMAGE // s, IMAGE // s) for s in (8, 16, 32, 64, 128)]
-    cls_scores, bbox_preds, _ = head(feats)
-    gt, masks = occluded_instances(IMAGE, 4, seed=1)
-    meta = dict(
-        img_shape=(IMAGE, IMAGE, 3), pad_shape=(IMAGE, IMAGE, 3), batch_input_shape=(IMAGE, IMAGE)
-    )
-    labels = torch.tensor([0, 3, 5, 7])
-    _, sampling = head.loss(cls_scores, bbox_preds, [gt], [labels], [meta], gt_masks=[masks])
-    scores, priors, boxes, gt_given, labels_given, _ = seen["args"]
-
-    sizes = [f.shape[-2:] for f in feats]
+    sizes = [o.shape[-2:] for o in r["cls_scores"]]
     anchors = head.prior_generator.grid_priors(sizes, device="cpu")
     expected_priors = torch.cat(
         [
@@ -175,9 +159,9 @@ def test_the_head_hands_over_priors_as_yolox_does():
         ]
     )
     assert torch.equal(priors, expected_priors)
-    flat = torch.cat([o[0].permute(1, 2, 0).reshape(-1, NUM_CLASSES + 1) for o in cls_scores])
-    assert torch.allclose(scores, flat.softmax(-1)[:, :NUM_CLASSES])
+    logits = [o[0].permute(1, 2, 0).reshape(-1, NUM_CLASSES + 1) for o in r["cls_scores"]]
+    assert torch.allclose(scores, torch.cat(logits).softmax(-1)[:, :NUM_CLASSES])
     assert boxes.shape == (len(expected_priors), 4) and not boxes.requires_grad
-    assert torch.equal(gt_given, gt) and torch.equal(labels_given, labels)
-    assert torch.equal(seen["kwargs"]["gt_masks"], torch.as_tensor(masks).bool())
-    assert len(sampling[0].pos_inds) > 0
+    assert torch.equal(gt_given, r["gt"]) and torch.equal(labels_given, r["labels"])
+    assert torch.equal(kwargs["gt_masks"], torch.as_tensor(r["masks"]).bool())
+    assert len(r["sampling"][0].pos_inds) > 0

@@ -9,7 +9,7 @@ import pytest
 import torch
 from mmdet.core.bbox.assigners import TaskAlignedAssigner
 from mmdet.core.bbox.iou_calculators import bbox_overlaps
-from scenes import occluded_instances
+from scenes import occluded_instances, one_image_head_loss
 
 from maiou.models.assigners import TaskAlignedmaIoUAssigner
 
@@ -118,27 +118,12 @@ def test_the_head_hands_over_probabilities_and_decoded_boxes():
     )
     model = build_detector(cfg.model)
     head = model.bbox_head
-    seen = {}
-    assign = head.assigner.assign
-
-    def recording(*args, **kwargs):
-        seen["args"] = args
-        return assign(*args, **kwargs)
-
-    head.assigner.assign = recording
-    torch.manual_seed(0)
-    feats = [torch.randn(1, 64, IMAGE // s, IMAGE // s) for s in (8, 16, 32, 64, 128)]
-    cls_scores, bbox_preds, _ = head(feats)
-    gt, masks = occluded_instances(IMAGE, 4, seed=1)
-    meta = dict(
-        img_shape=(IMAGE, IMAGE, 3), pad_shape=(IMAGE, IMAGE, 3), batch_input_shape=(IMAGE, IMAGE)
-    )
-    labels = torch.tensor([0, 3, 5, 7])
-    head.loss(cls_scores, bbox_preds, [gt], [labels], [meta])
-    scores, boxes, anchors, gt_given, _, labels_given = seen["args"]
+    r = one_image_head_loss(head)
+    ((scores, boxes, anchors, gt_given, _, labels_given), _, _) = r["assign_calls"][0]
+    cls_scores, bbox_preds = r["cls_scores"], r["bbox_preds"]
 
     flat = lambda outs, c: torch.cat([o[0].permute(1, 2, 0).reshape(-1, c) for o in outs])  # noqa: E731
-    sizes = [f.shape[-2:] for f in feats]
+    sizes = [o.shape[-2:] for o in cls_scores]
     all_anchors = torch.cat(head.prior_generator.grid_priors(sizes, device="cpu"))
     assert torch.equal(anchors, all_anchors)  # every anchor lies inside a 128 px image here
     expected_scores = flat(cls_scores, NUM_CLASSES + 1).softmax(-1)[:, :NUM_CLASSES]
@@ -147,5 +132,5 @@ def test_the_head_hands_over_probabilities_and_decoded_boxes():
         all_anchors, flat(bbox_preds, 4), max_shape=(IMAGE, IMAGE, 3)
     )
     assert torch.allclose(boxes, expected_boxes)
-    assert torch.equal(gt_given, gt) and torch.equal(labels_given, labels)
+    assert torch.equal(gt_given, r["gt"]) and torch.equal(labels_given, r["labels"])
     assert not scores.requires_grad and not boxes.requires_grad

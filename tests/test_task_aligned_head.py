@@ -10,7 +10,7 @@ import torch
 from mmcv import Config, ConfigDict
 from mmdet.models import build_detector, build_head
 from mmdet.models.losses.gfocal_loss import quality_focal_loss
-from scenes import occluded_instances
+from scenes import one_image_head_loss, record_calls
 
 import maiou.models  # noqa: F401
 from maiou.models.dense_heads.task_aligned_yolact_head import alignment_targets
@@ -73,34 +73,23 @@ def tood_head(assigner):
 
 
 def run_ours(head, seed=0):
-    """One loss call on random features and four occluded objects; what the head's
-    targets were, and everything needed to redo them with TOOD."""
-    torch.manual_seed(seed)
-    feats = [torch.randn(1, 64, IMAGE // s, IMAGE // s) for s in STRIDES]
-    cls_scores, bbox_preds, _ = head(feats)
-    gt, masks = occluded_instances(IMAGE, 4, seed=seed + 1)
-    labels = torch.tensor([0, 3, 5, 7])
-    seen = {}
-    targets_single, assign = head._get_targets_single, head.assigner.assign
-
-    def recording_targets(*args, **kwargs):
-        seen["targets"] = targets_single(*args, **kwargs)
-        return seen["targets"]
-
-    def recording_assign(*args, **kwargs):
-        seen["assign"] = assign(*args, **kwargs)
-        return seen["assign"]
-
-    head._get_targets_single, head.assigner.assign = recording_targets, recording_assign
-    losses, _ = head.loss(cls_scores, bbox_preds, [gt], [labels], [META], gt_masks=[masks])
+    """One loss call on random features and four occluded objects (tests/scenes.py), the
+    head's per-image targets recorded, and what is needed to redo them with TOOD."""
+    targets = record_calls(head, "_get_targets_single")
+    r = one_image_head_loss(head, IMAGE, seed)
     flat = lambda outs, c: torch.cat([o[0].permute(1, 2, 0).reshape(-1, c) for o in outs])  # noqa: E731
-    anchors = torch.cat(
-        head.prior_generator.grid_priors([f.shape[-2:] for f in feats], device="cpu")
-    )
-    logits, deltas = flat(cls_scores, NUM_CLASSES).detach(), flat(bbox_preds, 4).detach()
+    sizes = [o.shape[-2:] for o in r["cls_scores"]]
+    anchors = torch.cat(head.prior_generator.grid_priors(sizes, device="cpu"))
+    logits = flat(r["cls_scores"], NUM_CLASSES).detach()
+    deltas = flat(r["bbox_preds"], 4).detach()
     boxes = head.bbox_coder.decode(anchors, deltas, max_shape=META["img_shape"])
     return dict(
-        seen=seen, losses=losses, logits=logits, boxes=boxes, anchors=anchors, gt=gt, labels=labels
+        r,
+        targets=targets[0][2],
+        assignment=r["assign_calls"][0][2],
+        logits=logits,
+        boxes=boxes,
+        anchors=anchors,
     )
 
 
@@ -123,7 +112,7 @@ def test_with_iou_assignment_and_targets_are_toods(seed):
     """tal_iou_550: mmdet's TaskAlignedAssigner called as TOODHead calls it, and TOOD's
     normalised alignment targets (background 0)."""
     r = run_ours(our_head("tal_iou_550"), seed)
-    labels, label_weights, _, _, _, _, _, soft = r["seen"]["targets"]
+    labels, label_weights, _, _, _, _, _, soft = r["targets"]
     tood_labels, tood_weights, tood_soft = tood_targets(tood_head(None), r)
     assert torch.equal(labels, tood_labels) and torch.equal(label_weights, tood_weights)
     torch.testing.assert_close(soft, tood_soft)
@@ -135,13 +124,13 @@ def test_with_maiou_the_targets_are_toods_on_the_same_assignment(seed):
     """tal_maiou_550: TOOD's target code on our maIoU assignment gives our targets, so
     they are normalised by the largest maIoU of each ground truth's positives."""
     r = run_ours(our_head("tal_maiou_550"), seed)
-    assignment = r["seen"]["assign"]
+    assignment = r["assignment"]
 
     class Given:
         def assign(self, *args, **kwargs):
             return assignment
 
-    labels, _, _, _, _, _, _, soft = r["seen"]["targets"]
+    labels, _, _, _, _, _, _, soft = r["targets"]
     tood_labels, _, tood_soft = tood_targets(tood_head(Given()), r)
     assert torch.equal(labels, tood_labels)
     torch.testing.assert_close(soft, tood_soft)
@@ -161,7 +150,7 @@ def test_with_maiou_the_targets_are_toods_on_the_same_assignment(seed):
 def test_the_loss_is_quality_focal_over_every_anchor_normalised_by_the_targets():
     head = our_head("tal_iou_550")
     r = run_ours(head, 0)
-    labels, label_weights, _, _, _, _, _, soft = r["seen"]["targets"]
+    labels, label_weights, _, _, _, _, _, soft = r["targets"]
     logits = r["logits"]
     expected = (quality_focal_loss(logits, (labels, soft)) * label_weights).sum() / max(
         float(soft.sum()), 1.0

@@ -40,7 +40,7 @@ from scipy import stats
 
 from maiou import runs as registry
 from maiou.atomic import write_text_atomic
-from maiou.rundir import FINAL_NAME, load_metrics, run_key
+from maiou.rundir import FINAL_NAME, METRICS_NAME, load_metrics, run_key
 
 SIZES = (("96 px", "400"), ("128 px", "550"), ("160 px", "700"))
 ATSS_RUNS = [f"atss_{overlap}_{size}" for _, size in SIZES for overlap in ("iou", "maiou")]
@@ -114,7 +114,7 @@ def run_job(args, run: str, seed: int) -> dict:
                 check=True,
             )
             seconds["train"] = time.perf_counter() - start
-        if not (results / "metrics.json").is_file():
+        if not (results / METRICS_NAME).is_file():
             start = time.perf_counter()
             subprocess.run(
                 [

@@ -248,13 +248,18 @@ def main(argv=None) -> int:
         f"{args.resamples} resamples of {images} images in {record['seconds']} s"
     )
     if len(args.seeds) > 1:  # what the comparisons' precision would cost (mask AP, points)
-        for pair in result["pairs"]:
-            c = pair["segm_AP"]
+        named = [(f"{p['b']} - {p['a']}", p) for p in result["pairs"]]
+        named += [
+            (f"({c['first'][1]} - {c['first'][0]}) - ({c['second'][1]} - {c['second'][0]})", c)
+            for c in result["contrasts"]
+        ]
+        for name, difference in named:
+            c = difference["segm_AP"]
             if c["lo"] is None:
                 continue
             need = seeds_for_half_width(c["seed_sd"], c["image_sd"], HALF_WIDTH / 100)
             print(
-                f"{pair['b']} - {pair['a']}: mask AP {100 * c['delta']:+.2f} "
+                f"{name}: mask AP {100 * c['delta']:+.2f} "
                 f"[{100 * c['lo']:+.2f}, {100 * c['hi']:+.2f}], half-width "
                 f"{50 * (c['hi'] - c['lo']):.2f}, {c['verdict']}; seed sd "
                 f"{100 * c['seed_sd']:.2f}, image sd {100 * c['image_sd']:.2f}; seeds for a "

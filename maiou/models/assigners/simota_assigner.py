@@ -19,7 +19,7 @@ from mmdet.core.bbox.assigners.assign_result import AssignResult
 from mmdet.core.bbox.assigners.base_assigner import BaseAssigner
 from mmdet.core.bbox.builder import BBOX_ASSIGNERS
 
-from ...ops.mask_aware_iou import as_mask_tensor, mask_aware_iou
+from .predicted_box_maiou import predicted_box_maiou
 
 __all__ = ["SimOTAmaIoUAssigner"]
 
@@ -145,13 +145,7 @@ class SimOTAmaIoUAssigner(BaseAssigner):
 
     def overlaps(self, decoded_bboxes, gt_bboxes, gt_masks):
         """(N, G) maIoU of every predicted box with every ground truth (box and mask)."""
-        if gt_masks is None:
-            raise ValueError(
-                "SimOTAmaIoUAssigner needs gt_masks (the ground-truth masks at the padded "
-                "input resolution); use a head that passes them, e.g. MaskAwareYOLACTHead"
-            )
-        masks = as_mask_tensor(gt_masks, device=decoded_bboxes.device)
-        return mask_aware_iou(gt_bboxes, masks, decoded_bboxes).t().to(decoded_bboxes.dtype)
+        return predicted_box_maiou(decoded_bboxes, gt_bboxes, gt_masks, type(self).__name__)
 
     def _centre_prior(self, priors, gt_bboxes):
         """(N,) valid priors and (N, G) central pairs (step 1); strict inequalities, as mmdet."""

@@ -22,7 +22,7 @@ from mmdet.core.bbox.assigners.base_assigner import BaseAssigner
 from mmdet.core.bbox.assigners.task_aligned_assigner import INF
 from mmdet.core.bbox.builder import BBOX_ASSIGNERS
 
-from ...ops.mask_aware_iou import as_mask_tensor, mask_aware_iou
+from .predicted_box_maiou import predicted_box_maiou
 
 __all__ = ["TaskAlignedmaIoUAssigner"]
 
@@ -132,10 +132,4 @@ class TaskAlignedmaIoUAssigner(BaseAssigner):
 
     def overlaps(self, decode_bboxes, gt_bboxes, gt_masks):
         """(N, G) maIoU of every predicted box with every ground truth (box and mask)."""
-        if gt_masks is None:
-            raise ValueError(
-                "TaskAlignedmaIoUAssigner needs gt_masks (the ground-truth masks at the padded "
-                "input resolution); use a head that passes them, e.g. MaskAwareYOLACTHead"
-            )
-        masks = as_mask_tensor(gt_masks, device=decode_bboxes.device)
-        return mask_aware_iou(gt_bboxes, masks, decode_bboxes).t().to(decode_bboxes.dtype)
+        return predicted_box_maiou(decode_bboxes, gt_bboxes, gt_masks, type(self).__name__)
