@@ -23,7 +23,8 @@ from .predicted_box_maiou import predicted_box_maiou
 
 __all__ = ["SimOTAmaIoUAssigner"]
 
-# mmdet's SimOTAAssigner: the cost of a pair outside the box-and-centre prior.
+# mmdet's SimOTAAssigner's INF: the cost of a pair outside the box-and-centre prior, and
+# (negated) the max_overlaps of a prior that is not assigned.
 _OUTSIDE_COST = 100000.0
 
 
