@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime
 import json
 
 import pytest
@@ -430,6 +431,7 @@ def test_seed_noise_measures_the_paired_spread_and_bad_files_are_one_line(tmp_pa
     assert (pair["a"], pair["b"], pair["seeds"]) == ("atss_iou_550", "atss_maiou_550", [0, 1, 2])
     assert pair["per_seed"]["segm_AP"] == pytest.approx([0.03, 0.01, 0.04])
     assert pair["sd"]["segm_AP"] == pytest.approx(0.0152753, abs=1e-6)
+    assert pair["measured"].startswith(datetime.date.today().isoformat())  # per comparison
     # The fingerprint is the default recipe's, recomputed by the project's own code.
     default = recipe.pair_fingerprint(
         "atss_iou_550", "atss_maiou_550", "embedded", recipe.default_settings()

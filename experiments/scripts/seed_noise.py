@@ -56,9 +56,16 @@ def per_seed_metrics(results: Path, run: str, seeds) -> list[dict]:
         ) from exc
 
 
-def measure(results: Path, runs, seeds, recipe_settings: dict) -> list[dict]:
-    """[{"a", "b", "recipe", "seeds", "per_seed": {metric: [b - a per seed]}, "sd"}]."""
+def measure(
+    results: Path, runs, seeds, recipe_settings: dict, command: str | None = None
+) -> list[dict]:
+    """[{"a", "b", "recipe", "seeds", "per_seed": {metric: [b - a per seed]}, "command",
+    "measured"}]: ``command`` trained the runs; ``measured`` is today, this machine."""
     values = {run: per_seed_metrics(results, run, seeds) for run in runs}
+    measured = (
+        f"{_dt.date.today().isoformat()} on {platform.node() or 'unknown'} "
+        f"({platform.machine()}, {len(os.sched_getaffinity(0))} cores)"
+    )
     out = []
     for a, b in comparison_pairs(runs):
         deltas = {
@@ -71,6 +78,8 @@ def measure(results: Path, runs, seeds, recipe_settings: dict) -> list[dict]:
                 "recipe": recipe.pair_fingerprint(a, b, "embedded", recipe_settings),
                 "seeds": list(seeds),
                 "per_seed": deltas,
+                "command": command,
+                "measured": measured,
             }
         )
     return out
@@ -78,8 +87,8 @@ def measure(results: Path, runs, seeds, recipe_settings: dict) -> list[dict]:
 
 def merge(old: list[dict], new: list[dict]) -> tuple[list[dict], list[str]]:
     """``old`` pairs with ``new`` added: same comparison and recipe -> the union of the
-    seeds (new values win); another recipe -> replaced. Returns (pairs, notes); every pair
-    gets its ``sd`` over its seeds."""
+    seeds (new values win) and both commands and dates; another recipe -> replaced.
+    Returns (pairs, notes); every pair gets its ``sd`` over its seeds."""
     merged = {(p["a"], p["b"]): p for p in old}
     notes = []
     for p in new:
@@ -102,6 +111,9 @@ def merge(old: list[dict], new: list[dict]) -> tuple[list[dict], list[str]]:
                 "seeds": seeds,
                 "per_seed": {name: [by_seed[s][name] for s in seeds] for name in METRICS},
             }
+            for field in ("command", "measured"):  # both measurements' provenance
+                if before.get(field) not in (None, p[field]):
+                    p[field] = f"{before[field]}; then {p[field]}"
         elif before is not None:
             notes.append(f"{p['b']} − {p['a']}: measured under another recipe before; replaced")
         merged[key] = p
@@ -173,7 +185,7 @@ def main(argv=None) -> int:
     if len(set(args.seeds)) < 2 or len(set(args.seeds)) < len(args.seeds):
         parser.error(f"--seeds {args.seeds}: at least two distinct seeds")
     recipe_settings = parse_settings(args.config)
-    new = measure(args.results, args.runs, args.seeds, recipe_settings)
+    new = measure(args.results, args.runs, args.seeds, recipe_settings, args.command)
     if not new:
         parser.error("no comparison of the table among --runs")
     pairs, notes = merge(read_record(args.out) if args.out else [], new)
@@ -184,10 +196,8 @@ def main(argv=None) -> int:
         record = {
             "what": "per-seed differences b - a on all val images and their sample sd "
             "(fractions), paired by training seed; each comparison with the fingerprint of "
-            "the recipe it was measured under (experiments/recipe.py)",
-            "command": args.command,
-            "measured": f"{_dt.date.today().isoformat()} on {platform.node() or 'unknown'} "
-            f"({platform.machine()}, {len(os.sched_getaffinity(0))} cores)",
+            "the recipe it was measured under (experiments/recipe.py), the command that "
+            "trained its runs and when and where it was measured",
             "recipe_settings": recipe_settings,
             "pairs": pairs,
         }
