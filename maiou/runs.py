@@ -266,15 +266,21 @@ RUNS: tuple[Run, ...] = (
 BY_NAME: Mapping[str, Run] = MappingProxyType({run.name: run for run in RUNS})
 NAMES: tuple[str, ...] = tuple(BY_NAME)
 
+# FAMILIES' runs: family title -> (IoU run, maIoU run) at FAMILY_SIZE.
+FAMILY_RUNS: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        family: tuple(BY_NAME[f"{assigner}_{FAMILY_SIZE}"].name for assigner in pair)
+        for family, pair in FAMILIES.items()
+    }
+)
+
 # Named run lists for `--config runs=NAME`: "all" is the paper's runs (the default run);
 # runs beyond the paper are opt-in: "beyond" is every family of FAMILIES at FAMILY_SIZE.
 GROUPS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "all": tuple(run.name for run in RUNS if run.published),
         "task_aligned": tuple(run.name for run in RUNS if run.assigner.startswith("tal_")),
-        "beyond": tuple(
-            f"{assigner}_{FAMILY_SIZE}" for pair in FAMILIES.values() for assigner in pair
-        ),
+        "beyond": tuple(run for pair in FAMILY_RUNS.values() for run in pair),
     }
 )
 

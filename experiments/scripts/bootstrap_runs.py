@@ -60,13 +60,9 @@ def comparison_pairs(runs) -> list[tuple[str, str]]:
 
 def family_contrasts(runs) -> list[tuple[tuple[str, str], tuple[str, str]]]:
     """((IoU run, maIoU run) of one family, the same of another) for every two families of
-    ``registry.FAMILIES`` whose runs at ``registry.FAMILY_SIZE`` are all among ``runs``, in
-    the registry's order: maIoU's gain in the first less its gain in the second."""
-    present = []
-    for iou, maiou in registry.FAMILIES.values():
-        pair = tuple(f"{assigner}_{registry.FAMILY_SIZE}" for assigner in (iou, maiou))
-        if all(run in runs for run in pair):
-            present.append(pair)
+    ``registry.FAMILY_RUNS`` whose runs are all among ``runs``, in the registry's order:
+    maIoU's gain in the first less its gain in the second."""
+    present = [pair for pair in registry.FAMILY_RUNS.values() if set(pair) <= set(runs)]
     return [(first, second) for i, first in enumerate(present) for second in present[i + 1 :]]
 
 

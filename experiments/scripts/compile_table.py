@@ -287,25 +287,15 @@ def render_comparisons(preset: str, boot: dict) -> list[str]:
     return L
 
 
-def _family_of(pair: dict) -> str | None:
-    """The assigner family (maiou/runs.py FAMILIES) whose maIoU − IoU pair this is, if any."""
-    a, b = registry.get(pair["a"]), registry.get(pair["b"])
-    if a.coco_size != registry.FAMILY_SIZE:
-        return None
-    for family, assigners in registry.FAMILIES.items():
-        if (a.assigner, b.assigner) == assigners:
-            return family
-    return None
-
-
-def _contrast_family(run_pair) -> str:
-    return next(f for f, (iou, _) in registry.FAMILIES.items() if run_pair[0].startswith(iou))
+def _family_of(a: str, b: str) -> str | None:
+    """The assigner family (maiou/runs.py FAMILY_RUNS) whose (IoU run, maIoU run) is (a, b)."""
+    return next((f for f, pair in registry.FAMILY_RUNS.items() if pair == (a, b)), None)
 
 
 def render_families(preset: str, boot: dict) -> list[str]:
     """Where mask-awareness pays: maIoU − IoU per assigner family at one size, and the
     differences between the families' gains, each with the interval its verdict reads."""
-    rows = {_family_of(p): p for p in boot["pairs"] if _family_of(p)}
+    rows = {family: p for p in boot["pairs"] if (family := _family_of(p["a"], p["b"]))}
     if len(rows) < 2:
         return []
     confidence = round(100 * boot["confidence"])
@@ -333,10 +323,10 @@ def render_families(preset: str, boot: dict) -> list[str]:
             cells += [_decision_cell(pair[key]), pair[key].get("verdict") or DASH]
         body.append(cells)
     for contrast in boot.get("contrasts", []):
-        first, second = (_contrast_family(contrast[k]) for k in ("first", "second"))
+        first, second = (_family_of(*contrast[k]) for k in ("first", "second"))
         cells = [f"gain in {first} − gain in {second}"]
+        words = {"holds": f"{first} gains more", "reversed": f"{second} gains more"}
         for key in BOOT_METRICS:
-            words = {"holds": f"{first} gains more", "reversed": f"{second} gains more"}
             cells += [
                 _decision_cell(contrast[key]),
                 words.get(contrast[key]["verdict"], "undecided"),
