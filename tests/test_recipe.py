@@ -54,10 +54,35 @@ def test_the_fingerprint_moves_with_configs_and_settings_not_with_seeds(tmp_path
         default
     )
     schedule = copy / "configs/embedded/_base_/schedules/sgd_step.py"
-    schedule.write_text(schedule.read_text().replace("max_iters = 200", "max_iters = 201"))
+    original = schedule.read_text()
+    schedule.write_text(original.replace("max_iters = 200", "max_iters = 201"))
     assert recipe.pair_fingerprint("atss_iou_400", "atss_maiou_400", "embedded", settings) != (
         default
     )
+    # Prose is not the recipe: comments, docstrings and blank lines may change freely.
+    schedule.write_text(
+        original.replace('"""The COCO step', '"""Reworded: the COCO step').replace(
+            "max_iters = 200", "\n# a new comment\nmax_iters = 200  # trailing"
+        )
+    )
+    assert recipe.pair_fingerprint("atss_iou_400", "atss_maiou_400", "embedded", settings) == (
+        default
+    )
+
+
+def test_config_code_keeps_every_statement_and_drops_only_prose(tmp_path):
+    a, b = tmp_path / "a.py", tmp_path / "b.py"
+    a.write_text('"""Doc."""\nx = dict(lr=0.1)  # why\n')
+    b.write_text("# other words\n\nx = dict(lr=0.1)\n")
+    assert recipe.config_code(a) == recipe.config_code(b)
+    for changed in (
+        "x = dict(lr=0.2)\n",
+        "x = dict(lr=0.1, wd=0)\n",
+        "y = dict(lr=0.1)\n",
+        'x = dict(lr=0.1)\ny = "a string assigned is a value"\n',
+    ):
+        b.write_text(changed)
+        assert recipe.config_code(a) != recipe.config_code(b), changed
 
 
 def test_seed_noise_names_a_bad_setting_in_one_line(tmp_path, capsys):

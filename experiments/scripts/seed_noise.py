@@ -9,8 +9,8 @@ difference b - a of mask AP, box AP and mask oLRP for every seed (each seed's me
 all val images) and their sample standard deviation. Paired: seed s of a against seed s of
 b. bootstrap_runs reads the file for the verdict of a one-seed run
 (maiou/evaluation/intervals.py), and only under the recipe it was measured with: each
-comparison carries the fingerprint of its recipe (experiments/recipe.py: both runs' config
-files as they are now and the workflow settings, config.yaml's values with ``--config``'s
+comparison carries the fingerprint of its recipe (experiments/recipe.py: the code of both runs'
+config files as they are now and the workflow settings, config.yaml's values with ``--config``'s
 overrides, the same keys as Snakemake's ``--config``). Measure it on seeds other than the
 ones the table reports (the default run reports 0, 1, 2), so that the spread a verdict
 borrows is not estimated from the very runs it judges.
