@@ -114,7 +114,7 @@ echo "setup.sh: [4/4] maiou (editable)"
 "${pip[@]}" install --no-deps --no-build-isolation -e .
 .venv/bin/python -c "import maiou, mmdet, mmcv.ops" || die "the environment does not import; see the messages above."
 # A torch built for a newer CUDA than this machine's driver: say so now, not at the first job.
-.venv/bin/python -c "from maiou.device import DeviceError, check_cuda_driver as c
+.venv/bin/python -c "from maiou.engine.device import DeviceError, check_cuda_driver as c
 try: c()
 except DeviceError as e: print('setup.sh: warning:', e)"
 rm -f .venv/.setup-*

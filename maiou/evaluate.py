@@ -25,10 +25,10 @@ from pathlib import Path
 
 import torch
 
-from maiou.atomic import write_text_atomic
-from maiou.cli import DEBUG_HELP, entry_point
-from maiou.config import inference_image_size, load_config
+from maiou.engine.config import inference_image_size, load_config
 from maiou.rundir import METRICS_NAME
+from maiou.utils.atomic import write_text_atomic
+from maiou.utils.cli import DEBUG_HELP, entry_point
 
 PROG = "maiou.evaluate"
 __all__ = ["evaluate", "anchors_per_image", "write_json_atomic", "main"]
@@ -105,7 +105,7 @@ def build_for_inference(
     from mmdet.models import build_detector
 
     import maiou.models  # noqa: F401  (registers our components)
-    from maiou.checkpoint import load_released_checkpoint
+    from maiou.engine.checkpoint import load_released_checkpoint
 
     cfg = load_config(config, cfg_options, prog=PROG)
     cfg.model.pretrained = None
@@ -197,8 +197,8 @@ def evaluate(
 
     Returns the metrics dict that was written.
     """
-    from maiou.checkpoint import file_digest, read_checkpoint_meta
-    from maiou.device import resolve_device
+    from maiou.engine.checkpoint import file_digest, read_checkpoint_meta
+    from maiou.engine.device import resolve_device
 
     device = torch.device(resolve_device(device) if isinstance(device, str) else device)
     cfg, dataset, model = build_for_inference(config, checkpoint, device, cfg_options)

@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from maiou.atomic import atomic_path
-from maiou.cli import DEBUG_HELP, UserError, entry_point
-from maiou.store import exclusive
+from maiou.utils.atomic import atomic_path
+from maiou.utils.cli import DEBUG_HELP, UserError, entry_point
+from maiou.utils.store import exclusive
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "embedded" / "fixed_550.py"
 DEFAULT_ITERS = 1000
@@ -53,7 +53,7 @@ JITTER = 0.15
 
 
 class PretrainError(UserError, RuntimeError):
-    """A missing or empty dataset, or a bad argument (maiou.cli prints it in one line)."""
+    """A missing or empty dataset, or a bad argument (maiou.utils.cli prints it in one line)."""
 
 
 class ObjectCrops:
@@ -233,7 +233,7 @@ def save_checkpoint(state_dict, meta: dict, out) -> None:
 
 def _made_with(path, wanted: dict) -> bool:
     """Whether the backbone at ``path`` was pretrained with the settings in ``wanted``."""
-    from maiou.checkpoint import CheckpointError, read_checkpoint_meta
+    from maiou.engine.checkpoint import CheckpointError, read_checkpoint_meta
 
     try:
         meta = read_checkpoint_meta(path)

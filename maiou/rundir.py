@@ -35,8 +35,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from maiou.atomic import atomic_path, write_text_atomic
-from maiou.cli import entry_point
+from maiou.utils.atomic import atomic_path, write_text_atomic
+from maiou.utils.cli import entry_point
 
 __all__ = [
     "FINAL_NAME",
@@ -101,7 +101,7 @@ def checkpoint_progress(path: str, by_epoch: bool) -> int | None:
     Epoch-based runners save ``meta.epoch`` = completed epochs. Iter-based runners save
     ``iter_N.pth`` with ``meta.iter`` = N - 1 (mmcv saves before incrementing), hence + 1.
     """
-    from maiou.checkpoint import CheckpointError, read_checkpoint_meta
+    from maiou.engine.checkpoint import CheckpointError, read_checkpoint_meta
 
     try:
         meta = read_checkpoint_meta(path)

@@ -25,10 +25,10 @@ Beyond mmdet's script:
   backend is gloo on CPU and the config's (nccl) on GPU.
 * **Channels-last training on CPUs**: a config with ``cpu_channels_last = True`` trains on
   a CPU with NHWC weights (the embedded schedule sets it; docs/performance.md).
-* **Config checks** (:mod:`maiou.config`): a missing config file and a ``--cfg-options`` key
+* **Config checks** (:mod:`maiou.engine.config`): a missing config file and a ``--cfg-options`` key
   whose parent is not in the config are reported by name instead of mmcv silently adding
   the key.
-* **One-line errors** (:mod:`maiou.cli`): expected failures print ``maiou.train: error: ...``
+* **One-line errors** (:mod:`maiou.utils.cli`): expected failures print ``maiou.train: error: ...``
   and exit with status 2; ``--debug`` shows the traceback.
 """
 
@@ -43,8 +43,7 @@ import sys
 import time
 from typing import Sequence
 
-from maiou.cli import DEBUG_HELP, UserError, entry_point
-from maiou.config import check_pretrained_backbone, load_config, run_length
+from maiou.engine.config import check_pretrained_backbone, load_config, run_length
 from maiou.rundir import (
     FINAL_NAME,
     checkpoint_progress,
@@ -52,6 +51,7 @@ from maiou.rundir import (
     find_resume_checkpoint,
     mark_final,
 )
+from maiou.utils.cli import DEBUG_HELP, UserError, entry_point
 
 PROG = "maiou.train"
 
@@ -295,7 +295,7 @@ def _resume_seed(args, resume_from: str | None) -> int | None:
     seeds for the remaining epochs of distributed samplers)."""
     if args.seed is not None or not resume_from:
         return args.seed
-    from maiou.checkpoint import read_checkpoint_meta
+    from maiou.engine.checkpoint import read_checkpoint_meta
 
     seed = read_checkpoint_meta(resume_from).get("seed")
     return seed if isinstance(seed, int) else None
@@ -357,7 +357,7 @@ def training_device(requested: str) -> str:
     CPU even where a GPU is visible; cuda without a visible GPU is an error."""
     import torch
 
-    from maiou.device import resolve_device
+    from maiou.engine.device import resolve_device
 
     device = resolve_device(requested)
     if device == "cuda" and not torch.cuda.is_available():
@@ -371,7 +371,7 @@ def training_device(requested: str) -> str:
 def set_up_run(cfg, args, work_dir: str, distributed: bool, batch: dict):
     """Processes, work dir, logger and seed of a run that trains; returns
     ``(rank, logger, timestamp, meta)`` and fills ``cfg.gpu_ids``, ``device`` and ``seed``.
-    ``batch`` (maiou.batching.configure_batch) goes into every checkpoint's meta."""
+    ``batch`` (maiou.engine.batching.configure_batch) goes into every checkpoint's meta."""
     import mmcv
     import torch
     from mmdet.apis import init_random_seed, set_random_seed
@@ -475,7 +475,7 @@ def mark_finished(work_dir: str, cfg, logger) -> str:
 def train(args: argparse.Namespace) -> int:
     """The CLI's work, in stages: config, where to start, setup, model and data, training,
     final marker."""
-    from maiou.batching import BatchError, configure_batch
+    from maiou.engine.batching import BatchError, configure_batch
 
     if args.device == "cpu":
         # Hide the GPUs before anything initialises CUDA: mmcv's data-parallel wrappers and
@@ -486,7 +486,7 @@ def train(args: argparse.Namespace) -> int:
     cfg.work_dir = work_dir
     distributed = args.launcher == "pytorch"
     rank = int(os.environ.get("RANK", 0)) if distributed else 0
-    try:  # images_per_step: accumulation and iteration counts (maiou/batching.py)
+    try:  # images_per_step: accumulation and iteration counts (maiou/engine/batching.py)
         batch = configure_batch(cfg, int(os.environ.get("WORLD_SIZE", 1)) if distributed else 1)
     except BatchError as exc:
         raise TrainError(f"{args.config}: {exc}") from None
@@ -496,12 +496,12 @@ def train(args: argparse.Namespace) -> int:
 
     import torch
 
-    from maiou.checkpoint import META_SAFE_GLOBALS
+    from maiou.engine.checkpoint import META_SAFE_GLOBALS
 
     rank, logger, timestamp, meta = set_up_run(cfg, args, work_dir, distributed, batch)
     model, datasets = build_model_and_datasets(cfg)
     # mmcv resumes with a bare torch.load, which in torch>=2.6 is weights_only: admit the
-    # same numpy-scalar meta entries our own loader admits (see maiou.checkpoint).
+    # same numpy-scalar meta entries our own loader admits (see maiou.engine.checkpoint).
     with torch.serialization.safe_globals(META_SAFE_GLOBALS):
         train_detector(
             model,

@@ -1,4 +1,4 @@
-"""The published batch by gradient accumulation (maiou/batching.py).
+"""The published batch by gradient accumulation (maiou/engine/batching.py).
 
 * The arithmetic: gpus x samples x accumulation = images_per_step, bad counts refused with
   the counts that work; iteration-counted settings scaled to forward passes.
@@ -21,7 +21,12 @@ import numpy as np
 import pytest
 from tiny_yolact import tiny_yolact
 
-from maiou.batching import BatchError, accumulation_steps, configure_batch, working_process_counts
+from maiou.engine.batching import (
+    BatchError,
+    accumulation_steps,
+    configure_batch,
+    working_process_counts,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -249,7 +254,7 @@ def test_one_process_accumulating_matches_two_gloo_processes(tmp_path):
         env,
     )
 
-    from maiou.checkpoint import load_untrusted_checkpoint, read_checkpoint_meta
+    from maiou.engine.checkpoint import load_untrusted_checkpoint, read_checkpoint_meta
 
     meta_one = read_checkpoint_meta(one / "final.pth")
     meta_two = read_checkpoint_meta(two / "final.pth")

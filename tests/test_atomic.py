@@ -1,4 +1,4 @@
-"""maiou.atomic: a file appears whole under its name, or the old one stays."""
+"""maiou.utils.atomic: a file appears whole under its name, or the old one stays."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from maiou.atomic import atomic_path, write_bytes_atomic, write_text_atomic
+from maiou.utils.atomic import atomic_path, write_bytes_atomic, write_text_atomic
 
 
 def test_writes_into_new_folders_readable_by_others(tmp_path):

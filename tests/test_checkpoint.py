@@ -1,4 +1,4 @@
-"""Safe checkpoint loading and strict loading of released checkpoints (maiou/checkpoint.py).
+"""Safe checkpoint loading and strict loading of released checkpoints (maiou/engine/checkpoint.py).
 
 Most models are tiny test-local YOLACTs (ResNet-50 layout at 1/8 width, 16 FPN channels)
 built with mmdet's registries: one like the nine assigner runs, one like maYOLACT (DCNv2 in
@@ -21,7 +21,7 @@ from mmcv.runner import save_checkpoint
 from mmdet.models import build_detector
 
 from maiou import runs as registry
-from maiou.checkpoint import (
+from maiou.engine.checkpoint import (
     CheckpointError,
     file_digest,
     load_released_checkpoint,

@@ -1,4 +1,4 @@
-"""Command lines end in one line for an expected error (maiou.cli), a traceback with --debug."""
+"""Command lines end in one line for an expected error (maiou.utils.cli), a traceback on --debug."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from maiou.cli import ERROR_STATUS, UserError, entry_point
+from maiou.utils.cli import ERROR_STATUS, UserError, entry_point
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,7 +84,7 @@ def test_train_bad_key_from_the_command_line(tmp_path):
 
 def test_train_debug_raises(tmp_path):
     from maiou import train
-    from maiou.config import ConfigError
+    from maiou.engine.config import ConfigError
 
     with pytest.raises(ConfigError, match="bbox_hed"):
         train.main(

@@ -208,7 +208,7 @@ def test_the_guard_refuses_the_internet(mirror):
 
 
 def test_both_checkpoint_formats_load_safely(mirror):
-    from maiou.checkpoint import load_untrusted_checkpoint, read_checkpoint_meta
+    from maiou.engine.checkpoint import load_untrusted_checkpoint, read_checkpoint_meta
 
     for run in RELEASED_RUNS:
         served, other = mirror["checkpoints"][run], mirror["other_format"][run]
@@ -360,7 +360,7 @@ def _kill_tree(proc: subprocess.Popen) -> None:
 
 @pytest.mark.slow
 def test_coco_train_from_nothing_resumes_after_a_kill(mirror, tmp_path):
-    from maiou.checkpoint import read_checkpoint_meta
+    from maiou.engine.checkpoint import read_checkpoint_meta
     from maiou.train import checkpoint_progress
 
     work = tmp_path / "work"

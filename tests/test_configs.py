@@ -375,7 +375,7 @@ def test_coco_config_matches_spec(run):
         assert lr_config.min_lr_ratio == 0.0 and "step" not in lr_config
     assert plain(cfg.runner) == dict(type="EpochBasedRunner", max_epochs=55)
     assert cfg.checkpoint_config.interval == 1
-    # 32 images per optimizer step whatever the GPU count (maiou/batching.py).
+    # 32 images per optimizer step whatever the GPU count (maiou/engine/batching.py).
     assert cfg.images_per_step == 32
     # The authors evaluate fixed_400 and fixed_700 every 5 epochs, the others every epoch.
     assert cfg.evaluation.interval == (5 if run in ("fixed_400", "fixed_700") else 1)
@@ -600,7 +600,7 @@ def test_embedded_config_matches_its_coco_run(run):
 def test_embedded_schedule_follows_the_run_length(run):
     """runner.max_iters alone rescales warm-up, lr steps and intervals (derive_schedule);
     a key set on the command line is kept."""
-    from maiou.config import load_config
+    from maiou.engine.config import load_config
 
     path = str(CONFIG_ROOT / "embedded" / f"{run}.py")
     cfg = load_config(path, {"runner.max_iters": 20})

@@ -1,12 +1,12 @@
-"""maiou.device: the driver / torch CUDA check, with the versions injected."""
+"""maiou.engine.device: the driver / torch CUDA check, with the versions injected."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from maiou import device
-from maiou.device import DeviceError, driver_problem
+from maiou.engine import device
+from maiou.engine.device import DeviceError, driver_problem
 
 
 def test_driver_too_old_for_torch_is_named_with_what_to_do():

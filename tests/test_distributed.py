@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from maiou.checkpoint import read_checkpoint_meta
+from maiou.engine.checkpoint import read_checkpoint_meta
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "embedded" / "atss_maiou_400.py"

@@ -182,7 +182,7 @@ def test_training_names_a_missing_pretrained_backbone(tmp_path, capsys):
 def test_backbone_check_passes_configs_without_a_local_checkpoint():
     from mmcv import Config
 
-    from maiou.config import check_pretrained_backbone
+    from maiou.engine.config import check_pretrained_backbone
 
     for init_cfg in (
         None,

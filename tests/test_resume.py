@@ -23,8 +23,8 @@ import pytest
 import torch
 from tiny_yolact import tiny_yolact
 
-from maiou.checkpoint import read_checkpoint_meta
-from maiou.config import ConfigError, check_cfg_options, load_config
+from maiou.engine.checkpoint import read_checkpoint_meta
+from maiou.engine.config import ConfigError, check_cfg_options, load_config
 from maiou.train import (
     Start,
     TrainError,

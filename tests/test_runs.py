@@ -9,7 +9,7 @@ import pytest
 from mmcv import Config
 
 from maiou import runs as registry
-from maiou.config import inference_image_size
+from maiou.engine.config import inference_image_size
 
 ROOT = Path(__file__).resolve().parents[1]
 # The assigner each family's configs name (docs/paper-facts.md, "What differs").

@@ -1,4 +1,4 @@
-"""Shared stores (maiou/store.py) and downloads into them (experiments/scripts/download.py):
+"""Shared stores (maiou/utils/store.py) and downloads into them (experiments/scripts/download.py):
 one writer at a time, a full disk named with its folder, the space needed and free."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from coco_mirror import Mirror
 
 from experiments.scripts import download
-from maiou import store
+from maiou.utils import store
 
 PAYLOAD = bytes(range(256)) * 8000  # 2 MB
 

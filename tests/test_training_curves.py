@@ -19,8 +19,8 @@ import torch
 from mmcv.runner import EpochBasedRunner
 from mmcv.utils import get_logger
 
+from maiou.engine.training_log import LogFormatError, epoch_means, read_log
 from maiou.hooks import TrainingCurveCheckHook
-from maiou.training_log import LogFormatError, epoch_means, read_log
 
 ROOT = Path(__file__).resolve().parents[1]
 

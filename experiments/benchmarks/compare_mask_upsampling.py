@@ -39,7 +39,7 @@ def main(argv=None):
     from mmdet.models import build_detector
 
     import maiou.models  # noqa: F401
-    from maiou.checkpoint import load_released_checkpoint
+    from maiou.engine.checkpoint import load_released_checkpoint
     from maiou.evaluate import _subset
     from maiou.evaluation import coco_metrics
     from maiou.models.dense_heads.yolact_protonet import MaskAwareYOLACTProtonet, upsample_masks

@@ -1,4 +1,4 @@
-"""CPU seconds per image of the COCO models: the numbers behind maiou/device.py's estimate.
+"""CPU seconds per image of the COCO models: the numbers behind maiou/engine/device.py's estimate.
 
 For YOLACT (atss_maiou_<size>; the assigners differ by a few %) at 400 / 550 / 700 and
 maYOLACT at 550 / 700, random weights, one process:
@@ -10,7 +10,7 @@ maYOLACT at 550 / 700, random weights, one process:
 
 Median of ``--repeats`` after one warm-up, in CPU time of this process
 (``time.process_time``, one thread), which other work on a shared machine disturbs far less
-than wall time. Prints a dict to paste into maiou/device.py.
+than wall time. Prints a dict to paste into maiou/engine/device.py.
 
     OMP_NUM_THREADS=1 python -m experiments.benchmarks.cpu_seconds_per_image [--threads 1]
 """

@@ -61,7 +61,7 @@ def breakdown(
     from mmcv.runner import build_optimizer
     from mmdet.datasets import build_dataloader
 
-    from maiou.config import load_config
+    from maiou.engine.config import load_config
     from maiou.train import build_model_and_datasets
 
     cfg = load_config(str(ROOT / "configs" / "embedded" / f"{run}.py"), options)

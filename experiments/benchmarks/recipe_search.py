@@ -39,8 +39,8 @@ from pathlib import Path
 from scipy import stats
 
 from maiou import runs as registry
-from maiou.atomic import write_text_atomic
 from maiou.rundir import FINAL_NAME, METRICS_NAME, load_metrics, run_key
+from maiou.utils.atomic import write_text_atomic
 
 SIZES = (("96 px", "400"), ("128 px", "550"), ("160 px", "700"))
 ATSS_RUNS = [f"atss_{overlap}_{size}" for _, size in SIZES for overlap in ("iou", "maiou")]

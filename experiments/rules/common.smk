@@ -11,8 +11,8 @@ from snakemake.exceptions import WorkflowError
 from experiments import recipe
 from maiou.rundir import final_path, metrics_path, run_key, split_key  # a run's folders
 from maiou import runs as registry
-from maiou.batching import BatchError, accumulation_steps
-from maiou.device import DeviceError, check_coco_device, check_cuda_driver
+from maiou.engine.batching import BatchError, accumulation_steps
+from maiou.engine.device import DeviceError, check_coco_device, check_cuda_driver
 
 # PY (and REPO) are used directly in shell commands: which interpreter runs a step is not
 # a parameter of its results, so it is not a `params` entry (no re-runs when it moves).
@@ -74,7 +74,7 @@ CKPT_DIR = config.get("checkpoint_dir", "checkpoints/coco")
 # Files in stores several pipelines may share (data_root, checkpoint_dir, pretrained_dir)
 # are never rule outputs: Snakemake deletes a job's outputs before running it, which would
 # delete a file another pipeline has just made. Their rules declare a marker in this
-# pipeline's own folder instead (the scripts lock and reuse the shared file, maiou/store.py).
+# pipeline's own folder instead (the scripts lock and reuse the shared file, maiou/utils/store.py).
 READY = f"ready/{PRESET}"
 
 
@@ -190,7 +190,7 @@ def train_options(key):
         return "--cfg-options " + " ".join(shlex.quote(o) for o in opts)
     if PRESET != "embedded":
         return ""
-    # The schedule follows the run's length (maiou.config.derive_schedule).
+    # The schedule follows the run's length (maiou.engine.config.derive_schedule).
     opts = []
     if config.get("max_iters_override"):
         opts.append(f"runner.max_iters={config['max_iters_override']}")

@@ -111,7 +111,7 @@ else:
 
         rule imagenet_backbone:
             # The ImageNet ResNet-50 every COCO training starts from, fetched here so that
-            # training jobs never touch the network (maiou/pretrained.py); checked against
+            # training jobs never touch the network (maiou/engine/pretrained.py); checked against
             # the sha256 prefix in its file name and loaded as tensors only.
             output:
                 touch(f"{READY}/resnet50"),

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from experiments.scripts.plot_results import plt, save_atomic
-from maiou.cli import UserError, entry_point
+from maiou.utils.cli import UserError, entry_point
 
 
 def load_split(cfg):
@@ -159,7 +159,7 @@ def main(argv=None) -> int:
     from mmdet.core.bbox import build_assigner
 
     import maiou.models  # noqa: F401  (registers ATSSmaIoUAssigner)
-    from maiou.config import inference_image_size, load_config
+    from maiou.engine.config import inference_image_size, load_config
 
     cfg = load_config(args.config)
     height, width = inference_image_size(cfg)

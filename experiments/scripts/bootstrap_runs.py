@@ -28,12 +28,12 @@ from pathlib import Path
 
 from experiments import recipe
 from maiou import runs as registry
-from maiou.atomic import write_text_atomic
-from maiou.cli import UserError, entry_point
 from maiou.evaluation.bootstrap import bootstrap
 from maiou.evaluation.intervals import seeds_for_half_width
 from maiou.evaluation.matches import load_matches
 from maiou.rundir import seed_dir
+from maiou.utils.atomic import write_text_atomic
+from maiou.utils.cli import UserError, entry_point
 
 # The table's comparisons at one size, as (baseline, contender) assigners (maiou/runs.py).
 CONFIDENCE = 0.95

@@ -48,10 +48,10 @@ from experiments.scripts.results_data import (
     summarize,
 )
 from maiou import runs as registry
-from maiou.atomic import write_text_atomic
-from maiou.batching import DEFAULT_IMAGES_PER_STEP
-from maiou.cli import UserError, entry_point
+from maiou.engine.batching import DEFAULT_IMAGES_PER_STEP
 from maiou.evaluation.intervals import IMAGES
+from maiou.utils.atomic import write_text_atomic
+from maiou.utils.cli import UserError, entry_point
 
 NOT_AT_32 = "†"
 PRESET_NOTES = {

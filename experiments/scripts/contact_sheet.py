@@ -26,9 +26,9 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from PIL import Image  # noqa: E402
 from pycocotools import mask as mask_utils  # noqa: E402
 
-from maiou.atomic import atomic_path  # noqa: E402
-from maiou.cli import entry_point  # noqa: E402
 from maiou.data.synthetic import generate_dataset, read_marker  # noqa: E402
+from maiou.utils.atomic import atomic_path  # noqa: E402
+from maiou.utils.cli import entry_point  # noqa: E402
 
 # One fixed colour per category id (tab10 without grey, which would vanish on backgrounds).
 _PALETTE = [c for i, c in enumerate(plt.get_cmap("tab10").colors) if i != 7]

@@ -9,12 +9,12 @@
   request (a server that ignores Range restarts it). Progress on stderr.
 * ``--run``: a released checkpoint from Google Drive (gdown; file id from maiou/runs.py).
   ``--log``: the authors' training log of a run (Drive, or ``--log-url``), which must be an
-  mmcv training log (maiou.training_log), not an HTML page.
+  mmcv training log (maiou.engine.training_log), not an HTML page.
 * Checks before PATH exists: ``--md5`` of the whole file; ``--hash-in-name``, the sha256
   prefix in the URL's file name (torchvision's ``resnet50-19c8e357.pth``);
-  ``--torch-checkpoint`` (implied by ``--run``), loading through maiou.checkpoint (tensors
+  ``--torch-checkpoint`` (implied by ``--run``), loading through maiou.engine.checkpoint (tensors
   only). A file failing a check is deleted. Only a checked file is renamed to PATH.
-* Shared stores (maiou/store.py): the download holds PATH's lock, so a second process
+* Shared stores (maiou/utils/store.py): the download holds PATH's lock, so a second process
   asking for the same PATH waits and then uses the first one's file; a PATH already there
   is used as is.
 * A full disk is named with the folder, the space needed and free (checked before the
@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Callable
 
 from maiou import runs as registry
-from maiou.checkpoint import CheckpointError, file_digest, load_untrusted_checkpoint
-from maiou.cli import UserError, entry_point
-from maiou.store import DiskFullError, check_free_space, disk_full, exclusive, is_disk_full
+from maiou.engine.checkpoint import CheckpointError, file_digest, load_untrusted_checkpoint
+from maiou.utils.cli import UserError, entry_point
+from maiou.utils.store import DiskFullError, check_free_space, disk_full, exclusive, is_disk_full
 
 CHECKPOINT_DRIVE_IDS = {run.name: run.checkpoint_drive_id for run in registry.released()}
 LOG_DRIVE_IDS = {run.name: run.log_drive_id for run in registry.RUNS if run.log_drive_id}
@@ -123,7 +123,7 @@ def check_md5(expected: str) -> Callable[[Path, str], str]:
 
 
 def check_hash_in_name(part: Path, url: str) -> str:
-    from maiou.pretrained import sha256_prefix_in_name
+    from maiou.engine.pretrained import sha256_prefix_in_name
 
     prefix = sha256_prefix_in_name(url)
     if prefix is None:
@@ -144,7 +144,7 @@ def check_loads_as_tensors(part: Path, url: str) -> str:
 
 
 def check_training_log(part: Path, url: str) -> str:
-    from maiou.training_log import read_log
+    from maiou.engine.training_log import read_log
 
     try:
         return f"{len(read_log(part))} training records"

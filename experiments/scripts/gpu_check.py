@@ -36,9 +36,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from maiou.atomic import write_text_atomic
-from maiou.cli import UserError, entry_point
 from maiou.rundir import FINAL_NAME
+from maiou.utils.atomic import write_text_atomic
+from maiou.utils.cli import UserError, entry_point
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable

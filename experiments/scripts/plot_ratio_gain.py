@@ -25,13 +25,13 @@ import numpy as np
 
 from experiments.scripts.plot_results import COLOURS, MARKERS, plt, results_parser, save_atomic
 from maiou import runs as registry
-from maiou.atomic import atomic_path
-from maiou.cli import entry_point
 from maiou.evaluation import load_coco_gt
 from maiou.evaluation.bootstrap import bootstrap
 from maiou.evaluation.by_ratio import mask_ap_by_ratio, ratio_bin_edges, ratio_cocoeval
 from maiou.evaluation.matches import matches_from_cocoeval
 from maiou.rundir import METRICS_NAME, metrics_path, run_key, seed_dir
+from maiou.utils.atomic import atomic_path
+from maiou.utils.cli import entry_point
 
 CONFIDENCE = 0.95
 

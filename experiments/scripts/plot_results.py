@@ -28,8 +28,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from experiments.scripts.bootstrap_runs import load_bootstrap  # noqa: E402
 from experiments.scripts.results_data import load  # noqa: E402
 from maiou import runs as registry  # noqa: E402
-from maiou.atomic import atomic_path  # noqa: E402
-from maiou.cli import entry_point  # noqa: E402
+from maiou.utils.atomic import atomic_path  # noqa: E402
+from maiou.utils.cli import entry_point  # noqa: E402
 
 COLOURS = {key: assigner.colour for key, assigner in registry.ASSIGNERS.items()}
 MARKERS = dict(registry.MARKERS)

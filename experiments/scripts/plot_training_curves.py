@@ -25,10 +25,10 @@ from pathlib import Path
 
 from experiments.scripts.plot_results import plt, save_atomic
 from maiou import runs as registry
-from maiou.atomic import write_text_atomic
-from maiou.cli import entry_point
+from maiou.engine.training_log import LogFormatError, epoch_means, read_log
 from maiou.hooks.curve_check import DEFAULT_TOLERANCE, compare_epochs
-from maiou.training_log import LogFormatError, epoch_means, read_log
+from maiou.utils.atomic import write_text_atomic
+from maiou.utils.cli import entry_point
 
 
 def our_records(work_dir: Path) -> list[dict]:

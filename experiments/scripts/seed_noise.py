@@ -37,10 +37,10 @@ import yaml
 from experiments import recipe
 from experiments.scripts.bootstrap_runs import comparison_pairs
 from maiou import runs as registry
-from maiou.atomic import write_text_atomic
-from maiou.cli import UserError, entry_point
 from maiou.evaluation.bootstrap import METRICS  # name -> (kind, key) in metrics.json
 from maiou.rundir import load_metrics
+from maiou.utils.atomic import write_text_atomic
+from maiou.utils.cli import UserError, entry_point
 
 
 def per_seed_metrics(results: Path, run: str, seeds) -> list[dict]:

@@ -10,7 +10,7 @@
 * ``annotations/instances_*.json`` must be COCO instance annotations (``images``,
   ``annotations`` with ``image_id`` / ``category_id`` / ``bbox`` / ``segmentation``,
   ``categories``), else one error line names the file.
-* Shared data roots (maiou/store.py): it holds the lock of ``ROOT/.unpacked_<name>`` and
+* Shared data roots (maiou/utils/store.py): it holds the lock of ``ROOT/.unpacked_<name>`` and
   writes that marker last; an archive already unpacked (marker newer than the archive) is
   left alone, so a second pipeline waits for the first's unpacking and then uses it.
 * An archive whose members do not fit on the disk is refused before anything is written,
@@ -28,8 +28,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from maiou.atomic import write_text_atomic
-from maiou.store import DiskFullError, check_free_space, exclusive
+from maiou.utils.atomic import write_text_atomic
+from maiou.utils.store import DiskFullError, check_free_space, exclusive
 
 ANNOTATION_KEYS = ("id", "image_id", "category_id", "bbox", "segmentation", "iscrowd", "area")
 

@@ -18,7 +18,7 @@ Layout written by :func:`generate_dataset`::
     DIR/annotations/instances_train.json
     DIR/annotations/instances_val.json
     DIR/.complete                     JSON of the parameters, written last
-    DIR/..complete.lock               held while generating (maiou/store.py)
+    DIR/..complete.lock               held while generating (maiou/utils/store.py)
 
 Command line::
 
@@ -40,8 +40,6 @@ import numpy as np
 from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
-from maiou.atomic import write_bytes_atomic
-from maiou.cli import DEBUG_HELP, UserError, entry_point
 from maiou.data.drawing import (
     CATEGORIES,
     DEFAULT_IMAGE_SIZE,
@@ -52,7 +50,9 @@ from maiou.data.drawing import (
     MIN_VISIBLE_PIXELS,
     generate_image,
 )
-from maiou.store import exclusive
+from maiou.utils.atomic import write_bytes_atomic
+from maiou.utils.cli import DEBUG_HELP, UserError, entry_point
+from maiou.utils.store import exclusive
 
 DEFAULT_NUM_TRAIN = 1600
 """Images in the train split."""
@@ -165,7 +165,7 @@ def _split_dataset(params: dict, split: str, progress: bool) -> tuple[dict, list
 
 
 class DatasetParameterError(UserError, ValueError):
-    """Generator parameters out of range (maiou.cli prints it in one line)."""
+    """Generator parameters out of range (maiou.utils.cli prints it in one line)."""
 
 
 def generate_dataset(

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from pycocotools.cocoeval import COCOeval
 
-from maiou.atomic import atomic_path
+from maiou.utils.atomic import atomic_path
 
 from .olrp import IOU_THR, MAX_DETS
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from mmcv.runner import HOOKS, Hook
 
-from maiou.atomic import write_text_atomic
-from maiou.training_log import epoch_means, read_log
+from maiou.engine.training_log import epoch_means, read_log
+from maiou.utils.atomic import write_text_atomic
 
 __all__ = ["TrainingCurveCheckHook", "compare_epochs"]
 

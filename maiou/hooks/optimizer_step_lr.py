@@ -1,8 +1,8 @@
 """Learning-rate hooks that count optimizer steps, for training with gradient accumulation.
 
-With ``accumulation`` forward passes per optimizer step (maiou/batching.py), a schedule
+With ``accumulation`` forward passes per optimizer step (maiou/engine/batching.py), a schedule
 written for the paper's batch (warm-up over 500 iterations, steps, cosine) must advance once
-per optimizer step, not once per forward pass. ``maiou.batching.configure_batch`` therefore
+per optimizer step, not once per forward pass. ``maiou.engine.batching.configure_batch`` therefore
 rewrites the config's ``lr_config.policy`` ``P`` to ``P + "PerOptimizerStep"`` with
 ``accumulation=N``, and mmcv builds the matching hook registered here: mmcv's own hook,
 shown the runner through :class:`OptimizerStepView`, whose ``iter`` and ``max_iters``

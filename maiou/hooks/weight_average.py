@@ -31,7 +31,7 @@ import os.path as osp
 import torch
 from mmcv.runner import HOOKS, Hook
 
-from maiou.atomic import atomic_path
+from maiou.utils.atomic import atomic_path
 
 __all__ = ["WeightAverageHook"]
 

@@ -28,5 +28,5 @@ cudnn_benchmark = True  # the authors' setting (speed only)
 auto_scale_lr = dict(enable=False, base_batch_size=32)
 # Images per optimizer step, whatever the number of GPUs: gpus x samples_per_gpu (8) x
 # gradient accumulation = 32, the paper's 4 x 8, for which the learning rates and the
-# 500-step warm-up are set (maiou/batching.py; a GPU count that cannot make 32 is refused).
+# 500-step warm-up are set (maiou/engine/batching.py; a GPU count that cannot make 32 is refused).
 images_per_step = 32

@@ -16,7 +16,7 @@ Changed, the same for every run (the measurements: docs/embedded-benchmark.md):
   run is far from convergence, and an early first drop leaves most of it at a low lr.
 
 The schedule is stated as fractions of the run (`schedule_fractions`); the iteration counts
-below follow from them, and maiou.config.load_config derives them again when --cfg-options
+below follow from them, and maiou.engine.config.load_config derives them again when --cfg-options
 sets runner.max_iters, so that option alone rescales the whole schedule (the workflow's
 max_iters_override does just that). A config file that changes the length sets them itself.
 """

@@ -13,7 +13,7 @@ import glob
 import os.path as osp
 import sys
 
-from maiou.cli import UserError
+from maiou.utils.cli import UserError
 
 __all__ = [
     "ConfigError",
@@ -146,7 +146,7 @@ def check_pretrained_backbone(cfg) -> None:
         return
     path = init_cfg.get("checkpoint")
     if init_cfg.get("type") == "Pretrained" and path and "://" not in path and not osp.isfile(path):
-        from maiou.pretrained import missing_backbone_message
+        from maiou.engine.pretrained import missing_backbone_message
 
         raise ConfigError(missing_backbone_message(path))
 

@@ -101,7 +101,7 @@ def check_coco_device(device: str, preset: str, runs, processes: int = 1) -> str
     raise DeviceError(
         f"device={device}: torch sees no GPU here. To {what} {len(runs)} run(s) on this CPU "
         f"would take about {_human(seconds)} of one core{parallel} (images x measured CPU "
-        f"seconds per image, maiou/device.py). Run on a GPU machine, or pass --config "
+        f"seconds per image, maiou/engine/device.py). Run on a GPU machine, or pass --config "
         f"device=cpu to go on anyway"
     )
 

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from maiou.cli import UserError
+from maiou.utils.cli import UserError
 
 __all__ = [
     "CheckpointError",

@@ -24,7 +24,7 @@ from typing import Iterator
 
 from filelock import FileLock, Timeout
 
-from maiou.cli import UserError
+from maiou.utils.cli import UserError
 
 __all__ = [
     "DiskFullError",
