@@ -33,9 +33,10 @@ def _simulated_benchmark(
     per_image = TRUE_DELTA + image_effect + rng.normal(0.0, interaction_sd, (seeds, images))
     offsets = rng.normal(0.0, seed_sd, seeds)
     per_seed = per_image.mean(axis=1) + offsets
-    counts = np.stack(
-        [np.bincount(rng.integers(0, images, images), minlength=images) for _ in range(resamples)]
-    )
+    # How often each image is drawn in each resample, (R, images): one bincount over all
+    # resamples, each offset into its own row.
+    picks = rng.integers(0, images, (resamples, images)) + images * np.arange(resamples)[:, None]
+    counts = np.bincount(picks.ravel(), minlength=resamples * images).reshape(resamples, images)
     draws = counts @ per_image.T / images + offsets
     return per_seed, draws
 
