@@ -152,6 +152,25 @@ def test_coco_train_log_url_override_and_reference(tmp_path):
     assert "--curve-check" in out
 
 
+def test_each_training_process_gets_threads_per_run(tmp_path):
+    """coco-train with 2 processes per run: each process's OMP/MKL threads are
+    threads_per_run (the job counts 2 x 3), so 2 processes never share 6 threads each."""
+    result = snakemake(
+        tmp_path,
+        "-n",
+        "-p",
+        "--config",
+        "preset=coco-train",
+        "runs=[atss_maiou_550]",
+        "gpus_per_run=2",
+        "threads_per_run=3",
+    )
+    assert result.returncode == 0, result.stderr
+    train = result.stdout.split("rule train:", 1)[1].split("\nrule ", 1)[0]
+    assert "--nproc_per_node=2" in train
+    assert re.search(r"export OMP_NUM_THREADS=3 MKL_NUM_THREADS=3\s", train), train
+
+
 def test_seeds_train_and_evaluate_every_run_per_seed(tmp_path):
     result = snakemake(
         tmp_path, "-n", "-p", "--config", "runs=[atss_iou_400,atss_maiou_400]", "seeds=[0,1,2]"

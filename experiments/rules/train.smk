@@ -33,6 +33,8 @@ if PRESET in ("embedded", "coco-train"):
                     else "-m maiou.train"),
             launcher=("--launcher pytorch" if PRESET == "coco-train"
                       and GPUS_PER_RUN > 1 else ""),
+            # Each process's threads; the job's `threads` count all its processes.
+            process_threads=config["threads_per_run"],
         log:
             f"{LOGS}/train/{{run}}.log",
         benchmark:
@@ -45,7 +47,8 @@ if PRESET in ("embedded", "coco-train"):
             """
             {PY} -m maiou.rundir prepare {params.work_dir:q} --seed {params.seed} \
                 --inputs {input.configs:q} {params.backbone:q} --options={params.options:q} > {log} 2>&1
-            export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {params.data_env}
+            export OMP_NUM_THREADS={params.process_threads} MKL_NUM_THREADS={params.process_threads} \
+                {params.data_env}
             {PY} {params.launch} {params.config:q} --work-dir {params.work_dir:q} \
                 --seed {params.seed} --device {params.device} {params.validate} {params.launcher} \
                 {params.options} >> {log} 2>&1
