@@ -16,6 +16,8 @@
   requests, cutting chosen files half way on their first request, and recording requests.
 * :data:`NETWORK_GUARD`: a ``sitecustomize`` that makes every Python process refuse (and
   log) any connection or name lookup that is not loopback.
+* :func:`serve` puts it all together (the ``mirror`` fixture of tests/conftest.py);
+  :func:`coco_config`, :func:`snakemake` and the checks below run the pipeline against it.
 """
 
 from __future__ import annotations
@@ -25,12 +27,20 @@ import http.server
 import json
 import os
 import re
+import subprocess
+import sys
 import threading
 import time
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+RELEASED_RUNS = ["fixed_550", "mayolact_550"]  # the runs coco-released is tested with
+TRAIN_RUNS = ["atss_maiou_400", "mayolact_550"]  # the runs coco-train is tested with
 
 # COCO's category ids (1..90 with gaps), in the order of mmdet's CocoDataset.CLASSES.
 COCO_CATEGORY_IDS = [i for i in range(1, 91) if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
@@ -333,3 +343,117 @@ def getaddrinfo(host, *args, **kwargs):
 socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = (connect, connect_ex,
                                                                        getaddrinfo)
 '''
+
+
+@contextmanager
+def serve(base: Path):
+    """Everything the coco presets download, written under ``base`` and served by a
+    :class:`Mirror` (val2017.zip cut once), with a guarded environment for the pipeline's
+    processes; yields a dict of them and closes the server on exit."""
+    served = base / "served"
+    coco = write_tiny_coco(served)
+    # Released checkpoints in both formats; the mirror serves fixed_550 as a zip and
+    # mayolact_550 in the legacy format.
+    checkpoints = {}
+    for run, legacy in (("fixed_550", False), ("mayolact_550", True)):
+        config = str(ROOT / "configs/coco" / f"{run}.py")
+        checkpoints[run] = write_released_checkpoint(
+            config, served / "checkpoints" / f"{run}.pth", legacy=legacy
+        )
+        write_released_checkpoint(config, base / "other_format" / f"{run}.pth", legacy=not legacy)
+    resnet50 = write_resnet50_standin(served / "models")
+    for run in TRAIN_RUNS:  # the authors' released training logs, for the curve check
+        write_authors_log(served / "logs" / f"{run}.log", epochs=2)
+    guard = base / "guard"
+    guard.mkdir()
+    (guard / "sitecustomize.py").write_text(NETWORK_GUARD)
+    torch_home = base / "torch_home"
+    torch_home.mkdir()
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(
+            [str(guard), str(ROOT), os.environ.get("PYTHONPATH", "")]
+        ).rstrip(os.pathsep),
+        MAIOU_NETWORK_GUARD_LOG=str(base / "network_guard.log"),
+        TORCH_HOME=str(torch_home),
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        CUDA_VISIBLE_DEVICES="",
+    )
+    server = Mirror(served, cut={"val2017.zip"})
+    try:
+        yield dict(
+            server=server,
+            url=server.url,
+            coco=coco,
+            checkpoints=checkpoints,
+            other_format={run: base / "other_format" / f"{run}.pth" for run in checkpoints},
+            resnet50=resnet50,
+            logs=served / "logs",
+            env=env,
+            guard_log=base / "network_guard.log",
+            torch_home=torch_home,
+        )
+    finally:
+        server.close()
+
+
+def coco_config(mirror, work: Path, **extra) -> Path:
+    config = dict(
+        coco_mirror=mirror["url"],
+        device="cpu",
+        data_root=str(work / "data/coco"),
+        threads_per_run=1,
+        speed_images=1,
+        coco_md5={name: md5(path) for name, path in mirror["coco"]["files"].items()},
+    )
+    config.update(extra)
+    path = work / "test_config.yaml"
+    work.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def snakemake_cmd(work: Path, configfile: Path, *args: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(work),
+        "--configfile",
+        str(configfile),
+        *args,
+    ]
+
+
+def snakemake(work, configfile, *args, env, timeout=600):
+    return subprocess.run(
+        snakemake_cmd(work, configfile, *args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def logs(work: Path) -> str:
+    return "\n".join(
+        f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted((work / "logs").rglob("*.log"))
+    )
+
+
+def assert_no_network(mirror):
+    log = mirror["guard_log"]
+    assert not log.exists(), log.read_text()
+    assert not any(mirror["torch_home"].iterdir()), list(mirror["torch_home"].rglob("*"))
+
+
+def assert_cut_and_resumed(mirror, first_request: int, work: Path) -> None:
+    """val2017.zip was cut half way and the rule's retry resumed it with a Range request."""
+    val = [rng for path, rng in mirror["server"].requests[first_request:] if path == "/val2017.zip"]
+    assert len(val) == 2 and val[0] is None and val[1].startswith("bytes="), val
+    zipped = work / "data/coco/downloads/val2017.zip"
+    assert zipped.read_bytes() == mirror["coco"]["files"]["val2017.zip"].read_bytes()

@@ -5,6 +5,21 @@ import torch
 # the import path itself (rootdir conftest, "prepend" import mode).
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """Test files with slow tests first, most slow tests first; the rest as collected.
+
+    pyproject.toml runs the suite on pytest-xdist workers, one test file per worker at a time
+    (``--dist loadfile``: a file's module fixtures are built once), handed out in this order:
+    the long files start at once and the short ones fill in beside them.
+    """
+    slow: dict[str, int] = {}
+    for item in items:
+        slow.setdefault(item.nodeid.split("::")[0], 0)
+        slow[item.nodeid.split("::")[0]] += item.get_closest_marker("slow") is not None
+    items.sort(key=lambda item: -slow[item.nodeid.split("::")[0]])  # stable: files stay whole
+
+
 def pytest_addoption(parser):
     # CI has no GPU, so the operator's tests run on the CPU; on a GPU machine
     # `pytest tests/test_mask_aware_iou.py --maiou-device cuda` reruns the comparisons
@@ -19,3 +34,13 @@ def pytest_addoption(parser):
 @pytest.fixture
 def maiou_device(request):
     return torch.device(request.config.getoption("--maiou-device"))
+
+
+@pytest.fixture(scope="module")
+def mirror(tmp_path_factory):
+    """The coco presets' downloads on a loopback mirror, and a guarded environment
+    (tests/coco_mirror.py: serve), once per test file that asks for it."""
+    from coco_mirror import serve
+
+    with serve(tmp_path_factory.mktemp("coco_mirror")) as served:
+        yield served

@@ -1,13 +1,10 @@
-"""Both coco presets end to end, from nothing, against a loopback mirror (tests/coco_mirror.py).
+"""The coco presets against a loopback mirror (tests/coco_mirror.py), from nothing.
 
-* ``coco-released`` (fixed_550 and mayolact_550): downloads (one transfer cut half way and
-  resumed), md5 checks, unpacking, released-format checkpoints (zip and legacy torch
-  format), evaluation, the table and the figures; each metrics.json equals what
-  ``python -m maiou.evaluate`` gives on the same checkpoint and data.
-* ``coco-train`` (atss_maiou_400 and mayolact_550) on the CPU with ``gpus_per_run=2`` (two
-  gloo processes) and accumulation 2 (images_per_step=4, one image per forward pass), killed
-  after its first epoch, resumed, evaluated, compiled; the table marks the runs as not
-  trained at 32.
+* ``coco-released`` (fixed_550 and mayolact_550) end to end: downloads (one transfer cut
+  half way and resumed), md5 checks, unpacking, released-format checkpoints (zip and legacy
+  torch format), evaluation, the table and the figures; each metrics.json equals what
+  ``python -m maiou.evaluate`` gives on the same checkpoint and data. Two pipelines share
+  one data root and checkpoint folder. (``coco-train`` end to end: test_coco_train.py.)
 * Every Python process of the pipeline runs under a network guard (a ``sitecustomize`` that
   refuses and logs any non-loopback connection or name lookup) with an empty TORCH_HOME, so
   a job that tried the internet (e.g. ``torchvision://`` weights at training time) fails the
@@ -21,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -29,133 +25,17 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import yaml
 from coco_mirror import (
-    NETWORK_GUARD,
-    Mirror,
+    RELEASED_RUNS,
+    ROOT,
+    assert_cut_and_resumed,
+    assert_no_network,
+    coco_config,
+    logs,
     md5,
-    write_authors_log,
-    write_released_checkpoint,
-    write_resnet50_standin,
-    write_tiny_coco,
+    snakemake,
+    snakemake_cmd,
 )
-
-ROOT = Path(__file__).resolve().parents[1]
-RELEASED_RUNS = ["fixed_550", "mayolact_550"]
-TRAIN_RUNS = ["atss_maiou_400", "mayolact_550"]
-
-
-@pytest.fixture(scope="module")
-def mirror(tmp_path_factory):
-    """The mirror's files, the server (val2017.zip cut once), and a guarded environment."""
-    base = tmp_path_factory.mktemp("coco_mirror")
-    served = base / "served"
-    coco = write_tiny_coco(served)
-    # Released checkpoints in both formats; the mirror serves fixed_550 as a zip and
-    # mayolact_550 in the legacy format.
-    checkpoints = {}
-    for run, legacy in (("fixed_550", False), ("mayolact_550", True)):
-        config = str(ROOT / "configs/coco" / f"{run}.py")
-        checkpoints[run] = write_released_checkpoint(
-            config, served / "checkpoints" / f"{run}.pth", legacy=legacy
-        )
-        write_released_checkpoint(config, base / "other_format" / f"{run}.pth", legacy=not legacy)
-    resnet50 = write_resnet50_standin(served / "models")
-    for run in TRAIN_RUNS:  # the authors' released training logs, for the curve check
-        write_authors_log(served / "logs" / f"{run}.log", epochs=2)
-    guard = base / "guard"
-    guard.mkdir()
-    (guard / "sitecustomize.py").write_text(NETWORK_GUARD)
-    torch_home = base / "torch_home"
-    torch_home.mkdir()
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join(
-            [str(guard), str(ROOT), os.environ.get("PYTHONPATH", "")]
-        ).rstrip(os.pathsep),
-        MAIOU_NETWORK_GUARD_LOG=str(base / "network_guard.log"),
-        TORCH_HOME=str(torch_home),
-        OMP_NUM_THREADS="1",
-        MKL_NUM_THREADS="1",
-        CUDA_VISIBLE_DEVICES="",
-    )
-    server = Mirror(served, cut={"val2017.zip"})
-    try:
-        yield dict(
-            server=server,
-            url=server.url,
-            coco=coco,
-            checkpoints=checkpoints,
-            other_format={run: base / "other_format" / f"{run}.pth" for run in checkpoints},
-            resnet50=resnet50,
-            logs=served / "logs",
-            env=env,
-            guard_log=base / "network_guard.log",
-            torch_home=torch_home,
-        )
-    finally:
-        server.close()
-
-
-def coco_config(mirror, work: Path, **extra) -> Path:
-    config = dict(
-        coco_mirror=mirror["url"],
-        device="cpu",
-        data_root=str(work / "data/coco"),
-        threads_per_run=1,
-        speed_images=1,
-        coco_md5={name: md5(path) for name, path in mirror["coco"]["files"].items()},
-    )
-    config.update(extra)
-    path = work / "test_config.yaml"
-    work.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def snakemake_cmd(work: Path, configfile: Path, *args: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(work),
-        "--configfile",
-        str(configfile),
-        *args,
-    ]
-
-
-def snakemake(work, configfile, *args, env, timeout=600):
-    return subprocess.run(
-        snakemake_cmd(work, configfile, *args),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
-
-
-def logs(work: Path) -> str:
-    return "\n".join(
-        f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted((work / "logs").rglob("*.log"))
-    )
-
-
-def assert_no_network(mirror):
-    log = mirror["guard_log"]
-    assert not log.exists(), log.read_text()
-    assert not any(mirror["torch_home"].iterdir()), list(mirror["torch_home"].rglob("*"))
-
-
-def assert_cut_and_resumed(mirror, first_request: int, work: Path) -> None:
-    """val2017.zip was cut half way and the rule's retry resumed it with a Range request."""
-    val = [rng for path, rng in mirror["server"].requests[first_request:] if path == "/val2017.zip"]
-    assert len(val) == 2 and val[0] is None and val[1].startswith("bytes="), val
-    zipped = work / "data/coco/downloads/val2017.zip"
-    assert zipped.read_bytes() == mirror["coco"]["files"]["val2017.zip"].read_bytes()
 
 
 def same_metrics(a: dict, b: dict) -> None:
@@ -331,116 +211,6 @@ def test_a_failed_download_says_why_on_the_console(mirror, tmp_path):
     )
     assert reason is not None, console[-3000:]
     assert f"error: could not download {url}" in reason and "is the server or mirror up?" in reason
-
-
-def _descendants(pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
-    children: dict[int, list[int]] = {}
-    for line in out.splitlines():
-        child, parent = map(int, line.split())
-        children.setdefault(parent, []).append(child)
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def _kill_tree(proc: subprocess.Popen) -> None:
-    """SIGKILL snakemake and every process it started (by id), as a crash would."""
-    pids = _descendants(proc.pid)
-    for pid in [proc.pid] + pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    proc.wait(timeout=60)
-
-
-@pytest.mark.slow
-def test_coco_train_from_nothing_resumes_after_a_kill(mirror, tmp_path):
-    from maiou.engine.checkpoint import read_checkpoint_meta
-    from maiou.train import checkpoint_progress
-
-    work = tmp_path / "work"
-    config = coco_config(
-        mirror,
-        work,
-        preset="coco-train",
-        runs=TRAIN_RUNS,
-        gpus_per_run=2,
-        images_per_step=4,
-        samples_per_gpu=1,
-        workers_per_gpu=0,
-        max_epochs_override=2,
-        resnet50_url=f"{mirror['url']}/models/{mirror['resnet50'].name}",
-        log_urls={run: f"{mirror['url']}/logs/{run}.log" for run in TRAIN_RUNS},
-    )
-    first_request = len(mirror["server"].requests)
-    mirror["server"].cut.add("val2017.zip")
-    start = time.monotonic()
-    proc = subprocess.Popen(
-        snakemake_cmd(work, config, "--cores", "2"),
-        env=mirror["env"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    killed = None
-    try:
-        deadline = time.monotonic() + 900
-        while killed is None and proc.poll() is None and time.monotonic() < deadline:
-            for path in (work / "work_dirs/coco-train").glob("*/epoch_1.pth"):
-                if checkpoint_progress(str(path), by_epoch=True) == 1:
-                    killed = path.parent.name
-                    break
-            time.sleep(0.5)
-    finally:
-        if proc.poll() is None:
-            _kill_tree(proc)
-    first_output = proc.stdout.read()
-    assert killed, (
-        "no epoch-1 checkpoint before snakemake ended:\n" + first_output[-4000:] + logs(work)
-    )
-    assert not (work / f"work_dirs/coco-train/{killed}/final.pth").exists()
-
-    assert snakemake(work, config, "--unlock", env=mirror["env"]).returncode == 0
-    result = snakemake(work, config, "--cores", "2", env=mirror["env"], timeout=900)
-    elapsed = time.monotonic() - start
-    assert result.returncode == 0, result.stderr[-4000:] + logs(work)
-    print(f"coco-train end to end (killed once): {elapsed:.0f} s")
-    assert_no_network(mirror)
-    assert_cut_and_resumed(mirror, first_request, work)
-    assert "2 GPU(s) x 1 images x accumulation 2 = 4 images per optimizer step" in first_output
-    assert (work / "checkpoints/imagenet" / mirror["resnet50"].name).is_file()
-
-    train_log = (work / f"logs/coco-train/train/{killed}.log").read_text()
-    assert "resuming from" in train_log and "epoch_1.pth (epoch 1/2)" in train_log, train_log
-    for run in TRAIN_RUNS:
-        final = work / f"work_dirs/coco-train/{run}/final.pth"
-        meta = read_checkpoint_meta(final)
-        assert meta["epoch"] == 2
-        batch = dict(gpus=2, images_per_forward=1, accumulation=2, images_per_step=4)
-        assert meta["batch"] == batch
-        # 4 train images, one of them crowd-only: 2 forward passes per process per epoch.
-        assert meta["iter"] == 4
-        metrics = json.loads((work / f"results/coco-train/{run}/metrics.json").read_text())
-        assert metrics["training"] == batch and metrics["dataset"]["images"] == 3
-    md = (work / "results/table.md").read_text()
-    assert "trained with this code" in md
-    assert "† Not trained at the paper's 32 images per optimizer step" in md
-    assert "atss_maiou_400 at 4 (2 process(es) x 1 images x accumulation 2)" in md
-    assert "| mayolact_550† |" in md
-    # Each run was checked epoch by epoch against the (stand-in) authors' log it downloaded.
-    assert "## Training curves against the authors' logs" in md
-    for run in TRAIN_RUNS:
-        assert (work / "checkpoints/coco/logs" / f"{run}.log").read_bytes() == (
-            mirror["logs"] / f"{run}.log"
-        ).read_bytes()
-        check = json.loads((work / f"work_dirs/coco-train/{run}/curve_check.json").read_text())
-        assert [e["epoch"] for e in check["epochs"]] == [1, 2], check
-    assert (work / "reports/training_curves.png").is_file()
 
 
 # --------------------------------------------------------------------------------------
