@@ -7,17 +7,19 @@ import torch
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items):
-    """Test files with slow tests first, most slow tests first; the rest as collected.
+    """The longest test files first, by the seconds their slow tests declare; then the rest,
+    as collected.
 
     pyproject.toml runs the suite on pytest-xdist workers, one test file per worker at a time
     (``--dist loadfile``: a file's module fixtures are built once), handed out in this order:
     the long files start at once and the short ones fill in beside them.
     """
-    slow: dict[str, int] = {}
+    seconds: dict[str, float] = {}
     for item in items:
-        slow.setdefault(item.nodeid.split("::")[0], 0)
-        slow[item.nodeid.split("::")[0]] += item.get_closest_marker("slow") is not None
-    items.sort(key=lambda item: -slow[item.nodeid.split("::")[0]])  # stable: files stay whole
+        file = item.nodeid.split("::")[0]
+        mark = item.get_closest_marker("slow")
+        seconds[file] = seconds.get(file, 0) + (mark.kwargs.get("seconds", 20) if mark else 0)
+    items.sort(key=lambda item: -seconds[item.nodeid.split("::")[0]])  # stable: files stay whole
 
 
 def pytest_addoption(parser):

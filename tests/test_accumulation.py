@@ -217,7 +217,7 @@ def _lrs(work: Path) -> list[float]:
     ]
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=46)
 def test_one_process_accumulating_matches_two_gloo_processes(tmp_path):
     _write_data(tmp_path / "data")
     config = tmp_path / "tiny.py"

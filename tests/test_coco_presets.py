@@ -100,7 +100,7 @@ def test_both_checkpoint_formats_load_safely(mirror):
         assert len(meta["CLASSES"]) == 80 and "MaskAwareYOLACT" in meta["config"]
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=115)
 def test_coco_released_from_nothing(mirror, tmp_path):
     work = tmp_path / "work"
     config = coco_config(
@@ -141,6 +141,7 @@ def test_coco_released_from_nothing(mirror, tmp_path):
         same_metrics(ours, by_hand)
 
 
+@pytest.mark.slow(seconds=48)
 def test_two_pipelines_share_data_root_and_checkpoint_dir(mirror, tmp_path):
     """Two coco-released pipelines started together on one data_root and checkpoint_dir
     (separate work dirs): both finish, every file is downloaded once and used by both."""

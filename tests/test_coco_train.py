@@ -53,7 +53,7 @@ def _kill_tree(proc: subprocess.Popen) -> None:
     proc.wait(timeout=60)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=187)
 def test_coco_train_from_nothing_resumes_after_a_kill(mirror, tmp_path):
     from maiou.engine.checkpoint import read_checkpoint_meta
     from maiou.train import checkpoint_progress

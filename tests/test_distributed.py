@@ -43,7 +43,7 @@ def one_epoch_options(images_per_process):
     ]
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=57)
 def test_two_gloo_processes_match_one_process_with_twice_the_batch(tmp_path):
     data = tmp_path / "embedded"
     env = dict(os.environ, MAIOU_EMBEDDED_ROOT=str(data), OMP_NUM_THREADS="1")

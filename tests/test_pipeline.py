@@ -256,7 +256,7 @@ SMOKE = [
 ]
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=108)
 def test_embedded_end_to_end(tmp_path):
     # A private copy of the workflow and configs: the config-change check below edits one.
     repo = tmp_path / "repo"

@@ -246,7 +246,7 @@ def trained_iters(log_text):
 # ------------------------------------------------------------------------------------------
 # End to end
 # ------------------------------------------------------------------------------------------
-@pytest.mark.slow
+@pytest.mark.slow(seconds=47)
 def test_interrupted_run_resumes_to_the_same_end(setup, tmp_path):
     config, pythonpath = setup
 
@@ -292,7 +292,7 @@ def test_interrupted_run_resumes_to_the_same_end(setup, tmp_path):
     assert elapsed < 30
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=37)
 def test_torchrun_two_cpu_processes_train_resume_and_evaluate(setup, tmp_path):
     """gloo on CPU; the second call extends the run, resumes, and runs the distributed
     evaluation hook (the path mmcv 1.7.2's own DDP wrapper breaks on torch 2)."""
@@ -351,7 +351,7 @@ def embedded_data(root, num_train):
         )
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=47)
 def test_embedded_iteration_run_resumes(setup, tmp_path):
     """IterBasedRunner (the embedded schedule) with the project's own model code."""
     _, pythonpath = setup
@@ -556,6 +556,7 @@ def test_device_cpu_hides_the_gpus_and_cuda_without_one_is_one_line(
 # ------------------------------------------------------------------------------------------
 # Common random numbers: two runs of one seed differ only by what their configs change
 # ------------------------------------------------------------------------------------------
+@pytest.mark.slow(seconds=25)
 def test_paired_runs_share_init_data_order_and_flips(tmp_path, monkeypatch):
     """atss_iou_400 and atss_maiou_400 (embedded) trained with the same seed start from the
     same weights and see the same images in the same order with the same flips, through

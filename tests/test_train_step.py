@@ -129,14 +129,7 @@ def head_and_inputs(run, seed=0):
 # --------------------------------------------------------------------------------------
 # One training step of every COCO run
 # --------------------------------------------------------------------------------------
-# maYOLACT's DCNv2 (mmcv's CPU kernel) makes its step take ~15-25 s on 2 busy cores.
-@pytest.mark.parametrize(
-    "run",
-    [
-        pytest.param(run, marks=pytest.mark.slow) if run.startswith("mayolact") else run
-        for run in RUNS
-    ],
-)
+@pytest.mark.parametrize("run", RUNS)
 def test_coco_run_trains_one_step(run):
     torch.manual_seed(0)
     model = build_model(load("coco", run))
