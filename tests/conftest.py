@@ -1,8 +1,20 @@
+import os
+
 import pytest
 import torch
 
 # Test-only helpers (brute-force references) live beside the tests; pytest puts tests/ on
 # the import path itself (rootdir conftest, "prepend" import mode).
+
+# On pytest-xdist workers (pyproject.toml), each worker's share of the cores, for torch here
+# and for the processes the tests start: two workers with two threads each on two cores
+# spend much of their time waiting for each other. A value set by the user is kept.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    _threads = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_name, _threads)
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.hookimpl(trylast=True)
