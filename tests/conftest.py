@@ -7,8 +7,8 @@ import torch
 # the import path itself (rootdir conftest, "prepend" import mode).
 
 # On pytest-xdist workers (pyproject.toml), each worker's share of the cores, for torch here
-# and for the processes the tests start: two workers with two threads each on two cores
-# spend much of their time waiting for each other. A value set by the user is kept.
+# and for the processes the tests start, so that two workers do not run four threads on two
+# cores. A value set by the user is kept.
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _WORKERS > 1:
     _threads = str(max(1, (os.cpu_count() or 1) // _WORKERS))
