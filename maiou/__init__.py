@@ -6,7 +6,7 @@ Layout, by kind:
   ``pretrain_backbone``, ``rundir`` (a run's folders; ``prepare`` is its command);
   ``runs`` is the run registry every other part reads;
 * ``engine/``: what the commands are built from (config, batch, checkpoints, device);
-* ``utils/``: small helpers (atomic writes, one-line errors, shared stores);
+* ``utils/``: small helpers (atomic writes, one-line errors, file digests, shared stores);
 * the method and its measurement: ``ops/`` (maIoU, CARAFE, deformable convolution),
   ``models/`` (assigners, heads, detectors), ``hooks/``, ``evaluation/``, ``data/``.
 

@@ -197,8 +197,9 @@ def evaluate(
 
     Returns the metrics dict that was written.
     """
-    from maiou.engine.checkpoint import file_digest, read_checkpoint_meta
+    from maiou.engine.checkpoint import read_checkpoint_meta
     from maiou.engine.device import resolve_device
+    from maiou.utils.digest import file_digest
 
     device = torch.device(resolve_device(device) if isinstance(device, str) else device)
     cfg, dataset, model = build_for_inference(config, checkpoint, device, cfg_options)

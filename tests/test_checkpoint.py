@@ -23,11 +23,11 @@ from mmdet.models import build_detector
 from maiou import runs as registry
 from maiou.engine.checkpoint import (
     CheckpointError,
-    file_digest,
     load_released_checkpoint,
     load_untrusted_checkpoint,
     read_checkpoint_meta,
 )
+from maiou.utils.digest import file_digest
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CH = 16  # feature channels of the tiny models

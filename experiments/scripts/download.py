@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Callable
 
 from maiou import runs as registry
-from maiou.engine.checkpoint import CheckpointError, file_digest, load_untrusted_checkpoint
 from maiou.utils.cli import UserError, entry_point
+from maiou.utils.digest import file_digest
 from maiou.utils.store import DiskFullError, check_free_space, disk_full, exclusive, is_disk_full
 
 CHECKPOINT_DRIVE_IDS = {run.name: run.checkpoint_drive_id for run in registry.released()}
@@ -137,6 +137,9 @@ def check_hash_in_name(part: Path, url: str) -> str:
 
 
 def check_loads_as_tensors(part: Path, url: str) -> str:
+    # torch loads here only: the other downloads start without it.
+    from maiou.engine.checkpoint import CheckpointError, load_untrusted_checkpoint
+
     try:
         return f"{len(load_untrusted_checkpoint(part))} tensors"
     except CheckpointError as exc:

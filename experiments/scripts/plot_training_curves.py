@@ -25,8 +25,13 @@ from pathlib import Path
 
 from experiments.scripts.plot_results import plt, save_atomic
 from maiou import runs as registry
-from maiou.engine.training_log import LogFormatError, epoch_means, read_log
-from maiou.hooks.curve_check import DEFAULT_TOLERANCE, compare_epochs
+from maiou.engine.training_log import (
+    DEFAULT_TOLERANCE,
+    LogFormatError,
+    compare_epochs,
+    epoch_means,
+    read_log,
+)
 from maiou.utils.atomic import write_text_atomic
 from maiou.utils.cli import entry_point
 

@@ -18,7 +18,6 @@ and loads them into every configs/coco model.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 import zipfile
@@ -34,7 +33,6 @@ from maiou.utils.cli import UserError
 __all__ = [
     "CheckpointError",
     "META_SAFE_GLOBALS",
-    "file_digest",
     "sniff_checkpoint",
     "load_untrusted_checkpoint",
     "read_checkpoint_meta",
@@ -69,15 +67,6 @@ def _numpy_scalar_globals() -> list:
 
 
 META_SAFE_GLOBALS: list = _numpy_scalar_globals()
-
-
-def file_digest(path: str | os.PathLike, algo: str = "sha256", chunk_mib: int = 4) -> str:
-    """Hex digest of a file, read in ``chunk_mib`` MiB chunks (checkpoints are 100-300 MB)."""
-    digest = hashlib.new(algo)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(chunk_mib << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def sniff_checkpoint(path: str | os.PathLike) -> str:

@@ -13,8 +13,9 @@ evaluation) and one JSON object per line to ``<timestamp>.log.json``::
 
 whose first line may be the run's meta data (no "mode"). ``read_log`` takes either file
 (the format is told by the content) and returns the training records; ``epoch_means``
-averages one value per epoch. Values are floats as logged (text: 4 decimals, lr 3
-significant digits; JSON: 5 decimals).
+averages one value per epoch; ``compare_epochs`` sets two runs' epoch means side by side
+(the curve check: maiou/hooks/curve_check.py says why 10 %). Values are floats as logged
+(text: 4 decimals, lr 3 significant digits; JSON: 5 decimals).
 """
 
 from __future__ import annotations
@@ -139,3 +140,27 @@ def epoch_means(records, key: str = "loss") -> dict[int, float]:
             continue
         sums.setdefault(int(rec["epoch"]), []).append(rec[key])
     return {epoch: sum(v) / len(v) for epoch, v in sorted(sums.items())}
+
+
+# A relative difference above this marks an epoch off course (maiou/hooks/curve_check.py).
+DEFAULT_TOLERANCE = 0.10
+
+
+def compare_epochs(ours: dict, authors: dict, tolerance: float = DEFAULT_TOLERANCE) -> list:
+    """Per epoch present in both {epoch: mean loss}: {"epoch", "ours", "authors",
+    "relative_difference", "off_course"} with relative difference |ours - authors| /
+    authors."""
+    out = []
+    for epoch in sorted(set(ours) & set(authors)):
+        ref = authors[epoch]
+        rel = abs(ours[epoch] - ref) / abs(ref) if ref else float("inf")
+        out.append(
+            {
+                "epoch": int(epoch),
+                "ours": float(ours[epoch]),
+                "authors": float(ref),
+                "relative_difference": rel,
+                "off_course": bool(rel > tolerance),
+            }
+        )
+    return out

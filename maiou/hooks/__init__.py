@@ -1,6 +1,6 @@
 """mmcv runner hooks; importing this module registers them (``custom_imports``)."""
 
-from .curve_check import TrainingCurveCheckHook, compare_epochs
+from .curve_check import TrainingCurveCheckHook
 from .optimizer_step_lr import (
     CosineAnnealingPerOptimizerStepLrUpdaterHook,
     StepPerOptimizerStepLrUpdaterHook,
@@ -12,5 +12,4 @@ __all__ = [
     "StepPerOptimizerStepLrUpdaterHook",
     "TrainingCurveCheckHook",
     "WeightAverageHook",
-    "compare_epochs",
 ]

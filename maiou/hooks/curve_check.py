@@ -23,32 +23,10 @@ from pathlib import Path
 
 from mmcv.runner import HOOKS, Hook
 
-from maiou.engine.training_log import epoch_means, read_log
+from maiou.engine.training_log import DEFAULT_TOLERANCE, compare_epochs, epoch_means, read_log
 from maiou.utils.atomic import write_text_atomic
 
-__all__ = ["TrainingCurveCheckHook", "compare_epochs"]
-
-DEFAULT_TOLERANCE = 0.10
-
-
-def compare_epochs(ours: dict, authors: dict, tolerance: float = DEFAULT_TOLERANCE) -> list:
-    """Per epoch present in both {epoch: mean loss}: {"epoch", "ours", "authors",
-    "relative_difference", "off_course"} with relative difference |ours - authors| /
-    authors."""
-    out = []
-    for epoch in sorted(set(ours) & set(authors)):
-        ref = authors[epoch]
-        rel = abs(ours[epoch] - ref) / abs(ref) if ref else float("inf")
-        out.append(
-            {
-                "epoch": int(epoch),
-                "ours": float(ours[epoch]),
-                "authors": float(ref),
-                "relative_difference": rel,
-                "off_course": bool(rel > tolerance),
-            }
-        )
-    return out
+__all__ = ["TrainingCurveCheckHook"]
 
 
 @HOOKS.register_module()
