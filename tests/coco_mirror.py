@@ -414,7 +414,8 @@ def coco_config(mirror, work: Path, **extra) -> Path:
     return path
 
 
-def snakemake_cmd(work: Path, configfile: Path, *args: str) -> list[str]:
+def snakemake_cmd(work: Path, configfile: Path | None, *args: str) -> list[str]:
+    """The repository's workflow run in ``work``, with ``configfile`` if given."""
     return [
         sys.executable,
         "-m",
@@ -423,8 +424,7 @@ def snakemake_cmd(work: Path, configfile: Path, *args: str) -> list[str]:
         str(ROOT / "Snakefile"),
         "--directory",
         str(work),
-        "--configfile",
-        str(configfile),
+        *(["--configfile", str(configfile)] if configfile else []),
         *args,
     ]
 

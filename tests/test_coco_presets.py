@@ -353,35 +353,15 @@ def test_hash_in_name_is_checked(mirror, tmp_path):
 # --------------------------------------------------------------------------------------
 # The planner: the published batch, and no GPU.
 # --------------------------------------------------------------------------------------
-def _dry_run(tmp_path, *config, env=None):
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "--snakefile",
-            str(ROOT / "Snakefile"),
-            "--directory",
-            str(tmp_path),
-            "-n",
-            "--config",
-            *config,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=env,
-    )
-
-
 def test_one_gpu_plans_32_images_per_step_and_three_are_refused(tmp_path):
-    result = _dry_run(tmp_path, "preset=coco-train", "gpus_per_run=1")
+    plan = ("-n", "--config", "preset=coco-train")
+    result = snakemake(tmp_path, None, *plan, "gpus_per_run=1", env=None, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (
         "coco-train: 1 GPU(s) x 8 images x accumulation 4 = 32 images per optimizer step"
         in result.stderr
     )
-    result = _dry_run(tmp_path, "preset=coco-train", "gpus_per_run=3")
+    result = snakemake(tmp_path, None, *plan, "gpus_per_run=3", env=None, timeout=180)
     assert result.returncode != 0
     message = result.stdout + result.stderr
     assert (
@@ -394,25 +374,16 @@ def test_one_gpu_plans_32_images_per_step_and_three_are_refused(tmp_path):
 def test_coco_preset_without_a_gpu_stops_with_an_estimate(tmp_path):
     # Not a dry run: with device auto and no GPU, nothing may start (no download either).
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "--snakefile",
-            str(ROOT / "Snakefile"),
-            "--directory",
-            str(tmp_path),
-            "--cores",
-            "1",
-            "--config",
-            "preset=coco-released",
-            "runs=[fixed_550]",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
+    result = snakemake(
+        tmp_path,
+        None,
+        "--cores",
+        "1",
+        "--config",
+        "preset=coco-released",
+        "runs=[fixed_550]",
         env=env,
+        timeout=180,
     )
     assert result.returncode != 0
     message = result.stdout + result.stderr
