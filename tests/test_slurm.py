@@ -146,7 +146,7 @@ def failure_report(result, cluster, workdir) -> str:
     return result.stderr[-6000:] + "\n" + logs + "\n" + cluster.logs_tail(2000)
 
 
-@pytest.mark.slow(seconds=124)
+@pytest.mark.slow(seconds=117)
 def test_embedded_preset_through_sbatch(cluster, tmp_path):
     repo, work = private_repo(tmp_path), tmp_path / "work"
     start = time.monotonic()
@@ -202,7 +202,7 @@ def test_embedded_preset_through_sbatch(cluster, tmp_path):
         assert 0.0 <= float(row["segm_AP"]) <= 100.0 and float(row["fps"]) > 0
 
 
-@pytest.mark.slow(seconds=110)
+@pytest.mark.slow(seconds=104)
 def test_cancelled_training_is_resubmitted_and_resumes(cluster, tmp_path):
     repo, work = private_repo(tmp_path), tmp_path / "work"
     # 100 iterations with a checkpoint every 10 (max_iters_override would put the only
