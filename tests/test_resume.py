@@ -4,7 +4,8 @@ The end-to-end tests run the real CLI in subprocesses on a tiny YOLACT (ResNet-5
 at 1/8 width) and a four-image COCO-format dataset written into tmp_path, 2 iterations per
 epoch. The interruption is a SIGKILL the training process sends itself right after the
 epoch-1 checkpoint is written (a hook enabled by an environment variable), i.e. a crash at
-the moment the brief describes, without timing races.
+the moment the brief describes, without timing races. mmcv's runners skip their fixed
+sleeps in these runs (tests/mmcv_sleeps.py).
 """
 
 import argparse
@@ -21,6 +22,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from mmcv_sleeps import skip_runner_sleeps
 from tiny_yolact import tiny_yolact
 
 from maiou.engine.checkpoint import read_checkpoint_meta
@@ -36,7 +38,8 @@ from maiou.train import (
     training_device,
 )
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TESTS = osp.dirname(osp.abspath(__file__))
+REPO = osp.dirname(TESTS)
 CLASSES = ("square", "bar", "blob")
 IMG = 128
 
@@ -78,7 +81,9 @@ class CrashAfterIter(Hook):
 # cut down to 4 iterations with a checkpoint every 2.
 EMBEDDED_WRAPPER = """
 _base_ = {base!r}
-custom_imports = dict(imports=['maiou.models', 'crash_hook'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['maiou.models', 'crash_hook', 'mmcv_sleeps'], allow_failed_imports=False
+)
 custom_hooks = [dict(type='CrashAfterIter', priority='LOWEST')]
 runner = dict(max_iters=4)
 checkpoint_config = dict(interval=2)
@@ -87,7 +92,7 @@ data = dict(samples_per_gpu=2, workers_per_gpu=0)
 """
 
 CONFIG = """
-custom_imports = dict(imports=['crash_hook'], allow_failed_imports=False)
+custom_imports = dict(imports=['crash_hook', 'mmcv_sleeps'], allow_failed_imports=False)
 data_root = {data_root!r}
 {model}img_norm_cfg = dict(mean=[123.68, 116.78, 103.94], std=[58.40, 57.12, 57.38], to_rgb=True)
 train_pipeline = [
@@ -196,8 +201,9 @@ def cli(args, pythonpath, crash_after=0, launcher_prefix=(), timeout=240, extra_
     """
     env = dict(
         os.environ,
-        PYTHONPATH=os.pathsep.join([pythonpath, REPO]),
+        PYTHONPATH=os.pathsep.join([pythonpath, REPO, TESTS]),
         MAIOU_TEST_CRASH_AFTER_EPOCH=str(crash_after),
+        MAIOU_TEST_SKIP_RUNNER_SLEEPS="1",  # tests/mmcv_sleeps.py
         OMP_NUM_THREADS="1",
         PYTHONWARNINGS="ignore",
         **(extra_env or {}),
@@ -246,7 +252,7 @@ def trained_iters(log_text):
 # ------------------------------------------------------------------------------------------
 # End to end
 # ------------------------------------------------------------------------------------------
-@pytest.mark.slow(seconds=47)
+@pytest.mark.slow(seconds=37)
 def test_interrupted_run_resumes_to_the_same_end(setup, tmp_path):
     config, pythonpath = setup
 
@@ -292,7 +298,7 @@ def test_interrupted_run_resumes_to_the_same_end(setup, tmp_path):
     assert elapsed < 30
 
 
-@pytest.mark.slow(seconds=37)
+@pytest.mark.slow(seconds=30)
 def test_torchrun_two_cpu_processes_train_resume_and_evaluate(setup, tmp_path):
     """gloo on CPU; the second call extends the run, resumes, and runs the distributed
     evaluation hook (the path mmcv 1.7.2's own DDP wrapper breaks on torch 2)."""
@@ -331,12 +337,15 @@ def test_torchrun_two_cpu_processes_train_resume_and_evaluate(setup, tmp_path):
     assert (meta["epoch"], meta["iter"]) == (2, 2)
 
 
-def embedded_data(root, num_train):
-    """A tiny embedded dataset (2 val images) and a backbone pretrained for 2 steps."""
+@pytest.fixture(scope="module")
+def embedded_data(tmp_path_factory):
+    """A tiny embedded dataset (16 train and 2 val images) and a backbone pretrained for 2
+    steps, shared by the tests below (neither writes into it)."""
+    root = tmp_path_factory.mktemp("embedded")
     for module, args in (
         (
             "maiou.data.synthetic",
-            ["--out", root, "--seed", 0, "--num-train", num_train, "--num-val", 2],
+            ["--out", root, "--seed", 0, "--num-train", 16, "--num-val", 2],
         ),
         (
             "maiou.pretrain_backbone",
@@ -349,21 +358,20 @@ def embedded_data(root, num_train):
             check=True,
             capture_output=True,
         )
+    return root
 
 
-@pytest.mark.slow(seconds=47)
-def test_embedded_iteration_run_resumes(setup, tmp_path):
+@pytest.mark.slow(seconds=46)
+def test_embedded_iteration_run_resumes(setup, embedded_data, tmp_path):
     """IterBasedRunner (the embedded schedule) with the project's own model code."""
     _, pythonpath = setup
-    data = tmp_path / "embedded"
-    embedded_data(data, num_train=4)
     config = tmp_path / "embedded_atss_maiou_400_short.py"
     config.write_text(
         EMBEDDED_WRAPPER.format(base=osp.join(REPO, "configs", "embedded", "atss_maiou_400.py"))
     )
     work = str(tmp_path / "work")
     cmd = [str(config), "--work-dir", work, "--seed", "0", "--no-validate"]
-    env = dict(MAIOU_EMBEDDED_ROOT=str(data))
+    env = dict(MAIOU_EMBEDDED_ROOT=str(embedded_data))
 
     proc, _ = cli(cmd, pythonpath, extra_env=dict(env, MAIOU_TEST_CRASH_AFTER_ITER="2"))
     assert proc.returncode == -9, proc.stderr[-3000:]
@@ -556,8 +564,8 @@ def test_device_cpu_hides_the_gpus_and_cuda_without_one_is_one_line(
 # ------------------------------------------------------------------------------------------
 # Common random numbers: two runs of one seed differ only by what their configs change
 # ------------------------------------------------------------------------------------------
-@pytest.mark.slow(seconds=25)
-def test_paired_runs_share_init_data_order_and_flips(tmp_path, monkeypatch):
+@pytest.mark.slow(seconds=22)
+def test_paired_runs_share_init_data_order_and_flips(embedded_data, tmp_path, monkeypatch):
     """atss_iou_400 and atss_maiou_400 (embedded) trained with the same seed start from the
     same weights and see the same images in the same order with the same flips, through
     two epochs of real training, so their difference is the assigner's, not the draw's
@@ -566,9 +574,8 @@ def test_paired_runs_share_init_data_order_and_flips(tmp_path, monkeypatch):
 
     import maiou.train as train_module
 
-    data = tmp_path / "data"
-    embedded_data(data, num_train=16)
-    monkeypatch.setenv("MAIOU_EMBEDDED_ROOT", str(data))
+    monkeypatch.setenv("MAIOU_EMBEDDED_ROOT", str(embedded_data))
+    skip_runner_sleeps(monkeypatch.setattr)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "unset by the test")  # restored afterwards
     seen, init = {}, {}
     flip, build = RandomFlip.__call__, train_module.build_model_and_datasets

@@ -18,6 +18,7 @@ import pytest
 import torch
 from mmcv.runner import EpochBasedRunner
 from mmcv.utils import get_logger
+from mmcv_sleeps import skip_runner_sleeps
 
 from maiou.engine.training_log import LogFormatError, epoch_means, read_log
 from maiou.hooks import TrainingCurveCheckHook
@@ -77,9 +78,11 @@ def train(work_dir: Path, scale: float = 1.0, reference=None, epochs: int = 3):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("curves")
-    ref_text, ref_json = train(root / "authors")
-    on = train(root / "on_course", reference=ref_json)
-    off = train(root / "off_course", scale=1.5, reference=ref_text)
+    with pytest.MonkeyPatch.context() as patch:
+        skip_runner_sleeps(patch.setattr)  # they were 20 of the 21 s these nine epochs took
+        ref_text, ref_json = train(root / "authors")
+        on = train(root / "on_course", reference=ref_json)
+        off = train(root / "off_course", scale=1.5, reference=ref_text)
     return {"root": root, "ref_text": ref_text, "ref_json": ref_json, "on": on, "off": off}
 
 
