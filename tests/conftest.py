@@ -58,3 +58,12 @@ def mirror(tmp_path_factory):
 
     with serve(tmp_path_factory.mktemp("coco_mirror")) as served:
         yield served
+
+
+@pytest.fixture(scope="module")
+def training_mirror(tmp_path_factory):
+    """:func:`mirror` without the released checkpoints: what the coco-train preset needs."""
+    from coco_mirror import serve
+
+    with serve(tmp_path_factory.mktemp("coco_mirror"), released_checkpoints=False) as served:
+        yield served

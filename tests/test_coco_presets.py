@@ -45,28 +45,33 @@ def same_metrics(a: dict, b: dict) -> None:
     assert a["dataset"] == b["dataset"] and a["anchors_per_image"] == b["anchors_per_image"]
 
 
-def evaluate_by_hand(run: str, checkpoint: Path, data_root: Path, out: Path, env) -> dict:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "maiou.evaluate",
-            str(ROOT / "configs/coco" / f"{run}.py"),
-            str(checkpoint),
-            "--out",
-            str(out),
-            "--device",
-            "cpu",
-            "--speed-images",
-            "1",
-            "--no-progress",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=dict(env, MAIOU_COCO_ROOT=str(data_root)),
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def evaluate_by_hand(run: str, checkpoint: Path, data_root: Path, out: Path, monkeypatch) -> dict:
+    """``python -m maiou.evaluate`` typed by hand (here: its ``main`` in this process, which
+    has torch and mmdet loaded already), on one thread as the pipeline's job."""
+    import torch
+
+    from maiou.evaluate import main
+
+    monkeypatch.setenv("MAIOU_COCO_ROOT", str(data_root))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        code = main(
+            [
+                str(ROOT / "configs/coco" / f"{run}.py"),
+                str(checkpoint),
+                "--out",
+                str(out),
+                "--device",
+                "cpu",
+                "--speed-images",
+                "1",
+                "--no-progress",
+            ]
+        )
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0
     return json.loads((out / "metrics.json").read_text())
 
 
@@ -100,8 +105,8 @@ def test_both_checkpoint_formats_load_safely(mirror):
         assert len(meta["CLASSES"]) == 80 and "MaskAwareYOLACT" in meta["config"]
 
 
-@pytest.mark.slow(seconds=115)
-def test_coco_released_from_nothing(mirror, tmp_path):
+@pytest.mark.slow(seconds=82)
+def test_coco_released_from_nothing(mirror, tmp_path, monkeypatch):
     work = tmp_path / "work"
     config = coco_config(
         mirror,
@@ -136,12 +141,12 @@ def test_coco_released_from_nothing(mirror, tmp_path):
         ours = json.loads((work / f"results/coco-released/{run}/metrics.json").read_text())
         assert ours["dataset"]["images"] == 3 and ours["training"] is None
         by_hand = evaluate_by_hand(
-            run, checkpoint, work / "data/coco", tmp_path / f"eval_{run}", mirror["env"]
+            run, checkpoint, work / "data/coco", tmp_path / f"eval_{run}", monkeypatch
         )
         same_metrics(ours, by_hand)
 
 
-@pytest.mark.slow(seconds=48)
+@pytest.mark.slow(seconds=46)
 def test_two_pipelines_share_data_root_and_checkpoint_dir(mirror, tmp_path):
     """Two coco-released pipelines started together on one data_root and checkpoint_dir
     (separate work dirs): both finish, every file is downloaded once and used by both."""
