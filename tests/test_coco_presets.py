@@ -3,7 +3,7 @@
 * ``coco-released`` (fixed_550 and mayolact_550) end to end: downloads (one transfer cut
   half way and resumed), md5 checks, unpacking, released-format checkpoints (zip and legacy
   torch format), evaluation, the table and the figures; each metrics.json equals what
-  ``python -m maiou.evaluate`` gives on the same checkpoint and data. Two pipelines share
+  ``maiou.evaluate`` gives on the same checkpoint and data. Two pipelines share
   one data root and checkpoint folder. (``coco-train`` end to end: test_coco_train.py.)
 * Every Python process of the pipeline runs under a network guard (a ``sitecustomize`` that
   refuses and logs any non-loopback connection or name lookup) with an empty TORCH_HOME, so
