@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mmcv_sleeps import ENV as SKIP_SLEEPS_ENV
 from tiny_yolact import tiny_yolact
 
 from maiou.engine.batching import (
@@ -231,7 +232,7 @@ def test_one_process_accumulating_matches_two_gloo_processes(tmp_path):
         os.environ,
         OMP_NUM_THREADS="1",
         PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests")]),
-        MAIOU_TEST_SKIP_RUNNER_SLEEPS="1",  # tests/mmcv_sleeps.py
+        **{SKIP_SLEEPS_ENV: "1"},
     )
     one, two = tmp_path / "one", tmp_path / "two"
     # 2 images, 1 per forward pass: 2 forward passes per epoch in one process (accumulation

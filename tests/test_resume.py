@@ -22,6 +22,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from mmcv_sleeps import ENV as SKIP_SLEEPS_ENV
 from mmcv_sleeps import skip_runner_sleeps
 from tiny_yolact import tiny_yolact
 
@@ -203,9 +204,9 @@ def cli(args, pythonpath, crash_after=0, launcher_prefix=(), timeout=240, extra_
         os.environ,
         PYTHONPATH=os.pathsep.join([pythonpath, REPO, TESTS]),
         MAIOU_TEST_CRASH_AFTER_EPOCH=str(crash_after),
-        MAIOU_TEST_SKIP_RUNNER_SLEEPS="1",  # tests/mmcv_sleeps.py
         OMP_NUM_THREADS="1",
         PYTHONWARNINGS="ignore",
+        **{SKIP_SLEEPS_ENV: "1"},
         **(extra_env or {}),
     )
     cmd = (
