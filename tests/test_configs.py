@@ -544,6 +544,24 @@ def test_embedded_shrink_is_the_same_for_every_run():
     assert first["data"] == (8, 0)  # 8 images per iteration, loaded in the training process
 
 
+def test_the_cpu_shrink_lives_in_one_overlay():
+    """Every embedded model is its COCO model with configs/embedded/_base_/cpu_shrink.py
+    merged over it (fixed IoU: and its anchors laid out for 128 px), and no other config
+    file states any part of the shrink."""
+    overlay = Config.fromfile(str(CONFIG_ROOT / "embedded/_base_/cpu_shrink.py")).cpu_shrink
+    for run in RUNS:
+        expected = Config._merge_a_into_b(plain(overlay), plain(load("coco", run).model))
+        got = plain(load("embedded", run).model)
+        if RUNS[run][0] == "fixed":
+            got["bbox_head"]["anchor_generator"] = expected["bbox_head"]["anchor_generator"]
+        assert got == expected, run
+    for path in CONFIG_ROOT.rglob("*.py"):
+        if path.name != "cpu_shrink.py":
+            text = path.read_text()
+            for part in ("base_channels", "proto_channels", "feat_channels=64", "out_channels=64"):
+                assert part not in text, (path, part)
+
+
 @pytest.mark.parametrize("run", sorted(RUNS))
 def test_embedded_config_matches_its_coco_run(run):
     family, coco_size = RUNS[run]

@@ -1,7 +1,7 @@
 """Run atss-iou-550: YOLACT, ATSS with IoU, 550 x 550, ResNet-50, 4 GPUs x 8 images, 55
 epochs.
 
-Paper: 29.3 / 74.5 mask AP / mask oLRP (%) on COCO val2017.
+Its published numbers: maiou/runs.py.
 """
 
 _base_ = [

@@ -1,7 +1,7 @@
 """Run atss-iou-700: YOLACT, ATSS with IoU, 700 x 700, ResNet-50, 4 GPUs x 8 images, 55
 epochs.
 
-Paper: 30.8 / 73.3 mask AP / mask oLRP (%) on COCO val2017.
+Its published numbers: maiou/runs.py.
 """
 
 _base_ = [

@@ -1,7 +1,7 @@
 """Run atss-maiou-400: YOLACT, ATSS with maIoU, 400 x 400, ResNet-50, 4 GPUs x 8 images, 55
 epochs.
 
-Paper: 26.1 / 77.1 mask AP / mask oLRP (%) on COCO val2017.
+Its published numbers: maiou/runs.py.
 """
 
 _base_ = [

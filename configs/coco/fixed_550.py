@@ -1,7 +1,7 @@
 """Run fixed-550: YOLACT, fixed-IoU assigner, 550 x 550, ResNet-50, 4 GPUs x 8 images, 55
 epochs.
 
-Paper: 28.5 / 75.2 mask AP / mask oLRP (%) on COCO val2017.
+Its published numbers: maiou/runs.py.
 """
 
 _base_ = [

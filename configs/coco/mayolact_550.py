@@ -1,7 +1,7 @@
 """Run mayolact-550: maYOLACT (ATSS with maIoU + DCNv2, CARAFE, 2 scales, cosine lr), 550 x
 550, ResNet-50, 4 GPUs x 8 images, 55 epochs.
 
-Paper: 35.2 mask AP on COCO test-dev at 30 fps (V100).
+Its published numbers: maiou/runs.py.
 """
 
 _base_ = [

@@ -1,7 +1,7 @@
 """Run mayolact-700: maYOLACT (ATSS with maIoU + DCNv2, CARAFE, 2 scales, cosine lr), 700 x
 700, ResNet-50, 4 GPUs x 8 images, 55 epochs.
 
-Paper: 37.7 mask AP on COCO test-dev at 25 fps (V100); no model was released.
+Its published numbers: maiou/runs.py.
 """
 
 _base_ = [

@@ -16,7 +16,6 @@ custom_imports = dict(imports=["maiou.models"], allow_failed_imports=False)
 # MAIOU_RESNET50 names another location.
 resnet50_checkpoint = os.environ.get("MAIOU_RESNET50", "checkpoints/imagenet/resnet50-19c8e357.pth")
 
-num_classes = 80
 # Fixed-IoU anchors are laid out for a 550 x 550 input at every image size: the stride of
 # a level is 550 / (its feature-map side at 550), i.e. 550/69, 550/35, 550/18, 550/9, 550/5,
 # and the first centre sits at half a stride.
@@ -48,7 +47,7 @@ model = dict(
     ),
     bbox_head=dict(
         type="MaskAwareYOLACTHead",
-        num_classes=num_classes,
+        num_classes=80,
         in_channels=256,
         feat_channels=256,
         anchor_generator=dict(
@@ -84,13 +83,13 @@ model = dict(
         mask_upsample="opencv",
         in_channels=256,
         num_protos=32,
-        num_classes=num_classes,
+        num_classes=80,
         max_masks_to_train=100,
         loss_mask_weight=6.125,
     ),
     segm_head=dict(
         type="YOLACTSegmHead",
-        num_classes=num_classes,
+        num_classes=80,
         in_channels=256,
         loss_segm=dict(type="CrossEntropyLoss", use_sigmoid=True, loss_weight=1.0),
     ),
