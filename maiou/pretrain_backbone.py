@@ -261,6 +261,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     args = parser.parse_args(argv)
 
+    import torch
     from mmcv import Config
 
     from maiou.data.synthetic import read_marker
@@ -275,6 +276,9 @@ def main(argv=None) -> int:
         "seed": args.seed,
         "batch_size": BATCH_SIZE,
         "crop_size": CROP_SIZE,
+        # Sums over threads round differently: the same seed on another thread count gives
+        # other weights, so the count is part of how a backbone was made.
+        "threads": torch.get_num_threads(),
     }
     # Several pipelines may share the data root: one pretrains, the others wait and use it.
     with exclusive(args.out, f"the pretrained backbone {args.out}"):

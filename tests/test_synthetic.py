@@ -59,6 +59,22 @@ def test_same_seed_gives_identical_bytes_and_other_seed_differs(tmp_path):
         assert files_a[name] != files_c[name], name
 
 
+def test_a_train_draw_of_its_own_keeps_the_val_split(tmp_path):
+    """``train_seed`` redraws the train split alone: every training seed of the embedded
+    benchmark trains on its own draw and is scored on the same val images."""
+    base, other = tmp_path / "base", tmp_path / "other"
+    generate_dataset(base, seed=11, progress=False, **SMALL)
+    generate_dataset(other, seed=11, train_seed=12, progress=False, **SMALL)
+    files_base, files_other = _files(base), _files(other)
+    vals = [k for k in files_base if k.startswith("val/")]
+    assert vals and all(files_base[k] == files_other[k] for k in vals)
+    assert files_base["train/000000.png"] != files_other["train/000000.png"]
+    # The train split of train_seed 12 is the train split of seed 12.
+    twelve = tmp_path / "twelve"
+    generate_dataset(twelve, seed=12, progress=False, **SMALL)
+    assert files_other["train/000000.png"] == _files(twelve)["train/000000.png"]
+
+
 def test_images_do_not_depend_on_split_size(tmp_path):
     # Each image has its own seed (seed, split, index), so growing a split keeps its prefix.
     generate_dataset(tmp_path / "few", seed=5, num_train=2, num_val=1, progress=False)

@@ -7,9 +7,11 @@ object (rounded to 4 decimals). Truncation by the image border is not counted as
 
 Determinism. Every image draws from its own ``numpy.random.Generator`` seeded with
 ``(seed, split, index)``, so a dataset is a pure function of its parameters (and an image
-does not depend on how many others the split has). PNGs are encoded by OpenCV at a fixed
-compression level and JSON is written with a fixed key order. Same seed and parameters
-therefore give byte-identical files on the same software stack.
+does not depend on how many others the split has). The train split may be drawn with a
+seed of its own (``train_seed``, default ``seed``): the embedded benchmark gives every
+training seed its own train draw while all of them are scored on one val split. PNGs are
+encoded by OpenCV at a fixed compression level and JSON is written with a fixed key order.
+Same seed and parameters therefore give byte-identical files on the same software stack.
 
 Layout written by :func:`generate_dataset`::
 
@@ -22,7 +24,8 @@ Layout written by :func:`generate_dataset`::
 
 Command line::
 
-    python -m maiou.data.synthetic --out DIR --seed S [--num-train N --num-val M --image-size PX]
+    python -m maiou.data.synthetic --out DIR --seed S [--train-seed T] [--num-train N
+        --num-val M --image-size PX]
 """
 
 from __future__ import annotations
@@ -102,11 +105,13 @@ def dataset_params(
     image_size: int = DEFAULT_IMAGE_SIZE,
     min_objects: int = DEFAULT_MIN_OBJECTS,
     max_objects: int = DEFAULT_MAX_OBJECTS,
+    train_seed: int | None = None,
 ) -> dict:
     """The parameters that determine a dataset, as stored in its ``.complete`` marker."""
     return {
         "generator_version": GENERATOR_VERSION,
         "seed": int(seed),
+        "train_seed": int(seed if train_seed is None else train_seed),
         "num_train": int(num_train),
         "num_val": int(num_val),
         "image_size": int(image_size),
@@ -132,7 +137,8 @@ def _split_dataset(params: dict, split: str, progress: bool) -> tuple[dict, list
     for index in tqdm(
         range(params["num_" + split]), desc=f"synthetic {split}", disable=not progress, leave=False
     ):
-        rng = np.random.default_rng([params["seed"], _SPLIT_CODES[split], index])
+        seed = params["train_seed"] if split == "train" else params["seed"]
+        rng = np.random.default_rng([seed, _SPLIT_CODES[split], index])
         image, instances = generate_image(rng, size, params["min_objects"], params["max_objects"])
         image_id = index + 1  # 1-based: some COCO tooling treats id 0 as "missing"
         images.append(
@@ -177,6 +183,7 @@ def generate_dataset(
     min_objects: int = DEFAULT_MIN_OBJECTS,
     max_objects: int = DEFAULT_MAX_OBJECTS,
     progress: bool = True,
+    train_seed: int | None = None,
 ) -> bool:
     """Write the dataset to ``out_dir`` (layout in the module doc) unless it is already there.
 
@@ -193,7 +200,9 @@ def generate_dataset(
     if num_train < 0 or num_val < 0 or image_size < 16:
         raise DatasetParameterError("need num_train, num_val >= 0 and image_size >= 16")
     out_dir = Path(out_dir)
-    params = dataset_params(seed, num_train, num_val, image_size, min_objects, max_objects)
+    params = dataset_params(
+        seed, num_train, num_val, image_size, min_objects, max_objects, train_seed
+    )
     if read_marker(out_dir) == params:
         return False
     with exclusive(out_dir / _MARKER, f"the dataset in {out_dir}"):
@@ -225,7 +234,10 @@ def main(argv=None) -> int:
         epilog=DEBUG_HELP,
     )
     parser.add_argument("--out", required=True, help="dataset directory")
-    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--seed", type=int, required=True, help="the draw of the val split")
+    parser.add_argument(
+        "--train-seed", type=int, default=None, help="the draw of the train split (default: --seed)"
+    )
     parser.add_argument("--num-train", type=int, default=DEFAULT_NUM_TRAIN)
     parser.add_argument("--num-val", type=int, default=DEFAULT_NUM_VAL)
     parser.add_argument(
@@ -245,6 +257,7 @@ def main(argv=None) -> int:
         args.min_objects,
         args.max_objects,
         progress=not args.no_progress,
+        train_seed=args.train_seed,
     )
     if made:
         counts = []
