@@ -17,7 +17,9 @@ min_version("9.0")
 
 REPO = workflow.basedir
 configfile: os.path.join(REPO, "experiments/config/config.yaml")
+# Fills every key not given with its default: schema.yaml is the defaults' one home.
 validate(config, os.path.join(REPO, "experiments/config/schema.yaml"))
+report: os.path.join(REPO, "experiments/report/workflow.rst")
 
 
 include: "experiments/rules/common.smk"
@@ -39,5 +41,6 @@ rule all:
     input:
         TABLE_MD,
         TABLE_CSV,
+        COMPARISONS_CSV,
         FIGURES,
     default_target: True

@@ -16,12 +16,17 @@ from pathlib import Path
 
 import pytest
 
+from experiments import presets
 from maiou import runs as registry
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL_RUNS = len(registry.GROUPS["all"])  # the default run list
 RELEASED = len(registry.released())  # the runs coco-released evaluates
-EMBEDDED_SEEDS = 3  # training seeds of every run in the default embedded run
+EMBEDDED = presets.get("embedded")
+SEEDS = len(EMBEDDED.seeds)  # training seeds of the primary endpoint's runs by default
+ENDPOINT_RUNS = len(registry.PRIMARY.runs)
+# Trainings of the default embedded run: the endpoint's runs every seed, the others fewer.
+DEFAULT_TRAININGS = SEEDS * ENDPOINT_RUNS + EMBEDDED.secondary_seeds * (ALL_RUNS - ENDPOINT_RUNS)
 
 
 def snakemake(
@@ -62,33 +67,36 @@ def dry_run(workdir: Path, *config: str, **kw) -> dict[str, int]:
 
 def test_embedded_dry_run_lists_every_job(tmp_path):
     counts = dry_run(tmp_path)
+    # A train draw and a backbone per seed; every run of the primary endpoint trains
+    # every seed, the others the first secondary_seeds.
     assert counts == {
-        "embedded_dataset": 1,
-        "embedded_backbone": 1,
+        "embedded_dataset": SEEDS,
+        "embedded_backbone": SEEDS,
         "contact_sheet": 1,
-        "train": EMBEDDED_SEEDS * ALL_RUNS,
-        "evaluate": EMBEDDED_SEEDS * ALL_RUNS,
+        "train": DEFAULT_TRAININGS,
+        "evaluate": DEFAULT_TRAININGS,
         "bootstrap": 1,
         "compile_table": 1,
         "plot_results": 1,
         "ratio_gain": 1,
         "assignment_picture": 1,
         "all": 1,
-        "total": 2 * EMBEDDED_SEEDS * ALL_RUNS + 9,
+        "total": 2 * DEFAULT_TRAININGS + 2 * SEEDS + 7,
     }
 
 
 def test_table_target_builds_only_its_dependencies(tmp_path):
     result = snakemake(tmp_path, "-n", "results/table.md", "--config", "runs=[fixed_550]")
     assert result.returncode == 0, result.stderr
+    # Without the primary endpoint's runs every run trains every seed.
     assert job_counts(result.stdout + result.stderr) == {
-        "embedded_dataset": 1,
-        "embedded_backbone": 1,
-        "train": EMBEDDED_SEEDS,
-        "evaluate": EMBEDDED_SEEDS,
+        "embedded_dataset": SEEDS,
+        "embedded_backbone": SEEDS,
+        "train": SEEDS,
+        "evaluate": SEEDS,
         "bootstrap": 1,
         "compile_table": 1,
-        "total": 2 * EMBEDDED_SEEDS + 4,
+        "total": 4 * SEEDS + 2,
     }
 
 
@@ -184,7 +192,11 @@ def test_seeds_train_and_evaluate_every_run_per_seed(tmp_path):
     assert "work_dirs/embedded/atss_iou_400/final.pth" in out
     assert "results/embedded/seed2/atss_maiou_400/metrics.json" in out
     assert re.search(r"--work-dir work_dirs/embedded/seed1/atss_iou_400[\s\\]+--seed 1", out)
-    assert "--seeds 0 1 2" in out  # bootstrap, table and ratio figure pool the seeds
+    # Each seed trains on its own draw of the train split, from its own backbone.
+    assert "MAIOU_EMBEDDED_ROOT=data/embedded/seed2" in out
+    assert "--out data/embedded/seed2 --seed 0 --train-seed 2" in out
+    assert "--out data/embedded/seed2/backbone.pth --seed 2" in out
+    assert "--seeds 0 1 2 --secondary-seeds 1" in out  # the report steps' allocation
 
 
 @pytest.mark.parametrize(
@@ -226,7 +238,7 @@ def test_run_groups(tmp_path):
     for group in ("task_aligned", "beyond"):
         planned = dry_run(tmp_path, f"runs={group}")
         runs = len(registry.GROUPS[group])
-        assert planned["train"] == planned["evaluate"] == EMBEDDED_SEEDS * runs
+        assert planned["train"] == planned["evaluate"] == SEEDS * runs
     for name in ("paper", "fixed_999"):  # not a group; a single run is written as a list
         result = snakemake(tmp_path, "-n", "--config", f"runs={name}")
         assert result.returncode != 0

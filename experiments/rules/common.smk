@@ -1,15 +1,14 @@
-# Shared names and helpers for the rule files. Everything preset-dependent is decided here
-# so the rule files read the same for all presets.
+# Shared names and helpers for the rule files. What a preset is comes from its record
+# (experiments/presets.py); the rule files ask the record, never the preset's name.
 import importlib.util
-import json
 import re
 import shlex
 import sys
 
 from snakemake.exceptions import WorkflowError
 
-from experiments import recipe
-from maiou.rundir import final_path, metrics_path, run_key, split_key  # a run's folders
+from experiments import presets, recipe
+from maiou.rundir import final_path, metrics_path, run_key, seed_dir, split_key  # a run's folders
 from maiou import runs as registry
 from maiou.engine.batching import BatchError, accumulation_steps
 from maiou.engine.device import DeviceError, check_coco_device, check_cuda_driver
@@ -17,8 +16,7 @@ from maiou.engine.device import DeviceError, check_coco_device, check_cuda_drive
 # PY (and REPO) are used directly in shell commands: which interpreter runs a step is not
 # a parameter of its results, so it is not a `params` entry (no re-runs when it moves).
 PY = sys.executable  # the interpreter running snakemake (the project venv), not PATH's
-PRESET = config["preset"]
-CFG_DIR = recipe.config_dir(PRESET)  # configs/<CFG_DIR>/<run>.py
+PRESET = presets.get(config["preset"])
 
 # The runs come from the registry (maiou/runs.py): a group (`runs: all`, the paper's runs),
 # or a list of its names.
@@ -33,49 +31,50 @@ try:
     REQUESTED = registry.check_names(REQUESTED)
 except registry.UnknownRunError as exc:
     raise ValueError(f"config 'runs': {exc}") from None
-# coco-released evaluates the released checkpoints; runs without one are left out.
+# A preset that evaluates released checkpoints leaves out the runs without one.
 UNRELEASED = [r for r in REQUESTED
-              if PRESET == "coco-released" and not registry.get(r).checkpoint_drive_id]
+              if not PRESET.trains and not registry.get(r).checkpoint_drive_id]
 if UNRELEASED:
-    print(f"note: coco-released skips {', '.join(UNRELEASED)} (no released checkpoint)",
+    print(f"note: {PRESET.name} skips {', '.join(UNRELEASED)} (no released checkpoint)",
           file=sys.stderr)
 RUNS = [r for r in REQUESTED if r not in UNRELEASED]
 # Per-run URL overrides (a mirror, a local server) name registered runs only.
 for key in ("checkpoint_urls", "log_urls"):
     try:
-        registry.check_names(config.get(key) or {})
+        registry.check_names(config[key])
     except registry.UnknownRunError as exc:
         raise ValueError(f"config '{key}': {exc}") from None
 
 # Training seeds. Seed 0's runs live where single-seed runs always did (<root>/<run>),
 # seed s's under <root>/seed<s>/<run> (maiou/rundir.py); the `run` wildcard below is
-# such a run key. The released checkpoints are one model per run: one "seed".
-# `seeds: null` (config.yaml) takes the preset's default: the embedded run trains several
-# seeds so that every verdict reads its own seed spread (docs/embedded-benchmark.md says how
-# many fit the default budget); a COCO run is days of GPU time per seed.
-DEFAULT_SEEDS = {"embedded": [0, 1, 2], "coco-train": [0], "coco-released": [0]}
-SEEDS = [int(s) for s in (config.get("seeds") or DEFAULT_SEEDS[PRESET])]  # strings from the CLI
+# such a run key. The primary endpoint's runs train every seed, the others the first
+# `secondary_seeds` (presets.run_seeds). Released checkpoints are one model per run.
+SEEDS = [int(s) for s in (config["seeds"] or PRESET.seeds)]  # strings from the CLI
 if len(set(SEEDS)) < len(SEEDS):
     raise ValueError(f"config key 'seeds': {config['seeds']} names a seed twice")
-if PRESET == "coco-released" and SEEDS != [0]:
-    print("note: coco-released evaluates the released checkpoints once; seeds ignored",
+if not PRESET.trains and SEEDS != [0]:
+    print(f"note: {PRESET.name} evaluates the released checkpoints once; seeds ignored",
           file=sys.stderr)
     SEEDS = [0]
-RUN_KEYS = [run_key(r, s) for s in SEEDS for r in RUNS]
+SECONDARY_SEEDS = (PRESET.secondary_seeds if config["secondary_seeds"] is None
+                   else config["secondary_seeds"])
+RUN_SEEDS = presets.run_seeds(RUNS, SEEDS, SECONDARY_SEEDS)
+RUN_KEYS = [run_key(r, s) for s in SEEDS for r in RUNS if s in RUN_SEEDS[r]]
+# The same allocation, for the report steps (which recompute it from these).
+SEED_OPTIONS = f"--seeds {' '.join(map(str, SEEDS))} --secondary-seeds {SECONDARY_SEEDS}"
 
-DATA_ROOT = (config.get("data_root") or
-             ("data/embedded" if PRESET == "embedded" else "data/coco")).rstrip("/")
-WORK = f"{config.get('work_root', 'work_dirs')}/{PRESET}"
-RESULTS = f"{config.get('results_root', 'results')}/{PRESET}"
-REPORTS = config.get("reports_root", "reports")
-LOGS = f"logs/{PRESET}"
-BENCH = f"benchmarks/{PRESET}"
-CKPT_DIR = config.get("checkpoint_dir", "checkpoints/coco")
+DATA_ROOT = (config["data_root"] or PRESET.data_root).rstrip("/")
+WORK = f"{config['work_root']}/{PRESET.name}"
+RESULTS = f"{config['results_root']}/{PRESET.name}"
+REPORTS = config["reports_root"]
+LOGS = f"logs/{PRESET.name}"
+BENCH = f"benchmarks/{PRESET.name}"
+CKPT_DIR = config["checkpoint_dir"]
 # Files in stores several pipelines may share (data_root, checkpoint_dir, pretrained_dir)
 # are never rule outputs: Snakemake deletes a job's outputs before running it, which would
 # delete a file another pipeline has just made. Their rules declare a marker in this
 # pipeline's own folder instead (the scripts lock and reuse the shared file, maiou/utils/store.py).
-READY = f"ready/{PRESET}"
+READY = f"ready/{PRESET.name}"
 
 
 def ready(name, path):
@@ -87,56 +86,75 @@ def ready(name, path):
     return marker
 
 
-TABLE_MD = f"{config.get('results_root', 'results')}/table.md"
-TABLE_CSV = f"{config.get('results_root', 'results')}/table.csv"
+def seed_of(key):
+    """The training seed of a run key ('atss_iou_400' -> 0, 'seed2/atss_iou_400' -> 2)."""
+    return split_key(key)[1]
+
+
+def data_root(seed):
+    """The data the runs of training seed ``seed`` train on: with a draw per seed
+    (presets.Preset.draw_per_seed) seed s's own folder (seed 0's is DATA_ROOT itself, as
+    for run keys), else DATA_ROOT. Every draw holds the same val split."""
+    return str(seed_dir(DATA_ROOT, seed)) if PRESET.draw_per_seed else DATA_ROOT
+
+
+TABLE_MD = f"{config['results_root']}/table.md"
+TABLE_CSV = f"{config['results_root']}/table.csv"
+COMPARISONS_CSV = f"{config['results_root']}/comparisons.csv"
 FIGURES = [f"{REPORTS}/ap_olrp_vs_size.png", f"{REPORTS}/speed_accuracy.png",
            f"{REPORTS}/assignment_iou_vs_maiou.png"]
 # Runs compared per mask-over-box-ratio bin: ATSS w. IoU and w. maIoU at every size that
 # has both among RUNS.
 RATIO_RUNS = [run for pair in registry.ratio_pairs(RUNS) for run in pair]
-RATIO_KEYS = [run_key(r, s) for s in SEEDS for r in RATIO_RUNS]
+RATIO_KEYS = [key for key in RUN_KEYS if split_key(key)[0] in RATIO_RUNS]
 if RATIO_RUNS:
     FIGURES.append(f"{REPORTS}/ap_gain_by_mask_box_ratio.png")
-if PRESET == "embedded":
+if PRESET.data == "synthetic":
     FIGURES.append(f"{REPORTS}/embedded_contact_sheet.png")
 
 # The ImageNet ResNet-50 of the coco-train runs, downloaded by the imagenet_backbone rule
 # under its own file name (whose hex part is checked against the file's sha256).
-RESNET50 = (f"{config.get('pretrained_dir', 'checkpoints/imagenet').rstrip('/')}/"
-            f"{os.path.basename(config['resnet50_url'])}")
+RESNET50 = f"{config['pretrained_dir'].rstrip('/')}/{os.path.basename(config['resnet50_url'])}"
 
-# The configs read their dataset root from these variables (configs/*/_base_/datasets), and
-# the COCO models their ImageNet weights from MAIOU_RESNET50 (configs/coco/_base_/models).
-DATA_ENV = ("MAIOU_EMBEDDED_ROOT" if PRESET == "embedded" else "MAIOU_COCO_ROOT") + "=" + \
-    shlex.quote(DATA_ROOT)
-if PRESET == "coco-train":
-    DATA_ENV += " MAIOU_RESNET50=" + shlex.quote(RESNET50)
 
-GPUS_PER_RUN = config.get("gpus_per_run", 1)
-if PRESET == "coco-train":
+def data_env(key):
+    """The environment a run key's jobs read their data root from (configs/*/_base_/
+    datasets) and, on coco-train, the COCO models their ImageNet weights from
+    (configs/coco/_base_/models)."""
+    env = f"{PRESET.data_env}={shlex.quote(data_root(seed_of(key)))}"
+    if PRESET.backbone == "imagenet":
+        env += " MAIOU_RESNET50=" + shlex.quote(RESNET50)
+    return env
+
+
+GPUS_PER_RUN = config["gpus_per_run"] if PRESET.distributed else 1
+if PRESET.distributed:
     # The paper's batch whatever the GPU count: gpus x samples_per_gpu x accumulation =
     # images_per_step (32); maiou.train applies it, this refuses a bad count before any job.
-    COCO_SAMPLES_PER_GPU = config.get("samples_per_gpu") or 8  # configs/coco: 8 per GPU
+    SAMPLES_PER_GPU = config["samples_per_gpu"] or 8  # configs/coco: 8 per GPU
     try:
-        ACCUMULATION = accumulation_steps(GPUS_PER_RUN, COCO_SAMPLES_PER_GPU,
+        ACCUMULATION = accumulation_steps(GPUS_PER_RUN, SAMPLES_PER_GPU,
                                           config["images_per_step"])
     except BatchError as exc:
         raise WorkflowError(f"config gpus_per_run: {exc}") from None
-    print(f"coco-train: {GPUS_PER_RUN} GPU(s) x {COCO_SAMPLES_PER_GPU} images x accumulation "
+    print(f"{PRESET.name}: {GPUS_PER_RUN} GPU(s) x {SAMPLES_PER_GPU} images x accumulation "
           f"{ACCUMULATION} = {config['images_per_step']} images per optimizer step",
           file=sys.stderr)
+
+# Whether the jobs use a GPU: device cuda, or auto on a preset that needs one.
+USES_GPU = config["device"] == "cuda" or (config["device"] == "auto" and PRESET.needs_gpu)
 
 onstart:
     # Before any job (downloads included), not in dry runs: a torch built for a newer CUDA
     # than the driver supports is named with what to do; device auto (or cuda) on a machine
-    # whose torch sees no GPU stops a coco preset with an estimate of the CPU time. On a
-    # cluster executor the jobs' nodes have the GPUs, so this node is not asked.
+    # whose torch sees no GPU stops a preset that needs one with an estimate of the CPU
+    # time. On a cluster executor the jobs' nodes have the GPUs, so this node is not asked.
     if workflow.local_exec:
         try:
-            if config["device"] == "cuda" or (config["device"] == "auto" and PRESET != "embedded"):
+            if USES_GPU:
                 check_cuda_driver()
-            if PRESET != "embedded":
-                check_coco_device(config["device"], PRESET, RUNS, GPUS_PER_RUN)
+            if PRESET.needs_gpu:
+                check_coco_device(config["device"], PRESET.trains, RUNS, GPUS_PER_RUN)
         except DeviceError as exc:
             raise WorkflowError(str(exc)) from None
 
@@ -149,7 +167,7 @@ wildcard_constraints:
 
 def run_config(key):
     """The config file of a run key ('atss_iou_400' or 'seed2/atss_iou_400')."""
-    return f"{REPO}/{registry.get(split_key(key)[0]).config(CFG_DIR)}"
+    return f"{REPO}/{registry.get(split_key(key)[0]).config(PRESET.config_dir)}"
 
 
 def script(name):
@@ -162,6 +180,11 @@ def script(name):
                          "installs maiou and experiments into .venv)") from None
 
 
+def caption(name):
+    """The caption of a report entry (`snakemake --report`): experiments/report/<name>.rst."""
+    return f"{REPO}/experiments/report/{name}.rst"
+
+
 # The run registry is an input of the steps that read published numbers or run names.
 REGISTRY = registry.__file__
 
@@ -172,53 +195,38 @@ def config_files(run):
     return recipe.config_files(run_config(run))
 
 
-# The workflow settings that, with the config files, make the recipe a seed spread belongs
-# to (experiments/recipe.py); the one-seed verdict checks the stored spread against them.
-RECIPE_SETTINGS = json.dumps(recipe.settings(config), sort_keys=True)
-
-
 def train_options(key):
     """--cfg-options for the training command (batch and smoke-test knobs), as one string."""
-    if PRESET == "coco-train":
+    if PRESET.distributed:
         opts = [f"images_per_step={config['images_per_step']}"]
-        if config.get("samples_per_gpu"):
+        if config["samples_per_gpu"]:
             opts.append(f"data.samples_per_gpu={config['samples_per_gpu']}")
-        if config.get("workers_per_gpu") is not None:
+        if config["workers_per_gpu"] is not None:
             opts.append(f"data.workers_per_gpu={config['workers_per_gpu']}")
-        if config.get("max_epochs_override"):
+        if config["max_epochs_override"]:
             opts.append(f"runner.max_epochs={config['max_epochs_override']}")
-        return "--cfg-options " + " ".join(shlex.quote(o) for o in opts)
-    if PRESET != "embedded":
-        return ""
-    # The schedule follows the run's length (maiou.engine.config.derive_schedule).
-    opts = []
-    if config.get("max_iters_override"):
-        opts.append(f"runner.max_iters={config['max_iters_override']}")
-    if config.get("samples_per_gpu"):
-        opts.append(f"data.samples_per_gpu={config['samples_per_gpu']}")
+    else:
+        # The schedule follows the run's length (maiou.engine.config.derive_schedule).
+        opts = [f"runner.max_iters={config['max_iters_override']}"] if config["max_iters_override"] else []
+        if config["samples_per_gpu"]:
+            opts.append(f"data.samples_per_gpu={config['samples_per_gpu']}")
     return ("--cfg-options " + " ".join(shlex.quote(o) for o in opts)) if opts else ""
 
 
 def eval_options():
-    opts = f"--device {config['device']} --speed-images {config.get('speed_images', 50)}"
-    if config.get("max_images"):
+    opts = f"--device {config['device']} --speed-images {config['speed_images']}"
+    if config["max_images"]:
         opts += f" --max-images {config['max_images']}"
     return opts
 
 
-def gpu_resources():
-    """GPUs an evaluation asks the scheduler for: device cuda, or auto on a coco preset."""
-    return 1 if config["device"] == "cuda" or (
-        config["device"] == "auto" and PRESET != "embedded") else 0
-
-
 def checkpoint_of(run):
-    return f"{CKPT_DIR}/{run}.pth" if PRESET == "coco-released" else final_path(WORK, run)
+    return final_path(WORK, run) if PRESET.trains else f"{CKPT_DIR}/{run}.pth"
 
 
 def checkpoint_input(run):
-    """What the evaluation of ``run`` waits for: the released checkpoint's marker, or the
-    trained checkpoint itself."""
-    if PRESET == "coco-released":
-        return ready(f"checkpoints/{run}", checkpoint_of(run))
-    return checkpoint_of(run)
+    """What the evaluation of ``run`` waits for: the trained checkpoint itself, or the
+    released checkpoint's marker."""
+    if PRESET.trains:
+        return checkpoint_of(run)
+    return ready(f"checkpoints/{run}", checkpoint_of(run))

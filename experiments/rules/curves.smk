@@ -4,14 +4,14 @@
 # the logs it reads and draw ours against theirs for the report.
 
 REFERENCE_LOGS = f"{CKPT_DIR}/logs"
-LOG_URLS = config.get("log_urls") or {}
+LOG_URLS = config["log_urls"]
 CURVE_CHECK = f"{RESULTS}/curve_check.json"
 
 
 def reference_log(key):
     """The authors' log a run key trains against ([] when the run has none)."""
     run = split_key(key)[0]
-    if PRESET != "coco-train" or not (registry.get(run).log_drive_id or run in LOG_URLS):
+    if not PRESET.reference_logs or not (registry.get(run).log_drive_id or run in LOG_URLS):
         return []
     return f"{REFERENCE_LOGS}/{run}.log"
 
@@ -22,7 +22,7 @@ def reference_log_ready(key):
     return ready(f"logs/{split_key(key)[0]}", path) if path else []
 
 
-if PRESET == "coco-train":
+if PRESET.reference_logs:
 
     rule download_log:
         # Google Drive by default (ids in maiou/runs.py); `log_urls: {run:
@@ -50,7 +50,8 @@ if PRESET == "coco-train":
             references=[reference_log_ready(run) for run in CURVE_RUNS],
             script=script("plot_training_curves"),
         output:
-            png=f"{REPORTS}/training_curves.png",
+            png=report(f"{REPORTS}/training_curves.png", caption=caption("training_curves"),
+                       category="Figures"),
             check=CURVE_CHECK,
         params:
             work=WORK,

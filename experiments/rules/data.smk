@@ -1,54 +1,68 @@
-# Datasets and starting weights. Embedded: generated (deterministic in its parameters).
-# COCO: downloaded. Each lives in a store other pipelines may share (data_root,
-# pretrained_dir), so each rule's output is this pipeline's marker (common.smk: READY).
+# Datasets and starting weights. Synthetic: generated (deterministic in its parameters),
+# with a train draw and a pretrained backbone per training seed. COCO: downloaded. Each
+# lives in a store other pipelines may share (data_root, pretrained_dir), so each rule's
+# output is this pipeline's marker (common.smk: READY).
 
-if PRESET == "embedded":
+if PRESET.data == "synthetic":
 
-    DATASET_MARKER = ready("dataset", f"{DATA_ROOT}/.complete")
-    BACKBONE_FILE = f"{DATA_ROOT}/backbone.pth"
-    PRETRAINED_BACKBONE = ready("backbone", BACKBONE_FILE)
+    def dataset_marker(seed):
+        """The marker of training seed ``seed``'s dataset (its own train draw)."""
+        return ready(f"dataset/seed{seed}", f"{data_root(seed)}/.complete")
+
+    def backbone_file(seed):
+        """The backbone the runs of training seed ``seed`` start from (the configs load
+        <data root>/backbone.pth)."""
+        return f"{data_root(seed)}/backbone.pth"
+
+    def backbone_marker(seed):
+        return ready(f"backbone/seed{seed}", backbone_file(seed))
 
     rule embedded_dataset:
-        # The generator writes <data_root>/.complete last and does nothing when that holds
-        # the same parameters; a parameter change re-runs this rule.
+        # The val split is drawn with `seed`, the train split of training seed s with
+        # seed + s (maiou/data/synthetic.py). The generator writes <root>/.complete last
+        # and does nothing when that holds the same parameters.
         output:
-            touch(DATASET_MARKER),
+            touch(f"{READY}/dataset/seed{{draw}}"),
+        wildcard_constraints:
+            draw="[0-9]+",
         params:
-            root=DATA_ROOT,
+            root=lambda wc: data_root(int(wc.draw)),
             seed=config["seed"],
+            train_seed=lambda wc: config["seed"] + int(wc.draw),
             num_train=config["num_train"],
             num_val=config["num_val"],
         log:
-            f"{LOGS}/data/embedded_dataset.log",
+            f"{LOGS}/data/embedded_dataset_seed{{draw}}.log",
         benchmark:
-            f"{BENCH}/data/embedded_dataset.tsv"
+            f"{BENCH}/data/embedded_dataset_seed{{draw}}.tsv"
         threads: 1
         shell:
             "{PY} -m maiou.data.synthetic --out {params.root:q} --seed {params.seed}"
-            " --num-train {params.num_train} --num-val {params.num_val} --no-progress"
-            " > {log} 2>&1"
+            " --train-seed {params.train_seed} --num-train {params.num_train}"
+            " --num-val {params.num_val} --no-progress > {log} 2>&1"
 
     rule embedded_backbone:
-        # The embedded runs' stand-in for ImageNet weights: the backbone pretrained once on
-        # crops of the train split's objects, loaded by every embedded config
-        # (model.backbone.init_cfg; maiou/pretrain_backbone.py says why).
+        # The embedded runs' stand-in for ImageNet weights: the backbone pretrained on
+        # crops of the seed's train draw, with seed + s, loaded by every embedded config
+        # (model.backbone.init_cfg; maiou/pretrain_backbone.py says why). Its thread count is
+        # the runs' (part of the recipe, experiments/recipe.py).
         input:
-            DATASET_MARKER,
+            lambda wc: dataset_marker(int(wc.draw)),
         output:
-            touch(PRETRAINED_BACKBONE),
+            touch(f"{READY}/backbone/seed{{draw}}"),
+        wildcard_constraints:
+            draw="[0-9]+",
         params:
-            root=DATA_ROOT,
-            out=BACKBONE_FILE,
-            seed=config["seed"],
+            root=lambda wc: data_root(int(wc.draw)),
+            out=lambda wc: backbone_file(int(wc.draw)),
+            seed=lambda wc: config["seed"] + int(wc.draw),
             iters=(f"--iters {config['pretrain_iters_override']}"
-                   if config.get("pretrain_iters_override") else ""),
+                   if config["pretrain_iters_override"] else ""),
         log:
-            f"{LOGS}/data/embedded_backbone.log",
+            f"{LOGS}/data/embedded_backbone_seed{{draw}}.log",
         benchmark:
-            f"{BENCH}/data/embedded_backbone.tsv"
-        # Nothing else can run before it (every training needs it): the threads of the two
-        # trainings that will follow it side by side.
-        threads: 2 * config["threads_per_run"]
+            f"{BENCH}/data/embedded_backbone_seed{{draw}}.tsv"
+        threads: config["threads_per_run"]
         shell:
             "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads};"
             " {PY} -m maiou.pretrain_backbone --data-root {params.root:q} --out {params.out:q}"
@@ -60,11 +74,9 @@ else:
     COCO_HOST = {"annotations_trainval2017": "http://images.cocodataset.org/annotations",
                  "val2017": "http://images.cocodataset.org/zips",
                  "train2017": "http://images.cocodataset.org/zips"}
-    COCO_NEEDED = ["annotations_trainval2017", "val2017"] + (
-        ["train2017"] if PRESET == "coco-train" else [])
 
     def coco_url(name):
-        base = (config.get("coco_mirror") or COCO_HOST[name]).rstrip("/")
+        base = (config["coco_mirror"] or COCO_HOST[name]).rstrip("/")
         return f"{base}/{name}.zip"
 
     def coco_zip(name):
@@ -105,9 +117,14 @@ else:
             "{PY} -m experiments.scripts.unpack_coco {params.zip:q} --root {params.root:q}"
             " > {log} 2>&1"
 
-    DATASET_MARKER = [ready(f"unpacked_{n}", f"{DATA_ROOT}/.unpacked_{n}") for n in COCO_NEEDED]
+    COCO_DATASET = [ready(f"unpacked_{n}", f"{DATA_ROOT}/.unpacked_{n}")
+                    for n in PRESET.coco_archives]
 
-    if PRESET == "coco-train":
+    def dataset_marker(seed):
+        """COCO is one dataset for every seed."""
+        return COCO_DATASET
+
+    if PRESET.backbone == "imagenet":
 
         rule imagenet_backbone:
             # The ImageNet ResNet-50 every COCO training starts from, fetched here so that
@@ -127,8 +144,8 @@ else:
                 "{PY} -m experiments.scripts.download --url {params.url:q}"
                 " --hash-in-name --torch-checkpoint --out {params.out:q} > {log} 2>&1"
 
-        BACKBONE_FILE = RESNET50
-        PRETRAINED_BACKBONE = ready("resnet50", RESNET50)
-    else:
-        BACKBONE_FILE = None
-        PRETRAINED_BACKBONE = []
+    def backbone_file(seed):
+        return RESNET50 if PRESET.backbone == "imagenet" else None
+
+    def backbone_marker(seed):
+        return ready("resnet50", RESNET50) if PRESET.backbone == "imagenet" else []

@@ -3,7 +3,7 @@
 
 rule evaluate:
     input:
-        dataset=DATASET_MARKER,
+        dataset=lambda wc: dataset_marker(seed_of(wc.run)),
         checkpoint=lambda wc: checkpoint_input(wc.run),
         configs=lambda wc: config_files(wc.run),
     output:
@@ -18,14 +18,14 @@ rule evaluate:
         checkpoint=lambda wc: checkpoint_of(wc.run),
         out=lambda wc: f"{RESULTS}/{wc.run}",
         options=eval_options(),
-        data_env=DATA_ENV,
+        data_env=lambda wc: data_env(wc.run),
     log:
         f"{LOGS}/evaluate/{{run}}.log",
     benchmark:
         f"{BENCH}/evaluate/{{run}}.tsv"
     threads: config["threads_per_run"]
     resources:
-        gpu=gpu_resources(),
+        gpu=1 if USES_GPU else 0,
         # images/s is only clean when nothing else runs: `--resources speed_slot=1` lets
         # one evaluation run at a time (unlimited when not given, like any resource).
         speed_slot=1,

@@ -1,12 +1,13 @@
 # The paper-layout table, the figures (AP / oLRP vs size, speed vs accuracy, AP gain of maIoU
 # by mask-over-box ratio, positive anchors under IoU vs maIoU) and (embedded) the dataset
-# contact sheet.
+# contact sheet. Each is also an entry of Snakemake's report (`snakemake --report
+# report.html`), with its caption from experiments/report/ (common.smk: caption).
 
 METRICS = [metrics_path(RESULTS, key) for key in RUN_KEYS]
 BOOTSTRAP = f"{RESULTS}/bootstrap.json"
-# The per-seed spread of each comparison measured for this preset's recipe
-# (experiments/scripts/seed_noise.py): the verdict of a one-seed run reads it.
-SEED_NOISE = f"{REPO}/experiments/config/seed_noise_{PRESET}.json"
+# The per-seed spread of each comparison stored for this preset (experiments/scripts/
+# seed_noise.py), pooled or lent by the rule of experiments/reporting/spread.py.
+SEED_NOISE = f"{REPO}/experiments/config/seed_noise_{PRESET.name}.json"
 SEED_NOISE = SEED_NOISE if os.path.isfile(SEED_NOISE) else None
 
 
@@ -16,6 +17,8 @@ rule bootstrap:
     input:
         matches=[f"{RESULTS}/{key}/matches.{kind}.npz" for key in RUN_KEYS
                  for kind in ("segm", "bbox")],
+        # what each run was trained from: the recipe a stored spread must match
+        metrics=METRICS,
         script=script("bootstrap_runs"),
         seed_noise=SEED_NOISE or [],
     output:
@@ -23,19 +26,17 @@ rule bootstrap:
     params:
         runs=RUNS,
         results=RESULTS,
-        seeds=SEEDS,
         resamples=config["bootstrap_resamples"],
         seed=config["bootstrap_seed"],
         seed_noise=f"--seed-noise {shlex.quote(SEED_NOISE)}" if SEED_NOISE else "",
-        recipe=RECIPE_SETTINGS,
     log:
         f"{LOGS}/report/bootstrap.log",
     benchmark:
         f"{BENCH}/report/bootstrap.tsv"
     shell:
         "{PY} -m experiments.scripts.bootstrap_runs --results {params.results:q}"
-        " --runs {params.runs} --seeds {params.seeds} --resamples {params.resamples} --seed {params.seed}"
-        " {params.seed_noise} --preset {PRESET} --recipe {params.recipe:q}"
+        " --runs {params.runs} {SEED_OPTIONS} --resamples {params.resamples} --seed {params.seed}"
+        " {params.seed_noise} --preset {PRESET.name}"
         " --out {output:q} > {log} 2>&1"
 
 
@@ -43,25 +44,26 @@ rule compile_table:
     input:
         metrics=METRICS,
         bootstrap=BOOTSTRAP,
-        curve_check=CURVE_CHECK if PRESET == "coco-train" else [],
+        curve_check=CURVE_CHECK if PRESET.reference_logs else [],
         script=script("compile_table"),
         registry=REGISTRY,
     output:
-        md=TABLE_MD,
-        csv=TABLE_CSV,
+        md=report(TABLE_MD, caption=caption("table"), category="Table"),
+        csv=report(TABLE_CSV, caption=caption("table_csv"), category="Table"),
+        comparisons=report(COMPARISONS_CSV, caption=caption("comparisons_csv"), category="Table"),
     params:
         runs=RUNS,
-        seeds=SEEDS,
-        preset=PRESET,
+        preset=PRESET.name,
         results=RESULTS,
-        curve_check=f"--curve-check {shlex.quote(CURVE_CHECK)}" if PRESET == "coco-train" else "",
+        curve_check=f"--curve-check {shlex.quote(CURVE_CHECK)}" if PRESET.reference_logs else "",
     log:
         f"{LOGS}/report/compile_table.log",
     shell:
         "{PY} -m experiments.scripts.compile_table --preset {params.preset}"
-        " --results {params.results:q} --runs {params.runs} --seeds {params.seeds}"
+        " --results {params.results:q} --runs {params.runs} {SEED_OPTIONS}"
         " {params.curve_check} --bootstrap {input.bootstrap:q}"
-        " --md {output.md} --csv {output.csv} > {log} 2>&1"
+        " --md {output.md} --csv {output.csv} --comparisons-csv {output.comparisons}"
+        " > {log} 2>&1"
 
 
 rule plot_results:
@@ -71,19 +73,20 @@ rule plot_results:
         script=script("plot_results"),
         registry=REGISTRY,
     output:
-        size=f"{REPORTS}/ap_olrp_vs_size.png",
-        speed=f"{REPORTS}/speed_accuracy.png",
+        size=report(f"{REPORTS}/ap_olrp_vs_size.png", caption=caption("ap_olrp_vs_size"),
+                    category="Figures"),
+        speed=report(f"{REPORTS}/speed_accuracy.png", caption=caption("speed_accuracy"),
+                     category="Figures"),
     params:
         runs=RUNS,
-        seeds=SEEDS,
-        preset=PRESET,
+        preset=PRESET.name,
         results=RESULTS,
         out_dir=REPORTS,
     log:
         f"{LOGS}/report/plot_results.log",
     shell:
         "MPLBACKEND=Agg {PY} -m experiments.scripts.plot_results --preset {params.preset}"
-        " --results {params.results:q} --runs {params.runs} --seeds {params.seeds}"
+        " --results {params.results:q} --runs {params.runs} {SEED_OPTIONS}"
         " --bootstrap {input.bootstrap:q} --out-dir {params.out_dir:q}"
         " > {log} 2>&1"
 
@@ -95,12 +98,12 @@ rule ratio_gain:
         script=script("plot_ratio_gain"),
         plots=script("plot_results"),
     output:
-        png=f"{REPORTS}/ap_gain_by_mask_box_ratio.png",
+        png=report(f"{REPORTS}/ap_gain_by_mask_box_ratio.png",
+                   caption=caption("ap_gain_by_mask_box_ratio"), category="Figures"),
         csv=f"{REPORTS}/ap_gain_by_mask_box_ratio.csv",
     params:
         runs=RATIO_RUNS,
-        seeds=SEEDS,
-        preset=PRESET,
+        preset=PRESET.name,
         results=RESULTS,
         resamples=config["bootstrap_resamples"],
         seed=config["bootstrap_seed"],
@@ -108,20 +111,21 @@ rule ratio_gain:
         f"{LOGS}/report/ratio_gain.log",
     shell:
         "MPLBACKEND=Agg {PY} -m experiments.scripts.plot_ratio_gain --preset {params.preset}"
-        " --results {params.results:q} --runs {params.runs} --seeds {params.seeds}"
+        " --results {params.results:q} --runs {params.runs} {SEED_OPTIONS}"
         " --resamples {params.resamples} --seed {params.seed} --out {output.png:q} > {log} 2>&1"
 
 
 rule assignment_picture:
     input:
-        dataset=DATASET_MARKER,
+        dataset=dataset_marker(0),
         configs=config_files(registry.ASSIGNMENT_PICTURE_RUN),
         script=script("assignment_picture"),
     output:
-        f"{REPORTS}/assignment_iou_vs_maiou.png",
+        report(f"{REPORTS}/assignment_iou_vs_maiou.png", caption=caption("assignment_iou_vs_maiou"),
+               category="Figures"),
     params:
         config=run_config(registry.ASSIGNMENT_PICTURE_RUN),
-        data_env=DATA_ENV,
+        data_env=data_env(registry.ASSIGNMENT_PICTURE_RUN),
     log:
         f"{LOGS}/report/assignment_picture.log",
     shell:
@@ -129,13 +133,14 @@ rule assignment_picture:
         " {params.config:q} --out {output:q} > {log} 2>&1"
 
 
-if PRESET == "embedded":
+if PRESET.data == "synthetic":
 
     rule contact_sheet:
         input:
-            DATASET_MARKER,
+            dataset_marker(0),
         output:
-            f"{REPORTS}/embedded_contact_sheet.png",
+            report(f"{REPORTS}/embedded_contact_sheet.png",
+                   caption=caption("embedded_contact_sheet"), category="Data"),
         params:
             root=DATA_ROOT,
         log:

@@ -1,6 +1,6 @@
 # Checkpoints per run: trained (embedded, coco-train) or downloaded (coco-released).
 
-if PRESET in ("embedded", "coco-train"):
+if PRESET.trains:
 
     rule train:
         # Only final.pth is declared: the epoch/iter checkpoints beside it stay undeclared,
@@ -8,41 +8,40 @@ if PRESET in ("embedded", "coco-train"):
         # maiou.rundir prepares the work dir first: a run trained from other configs,
         # starting weights or options is moved aside (<run>.superseded) and starts afresh.
         input:
-            dataset=DATASET_MARKER,
+            dataset=lambda wc: dataset_marker(seed_of(wc.run)),
             configs=lambda wc: config_files(wc.run),
-            backbone=PRETRAINED_BACKBONE,
+            backbone=lambda wc: backbone_marker(seed_of(wc.run)),
             # coco-train: the authors' log the per-epoch curve check compares with.
             reference=lambda wc: reference_log_ready(wc.run),
         output:
             final_path(WORK, "{run}"),
         params:
             config=lambda wc: run_config(wc.run),
-            backbone=BACKBONE_FILE,  # its bytes are part of the run's fingerprint
+            # its bytes are part of the run's fingerprint
+            backbone=lambda wc: backbone_file(seed_of(wc.run)),
             work_dir=lambda wc: f"{WORK}/{wc.run}",
             options=lambda wc: train_options(wc.run),
-            validate="" if config.get("validate_during_training") else "--no-validate",
-            seed=lambda wc: split_key(wc.run)[1],  # the training seed of this run key
+            validate="" if config["validate_during_training"] else "--no-validate",
+            seed=lambda wc: seed_of(wc.run),  # the training seed of this run key
             device=config["device"],
             # coco-train also names the authors' log for the curve check (default_runtime.py).
-            data_env=lambda wc: DATA_ENV + "".join(
+            data_env=lambda wc: data_env(wc.run) + "".join(
                 f" MAIOU_REFERENCE_LOG={shlex.quote(ref)}"
                 for ref in [reference_log(wc.run)] if ref),
             # --standalone: each run's rendezvous on a free local port (runs side by side).
             launch=(f"-m torch.distributed.run --standalone --nproc_per_node={GPUS_PER_RUN}"
-                    " -m maiou.train" if PRESET == "coco-train" and GPUS_PER_RUN > 1
-                    else "-m maiou.train"),
-            launcher=("--launcher pytorch" if PRESET == "coco-train"
-                      and GPUS_PER_RUN > 1 else ""),
+                    " -m maiou.train" if GPUS_PER_RUN > 1 else "-m maiou.train"),
+            launcher="--launcher pytorch" if GPUS_PER_RUN > 1 else "",
             # Each process's threads; the job's `threads` count all its processes.
             process_threads=config["threads_per_run"],
         log:
             f"{LOGS}/train/{{run}}.log",
         benchmark:
             f"{BENCH}/train/{{run}}.tsv"
-        # coco-train starts one process per GPU, each with threads_per_run threads.
-        threads: config["threads_per_run"] * (GPUS_PER_RUN if PRESET == "coco-train" else 1)
+        # A distributed run starts one process per GPU, each with threads_per_run threads.
+        threads: config["threads_per_run"] * GPUS_PER_RUN
         resources:
-            gpu=(GPUS_PER_RUN if PRESET == "coco-train" and config["device"] != "cpu" else 0),
+            gpu=GPUS_PER_RUN if PRESET.distributed and config["device"] != "cpu" else 0,
         shell:
             """
             {PY} -m maiou.rundir prepare {params.work_dir:q} --seed {params.seed} \
@@ -54,7 +53,7 @@ if PRESET in ("embedded", "coco-train"):
                 {params.options} >> {log} 2>&1
             """
 
-else:  # coco-released
+else:  # released checkpoints
 
     rule download_checkpoint:
         # The authors' checkpoints live on Google Drive (ids in maiou/runs.py);
@@ -67,7 +66,7 @@ else:  # coco-released
             out=lambda wc: checkpoint_of(wc.run),
             source=lambda wc: (f"--url {shlex.quote(config['checkpoint_urls'][wc.run])}"
                                f" --torch-checkpoint"
-                               if wc.run in config.get("checkpoint_urls", {})
+                               if wc.run in config["checkpoint_urls"]
                                else f"--run {wc.run}"),
         log:
             f"{LOGS}/download/{{run}}.log",

@@ -65,14 +65,14 @@ def _family_size(run: str) -> tuple[str, int]:
     return ("mayolact" if entry.assigner == "mayolact" else "yolact"), entry.coco_size
 
 
-def cpu_estimate_seconds(preset: str, runs) -> float:
-    """CPU seconds (one thread) the preset's runs would take: evaluation of val2017 and,
-    for coco-train, 55 epochs over train2017."""
+def cpu_estimate_seconds(trains: bool, runs) -> float:
+    """CPU seconds (one thread) the runs would take on COCO: evaluation of val2017 and,
+    when they are trained (``trains``), 55 epochs over train2017."""
     total = 0.0
     for run in runs:
         per_image = CPU_SECONDS_PER_IMAGE[_family_size(run)]
         total += COCO_VAL_IMAGES * per_image["test"]
-        if preset == "coco-train":
+        if trains:
             total += COCO_EPOCHS * COCO_TRAIN_IMAGES * per_image["train"]
     return total
 
@@ -84,15 +84,16 @@ def _human(seconds: float) -> str:
     return f"{seconds / 60:,.0f} minutes"
 
 
-def check_coco_device(device: str, preset: str, runs, processes: int = 1) -> str:
-    """The device a coco preset's jobs will use; :class:`DeviceError` when ``device`` is
-    ``auto`` (or ``cuda``) and torch sees no GPU, with the CPU-time estimate."""
+def check_coco_device(device: str, trains: bool, runs, processes: int = 1) -> str:
+    """The device a coco preset's jobs will use (``trains``: it trains the runs, else it
+    only evaluates them); :class:`DeviceError` when ``device`` is ``auto`` (or ``cuda``)
+    and torch sees no GPU, with the CPU-time estimate."""
     import torch
 
     if device == "cpu" or torch.cuda.is_available():
         return resolve_device(device)
-    seconds = cpu_estimate_seconds(preset, runs)
-    what = "train and evaluate" if preset == "coco-train" else "evaluate"
+    seconds = cpu_estimate_seconds(trains, runs)
+    what = "train and evaluate" if trains else "evaluate"
     parallel = (
         f", {_human(seconds / processes)} with {processes} processes per run"
         if processes > 1
