@@ -1,20 +1,27 @@
-"""The recipe a comparison is measured under, as one fingerprint.
+"""The recipe a seed spread is measured under, as one fingerprint, from what the runs stored.
 
-A seed spread (experiments/scripts/seed_noise.py) belongs to the recipe it was measured
-with, and a one-seed verdict may borrow it only under that same recipe. The recipe of a
-comparison a -> b is
+A stored seed spread (experiments/scripts/seed_noise.py) may be pooled with a run's own
+seeds, or lent to a one-seed run, only under the recipe it was measured with
+(experiments/reporting/spread.py). The recipe of one trained run is everything that changes
+what a training seed produces, read from the run's own ``metrics.json`` (its
+``trained_from`` block, written by maiou.evaluate from the checkpoint and its inputs):
 
-* the code of both runs' config files and every ``_base_`` file they pull in (model,
-  data pipeline, schedule, input size): their Python syntax tree without comments and
-  docstrings (:func:`config_code`), so that prose in a config never changes a recipe
-  while any value or statement does, and
-* the workflow settings that change what a run trains on or for how long
-  (:data:`RECIPE_KEYS`: the data draw and its size, the backbone pretraining, the schedule
-  length, the batch, the evaluated images), as experiments/config/config.yaml names them.
+* **the resolved training config**, as the checkpoint stored it: the sections mmdet's
+  training reads (model, data pipeline, schedule, batch, optimiser, hooks), with paths under
+  the data root written relative to it (:func:`config_values`);
+* **the training's thread count**: sums over threads round differently;
+* **the starting backbone**: one pretrained here (maiou.pretrain_backbone) by how it was
+  made (steps, batch, crops, threads, the pretraining config, the data it saw) less its
+  seed, since with a backbone per training seed the seed spread covers the backbone draw;
+  any other file (ImageNet weights, a file from elsewhere) by its sha256;
+* **the train data**: the synthetic generator's version and parameters, less its seeds;
+* **the evaluated images** (how many) and **the library versions** (python, torch,
+  torchvision, mmcv, mmdet, numpy, opencv, pycocotools, maiou).
 
-The training seeds are not part of it. The fingerprint is a sha256 of both, with the
-config files named by their path inside the repository, so it is the same on every
-checkout.
+The training seeds are not part of it. A comparison's fingerprint is a sha256 of the recipes
+of its runs (:func:`fingerprint`); every seed of a run must share one recipe. Files trained
+elsewhere (the released checkpoints) store no config: they have no recipe, and borrow
+nothing.
 """
 
 from __future__ import annotations
@@ -25,42 +32,35 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Mapping
-
-import yaml
+from typing import Iterable, Mapping
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG_YAML = REPO / "experiments" / "config" / "config.yaml"
-# The config.yaml keys that make a different recipe (the seeds and where files go do not).
-RECIPE_KEYS = (
-    "seed",
-    "num_train",
-    "num_val",
-    "pretrain_iters_override",
-    "max_iters_override",
-    "samples_per_gpu",
-    "max_images",
-)
 _BASE_REF = re.compile(r"""['"]([.]{1,2}/[^'"]+?\.py)['"]""")
 
-
-def config_dir(preset: str) -> str:
-    """The folder under configs/ whose files a preset's runs use: embedded or coco."""
-    return "embedded" if preset == "embedded" else "coco"
-
-
-def settings(config: Mapping) -> dict:
-    """The recipe's workflow settings out of a workflow config (Snakemake's ``config``)."""
-    return {key: config.get(key) for key in RECIPE_KEYS}
-
-
-def default_settings() -> dict:
-    """The settings of experiments/config/config.yaml as it stands (the default run)."""
-    return settings(yaml.safe_load(CONFIG_YAML.read_text()))
+# The top-level config keys mmdet's training reads (the rest are the files' helper variables,
+# whose values already sit inside these, or say where files go, which devices, seed, logs).
+RECIPE_KEYS = (
+    "model",
+    "data",
+    "optimizer",
+    "optimizer_config",
+    "lr_config",
+    "momentum_config",
+    "runner",
+    "custom_hooks",
+    "images_per_step",
+    "cpu_channels_last",
+    "cudnn_benchmark",
+    "auto_scale_lr",
+    "fp16",
+)
+# Generator parameters that are draws, not the recipe.
+DATASET_SEEDS = ("seed", "train_seed")
 
 
 def config_files(config: str | os.PathLike) -> list[str]:
-    """``config`` and every ``_base_`` file it pulls in, recursively, in the order found."""
+    """``config`` and every ``_base_`` file it pulls in, recursively, in the order found
+    (the workflow's inputs of a run, so that editing any of them re-runs it)."""
     todo, seen = [str(config)], []
     while todo:
         path = os.path.normpath(todo.pop())
@@ -73,67 +73,111 @@ def config_files(config: str | os.PathLike) -> list[str]:
     return seen
 
 
-def _canonical(node) -> str:
-    """A syntax tree as text: node types and field values, without positions. Fields that
-    are None or empty are left out, so that the text does not depend on which optional
-    fields a Python version's nodes carry."""
-    if isinstance(node, ast.AST):
-        fields = []
-        for name, value in ast.iter_fields(node):
-            if value is None or value == []:
-                continue
-            fields.append(f"{name}={_canonical(value)}")
-        return f"{type(node).__name__}({', '.join(fields)})"
-    if isinstance(node, list):
-        return "[" + ", ".join(_canonical(item) for item in node) + "]"
-    return repr(node)
+class RecipeError(ValueError):
+    """A stored config that is not the literal text mmcv writes."""
 
 
-def _is_prose(statement: ast.stmt) -> bool:
-    """A statement that is a lone string: a docstring, or text that does nothing."""
-    return (
-        isinstance(statement, ast.Expr)
-        and isinstance(statement.value, ast.Constant)
-        and isinstance(statement.value.value, str)
-    )
-
-
-def config_code(path: str | os.PathLike) -> str:
-    """What a config file does, as text: its syntax tree (:func:`_canonical`) with comments,
-    docstrings and other lone strings removed, at any depth."""
-    tree = ast.parse(Path(path).read_text(), filename=str(path))
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if isinstance(body, list):
-            kept = [statement for statement in body if not _is_prose(statement)]
-            node.body = kept or [ast.Pass()]
-    return _canonical(tree)
-
-
-def _shown(path: str) -> str:
+def _literal(node: ast.AST):
+    """The value of an expression of mmcv's ``pretty_text``: literals, lists, tuples, dicts
+    and ``dict(key=value, ...)``; nothing is executed."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict":
+        if node.args:
+            raise RecipeError("dict(...) with positional arguments")
+        return {kw.arg: _literal(kw.value) for kw in node.keywords}
+    if isinstance(node, ast.Dict):
+        return {_literal(k): _literal(v) for k, v in zip(node.keys, node.values)}
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [_literal(item) for item in node.elts]
     try:
-        return Path(path).resolve().relative_to(REPO).as_posix()
-    except ValueError:
-        return Path(path).name
+        return ast.literal_eval(node)
+    except ValueError as exc:
+        raise RecipeError(f"not a literal: {ast.dump(node)[:80]}") from exc
 
 
-def fingerprint(configs, recipe_settings: Mapping) -> str:
-    """sha256 of the config files' code (each run's config paths: their files and bases,
-    :func:`config_code`) and the settings; the same configs and settings give the same value
-    on any checkout."""
-    files = sorted({f for config in configs for f in config_files(config)}, key=_shown)
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(_shown(path).encode() + b"\0")
-        digest.update(hashlib.sha256(config_code(path).encode()).digest())
-    digest.update(json.dumps(dict(recipe_settings), sort_keys=True).encode())
-    return digest.hexdigest()
+def _relative(value, root: str):
+    """``value`` with every string under the data root ``root`` written relative to it."""
+    if isinstance(value, dict):
+        return {k: _relative(v, root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_relative(v, root) for v in value]
+    if isinstance(value, str) and root and value.startswith(root):
+        return "<data>/" + value[len(root) :].lstrip("/")
+    return value
 
 
-def pair_fingerprint(a: str, b: str, cfg_dir: str, recipe_settings: Mapping) -> str:
-    """The fingerprint of comparison ``a`` -> ``b`` (run names, maiou/runs.py) with the
-    configs of ``configs/<cfg_dir>/``."""
-    from maiou import runs as registry
+def config_values(text: str) -> dict:
+    """The recipe part of a resolved config's text (mmcv's ``pretty_text``): its top-level
+    assignments of :data:`RECIPE_KEYS`, with paths under the train data's root written
+    relative to it (each seed's data and backbone live in a folder of their own)."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError as exc:
+        raise RecipeError(f"stored config does not parse: {exc}") from exc
+    values = {}
+    for statement in tree.body:
+        if not (isinstance(statement, ast.Assign) and len(statement.targets) == 1):
+            raise RecipeError("stored config holds a statement other than NAME = VALUE")
+        target = statement.targets[0]
+        if isinstance(target, ast.Name) and target.id in RECIPE_KEYS:
+            values[target.id] = _literal(statement.value)
+    ann_file = ((values.get("data") or {}).get("train") or {}).get("ann_file")
+    root = str(Path(ann_file).parent.parent) if isinstance(ann_file, str) else ""
+    return _relative(values, root)
 
-    configs = [REPO / registry.get(run).config(cfg_dir) for run in (a, b)]
-    return fingerprint(configs, recipe_settings)
+
+def _backbone(backbone: Mapping | None):
+    if backbone is None:
+        return None
+    meta = backbone.get("meta") or {}
+    if "iters" not in meta:  # not made by maiou.pretrain_backbone: this very file
+        return {"sha256": backbone["sha256"]}
+    made = {k: meta.get(k) for k in ("iters", "batch_size", "crop_size", "threads")}
+    made["config"] = Path(str(meta.get("config"))).name
+    made["dataset"] = _dataset(meta.get("dataset"))
+    return made
+
+
+def _dataset(params: Mapping | None):
+    if params is None:
+        return None
+    return {k: v for k, v in params.items() if k not in DATASET_SEEDS}
+
+
+def run_recipe(metrics: Mapping) -> dict | None:
+    """The recipe of one trained run (one seed) from its ``metrics.json``; None for a run
+    whose checkpoint stores no training config."""
+    made = metrics.get("trained_from") or {}
+    if not made.get("config"):
+        return None
+    return {
+        "config": config_values(made["config"]),
+        "threads": made.get("threads"),
+        "backbone": _backbone(made.get("backbone")),
+        "dataset": _dataset(made.get("dataset")),
+        "evaluated_images": (metrics.get("dataset") or {}).get("images"),
+        "versions": metrics.get("versions"),
+    }
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
+def config_digest(metrics: Mapping) -> str | None:
+    """sha256 of the recipe part of the run's training config alone (None without one):
+    what the workflow's config files resolve to, checked by tests against configs/."""
+    made = metrics.get("trained_from") or {}
+    return _digest(config_values(made["config"])) if made.get("config") else None
+
+
+def fingerprint(per_run: Mapping[str, Iterable[Mapping]]) -> str | None:
+    """The fingerprint of a comparison: ``per_run`` is {run: its metrics.json records, one
+    per seed}. None when a run has no recipe or its seeds were trained under different
+    recipes (then nothing may be pooled)."""
+    recipes = {}
+    for run, records in per_run.items():
+        found = {_digest(run_recipe(m)) if run_recipe(m) else None for m in records}
+        if len(found) != 1 or None in found:
+            return None
+        recipes[run] = found.pop()
+    return _digest(recipes)

@@ -8,7 +8,10 @@ Writes ``DIR/results.bbox.json``, ``DIR/results.segm.json`` (COCO results),
 the bootstrap: ``maiou.evaluation.matches``) and ``DIR/metrics.json``: the 12 COCO numbers
 and oLRP with its components for boxes and masks, images/s at batch 1 (model forward +
 post-processing, after a warm-up), anchors per image, the config, the checkpoint's sha256,
-package versions and the device. Every file is written to a temporary name and renamed, so
+package versions, the device and what the model was trained from (``trained_from``: the
+training's resolved config as its checkpoint stored it, the starting backbone's sha256 and
+how it was made, the train data's parameters), from which experiments/recipe.py computes
+the recipe a seed spread belongs to. Every file is written to a temporary name and renamed, so
 a killed run leaves no half-written output.
 """
 
@@ -27,16 +30,11 @@ import torch
 
 from maiou.engine.config import inference_image_size, load_config
 from maiou.rundir import METRICS_NAME
-from maiou.utils.atomic import write_text_atomic
+from maiou.utils.atomic import write_json_atomic
 from maiou.utils.cli import DEBUG_HELP, entry_point
 
 PROG = "maiou.evaluate"
-__all__ = ["evaluate", "anchors_per_image", "write_json_atomic", "main"]
-
-
-def write_json_atomic(path: str | os.PathLike, data) -> None:
-    """Write ``data`` as JSON to ``path`` through a temporary file in the same folder."""
-    write_text_atomic(path, json.dumps(data, indent=1))
+__all__ = ["evaluate", "anchors_per_image", "main"]
 
 
 def anchors_per_image(model, image_size: tuple[int, int], device) -> int:
@@ -75,14 +73,62 @@ def _versions() -> dict:
         pycocotools = version("pycocotools")  # the module has no __version__
     except PackageNotFoundError:
         pycocotools = "unknown"
+    import cv2
+    import numpy
+    import torchvision
+
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
         "mmcv-full": mmcv.__version__,
         "mmdet": mmdet.__version__,
+        "numpy": numpy.__version__,
+        "opencv": cv2.__version__,
         "pycocotools": pycocotools,
         "maiou": maiou.__version__,
     }
+
+
+def trained_from(checkpoint: str) -> dict:
+    """What ``checkpoint`` was trained from, as its files say: ``config`` (the resolved
+    training config its meta stores; None for files trained elsewhere), ``threads`` (the
+    training's thread count, ditto), ``backbone``
+    (``{"path", "sha256", "meta"}`` of the starting weights that config names, when they
+    are a local file; their meta says how they were pretrained) and ``dataset`` (the
+    parameters of the synthetic train data, from its ``.complete``; None otherwise)."""
+    from mmcv import Config
+
+    from maiou.data.synthetic import read_marker
+    from maiou.engine.checkpoint import CheckpointError, read_checkpoint_meta
+    from maiou.utils.digest import file_digest
+
+    meta = read_checkpoint_meta(checkpoint)
+    text, threads = meta.get("config"), meta.get("threads")
+    out = {
+        "config": text if isinstance(text, str) else None,
+        "threads": threads if isinstance(threads, int) else None,
+        "backbone": None,
+        "dataset": None,
+    }
+    if out["config"] is None:
+        return out
+    try:
+        cfg = Config.fromstring(out["config"], ".py")
+    except Exception:  # a config of another mmcv: keep its text, nothing more
+        return out
+    weights = ((cfg.get("model") or {}).get("backbone") or {}).get("init_cfg") or {}
+    path = weights.get("checkpoint") if isinstance(weights, dict) else None
+    if isinstance(path, str) and os.path.isfile(path):
+        try:
+            meta = read_checkpoint_meta(path)
+        except CheckpointError:
+            meta = {}
+        out["backbone"] = {"path": path, "sha256": file_digest(path, "sha256"), "meta": meta}
+    ann_file = ((cfg.get("data") or {}).get("train") or {}).get("ann_file")
+    if isinstance(ann_file, str):
+        out["dataset"] = read_marker(Path(ann_file).parent.parent)
+    return out
 
 
 def _device_name(device: torch.device) -> str:
@@ -235,6 +281,7 @@ def evaluate(
         # {gpus, images_per_forward, accumulation, images_per_step}.
         "training": read_checkpoint_meta(checkpoint).get("batch"),
         "versions": _versions(),
+        "trained_from": trained_from(checkpoint),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     write_json_atomic(out_dir / METRICS_NAME, record)

@@ -418,6 +418,8 @@ def set_up_run(cfg, args, work_dir: str, distributed: bool, batch: dict):
         seed=seed,
         exp_name=osp.basename(args.config),
         batch=batch,
+        # Sums over threads round differently, so the count is part of what was trained.
+        threads=torch.get_num_threads(),
     )
     logger.info(f"Batch: {batch}")
     return rank, logger, timestamp, meta

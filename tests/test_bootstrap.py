@@ -16,7 +16,7 @@ import test_olrp as cases
 from pycocotools.cocoeval import COCOeval
 
 from maiou.evaluation import coco_gt_from_dict, load_results, optimal_lrp
-from maiou.evaluation.bootstrap import bootstrap, resample_weights
+from maiou.evaluation.bootstrap import Contrast, bootstrap, resample_weights
 from maiou.evaluation.by_ratio import mask_ap_by_ratio, ratio_cocoeval
 from maiou.evaluation.matches import load_matches, matches_from_cocoeval, save_matches
 from maiou.evaluation.weighted import weighted_ap, weighted_olrp, weighted_precision
@@ -145,22 +145,31 @@ def _two_runs(case_seed):
     return {"segm": a, "bbox": a}, {"segm": b, "bbox": b}
 
 
+def _seeds(*per_seed):
+    """{training seed: matches} for seeds 0, 1, ..."""
+    return dict(enumerate(per_seed))
+
+
+AB, AA = Contrast.pair("a", "b"), Contrast.pair("a", "a", name="a - a")
+
+
 def test_bootstrap_pairs_and_intervals():
     a, b = _two_runs(5)
-    runs = {"a": [a], "b": [b]}
+    runs = {"a": _seeds(a), "b": _seeds(b)}
     n = a["bbox"].num_images
-    out = bootstrap(runs, [("a", "b"), ("a", "a")], resamples=200, seed=1)
-    again = bootstrap(runs, [("a", "b"), ("a", "a")], resamples=200, seed=1)
+    out = bootstrap(runs, [AB, AA], resamples=200, seed=1)
+    again = bootstrap(runs, [AB, AA], resamples=200, seed=1)
     assert out == again  # seeded
     a_ap = out["runs"]["a"]["bbox_AP"]
     assert a_ap["value"] == weighted_ap(a["bbox"], np.ones(n))
     assert a_ap["lo"] <= a_ap["value"] <= a_ap["hi"] and a_ap["covers"] == "images"
-    ab, aa = out["pairs"]
+    ab, aa = out["contrasts"]
+    assert (ab["name"], ab["seeds"], ab["terms"]) == ("b - a", [0], {"b": 1.0, "a": -1.0})
     assert ab["bbox_AP"]["delta"] == pytest.approx(
         out["runs"]["b"]["bbox_AP"]["value"] - a_ap["value"]
     )
     assert ab["bbox_AP"]["lo"] <= ab["bbox_AP"]["delta"] <= ab["bbox_AP"]["hi"]
-    # One seed and no measured seed sd: no verdict, whatever the images say.
+    # One seed and no stored seed sd: no verdict, whatever the images say.
     assert ab["bbox_AP"]["verdict"] == "undecided" and ab["bbox_AP"]["decision_lo"] is None
     # A run against itself: every resample's difference is exactly 0.
     assert (aa["segm_oLRP"]["lo"], aa["segm_oLRP"]["hi"]) == (0.0, 0.0)
@@ -169,55 +178,71 @@ def test_bootstrap_pairs_and_intervals():
 
 def test_seeds_are_paired_and_resampled_together():
     """Two seeds: the per-seed values are each seed's own AP, the value their mean, and the
-    interval covers seeds x images; a tiny measured sd is read only with one seed."""
+    interval covers seeds x images; a stored sd is pooled with the seeds or, with one seed,
+    borrowed."""
     (a0, b0), (a1, b1) = _two_runs(5), _two_runs(5)
     # Seed 1 of run b: the better detections (b and a swapped), so the seeds disagree.
-    runs = {"a": [a0, b1], "b": [b0, a1]}
-    out = bootstrap(runs, [("a", "b")], resamples=100, seed=0, metrics=("bbox_AP",))
+    runs = {"a": _seeds(a0, b1), "b": _seeds(b0, a1)}
+    out = bootstrap(runs, [AB], resamples=100, seed=0, metrics=("bbox_AP",))
     n = a0["bbox"].num_images
     ap_a, ap_b = (weighted_ap(m["bbox"], np.ones(n)) for m in (a0, b0))
-    pair = out["pairs"][0]["bbox_AP"]
+    pair = out["contrasts"][0]["bbox_AP"]
     assert pair["per_seed"] == pytest.approx([ap_b - ap_a, ap_a - ap_b])
     assert pair["delta"] == pytest.approx(0.0, abs=1e-12) and pair["covers"] == "seeds × images"
     assert pair["verdict"] == "undecided" and pair["seed_sd"] == pytest.approx(
         abs(ap_b - ap_a) * 2**0.5
     )
-    measured = {("a", "b"): {"bbox_AP": (1e-6, 5)}}
+    stored = {"b - a": {"bbox_AP": (1e-6, 5)}}
+    pooled = bootstrap(runs, [AB], resamples=100, seed=0, metrics=("bbox_AP",), stored_sd=stored)
+    c = pooled["contrasts"][0]["bbox_AP"]
+    assert c["seed_df"] == 5 and (c["lo"], c["hi"]) == (pair["lo"], pair["hi"])
+    assert c["decision_hi"] - c["decision_lo"] < pair["hi"] - pair["lo"]
     one = bootstrap(
-        {"a": [a0], "b": [b0]},
-        [("a", "b")],
+        {"a": _seeds(a0), "b": _seeds(b0)},
+        [AB],
         resamples=100,
         seed=0,
         metrics=("bbox_AP",),
-        seed_sd=measured,
-    )["pairs"][0]["bbox_AP"]
+        stored_sd=stored,
+    )["contrasts"][0]["bbox_AP"]
     assert one["seed_sd"] == 1e-6 and one["decision_lo"] is not None
     expected = "reversed" if one["hi"] < 0 else ("holds" if one["lo"] > 0 else "undecided")
     assert one["verdict"] == expected  # a negligible seed sd: the images' interval decides
-    with pytest.raises(ValueError, match="has 1 seeds, the others 2"):
-        bootstrap({"a": [a0, a1], "b": [b0]}, [("a", "b")], resamples=2)
+    with pytest.raises(ValueError, match="share no training seed"):
+        bootstrap({"a": {1: a1}, "b": {0: b0}}, [AB], resamples=2)
 
 
-def test_a_contrast_is_the_difference_of_two_pairs_resampled_together():
-    """(b - a) - (d - c) per seed is the difference of the two pairs' per-seed values, and
-    its interval comes from the same resamples; a contrast of a pair with itself is 0 on
-    every resample."""
+def test_a_contrast_reads_the_seeds_its_runs_share():
+    """A run trained with fewer seeds (a secondary run) is compared on the seeds both have;
+    the other contrasts keep all of theirs."""
     (a0, b0), (a1, b1) = _two_runs(5), _two_runs(5)
-    runs = {"a": [a0, a1], "b": [b0, b1], "c": [b0, a1], "d": [a0, a1]}
-    pairs = [("a", "b"), ("c", "d")]
-    contrasts = [(("a", "b"), ("c", "d")), (("a", "b"), ("a", "b"))]
-    out = bootstrap(runs, pairs, resamples=100, seed=0, metrics=("bbox_AP",), contrasts=contrasts)
-    ab, cd = (p["bbox_AP"] for p in out["pairs"])
-    diff, same = out["contrasts"]
-    assert (diff["first"], diff["second"]) == (["a", "b"], ["c", "d"])
-    c = diff["bbox_AP"]
-    assert c["per_seed"] == pytest.approx(np.subtract(ab["per_seed"], cd["per_seed"]))
-    assert c["delta"] == pytest.approx(ab["delta"] - cd["delta"])
-    assert c["covers"] == "seeds × images" and c["lo"] <= c["delta"] <= c["hi"]
-    zero = same["bbox_AP"]
+    runs = {"a": _seeds(a0, a1), "b": _seeds(b0, b1), "c": {0: b0}}
+    out = bootstrap(runs, [AB, Contrast.pair("a", "c")], resamples=50, metrics=("bbox_AP",))
+    ab, ac = out["contrasts"]
+    assert (ab["seeds"], ac["seeds"]) == ([0, 1], [0])
+    assert ac["bbox_AP"]["covers"] == "images" and ab["bbox_AP"]["covers"] == "seeds × images"
+    assert out["runs"]["c"]["bbox_AP"]["seeds"] == [0]
+
+
+def test_a_contrast_is_a_weighted_sum_of_runs_resampled_together():
+    """(b - a) - (d - c) per seed is the difference of the two pairs' per-seed values, the
+    mean of two pairs is their mean, and both come from the same resamples; a contrast of
+    a pair with itself is 0 on every resample."""
+    (a0, b0), (a1, b1) = _two_runs(5), _two_runs(5)
+    runs = {"a": _seeds(a0, a1), "b": _seeds(b0, b1), "c": _seeds(b0, a1), "d": _seeds(a0, a1)}
+    cd = Contrast.pair("c", "d")
+    diff = Contrast("gains", {"b": 1.0, "a": -1.0, "d": -1.0, "c": 1.0})
+    mean = Contrast("mean", {"b": 0.5, "a": -0.5, "d": 0.5, "c": -0.5})
+    same = Contrast("(b - a) - (b - a)", {"b": 0.0, "a": 0.0})
+    out = bootstrap(runs, [AB, cd, diff, mean, same], resamples=100, metrics=("bbox_AP",))
+    ab, cdc, d, m, zero = (c["bbox_AP"] for c in out["contrasts"])
+    assert d["per_seed"] == pytest.approx(np.subtract(ab["per_seed"], cdc["per_seed"]))
+    assert d["delta"] == pytest.approx(ab["delta"] - cdc["delta"])
+    assert m["per_seed"] == pytest.approx(np.add(ab["per_seed"], cdc["per_seed"]) / 2)
+    assert d["covers"] == "seeds × images" and d["lo"] <= d["delta"] <= d["hi"]
     assert (zero["delta"], zero["lo"], zero["hi"], zero["verdict"]) == (0.0, 0.0, 0.0, "undecided")
     with pytest.raises(ValueError, match="names e, which has no matching"):
-        bootstrap(runs, pairs, resamples=2, contrasts=[(("a", "b"), ("a", "e"))])
+        bootstrap(runs, [Contrast.pair("a", "e")], resamples=2)
 
 
 def test_resample_weights_draw_every_image_count():
@@ -230,8 +255,8 @@ def test_unpaired_runs_and_bad_files_are_refused(tmp_path):
     m2 = matches_from_cocoeval(evaluated(*cases.random_case(2, False), "bbox"))
     with pytest.raises(ValueError, match="different images"):
         bootstrap(
-            {"a": [{"segm": m1, "bbox": m1}], "b": [{"segm": m2, "bbox": m2}]},
-            [("a", "b")],
+            {"a": {0: {"segm": m1, "bbox": m1}}, "b": {0: {"segm": m2, "bbox": m2}}},
+            [AB],
             resamples=2,
         )
     path = tmp_path / "m.npz"

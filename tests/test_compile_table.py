@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import datetime
 import json
 
 import pytest
@@ -141,73 +140,97 @@ def test_unreadable_metrics_counts_as_missing(results):
     assert _row(md, "550")[3] == "29.3 / — / —"
 
 
+def _difference(delta, lo, hi, verdict, seeds, decision=None, covers=None):
+    """One metric of a comparison as bootstrap_runs writes it (fractions). Several seeds:
+    the verdict reads (lo, hi) unless ``decision`` (a pooled interval) is given; one seed:
+    ``decision``, the images' interval widened by a stored spread (None without one)."""
+    several = len(seeds) > 1
+    decision = decision or ((lo, hi) if several else None)
+    return {
+        "delta": delta,
+        "lo": lo,
+        "hi": hi,
+        "covers": covers or ("seeds × images" if several else "images"),
+        "verdict": verdict,
+        "excludes_0": None if lo is None else (lo > 0 or hi < 0),
+        "decision_lo": decision and decision[0],
+        "decision_hi": decision and decision[1],
+        "seed_sd": 0.005,
+        "seed_df": len(seeds) - 1 if several else 4,
+        "image_sd": 0.002,
+    }
+
+
+def _pair(a, b, seeds, note="no stored seed spread for this comparison", **metrics):
+    ra, rb = registry.get(a), registry.get(b)
+    return {
+        "name": f"{b} - {a}",
+        "terms": {b: 1.0, a: -1.0},
+        "seeds": list(seeds),
+        "kind": "pair",
+        "title": f"{rb.title} − {ra.title}",
+        "size": ra.coco_size,
+        "a": a,
+        "b": b,
+        "families": None,
+        "seed_spread": note,
+        "fingerprint": None,
+        **metrics,
+    }
+
+
 def _bootstrap_record(seeds=(0,)):
     ci = {"value": 0.30, "lo": 0.28, "hi": 0.32}
-    covers = "seeds × images" if len(seeds) > 1 else "images"
-
-    def cmp(delta, lo, hi, verdict, decision=None):
-        # Several seeds: the verdict reads (lo, hi); one seed: ``decision``, the images'
-        # interval widened by a stored spread (None without one).
-        decision = (lo, hi) if len(seeds) > 1 else decision
-        return {
-            "delta": delta,
-            "lo": lo,
-            "hi": hi,
-            "covers": covers,
-            "verdict": verdict,
-            "excludes_0": None if lo is None else (lo > 0 or hi < 0),
-            "decision_lo": decision and decision[0],
-            "decision_hi": decision and decision[1],
-            "seed_sd": 0.005,
-        }
-
     return {
         "resamples": 1000,
         "seed": 0,
         "confidence": 0.95,
         "training_seeds": list(seeds),
+        "secondary_seeds": 0,
+        "pre_stated_seeds": [0, 1, 2, 3, 4],
         "images": 300,
         "seed_noise": "experiments/config/seed_noise_embedded.json",
         "runs": {
             "fixed_550": {"segm_AP": ci, "bbox_AP": ci, "segm_oLRP": ci},
             "atss_maiou_550": {"segm_AP": ci, "bbox_AP": ci, "segm_oLRP": ci},
         },
-        "pairs": [
-            {
-                "a": "fixed_550",
-                "b": "atss_iou_550",
-                "segm_AP": cmp(0.021, 0.008, 0.034, "holds", decision=(0.001, 0.041)),
-                "bbox_AP": cmp(-0.004, -0.012, 0.005, "undecided"),
-                "segm_oLRP": cmp(None, None, None, "undecided"),
-                "seed_spread": "the stored seed spread was measured under another recipe",
-            }
+        "contrasts": [
+            _pair(
+                "fixed_550",
+                "atss_iou_550",
+                seeds,
+                note="the stored seed spread was measured under another recipe",
+                segm_AP=_difference(0.021, 0.008, 0.034, "holds", seeds, decision=(0.001, 0.041)),
+                bbox_AP=_difference(-0.004, -0.012, 0.005, "undecided", seeds),
+                segm_oLRP=_difference(None, None, None, "undecided", seeds),
+            )
         ],
     }
 
 
+def _compile_with(results, record, preset="embedded", **kw):
+    path = results / "bootstrap.json"
+    path.write_text(json.dumps(record))
+    md, csv_path, comparisons = (
+        results / "out/table.md",
+        results / "out/table.csv",
+        results / "out/comparisons.csv",
+    )
+    argv = ["--preset", preset, "--results", str(results / "results"), "--bootstrap", str(path)]
+    argv += ["--md", str(md), "--csv", str(csv_path), "--comparisons-csv", str(comparisons)]
+    for key, values in kw.items():
+        argv += [f"--{key.replace('_', '-')}", *map(str, values)]
+    assert compile_table.main(argv) == 0
+    return (
+        md.read_text(),
+        {r["run"]: r for r in csv.DictReader(csv_path.open())},
+        list(csv.DictReader(comparisons.open())),
+    )
+
+
 @pytest.mark.parametrize("seeds", [(0,), (0, 1)], ids=["one seed", "two seeds"])
 def test_comparisons_with_verdicts_in_markdown_and_csv(results, seeds):
-    path = results / "bootstrap.json"
-    path.write_text(json.dumps(_bootstrap_record(seeds)))
-    md, csv_path = results / "out/table.md", results / "out/table.csv"
-    assert (
-        compile_table.main(
-            [
-                "--preset",
-                "embedded",
-                "--results",
-                str(results / "results"),
-                "--bootstrap",
-                str(path),
-                "--md",
-                str(md),
-                "--csv",
-                str(csv_path),
-            ]
-        )
-        == 0
-    )
-    text = md.read_text()
+    text, rows, comparisons = _compile_with(results, _bootstrap_record(seeds))
     row = _row(text, "550 (embedded 128 px)")  # first match: the paper-layout table
     assert row[1] == "28.5 / 30.1 / +1.6"
     one = len(seeds) == 1
@@ -219,9 +242,10 @@ def test_comparisons_with_verdicts_in_markdown_and_csv(results, seeds):
     assert names[2:4] == ["mask AP Δ [lo, hi]", "verdict"]
     cells = [c.strip() for c in cmp_row.strip().strip("|").split("|")]
     # The interval each verdict reads: one seed, the stored spread's where there is one and
-    # the images-only one, labelled, where there is none.
+    # the images-only one, labelled, where there is none; several seeds pooled with a stored
+    # spread: the pooled one, the seeds' own beside it.
     assert cells[2:] == [
-        "+2.1 [+0.1, +4.1]" if one else "+2.1 [+0.8, +3.4]",
+        "+2.1 [+0.1, +4.1]" if one else "+2.1 [+0.1, +4.1]",
         "holds",
         "-0.4 (images only: [-1.2, +0.5])" if one else "-0.4 [-1.2, +0.5]",
         "undecided",
@@ -230,55 +254,120 @@ def test_comparisons_with_verdicts_in_markdown_and_csv(results, seeds):
     ]
     assert "1000 paired resamples" in text and "300 val images" in text
     assert "the 95 % interval each verdict reads" in text
-    # The reason a one-seed verdict has no spread, in one line; the multiplicity.
-    note = "- 550 (embedded 128 px), ATSS w. IoU − Fixed IoU: the stored seed spread was measured"
-    assert (note in text) == one
-    assert "**3 verdicts** (1 comparison × 3 metrics)" in text
-    assert "None of them is the paper's primary question" in text
-    rows = {r["run"]: r for r in csv.DictReader(csv_path.open())}
+    # Where each comparison's seed spread comes from, in one line; the multiplicity.
+    assert (
+        "- 550 (embedded 128 px), ATSS w. IoU − Fixed IoU: seeds "
+        f"{', '.join(map(str, seeds))}; the stored seed spread was measured" in text
+    )
+    assert "**3 verdicts** (1 comparisons × 3 metrics" in text
+    assert "None is the primary endpoint (its six ATSS runs are not all here)" in text
     iou = rows["atss_iou_550"]
     assert iou["compared_to"] == "fixed_550"
     assert iou["verdict"] == "holds" and iou["interval_covers"] == covers
     assert iou["cmp_verdict_bbox_AP"] == "undecided"
     assert float(iou["cmp_delta_segm_AP"]) == pytest.approx(2.1)
-    assert float(iou["cmp_verdict_lo_segm_AP"]) == pytest.approx(0.1 if one else 0.8)
+    assert float(iou["cmp_verdict_lo_segm_AP"]) == pytest.approx(0.1)
     assert iou["cmp_verdict_lo_bbox_AP"] == ("" if one else "-1.2")
     assert iou["cmp_images_lo_segm_AP"] == ("0.8" if one else "")
     assert float(iou["cmp_seed_sd_segm_AP"]) == pytest.approx(0.5)
     assert not any("excludes_0" in name for name in iou)
     assert float(rows["fixed_550"]["segm_AP_lo"]) == pytest.approx(28.0)
     assert rows["fixed_550"]["compared_to"] == "" and rows["fixed_550"]["verdict"] == ""
+    # comparisons.csv: one row per comparison and metric, every one secondary here.
+    assert [(r["metric"], r["role"], r["verdict"]) for r in comparisons] == [
+        ("mask AP", "secondary", "holds"),
+        ("box AP", "secondary", "undecided"),
+        ("mask oLRP", "secondary", "undecided"),
+    ]
+    assert float(comparisons[0]["lo"]) == pytest.approx(0.1)
+    assert float(comparisons[0]["own_lo"]) == pytest.approx(0.8)
+
+
+def _endpoint(seeds, look, **metrics):
+    return {
+        "name": "primary",
+        "terms": registry.PRIMARY.terms(),
+        "seeds": list(seeds),
+        "kind": "endpoint",
+        "title": registry.PRIMARY.title,
+        "size": None,
+        "a": None,
+        "b": None,
+        "families": None,
+        "seed_spread": "pooled with the stored spread of seeds 20-29, measured today",
+        "fingerprint": "f" * 64,
+        "look": look,
+        **metrics,
+    }
+
+
+@pytest.mark.parametrize("look", ["confirmatory", "exploratory"])
+def test_the_primary_endpoint_leads_the_table_and_is_counted_apart(results, look):
+    """The primary endpoint is the first comparison row and the first line under the title,
+    labelled primary with its look; the other verdicts are counted as secondary."""
+    seeds = (0, 1, 2, 3, 4) if look == "confirmatory" else (0, 1, 2, 3, 4, 5)
+    record = _bootstrap_record(seeds)
+    pooled = dict(
+        _difference(0.012, -0.004, 0.028, "holds", seeds, decision=(0.004, 0.020)),
+        covers="seeds × images, seed spread pooled with the stored one",
+    )
+    other = _difference(-0.002, -0.01, 0.006, "undecided", seeds)
+    record["contrasts"].insert(
+        0, _endpoint(seeds, look, segm_AP=pooled, bbox_AP=other, segm_oLRP=other)
+    )
+    text, _, comparisons = _compile_with(results, record)
+    lines = text.splitlines()
+    assert lines[4].startswith(f"**Primary endpoint** ({registry.PRIMARY.title}; seeds ")
+    assert lines[4].endswith(
+        f"{look}): +1.2 [+0.4, +2.0] (own seeds: [-0.4, +2.8]), half-width 0.80 points: **holds**."
+    )
+    section = text.split("## Comparisons", 1)[1]
+    first = next(line for line in section.splitlines() if line.startswith("| all three"))
+    assert f"(**primary**, {look})" in first and "+1.2 [+0.4, +2.0]" in first
+    assert section.index("| all three") < section.index("ATSS w. IoU − Fixed IoU")
+    assert "**6 verdicts** (2 comparisons × 3 metrics" in text
+    assert "**One is primary**" in text and "The other 5 are secondary" in text
+    assert ("a later look, exploratory" in text) == (look == "exploratory")
+    assert [r["role"] for r in comparisons][:3] == ["primary", "secondary", "secondary"]
+    assert comparisons[0]["look"] == look and comparisons[0]["comparison"] == registry.PRIMARY.title
 
 
 def test_where_mask_awareness_pays(results):
     """One row per assigner family at 550 and one per difference of two families' gains,
     each with the interval its verdict reads; the section needs two families."""
-    record = _bootstrap_record(seeds=(0, 1))
-    one_pair = record["pairs"][0]
+    from experiments.reporting import markdown, table
 
-    def pair(a, b, delta, verdict):
-        c = dict(one_pair["segm_AP"], delta=delta, lo=delta - 0.01, hi=delta + 0.01)
-        c.update(decision_lo=c["lo"], decision_hi=c["hi"], verdict=verdict)
+    seeds = (0, 1)
+    record = _bootstrap_record(seeds)
+
+    def gain(delta, verdict):
+        c = _difference(delta, delta - 0.01, delta + 0.01, verdict, seeds)
         return {"segm_AP": c, "bbox_AP": c, "segm_oLRP": c}
 
-    record["pairs"] = [
-        {"a": "atss_iou_550", "b": "atss_maiou_550", **pair(0, 0, 0.02, "holds")},
-        {"a": "tal_iou_550", "b": "tal_maiou_550", **pair(0, 0, -0.005, "undecided")},
-    ]
     record["contrasts"] = [
+        _pair("atss_iou_550", "atss_maiou_550", seeds, **gain(0.02, "holds")),
+        _pair("tal_iou_550", "tal_maiou_550", seeds, **gain(-0.005, "undecided")),
         {
-            "first": ["atss_iou_550", "atss_maiou_550"],
-            "second": ["tal_iou_550", "tal_maiou_550"],
-            **pair(0, 0, 0.025, "holds"),
-        }
+            **_pair("atss_iou_550", "atss_maiou_550", seeds, **gain(0.025, "holds")),
+            "kind": "family",
+            "title": "gain in ATSS − gain in TAL",
+            "families": ["ATSS", "TAL"],
+            "a": None,
+            "b": None,
+        },
     ]
-    text = "\n".join(compile_table.render_families("embedded", record))
+    path = results / "bootstrap.json"
+    path.write_text(json.dumps(record))
+    model = table.build("embedded", results / "results", ["atss_iou_550"], seeds, bootstrap=path)
+    text = "\n".join(markdown.render_families(model))
     assert "## Where mask-awareness pays: maIoU − IoU per assigner family, 550 (embedded" in text
     assert _row(text, "ATSS")[1:3] == ["+2.0 [+1.0, +3.0]", "holds"]
     assert _row(text, "TAL")[1:3] == ["-0.5 [-1.5, +0.5]", "undecided"]
     assert _row(text, "gain in ATSS − gain in TAL")[1:3] == ["+2.5 [+1.5, +3.5]", "ATSS gains more"]
-    record["pairs"] = record["pairs"][:1]
-    assert compile_table.render_families("embedded", record) == []
+    record["contrasts"] = record["contrasts"][:1]
+    path.write_text(json.dumps(record))
+    model = table.build("embedded", results / "results", ["atss_iou_550"], seeds, bootstrap=path)
+    assert markdown.render_families(model) == []
 
 
 def test_bad_bootstrap_file_is_one_clear_error(results, capsys):
@@ -358,10 +447,12 @@ def test_seeds_give_mean_and_sd(tmp_path):
 
 
 def test_decision_cell_never_shows_minus_zero():
+    from experiments.reporting.markdown import decision_cell
+
     c = {"delta": -0.0004, "lo": -0.0003, "hi": 0.012}
-    assert compile_table._decision_cell(c) == "+0.0 (images only: [+0.0, +1.2])"
+    assert decision_cell(c) == "+0.0 (images only: [+0.0, +1.2])"
     c.update(decision_lo=-0.0002, decision_hi=0.02)
-    assert compile_table._decision_cell(c) == "+0.0 [+0.0, +2.0]"
+    assert decision_cell(c) == "+0.0 [+0.0, +2.0]"
 
 
 def test_runs_not_trained_at_32_images_per_step_are_marked(tmp_path):
@@ -391,108 +482,3 @@ def test_runs_not_trained_at_32_images_per_step_are_marked(tmp_path):
     md, _ = _compile(tmp_path, preset="embedded")
     assert "†" not in md
     assert _row(md, "atss_maiou_550")[-1] == "16 (2 x 8 x 1)"
-
-
-def test_seed_noise_measures_the_paired_spread_and_bad_files_are_one_line(tmp_path, capsys):
-    """seed_noise.py: per-seed b - a of each comparison and their sd, added to an existing
-    file under the same recipe and replaced under another; a one-seed verdict borrows a
-    spread only under its own recipe; bootstrap_runs names an unreadable file in one line."""
-    from experiments import recipe
-    from experiments.scripts import bootstrap_runs, seed_noise
-
-    for seed, (iou, maiou) in enumerate(((0.20, 0.23), (0.21, 0.22), (0.19, 0.23))):
-        for run, ap in (("atss_iou_550", iou), ("atss_maiou_550", maiou)):
-            folder = tmp_path / "results" / ("" if seed == 0 else f"seed{seed}") / run
-            folder.mkdir(parents=True)
-            (folder / "metrics.json").write_text(json.dumps(_metrics(ap, 0.7)))
-    out = tmp_path / "noise.json"
-    argv = [  # seeds and --out last: the calls below swap them
-        "--results",
-        str(tmp_path / "results"),
-        "--runs",
-        "atss_iou_550",
-        "atss_maiou_550",
-        "--seeds",
-        "0",
-        "1",
-        "2",
-        "--out",
-        str(out),
-    ]
-    assert seed_noise.main(argv[:-5] + ["0", "1", "--out", str(out)]) == 0
-    capsys.readouterr()
-    # A second call adds seed 2 to the same comparison instead of replacing the file.
-    assert seed_noise.main(argv[:-5] + ["1", "2", "--out", str(out)]) == 0
-    assert "| atss_maiou_550 − atss_iou_550 | 0, 1, 2 | +3.0 / +1.0 / +4.0 | +2.67 | 1.53 |" in (
-        capsys.readouterr().out
-    )
-    record = json.loads(out.read_text())
-    (pair,) = record["pairs"]
-    assert (pair["a"], pair["b"], pair["seeds"]) == ("atss_iou_550", "atss_maiou_550", [0, 1, 2])
-    assert pair["per_seed"]["segm_AP"] == pytest.approx([0.03, 0.01, 0.04])
-    assert pair["sd"]["segm_AP"] == pytest.approx(0.0152753, abs=1e-6)
-    assert pair["measured"].startswith(datetime.date.today().isoformat())  # per comparison
-    # The fingerprint is the default recipe's, recomputed by the project's own code.
-    default = recipe.pair_fingerprint(
-        "atss_iou_550", "atss_maiou_550", "embedded", recipe.default_settings()
-    )
-    assert pair["recipe"] == default
-    stored = bootstrap_runs.load_seed_noise(out)[("atss_iou_550", "atss_maiou_550")]
-    assert stored["sd"]["segm_AP"] == pytest.approx((0.0152753, 3), abs=1e-6)
-    pairs = [("atss_iou_550", "atss_maiou_550")]
-    usable, notes = bootstrap_runs.borrowed_spreads(
-        {pairs[0]: stored}, pairs, "embedded", recipe.default_settings(), [0]
-    )
-    assert usable == {pairs[0]: stored["sd"]}
-    assert (
-        notes[pairs[0]]
-        == "seed spread measured over seeds 0, 1, 2, which include the reported seed 0"
-    )
-    # Another recipe (here: a shorter schedule) borrows nothing, and says why.
-    shorter = {**recipe.default_settings(), "max_iters_override": 20}
-    usable, notes = bootstrap_runs.borrowed_spreads(
-        {pairs[0]: stored}, pairs, "embedded", shorter, [0]
-    )
-    assert usable == {} and "another recipe" in notes[pairs[0]]
-    # Measured again under that recipe, the comparison is replaced, and said so.
-    assert seed_noise.main(argv + ["--config", "max_iters_override=20"]) == 0
-    assert "measured under another recipe before; replaced" in capsys.readouterr().out
-    assert json.loads(out.read_text())["pairs"][0]["recipe"] != default
-
-    bad = tmp_path / "bad.json"
-    bad.write_text('{"seeds": [0]}')
-    status = bootstrap_runs.main(
-        [
-            "--results",
-            str(tmp_path / "results"),
-            "--runs",
-            "atss_iou_550",
-            "--seed-noise",
-            str(bad),
-            "--out",
-            str(tmp_path / "b.json"),
-        ]
-    )
-    err = capsys.readouterr().err
-    assert status == 2 and err.count("\n") == 1
-    assert f"{bad}: not a seed-noise record" in err
-
-
-def test_the_stored_embedded_seed_spread_belongs_to_the_default_recipe():
-    """experiments/config/seed_noise_embedded.json holds each comparison's recipe
-    fingerprint; the project's own code recomputes it for today's default recipe (a change
-    to the embedded configs or settings without a new measurement fails here), and it was
-    measured on five or more seeds the default run does not report (0, 1, 2)."""
-    from experiments import recipe
-    from experiments.scripts import bootstrap_runs
-
-    stored = bootstrap_runs.load_seed_noise(
-        recipe.REPO / "experiments/config/seed_noise_embedded.json"
-    )
-    settings = recipe.default_settings()
-    assert {(a, b) for a, b in stored} >= {
-        (f"atss_iou_{size}", f"atss_maiou_{size}") for size in (400, 550, 700)
-    }
-    for (a, b), entry in stored.items():
-        assert entry["recipe"] == recipe.pair_fingerprint(a, b, "embedded", settings), (a, b)
-        assert len(entry["seeds"]) >= 5 and not set(entry["seeds"]) & {0, 1, 2}

@@ -1,15 +1,72 @@
-"""The recipe fingerprint a stored seed spread is checked against (experiments/recipe.py)."""
+"""The recipe a stored seed spread belongs to (experiments/recipe.py), the rule that lends
+one (experiments/reporting/spread.py) and the step that measures one
+(experiments/scripts/seed_noise.py)."""
 
 from __future__ import annotations
 
-import shutil
+import copy
+import datetime
+import json
 from pathlib import Path
 
 import pytest
 
-from experiments import recipe
+from experiments import presets, recipe
+from experiments.reporting import spread
+from maiou import runs as registry
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "configs"
+CONFIG_TEXT = """model = dict(
+    type='YOLACT',
+    backbone=dict(init_cfg=dict(checkpoint='data/embedded/seed3/backbone.pth')))
+data = dict(
+    samples_per_gpu=8,
+    train=dict(ann_file='data/embedded/seed3/annotations/instances_train.json'))
+runner = dict(type='IterBasedRunner', max_iters=200)
+work_dir = 'work_dirs/embedded/seed3/atss_iou_550'
+seed = 3
+gpu_ids = [0]
+"""
+
+
+def _metrics(ap=0.2, seed=3, **changes):
+    """A metrics.json as maiou.evaluate writes it for a run trained by the pipeline with
+    training seed ``seed`` (its own data draw and backbone)."""
+    dataset = {"generator_version": 4, "seed": 0, "train_seed": seed, "num_train": 1600}
+    record = {
+        "segm": {"AP": ap, "oLRP": 0.8},
+        "bbox": {"AP": ap + 0.1, "oLRP": 0.7},
+        "dataset": {"images": 300},
+        "versions": {"torch": "2.14.1", "mmdet": "2.28.2"},
+        "trained_from": {
+            "config": CONFIG_TEXT.replace("seed3", f"seed{seed}").replace(
+                "seed = 3", f"seed = {seed}"
+            ),
+            "threads": 1,
+            "backbone": {
+                "path": f"data/embedded/seed{seed}/backbone.pth",
+                "sha256": f"{seed:064x}",
+                "meta": {
+                    "config": "/somewhere/configs/embedded/fixed_550.py",
+                    "dataset": dataset,
+                    "iters": 1000,
+                    "seed": seed,
+                    "batch_size": 64,
+                    "crop_size": 64,
+                    "threads": 1,
+                },
+            },
+            "dataset": dataset,
+        },
+    }
+    for path, value in changes.items():
+        node = record
+        *parents, leaf = path.split(".")
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    return record
 
 
 def test_config_files_follow_every_base():
@@ -20,6 +77,7 @@ def test_config_files_follow_every_base():
     assert files[0] == "embedded/atss_maiou_550.py"
     for base in (
         "embedded/_base_/models/yolact_atss_maiou.py",
+        "embedded/_base_/cpu_shrink.py",
         "embedded/_base_/datasets/embedded_128.py",
         "embedded/_base_/schedules/sgd_step.py",
         "coco/_base_/models/yolact_r50_atss_maiou.py",
@@ -29,112 +87,150 @@ def test_config_files_follow_every_base():
         assert base in files
 
 
-def test_the_fingerprint_moves_with_configs_and_settings_not_with_seeds(tmp_path, monkeypatch):
-    settings = recipe.default_settings()
-    assert "seeds" not in settings and settings["num_train"] == 1600
-    default = recipe.pair_fingerprint("atss_iou_400", "atss_maiou_400", "embedded", settings)
-    assert default == recipe.pair_fingerprint(
-        "atss_iou_400", "atss_maiou_400", "embedded", dict(settings)
-    )
-    # Another comparison, or any recipe setting changed, is another recipe.
-    assert default != recipe.pair_fingerprint(
-        "atss_iou_550", "atss_maiou_550", "embedded", settings
-    )
-    for key, value in (("num_train", 64), ("max_iters_override", 20), ("seed", 1)):
-        changed = {**settings, key: value}
-        assert recipe.pair_fingerprint("atss_iou_400", "atss_maiou_400", "embedded", changed) != (
-            default
-        ), key
-    # So is a byte changed in a file the runs inherit from (here: the schedule), in a
-    # checkout elsewhere (the files are named by their path inside the repository).
-    copy = tmp_path / "repo"
-    shutil.copytree(CONFIGS, copy / "configs")
-    monkeypatch.setattr(recipe, "REPO", copy)
-    assert recipe.pair_fingerprint("atss_iou_400", "atss_maiou_400", "embedded", settings) == (
-        default
-    )
-    schedule = copy / "configs/embedded/_base_/schedules/sgd_step.py"
-    original = schedule.read_text()
-    schedule.write_text(original.replace("max_iters = 200", "max_iters = 201"))
-    assert recipe.pair_fingerprint("atss_iou_400", "atss_maiou_400", "embedded", settings) != (
-        default
-    )
-    # Prose is not the recipe: comments, docstrings and blank lines may change freely.
-    schedule.write_text(
-        original.replace('"""The COCO step', '"""Reworded: the COCO step').replace(
-            "max_iters = 200", "\n# a new comment\nmax_iters = 200  # trailing"
-        )
-    )
-    assert recipe.pair_fingerprint("atss_iou_400", "atss_maiou_400", "embedded", settings) == (
-        default
-    )
-
-
-def test_config_code_keeps_every_statement_and_drops_only_prose(tmp_path):
-    a, b = tmp_path / "a.py", tmp_path / "b.py"
-    a.write_text('"""Doc."""\nx = dict(lr=0.1)  # why\n')
-    b.write_text("# other words\n\nx = dict(lr=0.1)\n")
-    assert recipe.config_code(a) == recipe.config_code(b)
-    for changed in (
-        "x = dict(lr=0.2)\n",
-        "x = dict(lr=0.1, wd=0)\n",
-        "y = dict(lr=0.1)\n",
-        'x = dict(lr=0.1)\ny = "a string assigned is a value"\n',
+def test_the_recipe_is_what_changes_a_seed_not_the_seed_itself():
+    """Seeds, data folders and the seed's own backbone draw leave the recipe as it is;
+    the config, the threads, how the backbone was made, the data's parameters, the
+    evaluated images and the library versions each change it."""
+    base = recipe.run_recipe(_metrics(seed=3))
+    assert recipe.run_recipe(_metrics(seed=7, ap=0.5)) == base
+    assert base["config"]["data"]["train"]["ann_file"] == "<data>/annotations/instances_train.json"
+    assert set(base["config"]) == {"model", "data", "runner"}  # not work_dir, seed, gpu_ids
+    for path, value in (
+        ("trained_from.config", CONFIG_TEXT.replace("max_iters=200", "max_iters=201")),
+        ("trained_from.threads", 2),
+        ("trained_from.backbone.meta.iters", 500),
+        ("trained_from.backbone.meta.threads", 2),
+        ("trained_from.dataset.num_train", 64),
+        ("dataset.images", 100),
+        ("versions.torch", "2.15.0"),
     ):
-        b.write_text(changed)
-        assert recipe.config_code(a) != recipe.config_code(b), changed
+        assert recipe.run_recipe(_metrics(**{path: value})) != base, path
+    # A backbone not made by maiou.pretrain_backbone is that very file: another file is
+    # another recipe, and a comparison whose runs started from it borrows nothing stored.
+    foreign = _metrics(**{"trained_from.backbone.meta": {}})
+    assert recipe.run_recipe(foreign)["backbone"] == {"sha256": f"{3:064x}"}
+    other = _metrics(**{"trained_from.backbone.meta": {}, "trained_from.backbone.sha256": "e" * 64})
+    assert recipe.run_recipe(other) != recipe.run_recipe(foreign)
+    # A checkpoint trained elsewhere stores no config: no recipe.
+    assert recipe.run_recipe(_metrics(**{"trained_from.config": None})) is None
 
 
-def test_seed_noise_names_a_bad_setting_in_one_line(tmp_path, capsys):
+def test_the_fingerprint_of_a_comparison_needs_one_recipe_per_run():
+    runs = {"atss_iou_550": [_metrics(seed=s) for s in (3, 4)]}
+    runs["atss_maiou_550"] = [_metrics(seed=s, ap=0.3) for s in (3, 4)]
+    fingerprint = recipe.fingerprint(runs)
+    assert fingerprint and len(fingerprint) == 64
+    mixed = copy.deepcopy(runs)
+    mixed["atss_maiou_550"][1]["trained_from"]["threads"] = 2
+    assert recipe.fingerprint(mixed) is None
+    assert recipe.fingerprint({"x": [_metrics(**{"trained_from.config": None})]}) is None
+
+
+def test_a_stored_config_is_read_not_run():
+    assert recipe.config_values("model = dict(a=[1, (2, 3)], b=None)\n") == {
+        "model": {"a": [1, [2, 3]], "b": None}
+    }
+    for bad in ("model = __import__('os').getcwd()\n", "import os\n", "model = dict(\n"):
+        with pytest.raises(recipe.RecipeError):
+            recipe.config_values(bad)
+
+
+def _entry(name="primary", seeds=range(20, 25), fingerprint="f" * 64, sd=0.01):
+    seeds = list(seeds)
+    return {
+        "name": name,
+        "fingerprint": fingerprint,
+        "seeds": seeds,
+        "per_seed": {m: [0.0] * len(seeds) for m in ("segm_AP", "bbox_AP", "segm_oLRP")},
+        "sd": {m: sd for m in ("segm_AP", "bbox_AP", "segm_oLRP")},
+        "measured": "2026-12-07 on vm",
+    }
+
+
+def test_the_rule_that_lends_a_stored_spread():
+    """Pooled only with five or more stored seeds, the same fingerprint and no seed in
+    common with the run; every other case is named in one line."""
+    stored = {
+        "primary": _entry(),
+        "few": _entry("few", seeds=range(20, 24)),
+        "other": _entry("other", fingerprint="e" * 64),
+        "overlap": _entry("overlap", seeds=range(0, 5)),
+        "mixed": _entry("mixed"),
+    }
+    fingerprints = {name: "f" * 64 for name in stored} | {"mixed": None, "absent": "f" * 64}
+    seeds = {name: [0, 1, 2] for name in fingerprints}
+    pooled, notes = spread.usable(stored, fingerprints, seeds)
+    assert pooled == {"primary": {m: (0.01, 5) for m in ("segm_AP", "bbox_AP", "segm_oLRP")}}
+    assert notes["primary"].startswith("pooled with the stored spread of seeds 20-24")
+    assert "fewer than 5: not used" in notes["few"]
+    assert "measured under another recipe" in notes["other"]
+    assert "shares seeds 0, 1, 2 with this run: not used" in notes["overlap"]
+    assert "no single recipe" in notes["mixed"]
+    assert notes["absent"] == "no stored seed spread for this comparison"
+    # One seed borrows under the same rule.
+    _, notes = spread.usable(stored, fingerprints, {"primary": [0]})
+    assert notes["primary"].startswith("seed spread from the stored spread of seeds 20-24")
+
+
+def _write_results(root: Path, seeds, aps):
+    for seed in seeds:
+        for run, ap in aps.items():
+            folder = root / ("" if seed == 0 else f"seed{seed}") / run
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "metrics.json").write_text(json.dumps(_metrics(ap + 0.001 * seed**2, seed)))
+
+
+def test_seed_noise_measures_every_comparison_and_adds_to_its_record(tmp_path, capsys):
     from experiments.scripts import seed_noise
 
-    status = seed_noise.main(
-        [
-            "--results",
-            str(tmp_path),
-            "--runs",
-            "atss_iou_400",
-            "atss_maiou_400",
-            "--seeds",
-            "3",
-            "4",
-            "--config",
-            "iterations=20",
-        ]
-    )
-    err = capsys.readouterr().err
-    assert status == 2 and err.count("\n") == 1
-    assert "--config 'iterations=20': expected KEY=VALUE with KEY one of seed, num_train" in err
-
-
-@pytest.mark.parametrize("bad", ["[1, 2]", '{"pairs": [{"a": "x", "b": "y", "seeds": [3]}]}'])
-def test_seed_noise_refuses_to_add_to_a_file_it_cannot_read(tmp_path, capsys, bad):
-    from experiments.scripts import seed_noise
-
-    for seed in (3, 4):
-        for run in ("atss_iou_400", "atss_maiou_400"):
-            folder = tmp_path / "results" / f"seed{seed}" / run
-            folder.mkdir(parents=True)
-            (folder / "metrics.json").write_text(
-                '{"segm": {"AP": 0.2, "oLRP": 0.8}, "bbox": {"AP": 0.3, "oLRP": 0.7}}'
-            )
+    results = tmp_path / "results"
+    _write_results(results, range(20, 26), {"atss_iou_550": 0.20, "atss_maiou_550": 0.22})
     out = tmp_path / "noise.json"
-    out.write_text(bad)
-    status = seed_noise.main(
-        [
-            "--results",
-            str(tmp_path / "results"),
-            "--runs",
-            "atss_iou_400",
-            "atss_maiou_400",
-            "--seeds",
-            "3",
-            "4",
-            "--out",
-            str(out),
-        ]
+    argv = ["--results", str(results), "--runs", "atss_iou_550", "atss_maiou_550"]
+    assert seed_noise.main([*argv, "--seeds", "20", "21", "22", "23", "--out", str(out)]) == 2
+    assert "fewer than 5 seeds" in capsys.readouterr().err and not out.exists()
+    assert seed_noise.main([*argv, "--seeds", "20", "21", "22", "23", "24", "--out", str(out)]) == 0
+    assert seed_noise.main([*argv, "--seeds", "25", "--out", str(out)]) == 0  # adds seed 25
+    record = json.loads(out.read_text())
+    (entry,) = record["contrasts"]
+    assert entry["name"] == "atss_maiou_550 - atss_iou_550" and entry["seeds"] == list(
+        range(20, 26)
     )
+    assert entry["per_seed"]["segm_AP"] == pytest.approx([0.02] * 6)
+    assert entry["sd"]["segm_AP"] == pytest.approx(0.0, abs=1e-12)
+    assert entry["measured"].startswith(datetime.date.today().isoformat())
+    assert entry["fingerprint"] == recipe.fingerprint(
+        {run: [_metrics(seed=20)] for run in ("atss_iou_550", "atss_maiou_550")}
+    )
+    assert (
+        "| ATSS w. maIoU − ATSS w. IoU at 550 | 20, 21, 22, 23, 24, 25 |" in capsys.readouterr().out
+    )
+    # A malformed record is named in one line and left as it was.
+    out.write_text('{"contrasts": [{"name": "x"}]}')
+    assert seed_noise.main([*argv, "--seeds", "20", "21", "22", "23", "24", "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert status == 2 and err.count("\n") == 1
-    assert f"{out}: not a seed-noise record to add to" in err
-    assert out.read_text() == bad  # left as it was
+    assert err.count("\n") == 1 and f"{out}: not a seed-spread record" in err
+
+
+def test_the_stored_embedded_seed_spread_belongs_to_the_default_recipe():
+    """experiments/config/seed_noise_embedded.json: every comparison of the default run
+    (the primary endpoint first) measured through the pipeline on at least five seeds the
+    default run does not report, its runs' configs as trained equal to what configs/
+    resolves to today (a change to the embedded configs without a new measurement fails
+    here), and one fingerprint per comparison."""
+    from experiments.reporting.comparisons import comparisons
+    from maiou.engine.config import load_config
+
+    preset = presets.get("embedded")
+    stored = spread.read(REPO / "experiments/config/seed_noise_embedded.json")
+    wanted = [c.name for c in comparisons(registry.GROUPS["all"])]
+    assert wanted[0] == "primary" and set(wanted) <= set(stored)
+    digests = {}
+    for entry in stored.values():
+        assert len(entry["seeds"]) >= spread.MIN_SEEDS
+        assert not set(entry["seeds"]) & set(preset.seeds)
+        assert len(entry["fingerprint"]) == 64
+        digests.update(entry["config_digests"])
+    for run, digest in digests.items():
+        cfg = load_config(str(REPO / registry.get(run).config("embedded")))
+        assert recipe.config_digest({"trained_from": {"config": cfg.pretty_text}}) == digest, run

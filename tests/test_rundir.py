@@ -10,8 +10,9 @@ import sys
 
 import pytest
 
-from experiments.scripts import compile_table, plot_results
-from experiments.scripts.results_data import load
+from experiments.reporting import table
+from experiments.reporting.results import load
+from experiments.scripts import plot_results
 from maiou import rundir
 
 
@@ -112,10 +113,8 @@ def test_size_figure_points_are_the_tables_numbers_with_two_seeds(tmp_path):
             path = rundir.seed_dir(tmp_path, seed) / run / "metrics.json"
             path.parent.mkdir(parents=True)
             path.write_text(json.dumps(_metrics(0.1 + 0.05 * i + 0.02 * seed)))
-    rows = compile_table.compile_table(
-        "embedded", tmp_path, runs, tmp_path / "t.md", tmp_path / "t.csv", seeds=(0, 1)
-    )
-    _, figure_rows = load(tmp_path, runs, (0, 1))
+    rows = table.build("embedded", tmp_path, runs, (0, 1)).rows
+    _, figure_rows = load(tmp_path, {run: [0, 1] for run in runs})
     points = plot_results.size_points(figure_rows, "atss_maiou", "AP")
     assert points == [
         (400, rows["atss_maiou_400"]["segm_AP"], "atss_maiou_400"),

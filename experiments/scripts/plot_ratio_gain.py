@@ -23,17 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments import presets
 from experiments.scripts.plot_results import COLOURS, MARKERS, plt, results_parser, save_atomic
 from maiou import runs as registry
 from maiou.evaluation import load_coco_gt
-from maiou.evaluation.bootstrap import bootstrap
+from maiou.evaluation.bootstrap import Contrast, bootstrap
 from maiou.evaluation.by_ratio import mask_ap_by_ratio, ratio_bin_edges, ratio_cocoeval
 from maiou.evaluation.matches import matches_from_cocoeval
 from maiou.rundir import METRICS_NAME, metrics_path, run_key, seed_dir
 from maiou.utils.atomic import atomic_path
 from maiou.utils.cli import entry_point
-
-CONFIDENCE = 0.95
 
 
 def pairs(runs, results: Path, seeds=(0,)) -> list[int]:
@@ -86,13 +85,15 @@ def measure(
                 )
             per_bin[assigner] = parts  # [seed][bin]
         for i in range(len(edges) - 1):
-            runs = {a: [{"segm": p[i]} for p in per_bin[a]] for a in ("atss_iou", "atss_maiou")}
+            runs = {
+                a: {s: {"segm": p[i]} for s, p in zip(seeds, per_bin[a])}
+                for a in ("atss_iou", "atss_maiou")
+            }
             boot = bootstrap(
                 runs,
-                [("atss_iou", "atss_maiou")],
+                [Contrast.pair("atss_iou", "atss_maiou")],
                 resamples,
                 seed,
-                CONFIDENCE,
                 metrics=("segm_AP",),
             )
             for a in ("atss_iou", "atss_maiou"):
@@ -100,7 +101,7 @@ def measure(
                 if out[size][a][i]["AP"] is not None:  # a bin without ground truth stays None
                     out[size][a][i]["AP"] = ci["value"]
                 out[size][a][i].update(AP_lo=ci["lo"], AP_hi=ci["hi"])
-            gain = boot["pairs"][0]["segm_AP"]
+            gain = boot["contrasts"][0]["segm_AP"]
             out[size]["atss_maiou"][i].update(
                 gain=gain["delta"],
                 gain_lo=gain["lo"],
@@ -232,9 +233,7 @@ def plot(preset: str, edges, per_size: dict, path: Path) -> None:
                 transform=ax.transAxes,
                 fontsize=8,
             )
-    where = (
-        "embedded mini-benchmark (synthetic val split)" if preset == "embedded" else "COCO val2017"
-    )
+    where = presets.get(preset).evaluated_on
     fig.suptitle(f"Does maIoU help most where the box says least? — {where}", fontsize=10)
     fig.tight_layout()
     save_atomic(fig, path)

@@ -25,8 +25,9 @@ import numpy as np
 matplotlib.use("Agg")  # headless; before pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 
-from experiments.scripts.bootstrap_runs import load_bootstrap  # noqa: E402
-from experiments.scripts.results_data import load  # noqa: E402
+from experiments import presets  # noqa: E402
+from experiments.reporting.records import load_bootstrap  # noqa: E402
+from experiments.reporting.results import load  # noqa: E402
 from maiou import runs as registry  # noqa: E402
 from maiou.utils.atomic import atomic_path  # noqa: E402
 from maiou.utils.cli import entry_point  # noqa: E402
@@ -51,7 +52,7 @@ def intervals_cover(intervals: dict) -> str:
 
 def size_points(rows: dict, assigner: str, key: str) -> list[tuple[int, float, str]]:
     """(COCO size, ours in points, run) of ``assigner``'s runs with a value of ``segm_<key>``:
-    the table's numbers (results_data.summarize rows)."""
+    the table's numbers (experiments/reporting/results.py rows)."""
     found = []
     for size in registry.SIZES:
         run = registry.run_at(assigner, size).name
@@ -72,15 +73,15 @@ def error_bar(intervals: dict, run: str, key: str, value: float) -> tuple[float,
 def plot_vs_size(preset: str, rows: dict, path: Path, intervals: dict | None = None) -> None:
     intervals = intervals or {}
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.3))
-    embedded = preset == "embedded"
+    # A synthetic preset's numbers and the paper's live on different scales: a twin axis
+    # keeps both readable instead of squashing one of them.
+    twin = presets.get(preset).data == "synthetic"
     sizes = list(registry.SIZES)
     for ax, key, title in (
         (axes[0], "AP", "mask AP (%) — higher is better"),
         (axes[1], "oLRP", "mask oLRP (%) — lower is better"),
     ):
-        # On the embedded preset ours and the paper live on different scales: a twin axis
-        # keeps both readable instead of squashing one of them.
-        ours_ax = ax.twinx() if embedded else ax
+        ours_ax = ax.twinx() if twin else ax
         for assigner in registry.ASSIGNERS.values():
             if not assigner.in_table:
                 continue
@@ -111,12 +112,12 @@ def plot_vs_size(preset: str, rows: dict, path: Path, intervals: dict | None = N
                 )
         ax.set_xticks(sizes)
         ax.set_xticklabels(
-            [f"{s}\n({registry.EMBEDDED_SIZE[s]} px)" if embedded else str(s) for s in sizes]
+            [f"{s}\n({registry.EMBEDDED_SIZE[s]} px)" if twin else str(s) for s in sizes]
         )
-        ax.set_xlabel("image size (COCO)" + (" / embedded input" if embedded else ""))
+        ax.set_xlabel("image size (COCO)" + (" / embedded input" if twin else ""))
         ax.set_title(title)
         ax.grid(alpha=0.3)
-        if embedded:
+        if twin:
             ax.set_ylabel("paper, COCO val2017 (dashed)")
             ours_ax.set_ylabel("ours, embedded mini-benchmark (solid)")
         else:
@@ -140,7 +141,7 @@ def plot_vs_size(preset: str, rows: dict, path: Path, intervals: dict | None = N
         "Mask AP and oLRP vs image size per assigner — "
         + (
             "embedded mini-benchmark (not the paper's setting)"
-            if embedded
+            if twin
             else f"{preset}: ours vs paper"
         ),
         fontsize=11,
@@ -164,7 +165,7 @@ def plot_speed(preset: str, metrics: dict, rows: dict, path: Path) -> None:
     ax.set_xlabel("images / s, batch 1 (" + "; ".join(devices) + ")", fontsize=8)
     ax.set_ylabel("mask AP (%)")
     title = "Speed vs mask AP (ours)"
-    if preset == "embedded":
+    if presets.get(preset).data == "synthetic":
         title += " — embedded mini-benchmark"
     else:
         for run in registry.RUNS:  # published speeds: maYOLACT's (test-dev, V100)
@@ -198,15 +199,28 @@ def plot_speed(preset: str, metrics: dict, rows: dict, path: Path) -> None:
 
 def results_parser(description: str) -> argparse.ArgumentParser:
     """Arguments every figure script takes: --preset, --results (folder of <run>/), --runs,
-    --seeds (seed s's runs in --results/seed<s>/, maiou/rundir.py)."""
+    --seeds (seed s's runs in --results/seed<s>/, maiou/rundir.py) and --secondary-seeds
+    (how many of them the runs outside the primary endpoint trained, experiments/presets.py
+    ``run_seeds``)."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--preset", required=True)
+    parser.add_argument("--preset", required=True, choices=presets.NAMES)
     parser.add_argument("--results", required=True, type=Path)
     parser.add_argument(
         "--runs", nargs="+", default=list(registry.GROUPS["all"]), choices=registry.NAMES
     )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="training seeds")
+    parser.add_argument(
+        "--secondary-seeds",
+        type=int,
+        default=0,
+        help="how many of --seeds the runs outside the primary endpoint trained (0: all)",
+    )
     return parser
+
+
+def run_seeds(args) -> dict[str, list[int]]:
+    """{run: the seeds it trained} for a figure script's arguments."""
+    return presets.run_seeds(args.runs, args.seeds, args.secondary_seeds)
 
 
 @entry_point("plot_results")
@@ -220,7 +234,7 @@ def main(argv=None) -> int:
         help="bootstrap.json (experiments/scripts/bootstrap_runs.py): error bars",
     )
     args = parser.parse_args(argv)
-    metrics, rows = load(args.results, args.runs, args.seeds)
+    metrics, rows = load(args.results, run_seeds(args))
     plot_vs_size(
         args.preset,
         rows,

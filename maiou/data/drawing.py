@@ -64,7 +64,6 @@ CATEGORIES = (
     (7, "cross", "thin"),
     (8, "bar", "thin"),
 )
-CATEGORY_NAMES = {cid: name for cid, name, _ in CATEGORIES}
 
 
 # Characteristic object size (extent of the unrotated silhouette) as a fraction of the

@@ -6,31 +6,46 @@ images as the val split holds, with replacement, and gives each its count as wei
 (``maiou.evaluation.weighted``); **the same resample scores every seed of every run**, so
 the difference of two runs is paired twice: over images (an image hard for one run is
 usually hard for the other) and over seeds (seed s of one run against seed s of the other).
-For each run and each difference this gives, per seed, the value on the evaluated images
-themselves (all weights 1, exactly what that seed's ``metrics.json`` reports) and, per
-resample, the mean over seeds. ``maiou.evaluation.intervals`` turns the two into an
-interval over seeds × images (several seeds) or images (one seed) and a verdict.
+For each run and each contrast (a difference of runs, or any weighted sum of them: a
+difference of two gains, an average over sizes) this gives, per seed, the value on the
+evaluated images themselves (all weights 1, exactly what that seed's ``metrics.json``
+reports) and, per resample, the value of every seed. ``maiou.evaluation.intervals`` turns
+the two into an interval over seeds × images (several seeds) or images (one seed) and a
+verdict.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Mapping, Sequence
 
 import numpy as np
 
 from .intervals import seeds_and_images, verdict
 from .matches import Matches
+from .metric import COMPARED, CONFIDENCE, METRICS
 from .weighted import WeightedScorer
 
-__all__ = ["HIGHER_IS_BETTER", "METRICS", "bootstrap", "resample_weights"]
+__all__ = ["Contrast", "bootstrap", "resample_weights"]
 
-# Metric name -> (kind of matching, score). The three numbers the comparisons report.
-METRICS: dict[str, tuple[str, str]] = {
-    "segm_AP": ("segm", "AP"),
-    "bbox_AP": ("bbox", "AP"),
-    "segm_oLRP": ("segm", "oLRP"),
-}
-HIGHER_IS_BETTER = {"segm_AP": True, "bbox_AP": True, "segm_oLRP": False}
+
+@dataclass(frozen=True)
+class Contrast:
+    """A number made of runs: ``sum(weight * metric(run))`` over ``terms``, per training
+    seed. A paired difference b − a is ``{b: 1, a: -1}`` (:meth:`pair`); the difference
+    of two gains and an average over sizes are contrasts too. Its seeds are those every
+    one of its runs has."""
+
+    name: str
+    terms: Mapping[str, float] = field(hash=False)
+
+    @classmethod
+    def pair(cls, a: str, b: str, name: str | None = None) -> "Contrast":
+        """b − a (0 when a is b)."""
+        terms = {b: 1.0}
+        terms[a] = terms.get(a, 0.0) - 1.0
+        return cls(name or f"{b} - {a}", MappingProxyType(terms))
 
 
 def resample_weights(rng: np.random.Generator, num_images: int) -> np.ndarray:
@@ -50,22 +65,18 @@ def _score_all(scorers: dict, wanted: dict, w) -> dict:
     return out
 
 
-def _check_runs(runs, pairs, metrics) -> int:
-    """The number of seeds, after checking that every run has them all, on one image set."""
-    reference, num_seeds = None, None
+def _check_runs(runs, contrasts, metrics) -> None:
+    """Every run has at least one seed, all on one image set; every contrast's runs exist
+    and share a seed."""
+    reference = None
     for run, seeds in runs.items():
-        if num_seeds is None:
-            num_seeds = len(seeds)
-        if len(seeds) != num_seeds or not seeds:
-            raise ValueError(
-                f"bootstrap: run {run} has {len(seeds)} seeds, the others {num_seeds}; "
-                "pair every seed of one run with the same seed of the other"
-            )
-        for i, kinds in enumerate(seeds):
-            for kind in {METRICS[name][0] for name in metrics}:
+        if not seeds:
+            raise ValueError(f"bootstrap: run {run} has no seed")
+        for s, kinds in seeds.items():
+            for kind in {METRICS[name].kind for name in metrics}:
                 if kind not in kinds:
                     raise ValueError(f"bootstrap: run {run} has no {kind} matching")
-                ids, where = kinds[kind].img_ids, f"{run} (seed #{i + 1}, {kind})"
+                ids, where = kinds[kind].img_ids, f"{run} (seed {s}, {kind})"
                 if reference is None:
                     reference = (where, ids)
                 elif not np.array_equal(ids, reference[1]):
@@ -73,11 +84,22 @@ def _check_runs(runs, pairs, metrics) -> int:
                         f"bootstrap: {reference[0]} and {where} were evaluated on different "
                         "images; evaluate all runs and seeds on one val split"
                     )
-    for a, b in pairs:
-        for run in (a, b):
+    for contrast in contrasts:
+        for run in contrast.terms:
             if run not in runs:
-                raise ValueError(f"bootstrap: pair ({a}, {b}) names {run}, which has no matching")
-    return num_seeds or 0
+                raise ValueError(f"bootstrap: {contrast.name} names {run}, which has no matching")
+        if not _common_seeds(runs, contrast):
+            raise ValueError(
+                f"bootstrap: the runs of {contrast.name} share no training seed; pair every "
+                "seed of one run with the same seed of the other"
+            )
+
+
+def _common_seeds(runs, contrast: Contrast) -> list[int]:
+    common = None
+    for run in contrast.terms:
+        common = set(runs[run]) if common is None else common & set(runs[run])
+    return sorted(common or ())
 
 
 def _none(v):
@@ -85,68 +107,68 @@ def _none(v):
 
 
 def bootstrap(
-    runs: Mapping[str, Sequence[Mapping[str, Matches]]],
-    pairs: Sequence[tuple[str, str]],
+    runs: Mapping[str, Mapping[int, Mapping[str, Matches]]],
+    contrasts: Sequence[Contrast],
     resamples: int = 1000,
     seed: int = 0,
-    confidence: float = 0.95,
-    metrics: Sequence[str] = tuple(METRICS),
-    seed_sd: Mapping[tuple[str, str], Mapping[str, tuple[float, int]]] | None = None,
-    contrasts: Sequence[tuple[tuple[str, str], tuple[str, str]]] = (),
+    confidence: float = CONFIDENCE,
+    metrics: Sequence[str] = COMPARED,
+    stored_sd: Mapping[str, Mapping[str, tuple[float, int]]] | None = None,
 ) -> dict:
-    """Intervals of every run's metrics, of the differences ``b - a`` for ``pairs`` and of
-    the differences between two such differences for ``contrasts``.
+    """Intervals of every run's metrics and of every contrast.
 
     Args:
-        runs: {run: [{"segm": Matches, "bbox": Matches} for each training seed]}, every
-            run with the same seeds in the same order, all on the same images (checked).
-        pairs: (a, b) run names; the difference reported is b - a.
+        runs: {run: {training seed: {"segm": Matches, "bbox": Matches}}}, all on the same
+            images (checked). Runs may have different seeds: a contrast reads the seeds all
+            of its runs have.
+        contrasts: the numbers to compare (:class:`Contrast`).
         resamples: number of bootstrap resamples; seed: of numpy's default generator.
-        metrics: names from ``METRICS``.
-        seed_sd: {(a, b): {metric: (sd, seeds)}}, the per-seed sd of b - a measured under
-            the same recipe (fractions) over that many seeds; read only with one seed, for
-            the verdict.
-        contrasts: ((a, b), (c, d)) pairs of pairs; the difference reported is
-            (b - a) - (d - c), e.g. maIoU's gain in one assigner family less its gain in
-            another, paired by seed and resample like the pairs (no measured seed spread:
-            with one seed its verdict is undecided).
+        metrics: names from maiou/evaluation/metric.py.
+        stored_sd: {contrast name: {metric: (sd, seeds)}}, a per-seed sd of the contrast
+            measured under the same recipe on other seeds (fractions), pooled with the
+            contrast's own seeds (maiou.evaluation.intervals); the caller decides where
+            the rule allows it.
 
-    Returns ``{"runs": {run: {metric: {"value", "lo", "hi", "covers", "per_seed"}}},
-    "pairs": [{"a", "b", metric: DIFFERENCE}], "contrasts": [{"first": [a, b], "second":
-    [c, d], metric: DIFFERENCE}]}`` with DIFFERENCE ``{"delta", "lo", "hi", "covers",
-    "per_seed", "excludes_0", "verdict", "decision_lo", "decision_hi", "seed_sd",
-    "image_sd"}``, values as fractions (like metrics.json): ``value`` / ``delta`` the mean
-    over seeds, lo / hi None when they cannot be computed.
+    Returns ``{"runs": {run: {metric: {"value", "lo", "hi", "covers", "seeds",
+    "per_seed"}}}, "contrasts": [{"name", "terms", "seeds", metric: DIFFERENCE}]}`` with
+    DIFFERENCE ``{"delta", "lo", "hi", "covers", "per_seed", "excludes_0", "verdict",
+    "decision_lo", "decision_hi", "seed_sd", "seed_df", "image_sd"}``, values as fractions
+    (like metrics.json): ``value`` / ``delta`` the mean over seeds, lo / hi the interval
+    of the seeds themselves (one seed: of the images alone), decision_lo / decision_hi the
+    interval the verdict reads; None where they cannot be computed.
     """
     if resamples < 2:
         raise ValueError(f"resamples must be at least 2, got {resamples}")
-    num_seeds = _check_runs(runs, [*pairs, *(p for c in contrasts for p in c)], metrics)
+    _check_runs(runs, contrasts, metrics)
     wanted: dict = {}  # kind -> {metric name: score}
     for name in metrics:
-        kind, score = METRICS[name]
-        wanted.setdefault(kind, {})[name] = score
+        wanted.setdefault(METRICS[name].kind, {})[name] = METRICS[name].score
+    seeds_of = {run: sorted(seeds) for run, seeds in runs.items()}
     scorers = {
-        run: [{kind: WeightedScorer(kinds[kind]) for kind in wanted} for kinds in seeds]
-        for run, seeds in runs.items()
+        run: [{kind: WeightedScorer(runs[run][s][kind]) for kind in wanted} for s in seeds_of[run]]
+        for run in runs
     }
-    num_images = next(iter(runs.values()))[0][METRICS[metrics[0]][0]].num_images
+    first = next(iter(runs.values()))
+    num_images = next(iter(first.values()))[METRICS[metrics[0]].kind].num_images
     ones = np.ones(num_images)
-    # point[run][metric]: (S,) per seed; draws[run][metric]: (R, S) per resample and seed.
-    point = {run: {name: np.empty(num_seeds) for name in metrics} for run in runs}
-    draws = {run: {name: np.empty((resamples, num_seeds)) for name in metrics} for run in runs}
+    # point[run][metric]: (S_run,) per seed; draws[run][metric]: (R, S_run) per resample.
+    point = {run: {name: np.empty(len(seeds_of[run])) for name in metrics} for run in runs}
+    draws = {
+        run: {name: np.empty((resamples, len(seeds_of[run]))) for name in metrics} for run in runs
+    }
     for run in runs:
-        for s, seed_scorers in enumerate(scorers[run]):
+        for i, seed_scorers in enumerate(scorers[run]):
             for name, value in _score_all(seed_scorers, wanted, ones).items():
-                point[run][name][s] = value
+                point[run][name][i] = value
     rng = np.random.default_rng(seed)
     for r in range(resamples):
         w = resample_weights(rng, num_images)
         for run in runs:
-            for s, seed_scorers in enumerate(scorers[run]):
+            for i, seed_scorers in enumerate(scorers[run]):
                 for name, value in _score_all(seed_scorers, wanted, w).items():
-                    draws[run][name][r, s] = value
+                    draws[run][name][r, i] = value
 
-    out: dict = {"runs": {}, "pairs": []}
+    out: dict = {"runs": {}, "contrasts": []}
     for run in runs:
         out["runs"][run] = {}
         for name in metrics:
@@ -156,23 +178,20 @@ def bootstrap(
                 "lo": _none(ci.lo),
                 "hi": _none(ci.hi),
                 "covers": ci.covers,
+                "seeds": seeds_of[run],
                 "per_seed": [_none(v) for v in point[run][name]],
             }
-
-    def difference(first, second=None):
-        """{metric: DIFFERENCE} of b - a, or of (b - a) - (d - c) given a second pair."""
-        entry = {}
+    for contrast in contrasts:
+        seeds = _common_seeds(runs, contrast)
+        entry = {"name": contrast.name, "terms": dict(contrast.terms), "seeds": seeds}
         for name in metrics:
-            (a, b), measured = first, None
-            per_seed = point[b][name] - point[a][name]
-            per_draw = draws[b][name] - draws[a][name]
-            if second is None:
-                measured = ((seed_sd or {}).get(first) or {}).get(name)
-            else:
-                c, d = second
-                per_seed = per_seed - (point[d][name] - point[c][name])
-                per_draw = per_draw - (draws[d][name] - draws[c][name])
-            ci = seeds_and_images(per_seed, per_draw, confidence, measured)
+            per_seed, per_draw = np.zeros(len(seeds)), np.zeros((resamples, len(seeds)))
+            for run, weight in contrast.terms.items():
+                columns = [seeds_of[run].index(s) for s in seeds]
+                per_seed += weight * point[run][name][columns]
+                per_draw += weight * draws[run][name][:, columns]
+            stored = ((stored_sd or {}).get(contrast.name) or {}).get(name)
+            ci = seeds_and_images(per_seed, per_draw, confidence, stored)
             lo, hi = _none(ci.lo), _none(ci.hi)
             entry[name] = {
                 "delta": _none(ci.value),
@@ -181,17 +200,12 @@ def bootstrap(
                 "covers": ci.covers,
                 "per_seed": [_none(v) for v in per_seed],
                 "excludes_0": None if lo is None else bool(lo > 0 or hi < 0),
-                "verdict": verdict(ci.decision, HIGHER_IS_BETTER[name]),
+                "verdict": verdict(ci.decision, METRICS[name].higher_is_better),
                 "decision_lo": _none(ci.decision[0]) if ci.decision else None,
                 "decision_hi": _none(ci.decision[1]) if ci.decision else None,
                 "seed_sd": _none(ci.seed_sd),
+                "seed_df": ci.seed_df,
                 "image_sd": _none(ci.image_sd),
             }
-        return entry
-
-    out["pairs"] = [{"a": a, "b": b, **difference((a, b))} for a, b in pairs]
-    out["contrasts"] = [
-        {"first": list(first), "second": list(second), **difference(first, second)}
-        for first, second in contrasts
-    ]
+        out["contrasts"].append(entry)
     return out

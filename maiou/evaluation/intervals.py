@@ -33,13 +33,20 @@ their spread by (S - 1) / S).
 ``tests/test_intervals.py`` checks the coverage on simulated seeds and images with known
 answers.
 
+A seed spread measured before, under the same recipe and on other seeds (a **stored
+spread**, ``experiments/config/seed_noise_<preset>.json``: sd over n seeds), is pooled with
+the run's own by a rule fixed in advance (the caller checks recipe and seeds;
+experiments/reporting/spread.py): the seed part then reads the pooled sd
+``s_p = sqrt(((S - 1) s**2 + (n - 1) sd**2) / (S + n - 2))`` with ``S + n - 2`` degrees of
+freedom, ``h = sqrt((t * s_p / sqrt(S))**2 + (z * sd_images)**2)``; the interval of the
+run's own seeds is kept beside it (``lo``, ``hi``) and the verdict reads the pooled one
+(``decision``).
+
 With one seed there is no ``s``: the interval shown is the bootstrap percentile interval over
-the images alone, and the verdict comes from that interval widened by the seed spread
-measured for the same comparison under the same recipe (``sd_seed``, from
-``experiments/config/seed_noise_<preset>.json``): ``d +- t * sqrt(sd_seed**2 + Var_images)``,
-``t`` the Student quantile with (seeds of that measurement - 1) degrees of freedom: a
-prediction interval for one new seed, since ``sd_seed`` is itself an estimate from a few
-seeds. Without a measured ``sd_seed`` one seed gives no verdict.
+the images alone, and the verdict comes from that interval widened by the stored spread:
+``d +- t * sqrt(sd**2 + Var_images)``, ``t`` the Student quantile with n - 1 degrees of
+freedom: a prediction interval for one new seed, since ``sd`` is itself an estimate from a
+few seeds. Without a stored spread one seed gives no verdict.
 
 Verdicts: ``holds`` when the interval lies wholly on the paper's side of 0 (the contender
 better: higher AP, lower oLRP), ``reversed`` when it lies wholly on the other side,
@@ -54,11 +61,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from .metric import CONFIDENCE
+
 __all__ = [
     "image_variance",
     "HOLDS",
     "IMAGES",
     "REVERSED",
+    "POOLED",
     "SEEDS_X_IMAGES",
     "UNDECIDED",
     "Interval",
@@ -69,22 +79,25 @@ __all__ = [
 
 HOLDS, REVERSED, UNDECIDED = "holds", "reversed", "undecided"
 SEEDS_X_IMAGES, IMAGES = "seeds × images", "images"
+POOLED = "seeds × images, seed spread pooled with the stored one"
 
 
 @dataclass(frozen=True)
 class Interval:
-    """A point value and its interval (same units as the inputs; lo / hi None when they
-    cannot be computed), what the interval covers, and the interval the verdict reads
-    (``decision``: equal to (lo, hi) with several seeds; with one seed widened by the
-    measured seed spread, or None without one)."""
+    """A point value and its interval from the run's own seeds (same units as the inputs;
+    lo / hi None when they cannot be computed; one seed: the images-only interval), what
+    the interval the verdict reads covers, and that interval (``decision``: (lo, hi) with
+    several seeds and no stored spread; pooled with a stored spread; with one seed widened
+    by the stored spread, or None without one)."""
 
     value: float | None
     lo: float | None
     hi: float | None
     covers: str
     decision: tuple[float, float] | None
-    seed_sd: float | None  # the per-seed standard deviation used (estimated or measured)
+    seed_sd: float | None  # the per-seed standard deviation the decision used
     image_sd: float | None  # standard deviation of the seed-mean over image resamples
+    seed_df: int | None = None  # degrees of freedom of seed_sd
 
 
 def _finite(values) -> np.ndarray:
@@ -116,8 +129,8 @@ def image_variance(image_draws) -> float:
 def seeds_and_images(
     seed_values,
     image_draws,
-    confidence: float = 0.95,
-    measured_seed_sd: tuple[float, int] | None = None,
+    confidence: float = CONFIDENCE,
+    stored_sd: tuple[float, int] | None = None,
 ) -> Interval:
     """The interval of the mean over seeds of a number.
 
@@ -127,9 +140,8 @@ def seeds_and_images(
             the val images (the same resample for every seed), or (R,) their mean over
             seeds (then the seed x image interaction is counted twice: conservative).
         confidence: two-sided coverage, e.g. 0.95.
-        measured_seed_sd: (sd, seeds): the per-seed standard deviation of this number
-            measured under the same recipe and the number of seeds it was measured over;
-            used only with one seed (see the module doc).
+        stored_sd: (sd, n): the per-seed standard deviation of this number measured
+            under the same recipe on n other seeds, pooled with the run's own (module doc).
     """
     seeds = np.asarray(seed_values, dtype=np.float64).ravel()
     all_draws = np.asarray(image_draws, dtype=np.float64)
@@ -145,33 +157,58 @@ def seeds_and_images(
     tail = (1 - confidence) / 2
     if seeds.size == 1:
         lo, hi = (float(x) for x in np.percentile(draws, [100 * tail, 100 * (1 - tail)]))
-        decision, sd = None, None
-        if measured_seed_sd is not None:
-            sd, measured_over = measured_seed_sd
-            quantile = stats.t.ppf(1 - tail, measured_over - 1)
-            half = quantile * math.sqrt(sd**2 + var_images)
+        decision, sd, df = None, None, None
+        if stored_sd is not None:
+            sd, measured_over = stored_sd
+            df = measured_over - 1
+            half = stats.t.ppf(1 - tail, df) * math.sqrt(sd**2 + var_images)
             decision = (value - half, value + half)
-        return Interval(value, lo, hi, IMAGES, decision, sd, math.sqrt(var_images))
+        return Interval(value, lo, hi, IMAGES, decision, sd, math.sqrt(var_images), df)
     n = seeds.size
-    sd = float(seeds.std(ddof=1))
-    seed_half = float(stats.t.ppf(1 - tail, n - 1)) * sd / math.sqrt(n)
-    image_half = float(stats.norm.ppf(1 - tail)) * math.sqrt(var_images)
-    half = math.hypot(seed_half, image_half)
-    lo, hi = value - half, value + half
-    return Interval(value, lo, hi, SEEDS_X_IMAGES, (lo, hi), sd, math.sqrt(var_images))
+    own_sd = float(seeds.std(ddof=1))
+
+    def half_width(sd: float, df: int) -> float:
+        seed_half = float(stats.t.ppf(1 - tail, df)) * sd / math.sqrt(n)
+        return math.hypot(seed_half, float(stats.norm.ppf(1 - tail)) * math.sqrt(var_images))
+
+    own = half_width(own_sd, n - 1)
+    lo, hi = value - own, value + own
+    if stored_sd is None:
+        return Interval(
+            value, lo, hi, SEEDS_X_IMAGES, (lo, hi), own_sd, math.sqrt(var_images), n - 1
+        )
+    sd, measured_over = stored_sd
+    df = n - 1 + measured_over - 1
+    pooled_sd = math.sqrt(((n - 1) * own_sd**2 + (measured_over - 1) * sd**2) / df)
+    half = half_width(pooled_sd, df)
+    return Interval(
+        value,
+        lo,
+        hi,
+        POOLED,
+        (value - half, value + half),
+        pooled_sd,
+        math.sqrt(var_images),
+        df,
+    )
 
 
 def seeds_for_half_width(
-    seed_sd: float, image_sd: float, half_width: float, confidence: float = 0.95
+    seed_sd: float,
+    image_sd: float,
+    half_width: float,
+    confidence: float = CONFIDENCE,
+    stored_df: int = 0,
 ) -> int | None:
     """The fewest seeds S >= 2 whose interval (the formula above) is at most ``half_width``
     wide on each side, for a per-seed sd ``seed_sd`` and an image part ``image_sd`` that
-    does not shrink with more seeds (the images are shared); None if the image part alone
-    is wider, or more than 10,000 seeds would be needed."""
+    does not shrink with more seeds (the images are shared); ``stored_df``: the degrees of
+    freedom a pooled stored spread adds. None if the image part alone is wider, or more
+    than 10,000 seeds would be needed."""
     tail = (1 - confidence) / 2
     image_half = float(stats.norm.ppf(1 - tail)) * image_sd
     for n in range(2, 10_001):
-        seed_half = float(stats.t.ppf(1 - tail, n - 1)) * seed_sd / math.sqrt(n)
+        seed_half = float(stats.t.ppf(1 - tail, n - 1 + stored_df)) * seed_sd / math.sqrt(n)
         if math.hypot(seed_half, image_half) <= half_width:
             return n
     return None

@@ -8,12 +8,13 @@ half-written file under the final name for the next step (or a rerun) to trust.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_path", "write_bytes_atomic", "write_text_atomic"]
+__all__ = ["atomic_path", "write_bytes_atomic", "write_json_atomic", "write_text_atomic"]
 
 
 @contextlib.contextmanager
@@ -51,3 +52,8 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_path`."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def write_json_atomic(path: str | os.PathLike, data, indent: int | None = 1) -> None:
+    """Write ``data`` as JSON (UTF-8) to ``path`` through :func:`atomic_path`."""
+    write_text_atomic(path, json.dumps(data, indent=indent))

@@ -1,7 +1,8 @@
 """The runs' results as the table and the figures read them: one loader, one summary, one
 way to write a number.
 
-* :func:`load` reads every seed's ``metrics.json`` (maiou/rundir.py: ``load_metrics``) and
+* :func:`load` reads every seed's ``metrics.json`` of each run (the seeds it trained,
+  experiments/presets.py ``run_seeds``; maiou/rundir.py: ``load_metrics``) and
   :func:`summarize` turns one run's per-seed metrics into a flat row in points (%): means
   over the seeds, ``<key>_sd`` their standard deviations, the paper's numbers and
   Δ = ours − paper. The table prints these rows and the figures plot them, so both show the
@@ -26,11 +27,16 @@ PAPER_KEYS += ("segm_APl", "fps")
 TRAINING_KEYS = ("gpus", "images_per_forward", "accumulation", "images_per_step")
 
 
-def load(results: str | Path, runs, seeds=(0,)) -> tuple[dict, dict]:
-    """``(metrics, rows)``: {run: [metrics.json of each seed]} for the runs with results, and
-    {run: summarize(run, its metrics)} for every run in ``runs`` (None where none)."""
-    metrics = load_metrics(results, runs, seeds)
-    return metrics, {run: summarize(run, metrics.get(run, [])) for run in runs}
+def load(results: str | Path, run_seeds: dict) -> tuple[dict, dict]:
+    """``(metrics, rows)``: {run: [metrics.json of each of its seeds]} for the runs with
+    results, and {run: summarize(run, its metrics)} for every run of ``run_seeds`` ({run:
+    its training seeds})."""
+    metrics = {}
+    for run, seeds in run_seeds.items():
+        found = load_metrics(results, [run], seeds).get(run)
+        if found:
+            metrics[run] = found
+    return metrics, {run: summarize(run, metrics.get(run, [])) for run in run_seeds}
 
 
 def points(value) -> float | None:
