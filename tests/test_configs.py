@@ -391,7 +391,7 @@ def test_coco_model_builds_as_specified(run):
     assert head.prior_generator.num_base_anchors == [per_location] * 5
     assert head.num_base_priors == per_location
     assert type(head.assigner).__name__ == spec["assigner"]["type"]
-    assert head.assigner_call == ASSIGNER_CALL[family]
+    assert head.assigner_call.name == ASSIGNER_CALL[family]
     assert head.assigner_requires_gt_masks == (family.endswith("maiou") or family == "mayolact")
     if spec.get("head") is TAL_HEAD:  # the classifier starts at TOOD's 0.01 prior
         head.init_weights()
