@@ -2,8 +2,8 @@
 
 mmdet's heads each call their own assigner in their own way. A calling form is a small
 object that says what its assigners take beyond mmdet's target arguments (the head's
-predictions, the number of anchors on each pyramid level) and makes the call, as the mmdet
-head of that family does:
+predictions, the number of anchors on each pyramid level, options of the head's
+``train_cfg``) and makes the call, as the mmdet head of that family does:
 
 =============== ========================= ==================================================
 form            needs                     call (``assign(...)``), as in mmdet's
@@ -12,8 +12,9 @@ form            needs                     call (``assign(...)``), as in mmdet's
                                           (``AnchorHead``)
 ``atss``        level counts              ``anchors, num_level_anchors_inside, gt_bboxes,
                                           gt_bboxes_ignore, gt_labels`` (``ATSSHead``)
-``task_aligned`` predictions               ``scores, decoded_boxes, anchors, gt_bboxes,
-                                          gt_bboxes_ignore, gt_labels`` (``TOODHead``)
+``task_aligned`` predictions;             ``scores, decoded_boxes, anchors, gt_bboxes,
+                ``train_cfg.alpha/beta``  gt_bboxes_ignore, gt_labels, alpha, beta``
+                                          (``TOODHead``)
 ``simota``      predictions, level counts ``scores, priors, decoded_boxes, gt_bboxes,
                                           gt_labels, gt_bboxes_ignore`` (``YOLOXHead``)
 =============== ========================= ==================================================
@@ -77,6 +78,8 @@ class AssignerCall(abc.ABC):
     needs_predictions: ClassVar[bool] = False
     #: Takes the anchors per level (:attr:`AssignerInputs.num_level_anchors`).
     needs_level_counts: ClassVar[bool] = False
+    #: Keys of the head's ``train_cfg`` the call reads (checked when the head is built).
+    train_cfg_keys: ClassVar[tuple[str, ...]] = ()
 
     @abc.abstractmethod
     def assign(
@@ -149,10 +152,13 @@ def _predicted_scores_and_boxes(head, anchors, inside_flags, img_meta, inputs):
 
 
 class TaskAlignedCall(AssignerCall):
-    """As mmdet's ``TOODHead``: the predictions."""
+    """As mmdet's ``TOODHead``: the predictions, and the alignment's exponents ``alpha``
+    and ``beta`` from the head's ``train_cfg``, so that every task-aligned assigner (mmdet's
+    and ours) ranks with the same ``t = s ** alpha * u ** beta``."""
 
     name = "task_aligned"
     needs_predictions = True
+    train_cfg_keys = ("alpha", "beta")
 
     def assign(
         self, head, anchors, inside_flags, gt_bboxes, gt_bboxes_ignore, gt_labels, img_meta, inputs
@@ -166,6 +172,8 @@ class TaskAlignedCall(AssignerCall):
             gt_bboxes,
             gt_bboxes_ignore,
             gt_labels,
+            head.train_cfg.alpha,
+            head.train_cfg.beta,
             **inputs.mask_kwargs(),
         )
 

@@ -89,8 +89,22 @@ class MaskAwareYOLACTHead(YOLACTHead):
       converted or copied).
 
     With a max-IoU assigner (the fixed-IoU runs) the call is ``AnchorHead``'s, so the
-    targets are exactly mmdet's.
+    targets are exactly mmdet's. Options that a form reads from ``train_cfg`` (TOOD's
+    ``alpha`` and ``beta``) must be there when the head is built.
     """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        call = self.assigner_call
+        if call is None:
+            return
+        missing = [key for key in call.train_cfg_keys if key not in self.train_cfg]
+        if missing:
+            raise ValueError(
+                f"{type(self.assigner).__name__} (calling form {call.name!r}) takes "
+                f"{' and '.join(missing)} from the head's train_cfg, as mmdet's heads of its "
+                f"family do: add {', '.join(f'{key}=...' for key in missing)} to train_cfg"
+            )
 
     @property
     def assigner_call(self) -> AssignerCall | None:
