@@ -8,7 +8,9 @@ Usage (single process, or one process per device under torchrun)::
 
 Beyond mmdet's script:
 
-* **Auto-resume.** If ``DIR`` holds checkpoints, the newest *complete* one (``latest.pth``,
+* **Auto-resume.** Where the run starts is planned without acting
+  (:func:`maiou.engine.start.plan_start`), then applied (:func:`apply_plan`). If ``DIR``
+  holds checkpoints, the newest *complete* one (``latest.pth``,
   ``epoch_*.pth`` or ``iter_*.pth``; files cut short by an interruption are skipped) becomes
   ``cfg.resume_from``, so an interrupted run continues where it stopped. A run whose
   checkpoint already reached the configured length exits without building anything.
@@ -36,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import enum
 import os
 import os.path as osp
 import sys
@@ -44,13 +45,8 @@ import time
 from typing import Sequence
 
 from maiou.engine.config import check_pretrained_backbone, load_config, run_length
-from maiou.rundir import (
-    FINAL_NAME,
-    checkpoint_progress,
-    final_checkpoint,
-    find_resume_checkpoint,
-    mark_final,
-)
+from maiou.engine.start import Start, StartPlan, plan_start
+from maiou.rundir import FINAL_NAME, final_checkpoint, mark_final
 from maiou.utils.cli import DEBUG_HELP, UserError, entry_point
 
 PROG = "maiou.train"
@@ -301,55 +297,18 @@ def _resume_seed(args, resume_from: str | None) -> int | None:
     return seed if isinstance(seed, int) else None
 
 
-class Start(enum.Enum):
-    """Where a training run starts, decided from its work dir (:func:`choose_start`)."""
-
-    FRESH = "fresh"  # from the first iteration
-    RESUME = "resume"  # from ``cfg.resume_from``
-    FINISHED = "finished"  # nothing to train: the run reached its length
-
-
-def choose_start(cfg, args, work_dir: str, rank: int) -> Start:
-    """Decide from the work dir where the run starts; set ``cfg.resume_from`` for RESUME.
-
-    Runs before anything heavy is built; every rank sees the same files and decides alike.
-    A finished run gets (rank 0) its ``final.pth`` marker if it lacks one.
-    """
-    by_epoch, length = run_length(cfg)
-    unit = "epoch" if by_epoch else "iter"
-
-    def say(message: str) -> None:  # once, not once per torchrun process
-        if rank == 0:
-            print(f"{PROG}: {message}", flush=True)
-
-    if cfg.get("resume_from"):
-        say(f"resuming from {cfg.resume_from} (set in the config)")
-        return Start.RESUME
-    if args.no_auto_resume:
-        return Start.FRESH
-    final = osp.join(work_dir, FINAL_NAME)
-    done = checkpoint_progress(final, by_epoch) if osp.isfile(final) else None
-    if done is not None and done >= length:  # e.g. intermediate checkpoints were deleted
-        say(
-            f"{work_dir} already finished ({unit} {done}/{length}); "
-            f"final checkpoint: {final}. Nothing to train."
-        )
-        return Start.FINISHED
-    resume = find_resume_checkpoint(work_dir, by_epoch)
-    if resume is None:
-        return Start.FRESH
-    path, progress = resume
-    if progress >= length:
-        if rank == 0:
-            final = mark_final(work_dir, final_checkpoint(work_dir, by_epoch, length) or path)
-        say(
-            f"{work_dir} already finished ({unit} {progress}/{length}); "
-            f"final checkpoint: {final}. Nothing to train."
-        )
-        return Start.FINISHED
-    cfg.resume_from = path
-    say(f"resuming from {path} ({unit} {progress}/{length})")
-    return Start.RESUME
+def apply_plan(plan: StartPlan, cfg, rank: int) -> None:
+    """Act on ``plan`` for the run of ``cfg`` in ``cfg.work_dir``: the runner resumes from
+    ``plan.resume_from``; rank 0 marks a finished run's ``final.pth`` and prints the plan's
+    line (once, not once per torchrun process)."""
+    if plan.resume_from:
+        cfg.resume_from = plan.resume_from
+    if rank != 0:
+        return
+    if plan.mark_final:
+        mark_final(cfg.work_dir, plan.mark_final)
+    if plan.message:
+        print(f"{PROG}: {plan.message}", flush=True)
 
 
 def training_device(requested: str) -> str:
@@ -490,7 +449,9 @@ def train(args: argparse.Namespace) -> int:
         batch = configure_batch(cfg, int(os.environ.get("WORLD_SIZE", 1)) if distributed else 1)
     except BatchError as exc:
         raise TrainError(f"{args.config}: {exc}") from None
-    if choose_start(cfg, args, work_dir, rank) is Start.FINISHED:
+    plan = plan_start(work_dir, cfg, auto_resume=not args.no_auto_resume)
+    apply_plan(plan, cfg, rank)
+    if plan.start is Start.FINISHED:
         return 0
     check_pretrained_backbone(cfg)
 
