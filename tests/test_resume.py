@@ -27,9 +27,10 @@ from tiny_yolact import tiny_yolact
 
 from maiou.engine.checkpoint import read_checkpoint_meta
 from maiou.engine.config import ConfigError, check_cfg_options, load_config
+from maiou.engine.runner import TrainError, training_device
 from maiou.engine.start import Start, StartPlan, plan_start
 from maiou.rundir import final_checkpoint, find_resume_checkpoint, mark_final
-from maiou.train import TrainError, main, training_device
+from maiou.train import main
 
 TESTS = osp.dirname(osp.abspath(__file__))
 REPO = osp.dirname(TESTS)
@@ -582,11 +583,11 @@ def test_no_auto_resume_trains_from_scratch(setup, tmp_path, monkeypatch, capsys
     class SetUp(Exception):
         pass
 
-    def set_up_run(cfg, *args):
+    def set_up_run(cfg, **kwargs):
         assert not cfg.resume_from
         raise SetUp
 
-    monkeypatch.setattr("maiou.train.set_up_run", set_up_run)
+    monkeypatch.setattr("maiou.engine.runner.set_up_run", set_up_run)
     with pytest.raises(SetUp):
         main([config, "--work-dir", str(tmp_path), "--no-auto-resume"])
     assert capsys.readouterr().out == ""
@@ -638,13 +639,13 @@ def test_paired_runs_share_init_data_order_and_flips(embedded_data, tmp_path, mo
     (docs/uncertainty.md)."""
     from mmdet.datasets.pipelines import RandomFlip
 
-    import maiou.train as train_module
+    import maiou.engine.runner as runner_module
 
     monkeypatch.setenv("MAIOU_EMBEDDED_ROOT", str(embedded_data))
     skip_runner_sleeps(monkeypatch.setattr)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "unset by the test")  # restored afterwards
     seen, init = {}, {}
-    flip, build = RandomFlip.__call__, train_module.build_model_and_datasets
+    flip, build = RandomFlip.__call__, runner_module.build_model_and_datasets
 
     def recording_flip(self, results):
         out = flip(self, results)
@@ -657,7 +658,7 @@ def test_paired_runs_share_init_data_order_and_flips(embedded_data, tmp_path, mo
         return model, datasets
 
     monkeypatch.setattr(RandomFlip, "__call__", recording_flip)
-    monkeypatch.setattr(train_module, "build_model_and_datasets", recording_build)
+    monkeypatch.setattr(runner_module, "build_model_and_datasets", recording_build)
     for run in ("atss_iou_400", "atss_maiou_400"):
         seen[run] = []
         options = [
