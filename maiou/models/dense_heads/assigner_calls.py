@@ -5,19 +5,19 @@ object that says what its assigners take beyond mmdet's target arguments (the he
 predictions, the number of anchors on each pyramid level, options of the head's
 ``train_cfg``) and makes the call, as the mmdet head of that family does:
 
-=============== ========================= ==================================================
-form            needs                     call (``assign(...)``), as in mmdet's
-=============== ========================= ==================================================
-``max_iou``     nothing                   ``anchors, gt_bboxes, gt_bboxes_ignore, gt_labels``
-                                          (``AnchorHead``)
-``atss``        level counts              ``anchors, num_level_anchors_inside, gt_bboxes,
-                                          gt_bboxes_ignore, gt_labels`` (``ATSSHead``)
-``task_aligned`` predictions;             ``scores, decoded_boxes, anchors, gt_bboxes,
-                ``train_cfg.alpha/beta``  gt_bboxes_ignore, gt_labels, alpha, beta``
-                                          (``TOODHead``)
-``simota``      predictions, level counts ``scores, priors, decoded_boxes, gt_bboxes,
-                                          gt_labels, gt_bboxes_ignore`` (``YOLOXHead``)
-=============== ========================= ==================================================
+================== ========================= ==================================================
+form               needs                     call (``assign(...)``), as in mmdet's
+================== ========================= ==================================================
+``max_iou``        nothing                   ``anchors, gt_bboxes, gt_bboxes_ignore, gt_labels``
+                                             (``AnchorHead``)
+``atss``           level counts              ``anchors, num_level_anchors_inside, gt_bboxes,
+                                             gt_bboxes_ignore, gt_labels`` (``ATSSHead``)
+``task_aligned``   predictions;              ``scores, decoded_boxes, anchors, gt_bboxes,
+                   ``train_cfg.alpha, beta`` gt_bboxes_ignore, gt_labels, alpha, beta``
+                                             (``TOODHead``)
+``simota``         predictions, level counts ``scores, priors, decoded_boxes, gt_bboxes,
+                                             gt_labels, gt_bboxes_ignore`` (``YOLOXHead``)
+================== ========================= ==================================================
 
 The ground-truth masks are asked for by the assigner itself, in any form: an assigner with
 a truthy ``requires_gt_masks`` also gets ``gt_masks=``. The head's loss gathers, per image,
