@@ -5,6 +5,7 @@ import pytest
 import torch
 from mmdet.core.anchor import AnchorGenerator
 from mmdet.core.bbox.assigners import ATSSAssigner
+from mmdet.core.bbox.iou_calculators import bbox_overlaps
 from scenes import occluded_instances
 
 from maiou import mask_aware_iou
@@ -49,6 +50,38 @@ def assert_identical(a, b):
     for field in ("gt_inds", "max_overlaps", "labels"):
         x, y = getattr(a, field), getattr(b, field)
         assert (x is None and y is None) or (x.dtype == y.dtype and torch.equal(x, y)), field
+
+
+class WithBoxIoU(ATSSmaIoUAssigner):
+    """The same assignment with the box IoU at the candidate pairs (every ground truth
+    assignable: boxes have no empty mask)."""
+
+    def overlaps(self, bboxes, gt_bboxes, gt_masks, anchor_index, gt_index):
+        iou = bbox_overlaps(bboxes, gt_bboxes)[anchor_index, gt_index]
+        return iou, torch.ones(len(gt_bboxes), dtype=torch.bool)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("ignore", [False, True])
+def test_with_iou_it_is_mmdets_atss_assigner(seed, ignore):
+    """Bit for bit, on float boxes of one to fifteen ground truths, with ignored boxes."""
+    anchors, num_level = atss_anchors()
+    gen = torch.Generator().manual_seed(seed)
+    num_gts = (1, 6, 15)[seed]
+    x1y1 = torch.rand(num_gts, 2, generator=gen) * 100
+    gt = torch.cat(
+        [x1y1, (x1y1 + 4 + torch.rand(num_gts, 2, generator=gen) * 60).clamp(max=IMAGE)], 1
+    )
+    labels = torch.randint(0, 80, (num_gts,), generator=gen)
+    ignored = torch.tensor([[0.0, 0, 40, 40], [90, 70, 128, 128]]) if ignore else None
+    thr = 0.5 if ignore else -1
+    masks = torch.zeros(num_gts, IMAGE, IMAGE, dtype=torch.bool)  # unread by the swap
+    ours = WithBoxIoU(topk=9, ignore_iof_thr=thr).assign(
+        anchors, num_level, gt, ignored, labels, gt_masks=masks
+    )
+    stock = ATSSAssigner(topk=9, ignore_iof_thr=thr).assign(anchors, num_level, gt, ignored, labels)
+    assert_identical(ours, stock)
+    assert (ours.gt_inds > 0).sum() > 0
 
 
 @pytest.mark.parametrize("impl", ["dense", "extent"])

@@ -56,7 +56,7 @@ def _kill_tree(proc: subprocess.Popen) -> None:
 @pytest.mark.slow(seconds=187)
 def test_coco_train_from_nothing_resumes_after_a_kill(training_mirror, tmp_path):
     from maiou.engine.checkpoint import read_checkpoint_meta
-    from maiou.train import checkpoint_progress
+    from maiou.rundir import checkpoint_progress
 
     mirror = training_mirror
 

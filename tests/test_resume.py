@@ -8,7 +8,6 @@ the moment the brief describes, without timing races. mmcv's runners skip their 
 sleeps in these runs (tests/mmcv_sleeps.py).
 """
 
-import argparse
 import json
 import os
 import os.path as osp
@@ -28,16 +27,10 @@ from tiny_yolact import tiny_yolact
 
 from maiou.engine.checkpoint import read_checkpoint_meta
 from maiou.engine.config import ConfigError, check_cfg_options, load_config
-from maiou.train import (
-    Start,
-    TrainError,
-    choose_start,
-    final_checkpoint,
-    find_resume_checkpoint,
-    main,
-    mark_final,
-    training_device,
-)
+from maiou.engine.runner import TrainError, training_device
+from maiou.engine.start import Start, StartPlan, plan_start
+from maiou.rundir import final_checkpoint, find_resume_checkpoint, mark_final
+from maiou.train import main
 
 TESTS = osp.dirname(osp.abspath(__file__))
 REPO = osp.dirname(TESTS)
@@ -508,23 +501,96 @@ def test_cli_exits_early_when_already_finished(setup, tmp_path, capsys):
         os.remove(work / name)
     assert main([config, "--work-dir", str(work)]) == 0
     assert "already finished (epoch 3/3)" in capsys.readouterr().out
-    # --no-auto-resume ignores all of it: train from scratch
-    cfg = load_config(config)
-    args = argparse.Namespace(no_auto_resume=True)
-    assert choose_start(cfg, args, str(work), rank=0) is Start.FRESH and not cfg.resume_from
     shutil.rmtree(work)
 
 
-def test_choose_start_sets_resume_from(setup, tmp_path, capsys):
+def test_plan_start_decides_without_acting(setup, tmp_path):
+    """Every decision of plan_start on fake checkpoints (3 epochs of 2 iterations): it
+    writes no file, prints nothing and leaves the config as it was."""
     config, _ = setup
-    save_fake_checkpoint(tmp_path / "epoch_2.pth", 2, 4)
     cfg = load_config(config)
-    assert (
-        choose_start(cfg, argparse.Namespace(no_auto_resume=False), str(tmp_path), rank=0)
-        is Start.RESUME
+    work = str(tmp_path)
+    final = str(tmp_path / "final.pth")
+
+    def plan(**kwargs):
+        before = (sorted(os.listdir(work)), cfg.pretty_text)
+        result = plan_start(work, cfg, **kwargs)
+        assert (sorted(os.listdir(work)), cfg.pretty_text) == before
+        return result
+
+    assert plan_start(str(tmp_path / "absent"), cfg) == StartPlan(Start.FRESH)
+    assert plan() == StartPlan(Start.FRESH)
+    save_fake_checkpoint(tmp_path / "epoch_2.pth", 2, 4)
+    assert plan() == StartPlan(
+        Start.RESUME,
+        resume_from=str(tmp_path / "epoch_2.pth"),
+        message=f"resuming from {tmp_path / 'epoch_2.pth'} (epoch 2/3)",
     )
-    assert cfg.resume_from == str(tmp_path / "epoch_2.pth")
-    assert "resuming from" in capsys.readouterr().out
+    assert plan(auto_resume=False) == StartPlan(Start.FRESH)
+    # Killed after its last checkpoint: finished, and that checkpoint becomes final.pth.
+    save_fake_checkpoint(tmp_path / "epoch_3.pth", 3, 6)
+    finished = f"{work} already finished (epoch 3/3); final checkpoint: {final}. Nothing to train."
+    assert plan() == StartPlan(
+        Start.FINISHED, mark_final=str(tmp_path / "epoch_3.pth"), final=final, message=finished
+    )
+    # Marked already: nothing to copy, even with the checkpoints deleted.
+    shutil.copy(tmp_path / "epoch_3.pth", final)
+    os.remove(tmp_path / "epoch_3.pth")
+    assert plan() == StartPlan(Start.FINISHED, final=final, message=finished)
+    # A longer run (more epochs) resumes from the newest checkpoint, not from final.pth.
+    cfg.runner.max_epochs = 5
+    assert plan().resume_from == str(tmp_path / "epoch_2.pth")
+    # The config's own resume_from wins over everything, auto-resume or not.
+    cfg.resume_from = "/elsewhere/epoch_1.pth"
+    for auto_resume in (True, False):
+        assert plan(auto_resume=auto_resume) == StartPlan(
+            Start.RESUME,
+            resume_from="/elsewhere/epoch_1.pth",
+            message="resuming from /elsewhere/epoch_1.pth (set in the config)",
+        )
+
+
+def test_apply_plan_sets_resume_from_and_marks_and_says_on_rank_0_only(setup, tmp_path, capsys):
+    from maiou.train import apply_plan
+
+    config, _ = setup
+    save_fake_checkpoint(tmp_path / "epoch_3.pth", 3, 6)
+    finished = StartPlan(
+        Start.FINISHED,
+        mark_final=str(tmp_path / "epoch_3.pth"),
+        final=str(tmp_path / "final.pth"),
+        message="done",
+    )
+    resume = StartPlan(Start.RESUME, resume_from=str(tmp_path / "epoch_3.pth"), message="go on")
+    for rank in (1, 0):
+        cfg = load_config(config)
+        cfg.work_dir = str(tmp_path)
+        apply_plan(finished, cfg, rank)
+        assert (tmp_path / "final.pth").exists() == (rank == 0) and not cfg.resume_from
+        apply_plan(resume, cfg, rank)
+        assert cfg.resume_from == str(tmp_path / "epoch_3.pth")  # every rank resumes
+        expected = "maiou.train: done\nmaiou.train: go on\n" if rank == 0 else ""
+        assert capsys.readouterr().out == expected
+    assert read_checkpoint_meta(tmp_path / "final.pth")["epoch"] == 3
+
+
+def test_no_auto_resume_trains_from_scratch(setup, tmp_path, monkeypatch, capsys):
+    """--no-auto-resume: the command goes on to train from the first iteration although
+    the work dir holds a finished run (the runner's set-up is where it stops here)."""
+    config, _ = setup
+    save_fake_checkpoint(tmp_path / "epoch_3.pth", 3, 6)
+
+    class SetUp(Exception):
+        pass
+
+    def set_up_run(cfg, **kwargs):
+        assert not cfg.resume_from
+        raise SetUp
+
+    monkeypatch.setattr("maiou.engine.runner.set_up_run", set_up_run)
+    with pytest.raises(SetUp):
+        main([config, "--work-dir", str(tmp_path), "--no-auto-resume"])
+    assert capsys.readouterr().out == ""
     assert not (tmp_path / "final.pth").exists()
 
 
@@ -573,13 +639,13 @@ def test_paired_runs_share_init_data_order_and_flips(embedded_data, tmp_path, mo
     (docs/uncertainty.md)."""
     from mmdet.datasets.pipelines import RandomFlip
 
-    import maiou.train as train_module
+    import maiou.engine.runner as runner_module
 
     monkeypatch.setenv("MAIOU_EMBEDDED_ROOT", str(embedded_data))
     skip_runner_sleeps(monkeypatch.setattr)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "unset by the test")  # restored afterwards
     seen, init = {}, {}
-    flip, build = RandomFlip.__call__, train_module.build_model_and_datasets
+    flip, build = RandomFlip.__call__, runner_module.build_model_and_datasets
 
     def recording_flip(self, results):
         out = flip(self, results)
@@ -592,7 +658,7 @@ def test_paired_runs_share_init_data_order_and_flips(embedded_data, tmp_path, mo
         return model, datasets
 
     monkeypatch.setattr(RandomFlip, "__call__", recording_flip)
-    monkeypatch.setattr(train_module, "build_model_and_datasets", recording_build)
+    monkeypatch.setattr(runner_module, "build_model_and_datasets", recording_build)
     for run in ("atss_iou_400", "atss_maiou_400"):
         seen[run] = []
         options = [

@@ -50,10 +50,12 @@ class WithBoxIoU(TaskAlignedmaIoUAssigner):
 
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("num_gts", [1, 5, 20])
-def test_with_iou_it_is_mmdets_task_aligned_assigner(seed, num_gts):
+@pytest.mark.parametrize("alpha, beta", [(1, 6), (0.5, 2.0)])
+def test_with_iou_it_is_mmdets_task_aligned_assigner(seed, num_gts, alpha, beta):
     anchors, boxes, scores, gt, _, labels = scene(seed, num_gts)
-    stock = TaskAlignedAssigner(topk=13).assign(scores, boxes, anchors, gt, None, labels, 1, 6)
-    ours = WithBoxIoU(topk=13, alpha=1, beta=6).assign(scores, boxes, anchors, gt, None, labels)
+    args = (scores, boxes, anchors, gt, None, labels, alpha, beta)
+    stock = TaskAlignedAssigner(topk=13).assign(*args)
+    ours = WithBoxIoU(topk=13).assign(*args)
     assert_same(ours, stock)
     assert (ours.gt_inds > 0).sum() > 0
 
@@ -119,7 +121,7 @@ def test_the_head_hands_over_probabilities_and_decoded_boxes():
     model = build_detector(cfg.model)
     head = model.bbox_head
     r = one_image_head_loss(head)
-    ((scores, boxes, anchors, gt_given, _, labels_given), _, _) = r["assign_calls"][0]
+    ((scores, boxes, anchors, gt_given, _, labels_given, *_), _, _) = r["assign_calls"][0]
     cls_scores, bbox_preds = r["cls_scores"], r["bbox_preds"]
 
     flat = lambda outs, c: torch.cat([o[0].permute(1, 2, 0).reshape(-1, c) for o in outs])  # noqa: E731
@@ -134,3 +136,43 @@ def test_the_head_hands_over_probabilities_and_decoded_boxes():
     assert torch.allclose(boxes, expected_boxes)
     assert torch.equal(gt_given, r["gt"]) and torch.equal(labels_given, r["labels"])
     assert not scores.requires_grad and not boxes.requires_grad
+
+
+def tal_model(run):
+    from mmcv import Config
+
+    import maiou.models  # noqa: F401
+
+    return Config.fromfile(f"configs/embedded/{run}.py").model
+
+
+@pytest.mark.parametrize("run", ["tal_iou_550", "tal_maiou_550"])
+def test_the_head_ranks_with_the_exponents_of_its_train_cfg(run):
+    """alpha and beta are the head's train_cfg's, as in mmdet's TOODHead, for mmdet's
+    assigner and ours alike: retuning them retunes both runs of the pair, and no assigner
+    config holds its own."""
+    from mmcv import ConfigDict
+    from mmdet.models import build_head
+
+    model = tal_model(run)
+    assert (model.train_cfg.alpha, model.train_cfg.beta) == (1, 6)
+    assert not {"alpha", "beta"} & set(model.train_cfg.assigner)
+    train_cfg = ConfigDict(dict(model.train_cfg, alpha=0.5, beta=3.0))
+    head = build_head(dict(model.bbox_head, train_cfg=train_cfg))
+    ((args, kwargs, result),) = one_image_head_loss(head)["assign_calls"]
+    assert args[6:] == (0.5, 3.0)
+    # ... and they count: TOOD's exponents rank the same predictions otherwise.
+    tood = head.assigner.assign(*args[:6], 1, 6, **kwargs)
+    assert not torch.allclose(result.assign_metrics, tood.assign_metrics)
+
+
+def test_the_exponents_are_nowhere_but_in_train_cfg():
+    from mmcv import ConfigDict
+    from mmdet.models import build_head
+
+    model = tal_model("tal_maiou_550")
+    train_cfg = ConfigDict({k: v for k, v in model.train_cfg.items() if k != "beta"})
+    with pytest.raises(ValueError, match="takes beta from the head's train_cfg"):
+        build_head(dict(model.bbox_head, train_cfg=train_cfg))
+    with pytest.raises(TypeError, match="alpha"):
+        TaskAlignedmaIoUAssigner(topk=13, alpha=1.0)

@@ -292,6 +292,35 @@ def test_masks_reach_only_assigners_that_need_them(spy):
     assert all(not any(k.startswith("_maiou") for k in meta) for meta in img_metas)
 
 
+@pytest.mark.parametrize("run", ["fixed_550", "atss_maiou_550", "tal_iou_550", "simota_maiou_550"])
+def test_the_head_gathers_only_what_the_form_and_the_assigner_take(run):
+    """Per image: the masks for assigners that require them, the detached logits and deltas
+    of all anchors for forms that need predictions, the anchors per level for forms that
+    need level counts (the prior generator's counts); nothing else."""
+    from maiou.models.dense_heads.yolact_head import _INPUTS_KEY
+
+    head, _, feats, batch = head_and_inputs(run)
+    _, img_metas, _, _, gt_masks = batch
+    masks = [m.to_tensor(torch.bool, "cpu") for m in gt_masks]
+    cls_scores, bbox_preds, _ = head(feats)
+    call = head.assigner_call
+    sizes = [c.shape[-2:] for c in cls_scores]
+    per_level = tuple(len(a) for a in head.prior_generator.grid_priors(sizes, device="cpu"))
+    for meta, image_masks in zip(
+        head._with_assigner_inputs(cls_scores, bbox_preds, img_metas, masks), masks
+    ):
+        inputs = meta[_INPUTS_KEY]
+        assert (inputs.gt_masks is image_masks) == head.assigner_requires_gt_masks
+        assert (inputs.gt_masks is None) != head.assigner_requires_gt_masks
+        for predictions, channels in ((inputs.logits, head.cls_out_channels), (inputs.deltas, 4)):
+            if call.needs_predictions:
+                assert predictions.shape == (sum(per_level), channels)
+                assert not predictions.requires_grad
+            else:
+                assert predictions is None
+        assert inputs.num_level_anchors == (per_level if call.needs_level_counts else None)
+
+
 def test_head_demands_masks_for_maiou():
     head, _, feats, batch = head_and_inputs("atss_maiou_550")
     _, img_metas, gt_bboxes, gt_labels, _ = batch

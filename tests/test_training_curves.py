@@ -317,7 +317,7 @@ def test_download_log_checks_it_is_a_log(runs, tmp_path):
 
 
 def test_coco_configs_enable_the_check_when_the_pipeline_names_a_log(monkeypatch):
-    from maiou.train import load_config
+    from maiou.engine.config import load_config
 
     monkeypatch.setenv("MAIOU_REFERENCE_LOG", "checkpoints/coco/logs/atss_maiou_550.log")
     hooks = load_config(str(ROOT / "configs/coco/atss_maiou_550.py")).custom_hooks

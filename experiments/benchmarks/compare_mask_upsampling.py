@@ -40,10 +40,10 @@ def main(argv=None):
 
     import maiou.models  # noqa: F401
     from maiou.engine.checkpoint import load_released_checkpoint
+    from maiou.engine.config import load_config
     from maiou.evaluate import _subset
     from maiou.evaluation import coco_metrics
     from maiou.models.dense_heads.yolact_protonet import MaskAwareYOLACTProtonet, upsample_masks
-    from maiou.train import load_config
 
     cfg = load_config(args.config, args.cfg_options)
     cfg.model.backbone.init_cfg = None

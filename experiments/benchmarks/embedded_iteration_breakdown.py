@@ -62,7 +62,7 @@ def breakdown(
     from mmdet.datasets import build_dataloader
 
     from maiou.engine.config import load_config
-    from maiou.train import build_model_and_datasets
+    from maiou.engine.runner import build_model_and_datasets
 
     cfg = load_config(str(ROOT / "configs" / "embedded" / f"{run}.py"), options)
     cfg.device = "cpu"

@@ -20,7 +20,8 @@ class ATSSmaIoUAssigner(BaseAssigner):
     become positives; an anchor positive for several ground truths goes to the one with
     the highest maIoU. This is mmdet 2.28.2's ``ATSSAssigner`` step for step with maIoU in
     place of IoU (candidate statistics, threshold, tie-break). maIoU is only computed at
-    the candidate pairs, the only places the algorithm reads it.
+    the candidate pairs, the only places the algorithm reads it, and in one method,
+    :meth:`overlaps`: with the box IoU there the assignment is mmdet's (tested).
 
     Ground truths with an empty mask or a degenerate box get no positives.
 
@@ -144,18 +145,9 @@ class ATSSmaIoUAssigner(BaseAssigner):
         candidate_idxs = torch.cat(candidate_idxs, dim=0)  # (C, G)
 
         gt_index = torch.arange(num_gt, device=bboxes.device)  # broadcasts against (C, G)
-        candidate_overlaps, mask_pixels = mask_aware_iou_pairs(
-            gt_bboxes,
-            masks,
-            bboxes,
-            gt_index,
-            candidate_idxs,
-            return_mask_pixels=True,
-            impl=self.maiou_impl,
-            dense_budget_mib=self.maiou_dense_budget_mib,
-            device_asserts=self.device_asserts,
+        candidate_overlaps, assignable = self.overlaps(
+            bboxes, gt_bboxes, masks, candidate_idxs, gt_index
         )
-        candidate_overlaps = candidate_overlaps.to(gt_bboxes.dtype)
         threshold = candidate_overlaps.mean(0) + candidate_overlaps.std(0)
         is_pos = candidate_overlaps >= threshold[None, :]
 
@@ -173,7 +165,7 @@ class ATSSmaIoUAssigner(BaseAssigner):
         is_pos &= sides.min(dim=1).values > 0.01
         # A ground truth whose mask is empty has maIoU 0 everywhere: threshold 0 would make
         # every candidate positive, so such ground truths get none.
-        is_pos &= (mask_pixels > 0)[None, :]
+        is_pos &= assignable[None, :]
 
         # An anchor positive for several ground truths goes to the highest maIoU. Every
         # candidate pair is written (non-positives as -INF, which is the fill): the pairs are
@@ -191,3 +183,33 @@ class ATSSmaIoUAssigner(BaseAssigner):
         if gt_labels is not None:
             assigned_labels = torch.where(positive, gt_labels[argmax_overlaps], -1).long()
         return AssignResult(num_gt, assigned_gt_inds, max_overlaps, labels=assigned_labels)
+
+    def overlaps(self, bboxes, gt_bboxes, gt_masks, anchor_index, gt_index):
+        """The maIoU of the (anchor, ground truth) pairs the algorithm reads, and which
+        ground truths can have positives at all.
+
+        Args:
+            bboxes (Tensor): (N, 4) anchors, x1y1x2y2 pixels.
+            gt_bboxes (Tensor): (G, 4) ground-truth boxes.
+            gt_masks (Tensor): (G, H, W) bool ground-truth masks, padded input resolution.
+            anchor_index, gt_index (Tensor): int64 indices of the pairs' anchors and ground
+                truths, of broadcastable shapes: here (C, G) candidates (column ``g``: ground
+                truth ``g``'s) and (G,) ``arange(G)``.
+
+        Returns:
+            tuple[Tensor, Tensor]: the pairs' maIoU in ``gt_bboxes``' dtype, of the
+            indices' broadcast shape; (G,) bool, the ground truths whose mask is not empty
+            (an empty mask has maIoU 0 with every anchor).
+        """
+        overlaps, mask_pixels = mask_aware_iou_pairs(
+            gt_bboxes,
+            gt_masks,
+            bboxes,
+            gt_index,
+            anchor_index,
+            return_mask_pixels=True,
+            impl=self.maiou_impl,
+            dense_budget_mib=self.maiou_dense_budget_mib,
+            device_asserts=self.device_asserts,
+        )
+        return overlaps.to(gt_bboxes.dtype), mask_pixels > 0

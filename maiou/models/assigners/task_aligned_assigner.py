@@ -43,19 +43,21 @@ class TaskAlignedmaIoUAssigner(BaseAssigner):
        box (more than 0.01 px from every side).
     4. An anchor positive for several ground truths goes to the one it overlaps most (``u``).
 
+    ``alpha`` and ``beta`` are arguments of :meth:`assign`, as in mmdet's: the head passes
+    its ``train_cfg``'s to whichever task-aligned assigner it drives, so the IoU and the
+    maIoU run of a pair rank with the same exponents.
+
     Args:
         topk (int): candidates per ground truth (13 in TOOD and YOLOv8).
-        alpha (float): exponent of the class score in ``t`` (1).
-        beta (float): exponent of the overlap in ``t`` (6).
     """
 
     #: Heads pass the padded-resolution ground-truth masks to assigners that set this.
     requires_gt_masks = True
 
-    def __init__(self, topk=13, alpha=1.0, beta=6.0):
+    def __init__(self, topk=13):
         if topk < 1:
             raise ValueError(f"TaskAlignedmaIoUAssigner: topk must be >= 1, got {topk}")
-        self.topk, self.alpha, self.beta = topk, alpha, beta
+        self.topk = topk
 
     def assign(
         self,
@@ -65,6 +67,8 @@ class TaskAlignedmaIoUAssigner(BaseAssigner):
         gt_bboxes,
         gt_bboxes_ignore=None,
         gt_labels=None,
+        alpha=1,
+        beta=6,
         gt_masks=None,
     ):
         """Args:
@@ -74,6 +78,8 @@ class TaskAlignedmaIoUAssigner(BaseAssigner):
             gt_bboxes (Tensor): (G, 4) ground-truth boxes.
             gt_bboxes_ignore: unused (as in TOOD).
             gt_labels (Tensor): (G,) class indices; required (they pick ``s``).
+            alpha (float): exponent of the class score in ``t`` (1 in TOOD and YOLOv8).
+            beta (float): exponent of the overlap in ``t`` (6 in TOOD and YOLOv8).
             gt_masks: (G, H, W) ground-truth masks at the padded input resolution; required.
 
         Returns:
@@ -99,7 +105,7 @@ class TaskAlignedmaIoUAssigner(BaseAssigner):
         # 1. Overlaps, scores and the alignment, all (N, G).
         overlaps = self.overlaps(decode_bboxes, gt_bboxes, gt_masks).detach()
         bbox_scores = pred_scores[:, gt_labels].detach()
-        alignment = bbox_scores**self.alpha * overlaps**self.beta
+        alignment = bbox_scores**alpha * overlaps**beta
 
         # 2. The top-k anchors by alignment, per ground truth: (k, G).
         topk = min(self.topk, num_bboxes)

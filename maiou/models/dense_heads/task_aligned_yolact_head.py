@@ -19,6 +19,7 @@ import torch
 from mmdet.core import reduce_mean
 from mmdet.models.builder import HEADS
 
+from .assigner_calls import TaskAlignedCall
 from .yolact_head import MaskAwareYOLACTHead
 
 __all__ = ["TaskAlignedYOLACTHead", "alignment_targets"]
@@ -75,7 +76,7 @@ class TaskAlignedYOLACTHead(MaskAwareYOLACTHead):
                 "TaskAlignedYOLACTHead learns soft targets with a sigmoid loss and no OHEM: "
                 "set use_ohem=False and loss_cls=dict(type='QualityFocalLoss', use_sigmoid=True)"
             )
-        if self.assigner_call not in (None, "task_aligned"):
+        if self.assigner_call is not None and not isinstance(self.assigner_call, TaskAlignedCall):
             raise ValueError(
                 "TaskAlignedYOLACTHead needs a task-aligned assigner (TaskAlignedAssigner or "
                 f"TaskAlignedmaIoUAssigner), got {type(self.assigner).__name__}"
@@ -106,7 +107,7 @@ class TaskAlignedYOLACTHead(MaskAwareYOLACTHead):
         """Args and returns as :meth:`MaskAwareYOLACTHead.loss`; each term of the loss dict
         (``loss_cls``, ``loss_bbox``) is a one-element list, the form YOLACT's detector
         checks."""
-        img_metas = self._metas_for_assigner(cls_scores, bbox_preds, img_metas, gt_masks)
+        img_metas = self._with_assigner_inputs(cls_scores, bbox_preds, img_metas, gt_masks)
         featmap_sizes = [featmap.size()[-2:] for featmap in cls_scores]
         anchor_list, valid_flag_list = self.get_anchors(
             featmap_sizes, img_metas, device=cls_scores[0].device

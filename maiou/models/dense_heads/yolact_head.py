@@ -5,9 +5,11 @@ mmdet's ``YOLACTHead`` calls its assigner as a max-IoU assigner:
 need the number of (inside-image) anchors on every pyramid level; dynamic assigners (the
 task-aligned one of TOOD and YOLOv8, YOLOX's SimOTA) need the head's own predictions, the
 class scores and decoded boxes, and SimOTA the anchors as points with strides; the maIoU
-assigners also need the image's ground-truth masks. :class:`MaskAwareYOLACTHead` provides
-them and leaves every other code path (OHEM, Smooth-L1, sampling results for the mask head,
-``get_bboxes`` with fast NMS) to the parent.
+assigners also need the image's ground-truth masks. :class:`MaskAwareYOLACTHead` calls each
+assigner in the calling form that :data:`ASSIGNER_CALLS` names for its class
+(``assigner_calls.py``: what each form needs, and the call), gathers what the form and the
+assigner need, and leaves every other code path (OHEM, Smooth-L1, sampling results for the
+mask head, ``get_bboxes`` with fast NMS) to the parent.
 """
 
 from __future__ import annotations
@@ -25,36 +27,38 @@ from mmdet.models.dense_heads import YOLACTHead
 
 from ...ops.mask_aware_iou import as_mask_tensor
 from ..assigners import ATSSmaIoUAssigner, SimOTAmaIoUAssigner, TaskAlignedmaIoUAssigner
+from .assigner_calls import (
+    AssignerCall,
+    AssignerInputs,
+    ATSSCall,
+    MaxIoUCall,
+    SimOTACall,
+    TaskAlignedCall,
+)
 
-__all__ = ["MaskAwareYOLACTHead", "ASSIGNER_CALLS"]
+__all__ = ["MaskAwareYOLACTHead", "ASSIGNER_CALLS", "assigner_call"]
 
-#: How the head calls each assigner class it drives (a subclass is called as its parent):
-#: "max_iou" ``assign(anchors, gt_bboxes, gt_bboxes_ignore, gt_labels)`` (the parent's code);
-#: "atss" ``assign(anchors, num_level_anchors, gt_bboxes, gt_bboxes_ignore, gt_labels)``;
-#: "task_aligned" ``assign(scores, decoded_boxes, anchors, gt_bboxes, gt_bboxes_ignore,
-#: gt_labels)`` as mmdet's ``TOODHead``; "simota" ``assign(scores, priors, decoded_boxes,
-#: gt_bboxes, gt_labels)`` as mmdet's ``YOLOXHead``. A new assigner gets its entry here
+#: The calling form (maiou/models/dense_heads/assigner_calls.py) of each assigner class the
+#: head drives; a subclass is called as its parent. A new assigner gets its entry here
 #: (docs/adding-an-assigner.md).
-ASSIGNER_CALLS = {
-    MaxIoUAssigner: "max_iou",
-    ATSSAssigner: "atss",
-    ATSSmaIoUAssigner: "atss",
-    TaskAlignedAssigner: "task_aligned",
-    TaskAlignedmaIoUAssigner: "task_aligned",
-    SimOTAAssigner: "simota",
-    SimOTAmaIoUAssigner: "simota",
+ASSIGNER_CALLS: dict[type, AssignerCall] = {
+    MaxIoUAssigner: MaxIoUCall(),
+    ATSSAssigner: ATSSCall(),
+    ATSSmaIoUAssigner: ATSSCall(),
+    TaskAlignedAssigner: TaskAlignedCall(),
+    TaskAlignedmaIoUAssigner: TaskAlignedCall(),
+    SimOTAAssigner: SimOTACall(),
+    SimOTAmaIoUAssigner: SimOTACall(),
 }
 
-# Private keys under which per-call data rides in (shallow copies of) the image metas.
-# The parent's ``loss`` -> ``get_targets`` -> ``multi_apply(_get_targets_single, ...)``
-# chain has fixed signatures; the meta dict is the one per-image value it threads
-# through untouched, so using it avoids re-implementing those two parent methods.
-_GT_MASKS_KEY = "_maiou_gt_masks"
-_NUM_LEVEL_ANCHORS_KEY = "_maiou_num_level_anchors"
-_PREDICTIONS_KEY = "_maiou_predictions"
+# The private key under which each image's AssignerInputs rides in (a shallow copy of) its
+# meta. The parent's ``loss`` -> ``get_targets`` -> ``multi_apply(_get_targets_single, ...)``
+# chain has fixed signatures; the meta dict is the one per-image value it threads through
+# untouched, so using it avoids re-implementing those two parent methods.
+_INPUTS_KEY = "_maiou_assigner_inputs"
 
 
-def assigner_call(assigner) -> str:
+def assigner_call(assigner) -> AssignerCall:
     """The calling form (:data:`ASSIGNER_CALLS`) of ``assigner``; one line if it has none."""
     for cls in type(assigner).__mro__:
         if cls in ASSIGNER_CALLS:
@@ -71,24 +75,39 @@ class MaskAwareYOLACTHead(YOLACTHead):
     """``YOLACTHead`` whose targets can come from any assigner of :data:`ASSIGNER_CALLS`.
 
     Same constructor, parameters and outputs as mmdet's ``YOLACTHead``. What changes is
-    only how the assigner is called in :meth:`_get_targets_single`, by its calling form:
+    only how the assigner is called in :meth:`_get_targets_single`: by its calling form
+    (:attr:`assigner_call`), with what :meth:`loss` gathered for it per image
+    (``AssignerInputs``):
 
-    * "atss": ``num_level_anchors_inside`` counted as in mmdet's ``ATSSHead``;
-    * "task_aligned" and "simota": the class probabilities (softmax without the background
-      column, or sigmoid) and the boxes decoded from the predicted deltas, both detached,
-      over the inside anchors; "simota" also the anchors' centres and their level's
-      strides (mmdet's ``YOLOXHead`` priors);
-    * assigners with a truthy ``requires_gt_masks`` attribute also get
-      ``gt_masks=`` the image's (G, H, W) ground-truth masks as a bool tensor on the
-      anchors' device: what :meth:`loss` received, converted there once per image if it
-      is anything else (``MaskAwareYOLACT`` hands bool tensors on the device already, so
-      then nothing is converted or copied);
-    * "max_iou" (the fixed-IoU runs) goes through the parent's code unchanged, so its
-      targets are exactly mmdet's.
+    * the level counts and the predictions, if the form needs them: the class logits and
+      box deltas, detached, over all anchors (the form turns them into probabilities and
+      decoded boxes over the inside anchors);
+    * ``gt_masks=``, if the assigner has a truthy ``requires_gt_masks``: the image's
+      (G, H, W) ground-truth masks as a bool tensor on the anchors' device, what
+      :meth:`loss` received, converted there once per image if it is anything else
+      (``MaskAwareYOLACT`` hands bool tensors on the device already, so then nothing is
+      converted or copied).
+
+    With a max-IoU assigner (the fixed-IoU runs) the call is ``AnchorHead``'s, so the
+    targets are exactly mmdet's. Options that a form reads from ``train_cfg`` (TOOD's
+    ``alpha`` and ``beta``) must be there when the head is built.
     """
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        call = self.assigner_call
+        if call is None:
+            return
+        missing = [key for key in call.train_cfg_keys if key not in self.train_cfg]
+        if missing:
+            raise ValueError(
+                f"{type(self.assigner).__name__} (calling form {call.name!r}) takes "
+                f"{' and '.join(missing)} from the head's train_cfg, as mmdet's heads of its "
+                f"family do: add {', '.join(f'{key}=...' for key in missing)} to train_cfg"
+            )
+
     @property
-    def assigner_call(self) -> str | None:
+    def assigner_call(self) -> AssignerCall | None:
         """The assigner's calling form, or None when built without train_cfg (inference)."""
         assigner = getattr(self, "assigner", None)
         return None if assigner is None else assigner_call(assigner)
@@ -122,7 +141,7 @@ class MaskAwareYOLACTHead(YOLACTHead):
         Returns:
             tuple(dict[str, list[Tensor]], list[SamplingResult]): as ``YOLACTHead.loss``.
         """
-        img_metas = self._metas_for_assigner(cls_scores, bbox_preds, img_metas, gt_masks)
+        img_metas = self._with_assigner_inputs(cls_scores, bbox_preds, img_metas, gt_masks)
         return super().loss(
             cls_scores,
             bbox_preds,
@@ -132,31 +151,56 @@ class MaskAwareYOLACTHead(YOLACTHead):
             gt_bboxes_ignore=gt_bboxes_ignore,
         )
 
-    def _metas_for_assigner(self, cls_scores, bbox_preds, img_metas, gt_masks):
-        """Shallow copies of ``img_metas`` carrying what the assigner needs besides
-        mmdet's inputs: the masks (if it requires them) and the predictions (dynamic
-        assigners)."""
+    def _with_assigner_inputs(self, cls_scores, bbox_preds, img_metas, gt_masks):
+        """Shallow copies of ``img_metas``, each carrying its image's ``AssignerInputs``:
+        the masks if the assigner requires them, the predictions and level counts if its
+        calling form needs them.
+
+        Args:
+            cls_scores (list[Tensor]): per level (N, A_l * cls_out_channels, H_l, W_l).
+            bbox_preds (list[Tensor]): per level (N, A_l * 4, H_l, W_l).
+            img_metas (list[dict]): per image; left unmodified.
+            gt_masks (list | None): per image, as :meth:`loss`.
+        """
+        call = self.assigner_call
+        num_images = len(img_metas)
+        masks = [None] * num_images
         if self.assigner_requires_gt_masks:
             if gt_masks is None:
                 raise ValueError(
                     f"{type(self.assigner).__name__} needs the ground-truth masks: "
                     "call loss(..., gt_masks=...) (MaskAwareYOLACT does)"
                 )
-            if len(gt_masks) != len(img_metas):
+            if len(gt_masks) != num_images:
                 raise ValueError(
-                    f"got gt_masks for {len(gt_masks)} images and img_metas for {len(img_metas)}"
+                    f"got gt_masks for {len(gt_masks)} images and img_metas for {num_images}"
                 )
             device = cls_scores[0].device
-            img_metas = [
-                dict(meta, **{_GT_MASKS_KEY: as_mask_tensor(masks, device=device)})
-                for meta, masks in zip(img_metas, gt_masks)
+            masks = [as_mask_tensor(image_masks, device=device) for image_masks in gt_masks]
+        predictions = [(None, None)] * num_images
+        if call.needs_predictions:
+            predictions = [
+                self._image_predictions(cls_scores, bbox_preds, i) for i in range(num_images)
             ]
-        if self.assigner_call in ("task_aligned", "simota"):
-            img_metas = [
-                dict(meta, **{_PREDICTIONS_KEY: self._image_predictions(cls_scores, bbox_preds, i)})
-                for i, meta in enumerate(img_metas)
-            ]
-        return img_metas
+        level_counts = None
+        if call.needs_level_counts:
+            # As many as the prior generator lays out per level (its anchors' order).
+            level_counts = tuple(
+                level.size(-2) * level.size(-1) * num_base_priors
+                for level, num_base_priors in zip(cls_scores, self.prior_generator.num_base_priors)
+            )
+        return [
+            {
+                **meta,
+                _INPUTS_KEY: AssignerInputs(
+                    gt_masks=image_masks,
+                    logits=logits,
+                    deltas=deltas,
+                    num_level_anchors=level_counts,
+                ),
+            }
+            for meta, image_masks, (logits, deltas) in zip(img_metas, masks, predictions)
+        ]
 
     def _image_predictions(self, cls_scores, bbox_preds, i):
         """Image ``i``'s (A, cls_out_channels) logits and (A, 4) deltas over all levels,
@@ -168,36 +212,24 @@ class MaskAwareYOLACTHead(YOLACTHead):
             for outputs, channels in ((cls_scores, self.cls_out_channels), (bbox_preds, 4))
         )
 
-    def _class_probabilities(self, logits):
-        """(A, num_classes) probabilities of the foreground classes."""
+    def class_probabilities(self, logits):
+        """(A, num_classes) probabilities of the foreground classes from (A,
+        cls_out_channels) logits: sigmoid, or softmax without the background column."""
         if self.use_sigmoid_cls:
             return logits.sigmoid()
         return logits.softmax(-1)[:, : self.num_classes]  # mmdet: background is the last
-
-    def get_targets(self, anchor_list, valid_flag_list, gt_bboxes_list, img_metas, *args, **kwargs):
-        """``AnchorHead.get_targets``; for ATSS and SimOTA assigners it also records, per
-        image, the number of anchors on each level (``anchor_list[i][l].size(0)``), which
-        :meth:`_get_targets_single` needs (inside anchors per level; strides per anchor)."""
-        if self.assigner_call in ("atss", "simota"):
-            num_level_anchors = [anchors.size(0) for anchors in anchor_list[0]]
-            img_metas = [
-                dict(meta, **{_NUM_LEVEL_ANCHORS_KEY: num_level_anchors}) for meta in img_metas
-            ]
-        return super().get_targets(
-            anchor_list, valid_flag_list, gt_bboxes_list, img_metas, *args, **kwargs
-        )
 
     def get_num_level_anchors_inside(self, num_level_anchors, inside_flags):
         """Number of inside-image anchors on each level (as mmdet's ``ATSSHead``).
 
         Args:
-            num_level_anchors (list[int]): anchors per level, all images alike.
+            num_level_anchors (Sequence[int]): anchors per level, all images alike.
             inside_flags (Tensor): (sum(num_level_anchors),) bool, level-major order.
 
         Returns:
             list[int]: the count of True flags in each level's slice.
         """
-        split_inside_flags = torch.split(inside_flags, num_level_anchors)
+        split_inside_flags = torch.split(inside_flags, list(num_level_anchors))
         # One device-to-host read for all levels (mmdet's ATSSHead reads each level's
         # count separately: one sync per level on a GPU). Same integers.
         return torch.stack([flags.sum() for flags in split_inside_flags]).tolist()
@@ -215,9 +247,9 @@ class MaskAwareYOLACTHead(YOLACTHead):
     ):
         """Targets of one image; see ``AnchorHead._get_targets_single``.
 
-        Max-IoU assigners use the parent's implementation as is. For the others this is the
-        parent's code with only the ``assign`` call changed (:meth:`_assign`), and with
-        :meth:`_extra_targets` appended to the outputs.
+        The parent's code with only the ``assign`` call changed (the assigner's calling form,
+        with the image's ``AssignerInputs``), and with :meth:`_extra_targets` appended to the
+        outputs; with a max-IoU assigner the call, and so every target, is the parent's.
 
         Args:
             flat_anchors (Tensor): (A, 4) anchors of all levels, level-major, pixels.
@@ -225,8 +257,8 @@ class MaskAwareYOLACTHead(YOLACTHead):
             gt_bboxes (Tensor): (G, 4) x1, y1, x2, y2 in pixels.
             gt_bboxes_ignore (Tensor | None): (I, 4).
             gt_labels (Tensor): (G,) class indices in [0, num_classes).
-            img_meta (dict): meta of the image (plus the private keys set by
-                :meth:`loss` / :meth:`get_targets`).
+            img_meta (dict): meta of the image, with its ``AssignerInputs`` when it comes
+                through :meth:`loss` (none: the call gets nothing beyond mmdet's arguments).
             label_channels (int): unused, kept for the parent's signature.
             unmap_outputs (bool): map the targets back to all A anchors.
 
@@ -236,26 +268,21 @@ class MaskAwareYOLACTHead(YOLACTHead):
             :meth:`_extra_targets` (A',) each -- A' is A if ``unmap_outputs`` else the number
             of inside anchors.
         """
-        if self.assigner_call == "max_iou":
-            return super()._get_targets_single(
-                flat_anchors,
-                valid_flags,
-                gt_bboxes,
-                gt_bboxes_ignore,
-                gt_labels,
-                img_meta,
-                label_channels,
-                unmap_outputs,
-            )
-
         inside_flags = anchor_inside_flags(
             flat_anchors, valid_flags, img_meta["img_shape"][:2], self.train_cfg.allowed_border
         )
         if not inside_flags.any():
             return (None,) * 7
         anchors = flat_anchors[inside_flags, :]
-        assign_result = self._assign(
-            anchors, inside_flags, gt_bboxes, gt_bboxes_ignore, gt_labels, img_meta
+        assign_result = self.assigner_call.assign(
+            self,
+            anchors,
+            inside_flags,
+            gt_bboxes,
+            gt_bboxes_ignore,
+            gt_labels,
+            img_meta,
+            img_meta.get(_INPUTS_KEY, AssignerInputs()),
         )
         sampling_result = self.sampler.sample(assign_result, anchors, gt_bboxes)
 
@@ -316,49 +343,3 @@ class MaskAwareYOLACTHead(YOLACTHead):
         """Per-anchor targets beyond mmdet's (a tuple of (num_anchors,) tensors, e.g. soft
         classification targets); none here."""
         return ()
-
-    def _assign(self, anchors, inside_flags, gt_bboxes, gt_bboxes_ignore, gt_labels, img_meta):
-        """Call the assigner on the inside ``anchors`` in its calling form
-        (:data:`ASSIGNER_CALLS`), with the masks when it asks for them."""
-        call = self.assigner_call
-        extra = {}
-        if self.assigner_requires_gt_masks:
-            extra["gt_masks"] = img_meta[_GT_MASKS_KEY]
-        if call == "atss":
-            num_level_anchors_inside = self.get_num_level_anchors_inside(
-                img_meta[_NUM_LEVEL_ANCHORS_KEY], inside_flags
-            )
-            return self.assigner.assign(
-                anchors,
-                num_level_anchors_inside,
-                gt_bboxes,
-                gt_bboxes_ignore,
-                None if self.sampling else gt_labels,
-                **extra,
-            )
-        logits, deltas = img_meta[_PREDICTIONS_KEY]
-        scores = self._class_probabilities(logits[inside_flags])
-        boxes = self.bbox_coder.decode(
-            anchors, deltas[inside_flags], max_shape=img_meta["img_shape"]
-        )
-        if call == "task_aligned":
-            # As mmdet's TOODHead: the labels pick each ground truth's class score.
-            return self.assigner.assign(
-                scores, boxes, anchors, gt_bboxes, gt_bboxes_ignore, gt_labels, **extra
-            )
-        priors = self._priors(anchors, inside_flags, img_meta[_NUM_LEVEL_ANCHORS_KEY])
-        return self.assigner.assign(
-            scores, priors, boxes, gt_bboxes, gt_labels, gt_bboxes_ignore, **extra
-        )
-
-    def _priors(self, anchors, inside_flags, num_level_anchors):
-        """(A', 4) the inside anchors as SimOTA's priors: centre x, y and their level's
-        stride x, y, in pixels."""
-        strides = anchors.new_tensor(self.prior_generator.strides)  # (L, 2)
-        level = torch.repeat_interleave(
-            torch.arange(len(num_level_anchors), device=anchors.device),
-            torch.as_tensor(num_level_anchors, device=anchors.device),
-            output_size=sum(num_level_anchors),  # known on the host: no sync
-        )[inside_flags]
-        centres = (anchors[:, :2] + anchors[:, 2:]) / 2.0
-        return torch.cat([centres, strides[level]], dim=1)

@@ -3,7 +3,9 @@ and TOOD's classification targets (same anchors, box loss, mask branch and sched
 
 The assigner of TOOD (Feng et al., ICCV 2021) and YOLOv8-seg, mmdet's own
 ``TaskAlignedAssigner``: anchors ranked by t = s ** alpha * IoU(predicted box, ground-truth
-box) ** beta, top-k 13 per ground truth, alpha 1, beta 6 (its defaults, TOOD's values). It is
+box) ** beta, top-k 13 per ground truth, alpha 1, beta 6 (TOOD's values). alpha and beta are
+in train_cfg, as in TOOD's config: the head passes them to the assigner, whichever it is, so
+the maIoU run (yolact_r50_tal_maiou.py, which inherits them) always ranks with the same. It is
 used from the first iteration, as in YOLOv8; TOOD assigns with ATSS for its first 4 epochs.
 The head learns t, normalised per ground truth, as a soft class target: sigmoid
 classification with Quality Focal Loss (beta 2) instead of YOLACT's softmax with OHEM, and
@@ -28,5 +30,7 @@ model = dict(
             override=dict(type="Xavier", distribution="uniform", name="conv_cls", bias_prob=0.01),
         ),
     ),
-    train_cfg=dict(assigner=dict(_delete_=True, type="TaskAlignedAssigner", topk=13)),
+    train_cfg=dict(
+        assigner=dict(_delete_=True, type="TaskAlignedAssigner", topk=13), alpha=1, beta=6
+    ),
 )
