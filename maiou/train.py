@@ -4,6 +4,7 @@ Usage (single process, or one process per device under torchrun)::
 
     python -m maiou.train CONFIG --work-dir DIR [--cfg-options k=v ...] [--seed N]
         [--no-validate] [--launcher none|pytorch]
+        [--evaluate-to OUT [--speed-images N] [--max-images N]]
     torchrun --nproc_per_node=N -m maiou.train CONFIG --work-dir DIR --launcher pytorch
 
 A thin command, as mmdet's ``tools/train.py`` over its ``apis``: it parses the command
@@ -35,6 +36,10 @@ returns the run's ``final.pth``. Beyond mmdet's script:
 * **Config checks** (:mod:`maiou.engine.config`): a missing config file and a ``--cfg-options`` key
   whose parent is not in the config are reported by name instead of mmcv silently adding
   the key.
+* **Evaluation in the same process** (``--evaluate-to OUT``): the finished run's
+  ``final.pth`` is evaluated as ``python -m maiou.evaluate CONFIG DIR/final.pth --out OUT``
+  would (the same files, the same numbers), without a second process loading torch and
+  mmdet again. Single-process runs only.
 * **One-line errors** (:mod:`maiou.utils.cli`): expected failures print ``maiou.train: error: ...``
   and exit with status 2; ``--debug`` shows the traceback.
 """
@@ -104,9 +109,29 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="start from scratch even if DIR holds checkpoints",
     )
+    evaluation = parser.add_argument_group(
+        "evaluation after training (maiou.evaluate's options; single process only)"
+    )
+    evaluation.add_argument(
+        "--evaluate-to",
+        metavar="OUT",
+        default=None,
+        help="evaluate final.pth into OUT (metrics.json, results, matches) in this process",
+    )
+    evaluation.add_argument(
+        "--speed-images", type=int, default=50, help="images timed for images/s"
+    )
+    evaluation.add_argument(
+        "--max-images", type=int, default=None, help="evaluate the first N only"
+    )
     # torch.distributed.launch passes --local_rank; torchrun sets LOCAL_RANK instead.
     parser.add_argument("--local_rank", "--local-rank", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.evaluate_to and args.launcher == "pytorch":
+        parser.error(
+            "--evaluate-to evaluates in this one process: run python -m maiou.evaluate after "
+            "a torchrun training instead"
+        )
     os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
     return args
 
@@ -181,7 +206,21 @@ def train(args: argparse.Namespace) -> str:
 
 @entry_point(PROG)
 def main(argv: Sequence[str] | None = None) -> int:
-    train(parse_args(argv))
+    args = parse_args(argv)
+    final = train(args)
+    if args.evaluate_to:
+        from maiou.evaluate import evaluate
+
+        evaluate(
+            args.config,
+            final,
+            args.evaluate_to,
+            device=args.device,
+            speed_images=args.speed_images,
+            max_images=args.max_images,
+            progress=False,
+        )
+        print(f"{PROG}: evaluated {final} into {args.evaluate_to}", flush=True)
     return 0
 
 

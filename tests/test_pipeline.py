@@ -7,6 +7,7 @@ work_dirs/, results/ and reports/ are never touched.
 from __future__ import annotations
 
 import csv
+import json
 import re
 import shutil
 import subprocess
@@ -73,15 +74,14 @@ def test_embedded_dry_run_lists_every_job(tmp_path):
         "embedded_dataset": SEEDS,
         "embedded_backbone": SEEDS,
         "contact_sheet": 1,
-        "train": DEFAULT_TRAININGS,
-        "evaluate": DEFAULT_TRAININGS,
+        "train": DEFAULT_TRAININGS,  # each evaluated in its own process (maiou.train)
         "bootstrap": 1,
         "compile_table": 1,
         "plot_results": 1,
         "ratio_gain": 1,
         "assignment_picture": 1,
         "all": 1,
-        "total": 2 * DEFAULT_TRAININGS + 2 * SEEDS + 7,
+        "total": DEFAULT_TRAININGS + 2 * SEEDS + 7,
     }
 
 
@@ -93,10 +93,9 @@ def test_table_target_builds_only_its_dependencies(tmp_path):
         "embedded_dataset": SEEDS,
         "embedded_backbone": SEEDS,
         "train": SEEDS,
-        "evaluate": SEEDS,
         "bootstrap": 1,
         "compile_table": 1,
-        "total": 4 * SEEDS + 2,
+        "total": 3 * SEEDS + 2,
     }
 
 
@@ -127,8 +126,7 @@ def test_coco_train_dry_run(tmp_path):
         "coco_download": 3,
         "coco_unpack": 3,
         "imagenet_backbone": 1,
-        "train": ALL_RUNS,
-        "evaluate": ALL_RUNS,
+        "train": ALL_RUNS,  # one GPU each: evaluated in the training process
         "bootstrap": 1,
         "compile_table": 1,
         "plot_results": 1,
@@ -137,7 +135,7 @@ def test_coco_train_dry_run(tmp_path):
         "download_log": 10,
         "training_curves": 1,
         "all": 1,
-        "total": 2 * ALL_RUNS + 24,
+        "total": ALL_RUNS + 24,
     }
 
 
@@ -175,7 +173,8 @@ def test_each_training_process_gets_threads_per_run(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     train = result.stdout.split("rule train:", 1)[1].split("\nrule ", 1)[0]
-    assert "--nproc_per_node=2" in train
+    assert "--nproc_per_node=2" in train and "--evaluate-to" not in train
+    assert "rule evaluate:" in result.stdout  # torchrun runs: evaluated by a job of its own
     assert re.search(r"export OMP_NUM_THREADS=3 MKL_NUM_THREADS=3\s", train), train
 
 
@@ -186,7 +185,7 @@ def test_seeds_train_and_evaluate_every_run_per_seed(tmp_path):
     assert result.returncode == 0, result.stderr
     out = result.stdout + result.stderr
     counts = job_counts(out)
-    assert (counts["train"], counts["evaluate"], counts["bootstrap"]) == (6, 6, 1)
+    assert (counts["train"], counts.get("evaluate"), counts["bootstrap"]) == (6, None, 1)
     # Seed 0 keeps the single-seed folders; seeds 1 and 2 get their own, trained with
     # their seed.
     assert "work_dirs/embedded/atss_iou_400/final.pth" in out
@@ -238,7 +237,7 @@ def test_run_groups(tmp_path):
     for group in ("task_aligned", "beyond"):
         planned = dry_run(tmp_path, f"runs={group}")
         runs = len(registry.GROUPS[group])
-        assert planned["train"] == planned["evaluate"] == SEEDS * runs
+        assert planned["train"] == SEEDS * runs and "evaluate" not in planned
     for name in ("paper", "fixed_999"):  # not a group; a single run is written as a list
         result = snakemake(tmp_path, "-n", "--config", f"runs={name}")
         assert result.returncode != 0
@@ -253,12 +252,14 @@ def test_runs_default_to_the_registry(tmp_path):
 
 
 # ------------------------------------------------------------------------------------
-# One real run: the group "beyond" (ATSS, task alignment and SimOTA, each with IoU and
-# maIoU), 3 iterations, 16 + 8 synthetic images.
+# One real run: the primary endpoint's six ATSS runs with two seeds and the task-aligned
+# pair with one (a family beside ATSS), 3 iterations, 16 + 8 synthetic images.
 # ------------------------------------------------------------------------------------
+SMOKE_RUNS = [*registry.PRIMARY.runs, "tal_iou_550", "tal_maiou_550"]
 SMOKE = [
-    "runs=beyond",
-    "seeds=[0]",
+    f"runs=[{','.join(SMOKE_RUNS)}]",
+    "seeds=[0,1]",
+    "secondary_seeds=1",
     "num_train=16",
     "num_val=8",
     "max_iters_override=3",
@@ -266,9 +267,16 @@ SMOKE = [
     "samples_per_gpu=2",
     "speed_images=4",
 ]
+FIGURES = (
+    "ap_olrp_vs_size",
+    "speed_accuracy",
+    "embedded_contact_sheet",
+    "ap_gain_by_mask_box_ratio",
+    "assignment_iou_vs_maiou",
+)
 
 
-@pytest.mark.slow(seconds=108)
+@pytest.mark.slow(seconds=150)
 def test_embedded_end_to_end(tmp_path):
     # A private copy of the workflow and configs: the config-change check below edits one.
     repo = tmp_path / "repo"
@@ -293,72 +301,82 @@ def test_embedded_end_to_end(tmp_path):
     print(f"embedded end-to-end: {elapsed:.0f} s")
 
     md = (work / "results/table.md").read_text()
-    assert "Embedded mini-benchmark" in md and "runs with results: 6 of 6" in md
-    # One seed of a 3-iteration recipe: the stored seed spread belongs to another recipe,
-    # so the comparison shows its images-only interval, labelled, is undecided, and a note
-    # says why in one line.
-    cmp_row = next(line for line in md.splitlines() if "ATSS w. maIoU − ATSS w. IoU" in line)
+    lines = md.splitlines()
+    assert "Embedded mini-benchmark" in md and "runs with results: 8 of 8" in md
+    # The primary endpoint leads: the first line under the title's note, then the first
+    # comparison row, over two seeds that are not the pre-stated ones (a later look).
+    assert lines[4].startswith(f"**Primary endpoint** ({registry.PRIMARY.title}; seeds 0, 1")
+    comparisons = md.split("## Comparisons", 1)[1]
+    rows = [
+        line for line in comparisons.splitlines() if line.startswith("| ") and "---" not in line
+    ]
+    assert rows[1].startswith(f"| all three (mean) | {registry.PRIMARY.title} (**primary**, ")
+    assert re.search(r"\| [+-]\d+\.\d \[[+-]\d+\.\d, [+-]\d+\.\d\] \| \w+ \|", rows[1])
+    # The task-aligned pair trained one seed: its comparison shows the images-only interval,
+    # labelled, is undecided, and a note says why in one line.
     images_only = r"[+-]\d+\.\d \(images only: \[[+-]\d+\.\d, [+-]\d+\.\d\]\)"
-    assert re.search(rf"{images_only} \| undecided", cmp_row), cmp_row
-    assert "| mask AP Δ [lo, hi] | verdict |" in md
+    tal_row = next(line for line in rows if "TAL w. maIoU − TAL w. IoU" in line)
+    assert re.search(rf"{images_only} \| undecided", tal_row), tal_row
     assert (
-        "- 550 (embedded 128 px), ATSS w. maIoU − ATSS w. IoU: the stored seed spread was "
-        "measured under another recipe" in md
+        "- 550 (embedded 128 px), TAL w. maIoU − TAL w. IoU: seeds 0; no stored seed spread" in md
     )
-    assert "- 550 (embedded 128 px), TAL w. maIoU − TAL w. IoU: no seed spread measured" in md
-    # Runs beyond the paper: "—" for the paper's numbers, and their own comparison.
+    assert "**One is primary**" in md and "a later look, exploratory" in md
+    # Runs beyond the paper: "—" for the paper's numbers.
     beyond = md.split("## Runs beyond the paper", 1)[1]
-    tal_row = next(line for line in beyond.splitlines() if line.startswith("| tal_maiou_550 |"))
-    assert re.search(r"\| — / \d+\.\d / — \|", tal_row), tal_row
-    cmp_row = next(line for line in md.splitlines() if "TAL w. maIoU − TAL w. IoU" in line)
-    assert re.search(rf"{images_only} \| undecided", cmp_row), cmp_row
-    # Where mask-awareness pays: a row per family and per difference of two families' gains.
+    tal = next(line for line in beyond.splitlines() if line.startswith("| tal_maiou_550 |"))
+    assert re.search(r"\| — / \d+\.\d / — \|", tal), tal
+    # Where mask-awareness pays: a row per family and one for the difference of their gains
+    # (on the one seed both families have).
     families = md.split("## Where mask-awareness pays", 1)[1].split("\n## ", 1)[0]
-    for first_cell in (
-        "ATSS",
-        "TAL",
-        "SimOTA",
-        "gain in ATSS − gain in TAL",
-        "gain in ATSS − gain in SimOTA",
-        "gain in TAL − gain in SimOTA",
-    ):
-        row = next(line for line in families.splitlines() if line.startswith(f"| {first_cell} |"))
-        assert re.search(rf"^\| {first_cell} \| {images_only} \| undecided \|", row), row
-    rows = list(csv.DictReader((work / "results/table.csv").open()))
-    assert [r["run"] for r in rows] == list(registry.GROUPS["beyond"])
-    assert rows[3]["paper_segm_AP"] == "" and rows[3]["compared_to"] == "tal_iou_550"
-    for row in rows:
+    for first_cell in ("ATSS", "TAL", "gain in ATSS − gain in TAL"):
+        assert any(line.startswith(f"| {first_cell} |") for line in families.splitlines())
+    runs = list(csv.DictReader((work / "results/table.csv").open()))
+    assert [r["run"] for r in runs] == SMOKE_RUNS
+    assert {r["seeds"] for r in runs} == {"2", "1"}
+    for row in runs:
         assert 0.0 <= float(row["segm_AP"]) <= 100.0
         assert 0.0 <= float(row["segm_oLRP"]) <= 100.0
         assert float(row["fps"]) > 0 and int(row["anchors_per_image"]) > 0
+    compared = list(csv.DictReader((work / "results/comparisons.csv").open()))
+    assert [c["role"] for c in compared][:2] == ["primary", "secondary"]
+    assert compared[0]["seeds"] == "0 1" and compared[0]["look"] == "exploratory"
     from PIL import Image
 
-    for name in (
-        "ap_olrp_vs_size",
-        "speed_accuracy",
-        "embedded_contact_sheet",
-        "ap_gain_by_mask_box_ratio",
-        "assignment_iou_vs_maiou",
-    ):
+    for name in FIGURES:
         with Image.open(work / f"reports/{name}.png") as image:
             image.verify()
             assert image.format == "PNG" and min(image.size) > 200
     gain = list(csv.DictReader((work / "reports/ap_gain_by_mask_box_ratio.csv").open()))
-    assert len(gain) == 4 and sum(int(row["num_gts"]) for row in gain) > 0
-    assert {row["size"] for row in gain} == {"550"}
-    for run in ("atss_iou_550", "atss_maiou_550"):
-        assert (work / f"benchmarks/embedded/train/{run}.tsv").is_file()
-        assert (work / f"work_dirs/embedded/{run}/iter_3.pth").is_file()
+    assert {row["size"] for row in gain} == {"400", "550", "700"}
+    for key in ("atss_iou_550", "seed1/atss_maiou_550"):
+        assert (work / f"benchmarks/embedded/train/{key}.tsv").is_file()
+        assert (work / f"work_dirs/embedded/{key}/iter_3.pth").is_file()
+    # Each seed trained on its own draw, from its own backbone.
+    assert (work / "data/embedded/seed1/backbone.pth").is_file()
+    assert (
+        json.loads((work / "results/embedded/seed1/atss_iou_400/metrics.json").read_text())[
+            "trained_from"
+        ]["backbone"]["path"]
+        == "data/embedded/seed1/backbone.pth"
+    )
+
+    # Snakemake's own report: one page with the table and every figure.
+    report = work / "report.html"
+    result = snakemake(work, "--report", str(report), "--config", *SMOKE, snakefile=snakefile)
+    assert result.returncode == 0, result.stderr[-3000:]
+    page = report.read_text()
+    for name in ("table.md", "table.csv", "comparisons.csv", *(f"{f}.png" for f in FIGURES)):
+        assert name in page, name
+    assert "primary endpoint" in page and "Figures" in page
 
     # Nothing changed: nothing to do.
     assert dry_run(work, *SMOKE, snakefile=snakefile) == {}
 
-    # One run's config edited: only that run, the table and the figures are redone.
+    # One run's config edited: only that run's seeds, the table and the figures are redone.
     with (repo / "configs/embedded/atss_iou_550.py").open("a") as f:
         f.write("\n# edited by test_pipeline\n")
     assert dry_run(work, *SMOKE, snakefile=snakefile) == {
-        "train": 1,
-        "evaluate": 1,
+        "train": 2,
         "bootstrap": 1,
         "compile_table": 1,
         "plot_results": 1,
@@ -368,6 +386,7 @@ def test_embedded_end_to_end(tmp_path):
     }
     result = snakemake(work, "-n", "--config", *SMOKE, snakefile=snakefile)
     assert "wildcards: run=atss_iou_550" in result.stdout
+    assert "run=seed1/atss_iou_550" in result.stdout
     assert "run=atss_maiou_550" not in result.stdout
 
 

@@ -381,8 +381,31 @@ def test_embedded_iteration_run_resumes(setup, embedded_data, tmp_path):
     meta = read_checkpoint_meta(osp.join(work, "final.pth"))
     assert meta["iter"] == 3  # = what an uninterrupted 4-iteration run records
 
-    proc, _ = cli(cmd, pythonpath, extra_env=env)
-    assert proc.returncode == 0 and "already finished (iter 4/4)" in proc.stdout
+    # Finished, then evaluated in the same process (the pipeline's train job, re-run after
+    # an evaluation that failed): the files maiou.evaluate writes for that checkpoint.
+    out = tmp_path / "in_training"
+    proc, _ = cli(
+        [*cmd, "--evaluate-to", str(out), "--speed-images", "1"], pythonpath, extra_env=env
+    )
+    assert proc.returncode == 0 and "already finished (iter 4/4)" in proc.stdout, proc.stderr
+    assert f"evaluated {osp.join(work, 'final.pth')} into {out}" in proc.stdout
+    from maiou import evaluate
+
+    alone = tmp_path / "alone"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in the subprocess: sums over threads round differently
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("MAIOU_EMBEDDED_ROOT", str(embedded_data))
+            argv = [str(config), osp.join(work, "final.pth"), "--out", str(alone)]
+            assert evaluate.main([*argv, "--speed-images", "1", "--no-progress"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    for name in ("results.bbox.json", "results.segm.json", "matches.bbox.npz", "matches.segm.npz"):
+        assert (out / name).read_bytes() == (alone / name).read_bytes(), name
+    metrics = [json.loads((d / "metrics.json").read_text()) for d in (out, alone)]
+    for key in ("segm", "bbox", "trained_from", "checkpoint_sha256", "dataset"):
+        assert metrics[0][key] == metrics[1][key], key
 
 
 # ------------------------------------------------------------------------------------------
@@ -481,6 +504,15 @@ def test_cli_reports_missing_config_and_bad_option(setup, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "has no key 'bbox_hed'" in err
     assert not osp.exists(tmp_path / "w")  # nothing was started
+
+
+def test_evaluation_after_training_is_one_process_only(setup, tmp_path, capsys):
+    config, _ = setup
+    argv = [config, "--work-dir", str(tmp_path), "--launcher", "pytorch", "--evaluate-to", "o"]
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "--evaluate-to evaluates in this one process" in err
 
 
 def test_cli_exits_early_when_already_finished(setup, tmp_path, capsys):

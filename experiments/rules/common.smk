@@ -143,6 +143,23 @@ if PRESET.distributed:
 
 # Whether the jobs use a GPU: device cuda, or auto on a preset that needs one.
 USES_GPU = config["device"] == "cuda" or (config["device"] == "auto" and PRESET.needs_gpu)
+# A run trained in one process is evaluated in that process (maiou.train --evaluate-to):
+# torch and mmdet load once per run instead of twice. Released checkpoints and torchrun
+# runs are evaluated by the evaluate rule.
+EVALUATE_IN_TRAINING = PRESET.trains and GPUS_PER_RUN == 1
+
+
+def evaluation_outputs():
+    """What evaluating a run key writes: metrics.json, the COCO results and the per-image
+    matchings the bootstrap re-weights."""
+    return dict(
+        metrics=metrics_path(RESULTS, "{run}"),
+        bbox=f"{RESULTS}/{{run}}/results.bbox.json",
+        segm=f"{RESULTS}/{{run}}/results.segm.json",
+        matches_bbox=f"{RESULTS}/{{run}}/matches.bbox.npz",
+        matches_segm=f"{RESULTS}/{{run}}/matches.segm.npz",
+    )
+
 
 onstart:
     # Before any job (downloads included), not in dry runs: a torch built for a newer CUDA
@@ -213,8 +230,11 @@ def train_options(key):
     return ("--cfg-options " + " ".join(shlex.quote(o) for o in opts)) if opts else ""
 
 
-def eval_options():
-    opts = f"--device {config['device']} --speed-images {config['speed_images']}"
+def eval_options(with_device=True):
+    """maiou.evaluate's options (maiou.train takes them too, less --device, which it has)."""
+    opts = f"--speed-images {config['speed_images']}"
+    if with_device:
+        opts = f"--device {config['device']} " + opts
     if config["max_images"]:
         opts += f" --max-images {config['max_images']}"
     return opts

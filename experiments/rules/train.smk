@@ -4,9 +4,11 @@ if PRESET.trains:
 
     rule train:
         # Only final.pth is declared: the epoch/iter checkpoints beside it stay undeclared,
-        # so Snakemake never deletes them after a failure and a re-run resumes from them.
-        # maiou.rundir prepares the work dir first: a run trained from other configs,
-        # starting weights or options is moved aside (<run>.superseded) and starts afresh.
+        # so Snakemake never deletes them after a failure and a re-run resumes from them
+        # (a finished run is then only marked and evaluated). maiou.rundir prepares the work
+        # dir first: a run trained from other configs, starting weights or options is moved
+        # aside (<run>.superseded) and starts afresh. In one process the run is evaluated
+        # right after it trains (common.smk: EVALUATE_IN_TRAINING).
         input:
             dataset=lambda wc: dataset_marker(seed_of(wc.run)),
             configs=lambda wc: config_files(wc.run),
@@ -14,7 +16,8 @@ if PRESET.trains:
             # coco-train: the authors' log the per-epoch curve check compares with.
             reference=lambda wc: reference_log_ready(wc.run),
         output:
-            final_path(WORK, "{run}"),
+            final=final_path(WORK, "{run}"),
+            **(evaluation_outputs() if EVALUATE_IN_TRAINING else {}),
         params:
             config=lambda wc: run_config(wc.run),
             # its bytes are part of the run's fingerprint
@@ -34,6 +37,9 @@ if PRESET.trains:
             launcher="--launcher pytorch" if GPUS_PER_RUN > 1 else "",
             # Each process's threads; the job's `threads` count all its processes.
             process_threads=config["threads_per_run"],
+            evaluate=lambda wc: (f"--evaluate-to {shlex.quote(f'{RESULTS}/{wc.run}')} "
+                                 f"{eval_options(with_device=False)}"
+                                 if EVALUATE_IN_TRAINING else ""),
         log:
             f"{LOGS}/train/{{run}}.log",
         benchmark:
@@ -42,6 +48,9 @@ if PRESET.trains:
         threads: config["threads_per_run"] * GPUS_PER_RUN
         resources:
             gpu=GPUS_PER_RUN if PRESET.distributed and config["device"] != "cpu" else 0,
+            # With the evaluation inside, `--resources speed_slot=1` runs these jobs one at
+            # a time, as it does evaluations (clean images/s).
+            speed_slot=1 if EVALUATE_IN_TRAINING else 0,
         shell:
             """
             {PY} -m maiou.rundir prepare {params.work_dir:q} --seed {params.seed} \
@@ -50,7 +59,7 @@ if PRESET.trains:
                 {params.data_env}
             {PY} {params.launch} {params.config:q} --work-dir {params.work_dir:q} \
                 --seed {params.seed} --device {params.device} {params.validate} {params.launcher} \
-                {params.options} >> {log} 2>&1
+                {params.options} {params.evaluate} >> {log} 2>&1
             """
 
 else:  # released checkpoints
