@@ -11,11 +11,11 @@ dispatches what a CUDA call dispatches.
 import numpy as np
 import pytest
 import torch
-from dispatch_count import OpCounter, count_ops
 from mmdet.core.anchor import AnchorGenerator
 from mmdet.core.bbox.assigners import ATSSAssigner
 
 from maiou.models.assigners import ATSSmaIoUAssigner
+from maiou.testing.dispatch_count import OpCounter, count_ops
 
 EXTRA_OPS = 50
 

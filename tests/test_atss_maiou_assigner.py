@@ -6,10 +6,10 @@ import torch
 from mmdet.core.anchor import AnchorGenerator
 from mmdet.core.bbox.assigners import ATSSAssigner
 from mmdet.core.bbox.iou_calculators import bbox_overlaps
-from scenes import occluded_instances
 
 from maiou import mask_aware_iou
 from maiou.models.assigners import ATSSmaIoUAssigner
+from maiou.testing.scenes import occluded_instances
 
 IMAGE = 128
 

@@ -5,12 +5,11 @@ import importlib
 import numpy as np
 import pytest
 import torch
-from scenes import grid_anchors, occluded_instances
 
 from maiou import mask_aware_iou
 from maiou.ops.mask_aware_iou import mask_aware_iou_pairs, resolve_impl
-
-from maiou_reference import brute_force_maiou, published_mask_aware_iou
+from maiou.testing.reference import brute_force_maiou, published_mask_aware_iou
+from maiou.testing.scenes import grid_anchors, occluded_instances
 
 # The module (the package re-exports a function of the same name).
 maiou_op = importlib.import_module("maiou.ops.mask_aware_iou")

@@ -9,11 +9,10 @@ import pytest
 import torch
 from mmdet.core.bbox.assigners import SimOTAAssigner
 from mmdet.core.bbox.iou_calculators import bbox_overlaps
-from scenes import occluded_instances, one_image_head_loss
 
 from maiou.models.assigners import SimOTAmaIoUAssigner
-
-from maiou_reference import brute_force_maiou
+from maiou.testing.reference import brute_force_maiou
+from maiou.testing.scenes import occluded_instances, one_image_head_loss
 
 IMAGE = 128
 NUM_CLASSES = 8

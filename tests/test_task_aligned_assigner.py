@@ -9,9 +9,9 @@ import pytest
 import torch
 from mmdet.core.bbox.assigners import TaskAlignedAssigner
 from mmdet.core.bbox.iou_calculators import bbox_overlaps
-from scenes import occluded_instances, one_image_head_loss
 
 from maiou.models.assigners import TaskAlignedmaIoUAssigner
+from maiou.testing.scenes import occluded_instances, one_image_head_loss
 
 IMAGE = 128
 NUM_CLASSES = 8

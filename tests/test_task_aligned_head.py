@@ -10,10 +10,10 @@ import torch
 from mmcv import Config, ConfigDict
 from mmdet.models import build_detector, build_head
 from mmdet.models.losses.gfocal_loss import quality_focal_loss
-from scenes import one_image_head_loss, record_calls
 
 import maiou.models  # noqa: F401
 from maiou.models.dense_heads.task_aligned_yolact_head import alignment_targets
+from maiou.testing.scenes import one_image_head_loss, record_calls
 
 IMAGE = 128
 NUM_CLASSES = 8
@@ -73,7 +73,7 @@ def tood_head(assigner):
 
 
 def run_ours(head, seed=0):
-    """One loss call on random features and four occluded objects (tests/scenes.py), the
+    """One loss call on random features and four occluded objects (maiou/testing/scenes.py), the
     head's per-image targets recorded, and what is needed to redo them with TOOD."""
     targets = record_calls(head, "_get_targets_single")
     r = one_image_head_loss(head, IMAGE, seed)

@@ -19,8 +19,8 @@ from mmdet.core.bbox.assigners import ATSSAssigner
 
 from experiments.benchmarks.bench_maiou import _median_seconds
 from maiou.models.assigners import ATSSmaIoUAssigner
-from tests.maiou_reference import published_mask_aware_iou
-from tests.scenes import grid_anchors, occluded_instances
+from maiou.testing.reference import published_mask_aware_iou
+from maiou.testing.scenes import grid_anchors, occluded_instances
 
 IMAGE_SIZE = 550
 ATSS_STRIDES = [8, 16, 32, 64, 128]

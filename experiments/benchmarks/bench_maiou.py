@@ -1,7 +1,7 @@
 """Speed and memory of maiou.mask_aware_iou against the published algorithm, same process.
 
 Builds COCO-like cases (irregular, partly occluded masks; YOLACT anchor layouts), runs
-the faithful re-implementation of the published loop (``tests/maiou_reference.py``) and ours on
+the faithful re-implementation of the published loop (``maiou/testing/reference.py``) and ours on
 the same inputs, checks they agree to 1e-5, and prints time ratios and peak extra memory.
 "ours" is the implementation ``"auto"`` picks on the device (extent buckets on a CPU,
 dense integral images on a GPU); ``--impl`` times another (``dense`` / ``extent``), and
@@ -25,8 +25,8 @@ import torch
 
 from maiou import mask_aware_iou
 from maiou.ops.mask_aware_iou import resolve_impl
-from tests.maiou_reference import published_mask_aware_iou
-from tests.scenes import grid_anchors, occluded_instances
+from maiou.testing.reference import published_mask_aware_iou
+from maiou.testing.scenes import grid_anchors, occluded_instances
 
 FIXED_IOU_STRIDES = [550 / 69, 550 / 35, 550 / 18, 550 / 9, 550 / 5]
 CASES = [  # (name, image size, ground truths): anchors as the fixed-IoU YOLACT (3 per location)

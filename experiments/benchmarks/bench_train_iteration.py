@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from tests.scenes import training_batch
+from maiou.testing.scenes import training_batch
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = 550

@@ -3,7 +3,7 @@
 On a GPU in eager mode the ATSS assigners are latency-bound: every aten operation is a
 kernel launch of several microseconds and every host sync drains the queue, while the
 arithmetic is tiny. Both are properties of the code path, so this script counts them on any
-device (``tests/dispatch_count.py``): operations = aten operations dispatched, views
+device (``maiou/testing/dispatch_count.py``): operations = aten operations dispatched, views
 left out; syncs = operations whose result the host must wait for (``_local_scalar_dense``,
 ``nonzero``, ``unique``, ``bincount``, ``masked_select``, ``repeat_interleave`` with tensor
 repeats, boolean-mask indexing) plus host reads that dispatch nothing on a CPU tensor
@@ -37,8 +37,8 @@ import torch
 from mmdet.core.bbox.assigners import ATSSAssigner
 
 from maiou.models.assigners import ATSSmaIoUAssigner
-from tests.dispatch_count import count_ops
-from tests.scenes import grid_anchors, occluded_instances
+from maiou.testing.dispatch_count import count_ops
+from maiou.testing.scenes import grid_anchors, occluded_instances
 
 ATSS_STRIDES = [8, 16, 32, 64, 128]
 SIZES = (400, 550, 700)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from maiou import runs as registry
-from tests.scenes import training_batch
+from maiou.testing.scenes import training_batch
 
 ROOT = Path(__file__).resolve().parents[2]
 # (family, size, run): YOLACT timed as its ATSS-maIoU runs, maYOLACT as itself.
