@@ -81,13 +81,12 @@ def toolkit_requirement(release: str) -> str:
         match = re.match(r"cuda-toolkit\s*(?:\[[^\]]*\])?\s*==\s*([0-9.]+)", line)
         if match and match.group(1).startswith(release + "."):
             return f"cuda-toolkit[{TOOLKIT_EXTRAS}]=={match.group(1)}"
-    major = release.split(".")[0]
+    # PyTorch's CUDA 12 builds pin nvidia-*-cu12 packages, and nvidia-cuda-nvcc-cu12 (12.6,
+    # 12.8, 12.9) holds ptxas but no nvcc: such a toolkit has to come from elsewhere.
     raise UserError(
-        f"no nvcc for torch's CUDA {release} here, and this torch names no cuda-toolkit "
-        f"release to fetch one: load a CUDA {release} toolkit (e.g. module load "
-        f"cuda/{release}) or `pip install --target DIR nvidia-cuda-nvcc-cu{major}=={release}.* "
-        f"nvidia-cuda-runtime-cu{major}=={release}.* nvidia-cuda-cccl-cu{major}=={release}.*` "
-        "and set CUDA_HOME, then rerun (docs/coco-presets.md, 'GPUs and drivers')."
+        f"no nvcc of torch's CUDA {release} here, and none to fetch for this torch: load a "
+        f"CUDA {release} toolkit (e.g. module load cuda/{release}, or conda's cuda-nvcc="
+        f"{release}) and set CUDA_HOME to it (docs/coco-presets.md, 'GPUs and drivers')"
     )
 
 
