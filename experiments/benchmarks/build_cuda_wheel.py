@@ -11,7 +11,7 @@ empty wheel cache, an empty toolkit cache and a PATH without any folder that hol
 ``nvcc`` (CUDA_HOME unset), so that setup.sh fetches the compiler itself. setup.sh's own
 output is shown as it comes. Then:
 
-* the build's wall time and peak memory (the resident memory of setup.sh and everything it
+* the build's wall time, CPU time and peak memory (the resident memory of setup.sh and everything it
   started, summed, sampled every second; and the largest single process);
 * the architectures of the device code in the built ``mmcv/_ext*.so`` (NVIDIA's cuobjdump,
   fetched like the compiler), for the kernels this project's runs use;
@@ -32,6 +32,7 @@ import datetime as _dt
 import os
 import platform
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -104,10 +105,14 @@ def tree_rss(root: int) -> tuple[int, int]:
     return sum(sizes), max(sizes, default=0)
 
 
-def run_measured(cmd: list[str], cwd: Path, env: dict, log: Path) -> tuple[int, float, int, int]:
-    """Run ``cmd``, its output to stdout and ``log``; (exit status, wall seconds, peak summed
-    resident memory of its process tree, largest single process's), sampled every second."""
+def run_measured(
+    cmd: list[str], cwd: Path, env: dict, log: Path
+) -> tuple[int, float, float, int, int]:
+    """Run ``cmd``, its output to stdout and ``log``; (exit status, wall seconds, CPU seconds
+    of it and all it started, peak summed resident memory of its process tree, largest
+    single process's; memory sampled every second)."""
     peak = [0, 0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     with open(log, "w") as out:
         proc = subprocess.Popen(
@@ -127,9 +132,12 @@ def run_measured(cmd: list[str], cwd: Path, env: dict, log: Path) -> tuple[int, 
             sys.stdout.flush()
             out.write(line)
         status = proc.wait()
+        wall = time.monotonic() - start
         done.set()
         sampler.join()
-    return status, time.monotonic() - start, peak[0], peak[1]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # every waited-for descendant
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return status, wall, cpu, peak[0], peak[1]
 
 
 def architectures(tool: Path, extension: Path) -> tuple[dict[str, set[str]], dict[str, int], int]:
@@ -240,13 +248,14 @@ def main(argv: list[str]) -> int:
     )
     print(f"PATH without {', '.join(dropped) or '(no folder had an nvcc)'}; CUDA_HOME unset")
     print(f"$ MAIOU_CUDA=1 TORCH_CUDA_ARCH_LIST='{args.arch}' MAX_JOBS={args.jobs} ./setup.sh")
-    status, wall, peak, largest = run_measured(
+    status, wall, cpu, peak, largest = run_measured(
         ["bash", "setup.sh"], repo, env, scratch / "setup.log"
     )
     gib = 1024**3
     print(
-        f"setup.sh: exit {status} after {wall / 60:.1f} min wall; peak memory {peak / gib:.2f} "
-        f"GiB (setup.sh and all it started, summed), largest process {largest / gib:.2f} GiB"
+        f"setup.sh: exit {status} after {wall / 60:.1f} min wall, {cpu / 60:.1f} min CPU; peak "
+        f"memory {peak / gib:.2f} GiB (setup.sh and all it started, summed), largest process "
+        f"{largest / gib:.2f} GiB"
     )
     if status != 0:
         raise UserError(f"setup.sh failed (exit {status}); its output is in {scratch}/setup.log")
