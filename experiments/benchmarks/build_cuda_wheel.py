@@ -187,16 +187,19 @@ def check_environment(repo: Path, env: dict) -> None:
     python = repo / ".venv" / "bin" / "python"
     probe = (
         "import torch, mmcv.ops as o; "
+        "cudart = {l.split()[-1] for l in open('/proc/self/maps') if 'libcudart.so' in l}; "
         "print(f'import mmcv.ops: ok; compiled with CUDA {o.get_compiling_cuda_version()}, "
         "{o.get_compiler_version()}; torch {torch.__version__} sees CUDA: "
-        "{torch.cuda.is_available()}')"
+        "{torch.cuda.is_available()}; CUDA runtime loaded from {sorted(cudart)}')"
     )
     for title, cmd in [
         ("import mmcv.ops", [str(python), "-c", probe]),
         ("gpu_check", [str(python), "-m", "experiments.scripts.gpu_check"]),
     ]:
         done = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True)
-        lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+        # The command's own line: its last on stdout, else on stderr (mmcv warns on stderr).
+        lines = [line for line in done.stdout.splitlines() if line.strip()]
+        lines = lines or [line for line in done.stderr.splitlines() if line.strip()]
         print(f"  {title}: exit {done.returncode}: " + (lines[-1] if lines else "(no output)"))
 
 
