@@ -79,7 +79,7 @@ if ! .venv/bin/python -c "import mmcv.ops" 2>/dev/null || \
       toolchain=$(.venv/bin/python -m experiments.cuda_toolchain) \
         || die "no CUDA compiler for torch's CUDA release: see the line above, or set MAIOU_CUDA=0."
       while IFS='=' read -r key value; do export "$key=$value"; done <<<"$toolchain"
-      echo "setup.sh: [2/4] building $mmcv from source with its C++ and CUDA ops for sm $TORCH_CUDA_ARCH_LIST (nvcc $(nvcc --version | grep -o 'V[0-9][0-9.]*') from $CUDA_HOME; long, once)"
+      echo "setup.sh: [2/4] building $mmcv from source with its C++ and CUDA ops for sm $TORCH_CUDA_ARCH_LIST (nvcc $(nvcc --version | grep -o 'V[0-9][0-9.]*') from $CUDA_HOME; about 75 CPU-minutes for two architectures, once)"
     else
       echo "setup.sh: [2/4] building $mmcv from source with its C++ ops (10-15 min on 2 cores, once)"
     fi
