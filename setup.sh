@@ -77,7 +77,7 @@ if ! .venv/bin/python -c "import mmcv.ops" 2>/dev/null || \
     if [ "$cuda" = 1 ]; then
       # nvcc and headers of torch's CUDA release, for this build only (CUDA_HOME, PATH, CUDA_INC_PATH).
       toolchain=$(.venv/bin/python -m experiments.cuda_toolchain) \
-        || die "no CUDA compiler for torch's CUDA release: see the line above, or set MAIOU_CUDA=0."
+        || die "the CUDA build cannot start: see the line above (MAIOU_CUDA=0 builds the CPU ops only)."
       while IFS='=' read -r key value; do export "$key=$value"; done <<<"$toolchain"
       echo "setup.sh: [2/4] building $mmcv from source with its C++ and CUDA ops for sm $TORCH_CUDA_ARCH_LIST (nvcc $(nvcc --version | grep -o 'V[0-9][0-9.]*') from $CUDA_HOME; about 75 CPU-minutes for two architectures, once)"
     else
