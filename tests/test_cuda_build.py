@@ -74,7 +74,7 @@ def test_configure_refuses_an_architecture_nvcc_cannot_build(toolchain):
     assert "8.0 8.6" in error and "docs/coco-presets.md" in error
 
 
-@pytest.mark.slow(seconds=50)
+@pytest.mark.slow(seconds=37)
 def test_an_mmcv_cuda_source_compiles_for_sm80(toolchain, tmp_path):
     """roi_align_cuda.cu of the pinned mmcv-full, with mmcv's CUDA-build include folders and
     define, setup.sh's -std=c++20 and torch's own nvcc flags (its BuildExtension), into a
