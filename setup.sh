@@ -7,9 +7,15 @@
 # Environment: PYTHON (interpreter to use, default python3.11 or python3),
 # MAIOU_WHEEL_CACHE (where the mmcv-full wheel built here is kept, default
 # ~/.cache/maiou/wheels), MAX_JOBS (compiler processes for mmcv-full, default nproc),
-# MAIOU_CUDA (auto: build mmcv-full's CUDA kernels when nvcc is on PATH and a GPU is visible;
-# 1: build them, e.g. on a login node without a GPU; 0: CPU ops only), TORCH_CUDA_ARCH_LIST (the GPU
-# architectures to build for, e.g. "8.0;9.0"; default: those of the visible GPUs).
+# MAIOU_CUDA (auto: build mmcv-full's CUDA kernels when a GPU is visible; 1: build them, e.g. on
+# a login node without a GPU; 0: CPU ops only), TORCH_CUDA_ARCH_LIST (the GPU architectures to
+# build for, e.g. "8.0;9.0"; default: those of the visible GPUs), MAIOU_TOOLKIT_CACHE (where
+# a fetched CUDA compiler is kept, default ~/.cache/maiou).
+#
+# A CUDA build uses the CUDA toolkit torch would ($CUDA_HOME, else the nvcc on PATH) when it
+# is torch's CUDA release (13.0 for the pinned torch); otherwise it fetches that release's
+# nvcc and headers from the package index into $MAIOU_TOOLKIT_CACHE/cuda-13.0, for the build
+# only (experiments/cuda_toolchain.py says why; docs/performance.md, "The CUDA build").
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -20,10 +26,9 @@ pin() { grep -E "^$1==" requirements.txt | head -n1; }
 gpus() { nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | sort -u | paste -sd';' || true; }
 cuda=${MAIOU_CUDA:-auto}
 if [ "$cuda" = auto ]; then
-  if command -v nvcc >/dev/null && [ -n "$(gpus)" ]; then cuda=1; else cuda=0; fi
+  if [ -n "$(gpus)" ]; then cuda=1; else cuda=0; fi
 fi
 if [ "$cuda" = 1 ]; then
-  command -v nvcc >/dev/null || die "MAIOU_CUDA=1 but nvcc is not on PATH: load the CUDA toolkit (e.g. module load cuda) or set MAIOU_CUDA=0."
   if [ -z "${TORCH_CUDA_ARCH_LIST:-}" ]; then
     TORCH_CUDA_ARCH_LIST=$(gpus)
     [ -n "$TORCH_CUDA_ARCH_LIST" ] || die "no GPU is visible to name its architecture (a login node?): set TORCH_CUDA_ARCH_LIST to the cluster's, e.g. TORCH_CUDA_ARCH_LIST='8.0;9.0' for A100 and H100, and rerun."
@@ -70,7 +75,11 @@ if ! .venv/bin/python -c "import mmcv.ops" 2>/dev/null || \
   wheel=$(ls "$cache"/mmcv_full-1.7.2-cp311-*.whl 2>/dev/null | head -n1 || true)
   if [ -z "$wheel" ]; then
     if [ "$cuda" = 1 ]; then
-      echo "setup.sh: [2/4] building $mmcv from source with its C++ and CUDA ops for sm $TORCH_CUDA_ARCH_LIST (nvcc $(nvcc --version | grep -o 'release [0-9.]*'); long, once)"
+      # nvcc and headers of torch's CUDA release, for this build only (CUDA_HOME, PATH, CUDA_INC_PATH).
+      toolchain=$(.venv/bin/python -m experiments.cuda_toolchain) \
+        || die "the CUDA build cannot start: see the line above (MAIOU_CUDA=0 builds the CPU ops only)."
+      while IFS='=' read -r key value; do export "$key=$value"; done <<<"$toolchain"
+      echo "setup.sh: [2/4] building $mmcv from source with its C++ and CUDA ops for sm $TORCH_CUDA_ARCH_LIST (nvcc $(nvcc --version | grep -o 'V[0-9][0-9.]*') from $CUDA_HOME; about 75 CPU-minutes for two architectures, once)"
     else
       echo "setup.sh: [2/4] building $mmcv from source with its C++ ops (10-15 min on 2 cores, once)"
     fi
