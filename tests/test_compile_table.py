@@ -140,7 +140,7 @@ def test_unreadable_metrics_counts_as_missing(results):
     assert _row(md, "550")[3] == "29.3 / — / —"
 
 
-def _difference(delta, lo, hi, verdict, seeds, decision=None, covers=None):
+def _difference(delta, lo, hi, verdict, seeds, decision=None, covers=None, role="secondary"):
     """One metric of a comparison as bootstrap_runs writes it (fractions). Several seeds:
     the verdict reads (lo, hi) unless ``decision`` (a pooled interval) is given; one seed:
     ``decision``, the images' interval widened by a stored spread (None without one)."""
@@ -158,6 +158,7 @@ def _difference(delta, lo, hi, verdict, seeds, decision=None, covers=None):
         "seed_sd": 0.005,
         "seed_df": len(seeds) - 1 if several else 4,
         "image_sd": 0.002,
+        "role": role,
     }
 
 
@@ -308,7 +309,7 @@ def test_the_primary_endpoint_leads_the_table_and_is_counted_apart(results, look
     seeds = (0, 1, 2, 3, 4) if look == "confirmatory" else (0, 1, 2, 3, 4, 5)
     record = _bootstrap_record(seeds)
     pooled = dict(
-        _difference(0.012, -0.004, 0.028, "holds", seeds, decision=(0.004, 0.020)),
+        _difference(0.012, -0.004, 0.028, "holds", seeds, decision=(0.004, 0.020), role="primary"),
         covers="seeds × images, seed spread pooled with the stored one",
     )
     other = _difference(-0.002, -0.01, 0.006, "undecided", seeds)

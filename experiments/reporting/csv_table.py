@@ -64,12 +64,11 @@ def render_comparisons(table: Table) -> str:
     for c in table.comparisons:
         for key in COMPARED:
             d = c[key]
-            primary = c["kind"] == "endpoint" and key == registry.PRIMARY.metric
             rows.append(
                 {
                     "comparison": c["title"],
                     "kind": c["kind"],
-                    "role": "primary" if primary else "secondary",
+                    "role": d.get("role"),
                     "look": c.get("look"),
                     "size": c.get("size"),
                     "metric": METRICS[key].label,

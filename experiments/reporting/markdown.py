@@ -399,8 +399,8 @@ def multiplicity(table: Table) -> str:
     """How many verdicts the table makes, which one answers the paper's question, and how
     to read the rest."""
     confidence = round(100 * table.boot["confidence"])
-    primary = sum(c["kind"] == "endpoint" for c in table.comparisons)
-    total = len(table.comparisons) * len(COMPARED)
+    roles = [c[key].get("role") for c in table.comparisons for key in COMPARED]
+    primary, total = roles.count("primary"), len(roles)
     secondary = total - primary
     text = (
         f"**{total} verdicts** ({len(table.comparisons)} comparisons × {len(COMPARED)} "

@@ -33,7 +33,7 @@ from maiou import runs as registry
 from maiou.evaluation.bootstrap import bootstrap
 from maiou.evaluation.intervals import seeds_for_half_width
 from maiou.evaluation.matches import load_matches
-from maiou.evaluation.metric import CONFIDENCE
+from maiou.evaluation.metric import COMPARED, CONFIDENCE
 from maiou.rundir import load_metrics, seed_dir
 from maiou.utils.atomic import write_text_atomic
 from maiou.utils.cli import UserError, entry_point
@@ -154,6 +154,8 @@ def main(argv=None) -> int:
             seed_spread=notes[c.name],
             fingerprint=fingerprints[c.name],
         )
+        for metric in COMPARED:  # which verdict answers the paper's question
+            entry[metric]["role"] = "primary" if c.is_primary(metric) else "secondary"
         if c.kind == "endpoint":
             entry["look"] = "confirmatory" if args.seeds == pre_stated else "exploratory"
     first = next(iter(matches.values()))
