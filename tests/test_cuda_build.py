@@ -80,7 +80,9 @@ def test_an_mmcv_cuda_source_compiles_for_sm80(toolchain, tmp_path):
     define, setup.sh's -std=c++20 and torch's own nvcc flags (its BuildExtension), into a
     linked shared library that holds sm_80 code for the kernel."""
     download = [sys.executable, "-m", "pip", "--disable-pip-version-check", "download", "-q"]
-    download += ["--no-deps", "--no-binary", ":all:", "-d", str(tmp_path), MMCV]
+    # as setup.sh downloads it: no build isolation (which would build setuptools from source)
+    download += ["--no-deps", "--no-build-isolation", "--no-binary", ":all:"]
+    download += ["-d", str(tmp_path), MMCV]
     done = subprocess.run(download, capture_output=True, text=True)
     if done.returncode != 0:
         pytest.skip(f"the {MMCV} source cannot be downloaded here: {done.stderr.strip()[-200:]}")

@@ -69,8 +69,10 @@ def test_profile_loads_and_plans_the_embedded_preset(tmp_path):
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    for rule in ("embedded_dataset", "embedded_backbone", "train", "evaluate", "compile_table"):
+    for rule in ("embedded_dataset", "embedded_backbone", "train", "compile_table"):
         assert re.search(rf"^{rule}\s+1$", result.stdout, re.M), result.stdout
+    # Embedded runs are evaluated inside their training job.
+    assert not re.search(r"^evaluate\s", result.stdout, re.M), result.stdout
 
 
 @pytest.fixture(scope="module")
@@ -174,8 +176,6 @@ def test_embedded_preset_through_sbatch(cluster, tmp_path):
             "rule_contact_sheet",
             "rule_train",
             "rule_train",
-            "rule_evaluate",
-            "rule_evaluate",
             "rule_bootstrap",
             "rule_compile_table",
             "rule_plot_results",
@@ -227,7 +227,7 @@ def test_cancelled_training_is_resubmitted_and_resumes(cluster, tmp_path):
             str(work),
             "--cores",
             "1",
-            "ready/embedded/dataset",
+            "ready/embedded/dataset/seed0",
             "--config",
             *config,
         ],
@@ -296,11 +296,10 @@ def test_cancelled_training_is_resubmitted_and_resumes(cluster, tmp_path):
 
     jobs = jobs_of(cluster, work)
     trains = [j for j in jobs if j["Comment"].startswith("rule_train")]
-    evaluates = [j for j in jobs if j["Comment"].startswith("rule_evaluate")]
-    # Killed once by SLURM, resubmitted once (retries), evaluated once.
+    # Killed once by SLURM, resubmitted once (retries); the second attempt also evaluated.
     assert [j["State"] for j in trains] == ["CANCELLED", "COMPLETED"], jobs
     assert trains[0]["JobIDRaw"] == train_job["JobIDRaw"]
-    assert [j["State"] for j in evaluates] == ["COMPLETED"], jobs
+    assert not [j for j in jobs if j["Comment"].startswith("rule_evaluate")], jobs
     assert f"SLURM-job '{train_job['JobIDRaw']}' failed" in stderr
     # The second attempt resumed from a checkpoint of the first (maiou.train auto-resume).
     log = (work / "logs/embedded/train/fixed_550.log").read_text()
