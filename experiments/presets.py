@@ -32,7 +32,7 @@ class Preset:
     data_root: str  # default of `data_root`
     data_env: str  # the environment variable its configs read the data root from
     # Default training seeds (`seeds: null`) of the primary endpoint's runs
-    # (experiments/endpoint.py); every other run trains the first `secondary_seeds` of them
+    # (maiou/runs.py, PRIMARY); every other run trains the first `secondary_seeds` of them
     # (0: all). Without the endpoint's runs among `runs`, every run trains every seed.
     seeds: tuple[int, ...]
     secondary_seeds: int
@@ -68,7 +68,7 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
                 config_dir="embedded",
                 data_root="data/embedded",
                 data_env="MAIOU_EMBEDDED_ROOT",
-                seeds=(0, 1, 2, 3, 4),
+                seeds=(0, 1, 2, 3),
                 secondary_seeds=1,
                 draw_per_seed=True,
                 trains=True,
