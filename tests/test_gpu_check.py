@@ -1,4 +1,4 @@
-"""experiments.scripts.gpu_check without a GPU: the one-line refusal, the steps' statuses
+"""experiments.gpu_check without a GPU: the one-line refusal, the steps' statuses
 and the report's targets read from the benchmarks' own output format."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from experiments.scripts import gpu_check
+from experiments import gpu_check
 
 # bench_assigner's and bench_train_iteration's lines, as they print them.
 ASSIGNER_OUTPUT = (

@@ -16,7 +16,7 @@ output is shown as it comes. Then:
 * the architectures of the device code in the built ``mmcv/_ext*.so`` (NVIDIA's cuobjdump,
   fetched like the compiler), for the kernels this project's runs use;
 * what the built environment does without a GPU: ``import mmcv.ops`` and
-  ``python -m experiments.scripts.gpu_check``.
+  ``python -m experiments.gpu_check``.
 
 The built wheel is copied into the wheel cache the real checkout's setup.sh reads
 (``$MAIOU_WHEEL_CACHE``, default ``~/.cache/maiou/wheels``) unless one is there, so a later
@@ -194,7 +194,7 @@ def check_environment(repo: Path, env: dict) -> None:
     )
     for title, cmd in [
         ("import mmcv.ops", [str(python), "-c", probe]),
-        ("gpu_check", [str(python), "-m", "experiments.scripts.gpu_check"]),
+        ("gpu_check", [str(python), "-m", "experiments.gpu_check"]),
     ]:
         done = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True)
         # The command's own line: its last on stdout, else on stderr (mmcv warns on stderr).

@@ -1,6 +1,6 @@
 """Everything a GPU must show, as one command: tests, timings and a short training on CUDA.
 
-    python -m experiments.scripts.gpu_check [--out reports/gpu_check.md] [--work DIR]
+    python -m experiments.gpu_check [--out reports/gpu_check.md] [--work DIR]
 
 For a GPU machine that is lent for minutes: run it once, read the report. On one CUDA
 device, in about 8 minutes (each step has its own time limit, ``STEPS``):
@@ -40,7 +40,7 @@ from maiou.rundir import FINAL_NAME
 from maiou.utils.atomic import write_text_atomic
 from maiou.utils.cli import UserError, entry_point
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 
 
