@@ -228,12 +228,27 @@ def score(dataset, num_images: int, out_dir: Path) -> dict:
     return metrics
 
 
+SPEED_IMAGES = 50  # images timed for images/s after the warm-up, by default
+
+
+def add_measurement_options(parser) -> None:
+    """The options of what an evaluation measures (``--speed-images``, ``--max-images``),
+    on ``parser`` or an argument group: maiou.train's ``--evaluate-to`` takes them too."""
+    parser.add_argument(
+        "--speed-images",
+        type=int,
+        default=SPEED_IMAGES,
+        help=f"images timed for images/s after the warm-up (default {SPEED_IMAGES})",
+    )
+    parser.add_argument("--max-images", type=int, default=None, help="evaluate the first N only")
+
+
 def evaluate(
     config: str,
     checkpoint: str,
     out_dir: str,
     device: str = "auto",
-    speed_images: int = 50,
+    speed_images: int = SPEED_IMAGES,
     warmup: int = 5,
     max_images: int | None = None,
     cfg_options: dict | None = None,
@@ -304,14 +319,8 @@ def main(argv=None) -> int:
         choices=["auto", "cpu", "cuda"],
         help="auto: CUDA when torch sees a GPU, else the CPU",
     )
-    parser.add_argument(
-        "--speed-images",
-        type=int,
-        default=50,
-        help="images timed for images/s after the warm-up (default 50)",
-    )
+    add_measurement_options(parser)
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--max-images", type=int, default=None)
     parser.add_argument(
         "--cfg-options",
         nargs="+",

@@ -65,6 +65,8 @@ PROG = "maiou.train"
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     from mmcv import DictAction
 
+    from maiou.evaluate import add_measurement_options
+
     parser = argparse.ArgumentParser(
         prog=f"python -m {PROG}", description="Train a detector (auto-resumes).", epilog=DEBUG_HELP
     )
@@ -118,12 +120,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="evaluate final.pth into OUT (metrics.json, results, matches) in this process",
     )
-    evaluation.add_argument(
-        "--speed-images", type=int, default=50, help="images timed for images/s"
-    )
-    evaluation.add_argument(
-        "--max-images", type=int, default=None, help="evaluate the first N only"
-    )
+    add_measurement_options(evaluation)
     # torch.distributed.launch passes --local_rank; torchrun sets LOCAL_RANK instead.
     parser.add_argument("--local_rank", "--local-rank", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -36,6 +36,7 @@ import numpy as np
 from scipy import stats
 
 from maiou import runs as registry
+from maiou.evaluation.metric import METRICS
 from maiou.rundir import load_metrics, run_key
 
 SIZES = registry.PRIMARY.sizes
@@ -48,14 +49,12 @@ def endpoint_values(results: Path, seeds) -> dict:
     missing = [run for run in runs if len(metrics.get(run, [])) != len(seeds)]
     if missing:
         raise SystemExit(f"{results}: no metrics.json for every seed of {', '.join(missing)}")
-    metric = registry.PRIMARY.metric.split("_")
+    metric = METRICS[registry.PRIMARY.metric]
     per_size = {}
     for size in SIZES:
         iou = metrics[f"{registry.PRIMARY.baseline}_{size}"]
         maiou = metrics[f"{registry.PRIMARY.contender}_{size}"]
-        per_size[size] = [
-            100 * (b[metric[0]][metric[1]] - a[metric[0]][metric[1]]) for a, b in zip(iou, maiou)
-        ]
+        per_size[size] = [100 * (metric.of(b) - metric.of(a)) for a, b in zip(iou, maiou)]
     endpoint = [statistics.mean(values) for values in zip(*per_size.values())]
     return {"per_size": per_size, "endpoint": endpoint}
 
